@@ -1,0 +1,48 @@
+// A batch of requests for one model, and the copies between per-request tensors and the batched
+// (padded) tensors a model runs on. Plain C++: the libtorch executor calls these on its buffers.
+#ifndef SEQSERVE_RUNTIME_BATCH_H_
+#define SEQSERVE_RUNTIME_BATCH_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "runtime/inference_request.h"
+#include "runtime/model_signature.h"
+
+namespace seqserve {
+
+// Requests that run together. Rows are laid out request after request, in `requests` order;
+// every tensor that carries the sequence dimension is padded to `padded_length`.
+// A value type; owned by one executor thread at a time.
+struct Batch {
+  std::vector<std::unique_ptr<InferenceRequest>> requests;
+  int64_t rows = 0;
+  int64_t padded_length = 0;  // longest member's sequence length; 0 without a sequence dimension
+
+  // Sum over requests of rows x sequence length: the tokens that are not padding.
+  int64_t real_tokens() const;
+};
+
+// Shape of `spec` batched over `rows` rows, its sequence axis (if any) set to `padded_length`.
+std::vector<int64_t> BatchedShape(const ModelSignature& signature, const TensorSpec& spec,
+                                  int64_t rows, int64_t padded_length);
+
+// Writes input `input_index` of every request in `batch` into `dst`, a buffer of the batched
+// shape (BatchedShape x element size), filling padded positions with the input's pad value.
+void AssembleInput(const ModelSignature& signature, int input_index, const Batch& batch, char* dst);
+
+// Checks a model output against the signature: `shape` must be BatchedShape(output, rows,
+// padded_length). INTERNAL error otherwise (the model disagrees with its config.pbtxt).
+absl::Status CheckOutputShape(const ModelSignature& signature, int output_index,
+                              const Batch& batch, const std::vector<int64_t>& shape);
+
+// Copies the rows of `request` (which start at `row_offset` in the batch) out of the batched
+// output `src` (of the checked batched shape), removing sequence padding.
+Tensor ExtractOutput(const ModelSignature& signature, int output_index, const Batch& batch,
+                     const char* src, int64_t row_offset, const InferenceRequest& request);
+
+}  // namespace seqserve
+
+#endif  // SEQSERVE_RUNTIME_BATCH_H_

@@ -1,0 +1,32 @@
+// The interface between the batcher's executors and whatever computes a batch.
+#ifndef SEQSERVE_RUNTIME_BATCH_RUNNER_H_
+#define SEQSERVE_RUNTIME_BATCH_RUNNER_H_
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "runtime/batch.h"
+#include "runtime/inference_request.h"
+
+namespace seqserve {
+
+// Computes batches for one model instance. Each runner is used by one executor thread at a
+// time (thread-compatible), and is created on that thread.
+class BatchRunner {
+ public:
+  virtual ~BatchRunner() = default;
+
+  // Runs `batch` and fills responses[i].outputs for batch.requests[i], in the order of that
+  // request's output_indices. Errors apply to the whole batch.
+  virtual absl::Status Run(const Batch& batch, std::vector<InferenceResponse>& responses) = 0;
+};
+
+// Creates the runner of instance `instance_index`; called on that instance's thread.
+using BatchRunnerFactory = std::function<absl::StatusOr<std::unique_ptr<BatchRunner>>(int instance_index)>;
+
+}  // namespace seqserve
+
+#endif  // SEQSERVE_RUNTIME_BATCH_RUNNER_H_

@@ -1,0 +1,224 @@
+#include "runtime/batcher.h"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace seqserve {
+namespace {
+
+// Completes requests that died in the queue; called without the batcher's lock held.
+void CompleteDead(std::vector<std::unique_ptr<InferenceRequest>>& dead, absl::Time now) {
+  for (auto& request : dead) {
+    const bool cancelled = request->cancel != nullptr && request->cancel->cancelled();
+    const std::string waited = absl::FormatDuration(now - request->timing.received);
+    request->done(cancelled ? absl::CancelledError("request cancelled by the client while queued")
+                            : absl::DeadlineExceededError(absl::StrCat(
+                                  "deadline expired after ", waited,
+                                  " in the queue, before compute; the server is saturated or the "
+                                  "deadline is shorter than one batch")));
+  }
+  dead.clear();
+}
+
+bool IsDead(const InferenceRequest& request, absl::Time now) {
+  return (request.cancel != nullptr && request.cancel->cancelled()) || request.deadline <= now;
+}
+
+}  // namespace
+
+std::vector<int64_t> DefaultBucketEdges(int64_t max_length) {
+  std::vector<int64_t> edges;
+  for (int64_t e = 8; e <= 64 && e < max_length; e += 8) edges.push_back(e);
+  int64_t e = 64;
+  while (true) {
+    e = (e * 5 / 4 + 15) / 16 * 16;
+    if (e >= max_length) break;
+    edges.push_back(e);
+  }
+  edges.push_back(max_length);
+  return edges;
+}
+
+DynamicBatcher::DynamicBatcher(BatcherOptions options, bool has_sequence)
+    : options_(std::move(options)),
+      has_sequence_(has_sequence),
+      token_limit_(has_sequence ? options_.max_batch_tokens : std::numeric_limits<int64_t>::max()) {
+  const bool bucketed = has_sequence_ && options_.mode == BatchingMode::kLengthBucketed &&
+                        !options_.bucket_edges.empty();
+  buckets_ = std::vector<Bucket>(bucketed ? options_.bucket_edges.size() : 1);
+}
+
+DynamicBatcher::~DynamicBatcher() { Close(); }
+
+size_t DynamicBatcher::BucketFor(int64_t length) const {
+  if (buckets_.size() == 1) return 0;
+  const auto& edges = options_.bucket_edges;
+  const size_t i = std::lower_bound(edges.begin(), edges.end(), length) - edges.begin();
+  return std::min(i, edges.size() - 1);
+}
+
+absl::Status DynamicBatcher::Enqueue(std::unique_ptr<InferenceRequest>& request) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) {
+      return absl::UnavailableError("model is shutting down; retry on another replica");
+    }
+    if (stats_.queued >= options_.max_queue_size) {
+      ++stats_.rejected_queue_full;
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "queue of model '", request->model_name, "' is full (", options_.max_queue_size,
+          " requests waiting); retry with backoff"));
+    }
+    request->timing.received = absl::Now();
+    Bucket& bucket = buckets_[BucketFor(request->sequence_length)];
+    bucket.rows += request->rows;
+    bucket.longest = std::max(bucket.longest, request->sequence_length);
+    bucket.requests.push_back(std::move(request));
+    ++stats_.queued;
+    ++stats_.enqueued;
+  }
+  cv_.notify_one();
+  return absl::OkStatus();
+}
+
+bool DynamicBatcher::IsFull(const Bucket& bucket) const {
+  if (bucket.requests.empty()) return false;
+  if (options_.mode == BatchingMode::kNone) return true;
+  return bucket.rows >= options_.max_batch_size ||
+         bucket.rows * std::max<int64_t>(bucket.longest, 1) >= token_limit_;
+}
+
+int DynamicBatcher::OldestBucket() const {
+  int oldest = -1;
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    if (buckets_[i].requests.empty()) continue;
+    if (oldest < 0 || buckets_[i].requests.front()->timing.received <
+                          buckets_[oldest].requests.front()->timing.received) {
+      oldest = static_cast<int>(i);
+    }
+  }
+  return oldest;
+}
+
+std::unique_ptr<InferenceRequest> DynamicBatcher::Take(Bucket& bucket, size_t index) {
+  std::unique_ptr<InferenceRequest> request = std::move(bucket.requests[index]);
+  bucket.rows -= request->rows;
+  bucket.requests.erase(bucket.requests.begin() + index);
+  --stats_.queued;
+  bucket.longest = 0;
+  for (const auto& r : bucket.requests) bucket.longest = std::max(bucket.longest, r->sequence_length);
+  return request;
+}
+
+void DynamicBatcher::TakeFrom(Bucket& bucket, Batch& batch, int64_t& real_tokens, bool neighbour,
+                              absl::Time now,
+                              std::vector<std::unique_ptr<InferenceRequest>>& dead) {
+  size_t i = 0;
+  while (i < bucket.requests.size()) {
+    if (options_.mode == BatchingMode::kNone && !batch.requests.empty()) return;
+    InferenceRequest& r = *bucket.requests[i];
+    if (IsDead(r, now)) {
+      ++(r.cancel != nullptr && r.cancel->cancelled() ? stats_.cancelled : stats_.expired);
+      dead.push_back(Take(bucket, i));
+      continue;
+    }
+    const int64_t rows = batch.rows + r.rows;
+    const int64_t padded = std::max(batch.padded_length, r.sequence_length);
+    const int64_t tokens = rows * std::max<int64_t>(padded, 1);
+    const int64_t real = real_tokens + r.rows * std::max<int64_t>(r.sequence_length, 1);
+    const bool fits = batch.requests.empty() ||
+                      (rows <= options_.max_batch_size && tokens <= token_limit_);
+    if (!fits) {
+      // Within the main bucket, arrival order is kept: stop at the first misfit. A neighbour
+      // is only a top-up, so a misfit there is skipped and shorter ones may still fit.
+      if (!neighbour) return;
+      ++i;
+      continue;
+    }
+    if (neighbour && static_cast<double>(real) < options_.neighbour_min_efficiency * tokens) {
+      ++i;
+      continue;
+    }
+    batch.rows = rows;
+    batch.padded_length = padded;
+    real_tokens = real;
+    batch.requests.push_back(Take(bucket, i));
+  }
+}
+
+std::optional<Batch> DynamicBatcher::NextBatch() {
+  std::vector<std::unique_ptr<InferenceRequest>> dead;
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    if (!dead.empty()) {
+      lock.unlock();
+      CompleteDead(dead, absl::Now());
+      lock.lock();
+    }
+    const int oldest = OldestBucket();
+    if (oldest < 0) {
+      if (closed_) return std::nullopt;
+      cv_.wait(lock);
+      continue;
+    }
+    const absl::Time now = absl::Now();
+    const absl::Time due = buckets_[oldest].requests.front()->timing.received + options_.max_queue_delay;
+    int chosen = -1;
+    if (closed_ || due <= now) {
+      chosen = oldest;
+    } else {
+      for (size_t i = 0; i < buckets_.size(); ++i) {
+        if (!IsFull(buckets_[i])) continue;
+        if (chosen < 0 || buckets_[i].requests.front()->timing.received <
+                              buckets_[chosen].requests.front()->timing.received) {
+          chosen = static_cast<int>(i);
+        }
+      }
+    }
+    if (chosen < 0) {
+      cv_.wait_for(lock, absl::ToChronoNanoseconds(due - now));
+      continue;
+    }
+
+    Batch batch;
+    int64_t real_tokens = 0;
+    TakeFrom(buckets_[chosen], batch, real_tokens, /*neighbour=*/false, now, dead);
+    // Top up from neighbours, nearest first, shorter before longer.
+    for (int step = 1; step < static_cast<int>(buckets_.size()); ++step) {
+      if (batch.requests.empty() || batch.rows >= options_.max_batch_size) break;
+      if (options_.mode == BatchingMode::kNone) break;
+      for (int b : {chosen - step, chosen + step}) {
+        if (b >= 0 && b < static_cast<int>(buckets_.size())) {
+          TakeFrom(buckets_[b], batch, real_tokens, /*neighbour=*/true, now, dead);
+        }
+      }
+    }
+    if (batch.requests.empty()) continue;  // everything taken was dead; look again
+    ++stats_.batches;
+    stats_.batch_rows += batch.rows;
+    stats_.real_tokens += real_tokens;
+    stats_.padded_tokens += batch.rows * std::max<int64_t>(batch.padded_length, 1);
+    lock.unlock();
+    CompleteDead(dead, now);
+    return batch;
+  }
+}
+
+void DynamicBatcher::Close() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closed_ = true;
+  }
+  cv_.notify_all();
+}
+
+BatcherStats DynamicBatcher::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+}  // namespace seqserve

@@ -1,0 +1,105 @@
+#include "runtime/data_type.h"
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+namespace seqserve {
+namespace {
+
+struct TypeInfo {
+  DataType type;
+  absl::string_view name;
+  size_t size;
+};
+
+constexpr TypeInfo kTypes[] = {
+    {DataType::kBool, "BOOL", 1},   {DataType::kUint8, "UINT8", 1}, {DataType::kInt8, "INT8", 1},
+    {DataType::kInt16, "INT16", 2}, {DataType::kInt32, "INT32", 4}, {DataType::kInt64, "INT64", 8},
+    {DataType::kFp16, "FP16", 2},   {DataType::kBf16, "BF16", 2},   {DataType::kFp32, "FP32", 4},
+    {DataType::kFp64, "FP64", 8},
+};
+
+const TypeInfo* Find(DataType type) {
+  for (const TypeInfo& info : kTypes) {
+    if (info.type == type) return &info;
+  }
+  return nullptr;
+}
+
+// IEEE 754 binary32 -> binary16, round to nearest even; overflow becomes infinity.
+uint16_t FloatToHalf(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint32_t sign = (x >> 16) & 0x8000u;
+  const uint32_t abs = x & 0x7fffffffu;
+  if (abs >= 0x7f800000u) return sign | 0x7c00u | (abs > 0x7f800000u ? 0x200u : 0u);  // inf/nan
+  if (abs >= 0x477ff000u) return sign | 0x7c00u;                                       // overflow
+  if (abs < 0x38800000u) {                                                              // subnormal
+    if (abs < 0x33000000u) return sign;  // rounds to zero
+    const uint32_t mant = (abs & 0x007fffffu) | 0x00800000u;
+    const int shift = 126 - static_cast<int>(abs >> 23);  // 14..24
+    uint32_t half = mant >> shift;
+    const uint32_t rest = mant & ((1u << shift) - 1);
+    const uint32_t halfway = 1u << (shift - 1);
+    if (rest > halfway || (rest == halfway && (half & 1u))) ++half;
+    return sign | half;
+  }
+  uint32_t half = ((abs - 0x38000000u) >> 13);
+  const uint32_t rest = abs & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (half & 1u))) ++half;
+  return sign | half;
+}
+
+uint16_t FloatToBf16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);  // nan
+  x += 0x7fffu + ((x >> 16) & 1u);
+  return static_cast<uint16_t>(x >> 16);
+}
+
+template <typename T>
+std::string Bytes(T value) {
+  std::string out(sizeof(T), '\0');
+  std::memcpy(out.data(), &value, sizeof(T));
+  return out;
+}
+
+}  // namespace
+
+size_t ElementSize(DataType type) {
+  const TypeInfo* info = Find(type);
+  return info ? info->size : 0;
+}
+
+absl::string_view DataTypeName(DataType type) {
+  const TypeInfo* info = Find(type);
+  return info ? info->name : "INVALID";
+}
+
+std::optional<DataType> DataTypeFromName(absl::string_view name) {
+  for (const TypeInfo& info : kTypes) {
+    if (info.name == name) return info.type;
+  }
+  return std::nullopt;
+}
+
+std::string EncodeScalar(DataType type, double value) {
+  switch (type) {
+    case DataType::kBool: return Bytes<uint8_t>(value != 0.0 ? 1 : 0);
+    case DataType::kUint8: return Bytes(static_cast<uint8_t>(value));
+    case DataType::kInt8: return Bytes(static_cast<int8_t>(value));
+    case DataType::kInt16: return Bytes(static_cast<int16_t>(value));
+    case DataType::kInt32: return Bytes(static_cast<int32_t>(value));
+    case DataType::kInt64: return Bytes(static_cast<int64_t>(value));
+    case DataType::kFp16: return Bytes(FloatToHalf(static_cast<float>(value)));
+    case DataType::kBf16: return Bytes(FloatToBf16(static_cast<float>(value)));
+    case DataType::kFp32: return Bytes(static_cast<float>(value));
+    case DataType::kFp64: return Bytes(value);
+    case DataType::kInvalid: break;
+  }
+  return std::string();
+}
+
+}  // namespace seqserve

@@ -1,0 +1,30 @@
+// Element types of tensors inside the runtime (plain C++, no protobuf or libtorch types).
+#ifndef SEQSERVE_RUNTIME_DATA_TYPE_H_
+#define SEQSERVE_RUNTIME_DATA_TYPE_H_
+
+#include <cstddef>
+#include <optional>
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+namespace seqserve {
+
+enum class DataType { kInvalid, kBool, kUint8, kInt8, kInt16, kInt32, kInt64, kFp16, kBf16, kFp32, kFp64 };
+
+// Bytes per element; 0 for kInvalid.
+size_t ElementSize(DataType type);
+
+// The KServe v2 datatype string ("FP32", "INT64", ...); "INVALID" for kInvalid.
+absl::string_view DataTypeName(DataType type);
+
+// Inverse of DataTypeName; nullopt for names seqserve does not support (e.g. "BYTES", "UINT16").
+std::optional<DataType> DataTypeFromName(absl::string_view name);
+
+// Encodes `value` as one element of `type` (rounding to nearest for FP16/BF16, truncating toward
+// zero for integers, nonzero -> true for BOOL). Used for pad values.
+std::string EncodeScalar(DataType type, double value);
+
+}  // namespace seqserve
+
+#endif  // SEQSERVE_RUNTIME_DATA_TYPE_H_

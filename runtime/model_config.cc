@@ -1,0 +1,203 @@
+#include "runtime/model_config.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+
+namespace seqserve {
+namespace {
+
+// Collects the text parser's complaints instead of letting protobuf print them.
+class ParseErrors : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, int column, const std::string& message) override {
+    absl::StrAppend(&text_, text_.empty() ? "" : "; ", "line ", line + 1, ":", column + 1, ": ", message);
+  }
+  void AddWarning(int line, int column, const std::string& message) override {}
+  const std::string& text() const { return text_; }
+
+ private:
+  std::string text_;
+};
+
+absl::Status Invalid(absl::string_view model, const std::string& what) {
+  return absl::InvalidArgumentError(absl::StrCat("config of model '", model, "': ", what));
+}
+
+// Fills TensorSpecs and checks dims: -1 only on the sequence axis, everything else positive.
+absl::StatusOr<std::vector<TensorSpec>> ToSpecs(
+    absl::string_view model, absl::string_view kind,
+    const google::protobuf::RepeatedPtrField<v1::TensorConfig>& tensors, int axis) {
+  std::vector<TensorSpec> specs;
+  for (const v1::TensorConfig& t : tensors) {
+    TensorSpec spec;
+    spec.name = t.name();
+    spec.dtype = FromProto(t.data_type());
+    spec.dims.assign(t.dims().begin(), t.dims().end());
+    if (spec.name.empty()) return Invalid(model, absl::StrCat("an ", kind, " has no name"));
+    for (const TensorSpec& other : specs) {
+      if (other.name == spec.name) return Invalid(model, absl::StrCat(kind, " '", spec.name, "' is declared twice"));
+    }
+    if (spec.dtype == DataType::kInvalid) {
+      return Invalid(model, absl::StrCat(kind, " '", spec.name, "' needs a data_type"));
+    }
+    if (spec.dims.empty()) {
+      return Invalid(model, absl::StrCat(kind, " '", spec.name, "' needs dims (without the row dimension)"));
+    }
+    for (int i = 0; i < static_cast<int>(spec.dims.size()); ++i) {
+      const int64_t d = spec.dims[i];
+      if (d == -1 && i == axis) {
+        spec.carries_sequence = true;
+      } else if (d <= 0) {
+        return Invalid(model, absl::StrCat(
+            kind, " '", spec.name, "' has dims [", absl::StrJoin(spec.dims, ", "),
+            "]: only the sequence axis (", axis < 0 ? "none declared" : std::to_string(axis),
+            ") may be -1, other dims must be positive"));
+      }
+    }
+    spec.pad_bytes = EncodeScalar(spec.dtype, t.pad_value());
+    specs.push_back(std::move(spec));
+  }
+  if (specs.empty()) return Invalid(model, absl::StrCat("needs at least one ", kind));
+  return specs;
+}
+
+BatchingMode ToMode(v1::BatchingConfig::Mode mode) {
+  switch (mode) {
+    case v1::BatchingConfig::NONE: return BatchingMode::kNone;
+    case v1::BatchingConfig::PAD_TO_MAX: return BatchingMode::kPadToMax;
+    default: return BatchingMode::kLengthBucketed;
+  }
+}
+
+}  // namespace
+
+DataType FromProto(v1::DataType type) {
+  return DataTypeFromName(v1::DataType_Name(type)).value_or(DataType::kInvalid);
+}
+
+v1::DataType ToProto(DataType type) {
+  v1::DataType out = v1::DATA_TYPE_UNSPECIFIED;
+  v1::DataType_Parse(std::string(DataTypeName(type)), &out);
+  return out;
+}
+
+absl::StatusOr<ModelSetup> ParseModelConfig(absl::string_view text, absl::string_view model_name) {
+  ModelSetup setup;
+  v1::ModelConfig& c = setup.config;
+  google::protobuf::TextFormat::Parser parser;
+  ParseErrors errors;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(std::string(text), &c)) {
+    return Invalid(model_name, absl::StrCat("config.pbtxt does not parse: ", errors.text()));
+  }
+  if (c.name().empty()) c.set_name(std::string(model_name));
+  if (c.name() != model_name) {
+    return Invalid(model_name, absl::StrCat("name '", c.name(), "' differs from its directory name"));
+  }
+  if (c.max_batch_size() < 1) return Invalid(model_name, "max_batch_size must be at least 1");
+
+  ModelSignature& sig = setup.signature;
+  sig.max_batch_size = c.max_batch_size();
+  if (c.has_sequence()) {
+    if (c.sequence().max_length() < 1) return Invalid(model_name, "sequence.max_length must be at least 1");
+    if (c.sequence().axis() < 0) return Invalid(model_name, "sequence.axis must be >= 0");
+    sig.sequence_axis = c.sequence().axis();
+    sig.max_sequence_length = c.sequence().max_length();
+  }
+  auto inputs = ToSpecs(model_name, "input", c.input(), sig.sequence_axis);
+  if (!inputs.ok()) return inputs.status();
+  sig.inputs = std::move(*inputs);
+  auto outputs = ToSpecs(model_name, "output", c.output(), sig.sequence_axis);
+  if (!outputs.ok()) return outputs.status();
+  sig.outputs = std::move(*outputs);
+  if (sig.has_sequence() &&
+      std::none_of(sig.inputs.begin(), sig.inputs.end(), [](const TensorSpec& s) { return s.carries_sequence; })) {
+    return Invalid(model_name, "declares a sequence but no input has -1 on the sequence axis");
+  }
+
+  // Batching, with the defaults of BatcherOptions made explicit in the config.
+  const BatcherOptions defaults;
+  v1::BatchingConfig& b = *c.mutable_batching();
+  if (b.mode() == v1::BatchingConfig::MODE_UNSPECIFIED) {
+    b.set_mode(sig.has_sequence() ? v1::BatchingConfig::LENGTH_BUCKETED : v1::BatchingConfig::PAD_TO_MAX);
+  }
+  if (b.max_batch_tokens() == 0) b.set_max_batch_tokens(defaults.max_batch_tokens);
+  if (b.max_queue_delay_microseconds() == 0) {
+    b.set_max_queue_delay_microseconds(absl::ToInt64Microseconds(defaults.max_queue_delay));
+  }
+  if (b.max_queue_size() == 0) b.set_max_queue_size(static_cast<int32_t>(defaults.max_queue_size));
+  if (b.bucket_edges().empty() && sig.has_sequence()) {
+    for (int64_t e : DefaultBucketEdges(sig.max_sequence_length)) b.add_bucket_edges(e);
+  }
+  if (b.max_batch_tokens() < 0 || b.max_queue_delay_microseconds() < 0 || b.max_queue_size() < 0) {
+    return Invalid(model_name, "batching limits must not be negative");
+  }
+  for (int i = 0; i < b.bucket_edges_size(); ++i) {
+    if (b.bucket_edges(i) < 1 || (i > 0 && b.bucket_edges(i) <= b.bucket_edges(i - 1))) {
+      return Invalid(model_name, "batching.bucket_edges must be positive and strictly ascending");
+    }
+  }
+  if (sig.has_sequence() && b.bucket_edges(b.bucket_edges_size() - 1) < sig.max_sequence_length) {
+    return Invalid(model_name, "the last of batching.bucket_edges must be >= sequence.max_length");
+  }
+  setup.batcher.mode = ToMode(b.mode());
+  setup.batcher.max_batch_size = c.max_batch_size();
+  setup.batcher.max_batch_tokens = b.max_batch_tokens();
+  setup.batcher.max_queue_delay = absl::Microseconds(b.max_queue_delay_microseconds());
+  setup.batcher.bucket_edges.assign(b.bucket_edges().begin(), b.bucket_edges().end());
+  setup.batcher.max_queue_size = b.max_queue_size();
+
+  v1::InstanceConfig& inst = *c.mutable_instance();
+  if (inst.count() == 0) inst.set_count(1);
+  if (inst.intra_op_threads() == 0) inst.set_intra_op_threads(1);
+  if (inst.device() == v1::InstanceConfig::DEVICE_UNSPECIFIED) inst.set_device(v1::InstanceConfig::CPU);
+  if (inst.count() < 0 || inst.count() > 64 || inst.intra_op_threads() < 0 || inst.intra_op_threads() > 256) {
+    return Invalid(model_name, "instance.count must be 1..64 and intra_op_threads 1..256");
+  }
+  setup.instances = inst.count();
+  setup.intra_op_threads = inst.intra_op_threads();
+  setup.device = inst.device() == v1::InstanceConfig::CUDA ? Device::kCuda : Device::kCpu;
+
+  v1::WarmupConfig& w = *c.mutable_warmup();
+  if (w.lengths().empty() && sig.has_sequence()) {
+    // Short, typical and longest lengths: TorchScript specializes on the shapes it has seen.
+    for (int64_t len : {int64_t{1}, int64_t{16}, int64_t{64}, int64_t{128}, sig.max_sequence_length}) {
+      if (len <= sig.max_sequence_length && (w.lengths().empty() || len > *w.lengths().rbegin())) {
+        w.add_lengths(len);
+      }
+    }
+  }
+  if (w.iterations() == 0) w.set_iterations(2);
+  for (int64_t len : w.lengths()) {
+    if (!sig.has_sequence()) break;
+    if (len < 1 || len > sig.max_sequence_length) {
+      return Invalid(model_name, "warmup.lengths must lie in 1..sequence.max_length");
+    }
+  }
+  setup.warmup.lengths.assign(w.lengths().begin(), w.lengths().end());
+  setup.warmup.iterations = w.iterations();
+  if (c.default_model_filename().empty()) c.set_default_model_filename("model.pt");
+  if (c.default_model_filename().find('/') != std::string::npos) {
+    return Invalid(model_name, "default_model_filename must be a plain file name");
+  }
+  return setup;
+}
+
+absl::StatusOr<ModelSetup> LoadModelConfig(const std::string& model_dir) {
+  const std::filesystem::path dir(model_dir);
+  const std::string name = dir.filename().string();
+  std::ifstream in(dir / "config.pbtxt");
+  if (!in) return absl::NotFoundError(absl::StrCat("model '", name, "' has no config.pbtxt in ", model_dir));
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseModelConfig(text.str(), name);
+}
+
+}  // namespace seqserve

@@ -1,0 +1,43 @@
+// Reading a model's config.pbtxt (schema: proto/seqserve/v1/model_config.proto): parsing,
+// defaults, validation, and conversion into the plain types the request path uses.
+#ifndef SEQSERVE_RUNTIME_MODEL_CONFIG_H_
+#define SEQSERVE_RUNTIME_MODEL_CONFIG_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "runtime/batcher.h"
+#include "runtime/data_type.h"
+#include "runtime/model_executor.h"
+#include "runtime/model_signature.h"
+#include "runtime/torch_model.h"
+#include "seqserve/v1/model_config.pb.h"
+
+namespace seqserve {
+
+// Everything the runtime takes from one config.pbtxt, validated and with defaults filled in.
+struct ModelSetup {
+  v1::ModelConfig config;  // as written, with every default made explicit
+  ModelSignature signature;
+  BatcherOptions batcher;
+  WarmupOptions warmup;
+  int instances = 1;
+  int intra_op_threads = 1;
+  Device device = Device::kCpu;
+};
+
+// Parses config text for the model in directory `model_name`. INVALID_ARGUMENT with the reason
+// (and the offending field) for text that does not parse or a config that makes no sense.
+absl::StatusOr<ModelSetup> ParseModelConfig(absl::string_view text, absl::string_view model_name);
+
+// Reads and parses `<model_dir>/config.pbtxt`; the model name is the directory's name.
+absl::StatusOr<ModelSetup> LoadModelConfig(const std::string& model_dir);
+
+// The runtime's DataType for a protobuf one, and back.
+DataType FromProto(v1::DataType type);
+v1::DataType ToProto(DataType type);
+
+}  // namespace seqserve
+
+#endif  // SEQSERVE_RUNTIME_MODEL_CONFIG_H_

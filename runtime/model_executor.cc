@@ -1,0 +1,150 @@
+#include "runtime/model_executor.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "runtime/logging.h"
+
+namespace seqserve {
+namespace {
+
+// A request of `rows` rows of all-ones inputs at sequence length `length`.
+std::unique_ptr<InferenceRequest> OnesRequest(const ModelSignature& sig, int64_t rows, int64_t length) {
+  auto request = std::make_unique<InferenceRequest>();
+  request->rows = rows;
+  request->sequence_length = sig.has_sequence() ? length : 0;
+  for (const TensorSpec& spec : sig.inputs) {
+    Tensor t;
+    t.name = spec.name;
+    t.dtype = spec.dtype;
+    t.shape = BatchedShape(sig, spec, rows, length);
+    const std::string one = EncodeScalar(spec.dtype, 1.0);
+    const int64_t n = NumElements(t.shape);
+    t.data.reserve(static_cast<size_t>(n) * one.size());
+    for (int64_t i = 0; i < n; ++i) t.data += one;
+    request->inputs.push_back(std::move(t));
+  }
+  for (size_t i = 0; i < sig.outputs.size(); ++i) request->output_indices.push_back(static_cast<int>(i));
+  return request;
+}
+
+}  // namespace
+
+absl::Status WarmUp(BatchRunner& runner, const ModelSignature& sig, const WarmupOptions& warmup) {
+  std::vector<int64_t> lengths = sig.has_sequence() ? warmup.lengths : std::vector<int64_t>{1};
+  const std::vector<int64_t> row_counts = {1, std::min<int64_t>(4, sig.max_batch_size)};
+  for (int64_t length : lengths) {
+    for (int64_t rows : row_counts) {
+      Batch batch;
+      batch.requests.push_back(OnesRequest(sig, rows, length));
+      batch.rows = rows;
+      batch.padded_length = batch.requests[0]->sequence_length;
+      for (int i = 0; i < warmup.iterations; ++i) {
+        std::vector<InferenceResponse> responses(1);
+        absl::Status status = runner.Run(batch, responses);
+        if (!status.ok()) {
+          return absl::Status(status.code(), absl::StrCat("warm-up at ", rows, " rows x length ",
+                                                          length, " failed: ", status.message()));
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+ModelExecutor::ModelExecutor(ModelSignature signature, BatcherOptions batcher_options, int instances)
+    : signature_(std::move(signature)),
+      instances_(instances),
+      batcher_(std::move(batcher_options), signature_.has_sequence()) {}
+
+ModelExecutor::~ModelExecutor() { Stop(); }
+
+absl::Status ModelExecutor::Start(const BatchRunnerFactory& factory, const WarmupOptions& warmup) {
+  std::mutex mu;
+  std::condition_variable cv;
+  int pending = instances_;
+  absl::Status first_error;
+  for (int i = 0; i < instances_; ++i) {
+    threads_.emplace_back([&, i, this] {
+      absl::StatusOr<std::unique_ptr<BatchRunner>> runner = factory(i);
+      absl::Status status = runner.ok() ? WarmUp(**runner, signature_, warmup) : runner.status();
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!status.ok() && first_error.ok()) first_error = status;
+        --pending;
+        cv.notify_all();  // under the lock: Start() may return and destroy `cv` right after
+      }
+      if (status.ok()) Serve(**runner);
+    });
+  }
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return pending == 0; });
+  absl::Status result = first_error;
+  lock.unlock();
+  if (!result.ok()) Stop();
+  return result;
+}
+
+void ModelExecutor::Serve(BatchRunner& runner) {
+  while (std::optional<Batch> batch = batcher_.NextBatch()) {
+    const absl::Time started = absl::Now();
+    std::vector<InferenceResponse> responses(batch->requests.size());
+    absl::Status status = runner.Run(*batch, responses);
+    const absl::Time done = absl::Now();
+    RecordBatch(*batch, status.ok(), started, done);
+    for (size_t i = 0; i < batch->requests.size(); ++i) {
+      InferenceRequest& request = *batch->requests[i];
+      request.timing.batch_started = started;
+      request.timing.compute_done = done;
+      request.timing.batch_rows = batch->rows;
+      request.timing.padded_length = batch->padded_length;
+      if (!status.ok()) {
+        request.done(status);
+        continue;
+      }
+      responses[i].model_version = request.model_version;
+      responses[i].timing = request.timing;
+      request.done(std::move(responses[i]));
+    }
+  }
+}
+
+void ModelExecutor::RecordBatch(const Batch& batch, bool ok, absl::Time started, absl::Time done) {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  const int64_t compute = absl::ToInt64Nanoseconds(done - started);
+  ++stats_.execution_count;
+  stats_.batch_compute_ns += compute;
+  stats_.last_inference_ms = absl::ToUnixMillis(done);
+  for (const auto& r : batch.requests) {
+    const int64_t total = absl::ToInt64Nanoseconds(done - r->timing.received);
+    stats_.queue_ns += absl::ToInt64Nanoseconds(started - r->timing.received);
+    stats_.compute_ns += compute;
+    if (ok) {
+      ++stats_.success_count;
+      stats_.success_ns += total;
+      stats_.inference_count += r->rows;
+    } else {
+      ++stats_.fail_count;
+      stats_.fail_ns += total;
+    }
+  }
+}
+
+ExecutionStats ModelExecutor::execution_stats() const {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  return stats_;
+}
+
+void ModelExecutor::Stop() {
+  batcher_.Close();
+  for (std::thread& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+}  // namespace seqserve

@@ -1,0 +1,84 @@
+// ModelExecutor: one model version being served: a DynamicBatcher feeding a fixed set of
+// instance threads, each computing batches with its own BatchRunner.
+#ifndef SEQSERVE_RUNTIME_MODEL_EXECUTOR_H_
+#define SEQSERVE_RUNTIME_MODEL_EXECUTOR_H_
+
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "runtime/batch_runner.h"
+#include "runtime/batcher.h"
+#include "runtime/model_signature.h"
+
+namespace seqserve {
+
+// Cumulative counters of one executor, for ModelStatistics and metrics. Durations in ns.
+struct ExecutionStats {
+  int64_t success_count = 0;    // requests completed OK
+  int64_t success_ns = 0;       // their time from acceptance to compute done
+  int64_t fail_count = 0;       // requests whose batch failed
+  int64_t fail_ns = 0;
+  int64_t queue_ns = 0;         // time requests waited in the queue (all that reached compute)
+  int64_t compute_ns = 0;       // batch compute time, charged to each request of the batch
+  int64_t inference_count = 0;  // rows computed successfully
+  int64_t execution_count = 0;  // batches run
+  int64_t batch_compute_ns = 0; // batch compute time, counted once per batch
+  int64_t last_inference_ms = 0;  // wall time of the last batch, ms since the epoch
+};
+
+struct WarmupOptions {
+  // Sequence lengths to run (ignored without a sequence dimension). Empty: none.
+  std::vector<int64_t> lengths;
+  // Runs per length and row count.
+  int iterations = 2;
+};
+
+// Thread-safe. Start() creates the runners on their threads and warms them up; Submit() may be
+// called from any thread once Start() succeeded; Stop() (also run by the destructor) finishes
+// every accepted request, then joins the threads.
+class ModelExecutor {
+ public:
+  ModelExecutor(ModelSignature signature, BatcherOptions batcher_options, int instances);
+  ~ModelExecutor();
+
+  ModelExecutor(const ModelExecutor&) = delete;
+  ModelExecutor& operator=(const ModelExecutor&) = delete;
+
+  // Creates one runner per instance (on its thread) and runs warm-up batches through each.
+  // Blocks until every instance is ready or one failed; on failure the executor is stopped.
+  absl::Status Start(const BatchRunnerFactory& factory, const WarmupOptions& warmup);
+
+  // Queues a request that ValidateRequest accepted. See DynamicBatcher::Enqueue for ownership.
+  absl::Status Submit(std::unique_ptr<InferenceRequest>& request) { return batcher_.Enqueue(request); }
+
+  // Refuses new requests, completes the queued ones, joins the instance threads. Idempotent.
+  void Stop();
+
+  const ModelSignature& signature() const { return signature_; }
+  BatcherStats batcher_stats() const { return batcher_.stats(); }
+  ExecutionStats execution_stats() const;
+
+ private:
+  void Serve(BatchRunner& runner);
+  void RecordBatch(const Batch& batch, bool ok, absl::Time started, absl::Time done);
+
+  const ModelSignature signature_;
+  const int instances_;
+  DynamicBatcher batcher_;
+  std::vector<std::thread> threads_;
+  mutable std::mutex stats_mu_;
+  ExecutionStats stats_;
+};
+
+// Runs synthetic batches (all-ones inputs) of 1 and of a few rows at each warm-up length.
+absl::Status WarmUp(BatchRunner& runner, const ModelSignature& signature,
+                    const WarmupOptions& warmup);
+
+}  // namespace seqserve
+
+#endif  // SEQSERVE_RUNTIME_MODEL_EXECUTOR_H_

@@ -1,0 +1,230 @@
+#include "runtime/model_repository.h"
+
+#include <filesystem>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "runtime/logging.h"
+#include "runtime/request_validator.h"
+#include "runtime/torch_model.h"
+
+namespace seqserve {
+
+namespace fs = std::filesystem;
+
+absl::string_view VersionStateName(VersionState state) {
+  switch (state) {
+    case VersionState::kLoading: return "LOADING";
+    case VersionState::kReady: return "READY";
+    case VersionState::kUnavailable: return "UNAVAILABLE";
+  }
+  return "UNKNOWN";
+}
+
+absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std::string& path,
+                                                                        RunnerFactory factory) {
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) {
+    return absl::NotFoundError(absl::StrCat("model repository ", path, " is not a directory"));
+  }
+  if (!factory) {
+    factory = [](const ModelSetup& setup, const std::string& version_dir, int) {
+      TorchModelOptions options;
+      options.path = (fs::path(version_dir) / setup.config.default_model_filename()).string();
+      options.device = setup.device;
+      options.intra_op_threads = setup.intra_op_threads;
+      return LoadTorchModel(setup.signature, options);
+    };
+  }
+  std::unique_ptr<ModelRepository> repo(new ModelRepository(path, std::move(factory)));
+  for (const fs::directory_entry& entry : fs::directory_iterator(path, ec)) {
+    if (!entry.is_directory()) continue;
+    Model model;
+    model.dir = entry.path().string();
+    const std::string name = entry.path().filename().string();
+    absl::StatusOr<ModelSetup> setup = LoadModelConfig(model.dir);
+    if (setup.ok()) {
+      model.config_ok = true;
+      model.setup = std::move(*setup);
+    } else {
+      model.config_error = std::string(setup.status().message());
+      LogError("model '", name, "' is unavailable: ", model.config_error);
+    }
+    for (const fs::directory_entry& v : fs::directory_iterator(entry.path(), ec)) {
+      int64_t number = 0;
+      if (v.is_directory() && absl::SimpleAtoi(v.path().filename().string(), &number) && number > 0) {
+        Version version;
+        version.status.version = number;
+        if (!model.config_ok) {
+          version.status.state = VersionState::kUnavailable;
+          version.status.reason = model.config_error;
+        }
+        model.versions.emplace(number, std::move(version));
+      }
+    }
+    if (model.versions.empty() && model.config_ok) {
+      model.config_ok = false;
+      model.config_error = absl::StrCat("no version directory (e.g. ", name, "/1/) in ", model.dir);
+      LogError("model '", name, "' is unavailable: ", model.config_error);
+    }
+    repo->models_.emplace(name, std::move(model));
+  }
+  return repo;
+}
+
+ModelRepository::~ModelRepository() { Shutdown(); }
+
+void ModelRepository::LoadAll() {
+  std::vector<std::pair<std::string, int64_t>> todo;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [name, model] : models_) {
+      if (!model.config_ok) continue;
+      for (auto& [number, version] : model.versions) todo.emplace_back(name, number);
+    }
+  }
+  for (const auto& [name, number] : todo) {
+    const Model* model;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      model = &models_.at(name);
+    }
+    const ModelSetup& setup = model->setup;  // immutable after Open
+    const std::string version_dir = (fs::path(model->dir) / std::to_string(number)).string();
+    const absl::Time start = absl::Now();
+    auto executor = std::make_unique<ModelExecutor>(setup.signature, setup.batcher, setup.instances);
+    absl::Status status = executor->Start(
+        [&](int instance) { return factory_(setup, version_dir, instance); }, setup.warmup);
+    std::lock_guard<std::mutex> lock(mu_);
+    Version& version = models_.at(name).versions.at(number);
+    if (status.ok()) {
+      version.status.state = VersionState::kReady;
+      version.executor = std::move(executor);
+      LogInfo("model '", name, "' version ", number, " is ready (loaded and warmed up in ",
+              absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Milliseconds(1))), ")");
+    } else {
+      version.status.state = VersionState::kUnavailable;
+      version.status.reason = std::string(status.message());
+      LogError("model '", name, "' version ", number, " is unavailable: ", status.message());
+    }
+  }
+}
+
+absl::StatusOr<ModelExecutor*> ModelRepository::Find(const std::string& name, int64_t version,
+                                                     int64_t* resolved) const {
+  auto it = models_.find(name);
+  if (it == models_.end()) {
+    return absl::NotFoundError(absl::StrCat("unknown model '", name, "'; ServerMetadata lists the models"));
+  }
+  const Model& model = it->second;
+  if (!model.config_ok) {
+    return absl::UnavailableError(absl::StrCat("model '", name, "' is unavailable: ", model.config_error));
+  }
+  if (version > 0) {
+    auto v = model.versions.find(version);
+    if (v == model.versions.end()) {
+      return absl::NotFoundError(absl::StrCat("model '", name, "' has no version ", version));
+    }
+    if (v->second.status.state != VersionState::kReady) {
+      return absl::UnavailableError(absl::StrCat("model '", name, "' version ", version, " is ",
+                                                 VersionStateName(v->second.status.state),
+                                                 v->second.status.reason.empty() ? "" : ": ",
+                                                 v->second.status.reason));
+    }
+    *resolved = version;
+    return v->second.executor.get();
+  }
+  for (auto v = model.versions.rbegin(); v != model.versions.rend(); ++v) {
+    if (v->second.status.state == VersionState::kReady) {
+      *resolved = v->first;
+      return v->second.executor.get();
+    }
+  }
+  return absl::UnavailableError(absl::StrCat("model '", name, "' has no ready version yet"));
+}
+
+absl::Status ModelRepository::Infer(std::unique_ptr<InferenceRequest>& request) {
+  ModelExecutor* executor;
+  {
+    // Executors live until Shutdown(), which first drains all RPCs; the pointer stays valid.
+    std::lock_guard<std::mutex> lock(mu_);
+    absl::StatusOr<ModelExecutor*> found = Find(request->model_name, request->model_version,
+                                                &request->model_version);
+    if (!found.ok()) return found.status();
+    executor = *found;
+  }
+  absl::Status status = ValidateRequest(executor->signature(), *request);
+  if (!status.ok()) return status;
+  return executor->Submit(request);
+}
+
+void ModelRepository::Shutdown() {
+  std::vector<ModelExecutor*> executors;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [name, model] : models_) {
+      for (auto& [number, version] : model.versions) {
+        if (version.executor) executors.push_back(version.executor.get());
+      }
+    }
+  }
+  for (ModelExecutor* e : executors) e->Stop();
+}
+
+std::vector<std::string> ModelRepository::ModelNames() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> names;
+  for (const auto& [name, model] : models_) names.push_back(name);
+  return names;
+}
+
+absl::StatusOr<ModelInfo> ModelRepository::GetModelInfo(const std::string& name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = models_.find(name);
+  if (it == models_.end()) return absl::NotFoundError(absl::StrCat("unknown model '", name, "'"));
+  ModelInfo info;
+  info.name = name;
+  info.config_ok = it->second.config_ok;
+  info.config_error = it->second.config_error;
+  info.setup = it->second.setup;
+  for (const auto& [number, version] : it->second.versions) info.versions.push_back(version.status);
+  return info;
+}
+
+absl::StatusOr<int64_t> ModelRepository::ResolveVersion(const std::string& name, int64_t version) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t resolved = 0;
+  absl::StatusOr<ModelExecutor*> found = Find(name, version, &resolved);
+  if (!found.ok()) return found.status();
+  return resolved;
+}
+
+bool ModelRepository::AllReady() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [name, model] : models_) {
+    bool any_ready = false;
+    for (const auto& [number, version] : model.versions) {
+      if (version.status.state == VersionState::kLoading) return false;
+      any_ready |= version.status.state == VersionState::kReady;
+    }
+    if (!any_ready) return false;
+  }
+  return true;
+}
+
+std::map<std::pair<std::string, int64_t>, ModelRepository::VersionStats> ModelRepository::StatsSnapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::map<std::pair<std::string, int64_t>, VersionStats> out;
+  for (const auto& [name, model] : models_) {
+    for (const auto& [number, version] : model.versions) {
+      if (version.executor) {
+        out[{name, number}] = {version.executor->batcher_stats(), version.executor->execution_stats()};
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace seqserve

@@ -1,0 +1,108 @@
+// ModelRepository: the models of a repository directory, their versions, their loading state,
+// and the one request path both wire APIs share (find model -> validate -> batcher).
+//
+// Layout (familiar to Triton users):
+//   <repository>/<model>/config.pbtxt
+//   <repository>/<model>/<version>/model.pt     versions are positive integers
+// Every version found is loaded; a request without a version runs the highest READY one.
+// A model or version that fails to load is UNAVAILABLE with its reason, the others serve.
+// Only names found in the repository are addressable: request strings never reach the
+// filesystem.
+#ifndef SEQSERVE_RUNTIME_MODEL_REPOSITORY_H_
+#define SEQSERVE_RUNTIME_MODEL_REPOSITORY_H_
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "runtime/model_config.h"
+#include "runtime/model_executor.h"
+
+namespace seqserve {
+
+enum class VersionState { kLoading, kReady, kUnavailable };
+absl::string_view VersionStateName(VersionState state);
+
+// A snapshot of one version's state.
+struct VersionStatus {
+  int64_t version = 0;
+  VersionState state = VersionState::kLoading;
+  std::string reason;  // why it is unavailable
+};
+
+// What clients may learn about a model.
+struct ModelInfo {
+  std::string name;
+  bool config_ok = false;
+  std::string config_error;        // when the config did not parse
+  ModelSetup setup;                // valid when config_ok
+  std::vector<VersionStatus> versions;  // ascending
+};
+
+// Thread-safe. Open() scans; LoadAll() loads (slow: runs warm-up); Infer() and the accessors may
+// be called concurrently with LoadAll() (versions not yet ready answer UNAVAILABLE).
+class ModelRepository {
+ public:
+  // Creates the runner for one instance of a version; the default loads TorchScript.
+  using RunnerFactory = std::function<absl::StatusOr<std::unique_ptr<BatchRunner>>(
+      const ModelSetup& setup, const std::string& version_dir, int instance)>;
+
+  // Scans `path` for model directories. NOT_FOUND when `path` is not a directory.
+  static absl::StatusOr<std::unique_ptr<ModelRepository>> Open(const std::string& path,
+                                                              RunnerFactory factory = nullptr);
+  ~ModelRepository();
+
+  // Loads and warms up every version of every model, one after the other.
+  void LoadAll();
+
+  // The shared request path: finds the version, validates the request, and queues it.
+  // On OK the request is owned by the runtime and request->done will be called once.
+  // Otherwise (NOT_FOUND, UNAVAILABLE, INVALID_ARGUMENT, RESOURCE_EXHAUSTED) it is not.
+  absl::Status Infer(std::unique_ptr<InferenceRequest>& request);
+
+  // Stops every executor after completing what it accepted.
+  void Shutdown();
+
+  std::vector<std::string> ModelNames() const;
+  // NOT_FOUND for a model the repository does not have.
+  absl::StatusOr<ModelInfo> GetModelInfo(const std::string& name) const;
+  // The version a request for (name, version) would run; NOT_FOUND / UNAVAILABLE otherwise.
+  absl::StatusOr<int64_t> ResolveVersion(const std::string& name, int64_t version) const;
+  // True when every model has at least one READY version and nothing is still loading.
+  bool AllReady() const;
+  // Counters of each version that has been ready, keyed by (model, version).
+  struct VersionStats {
+    BatcherStats batcher;
+    ExecutionStats execution;
+  };
+  std::map<std::pair<std::string, int64_t>, VersionStats> StatsSnapshot() const;
+
+ private:
+  struct Version {
+    VersionStatus status;
+    std::unique_ptr<ModelExecutor> executor;  // set once READY
+  };
+  struct Model {
+    std::string dir;
+    bool config_ok = false;
+    std::string config_error;
+    ModelSetup setup;
+    std::map<int64_t, Version> versions;
+  };
+
+  ModelRepository(std::string path, RunnerFactory factory) : path_(std::move(path)), factory_(std::move(factory)) {}
+  absl::StatusOr<ModelExecutor*> Find(const std::string& name, int64_t version, int64_t* resolved) const;
+
+  const std::string path_;
+  const RunnerFactory factory_;
+  mutable std::mutex mu_;  // guards the maps' contents, not the executors' own work
+  std::map<std::string, Model> models_;
+};
+
+}  // namespace seqserve
+
+#endif  // SEQSERVE_RUNTIME_MODEL_REPOSITORY_H_

@@ -1,0 +1,164 @@
+#include "runtime/torch_model.h"
+
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+#include <torch/script.h>
+#include <torch/version.h>
+
+#include <filesystem>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+namespace seqserve {
+namespace {
+
+c10::ScalarType ToScalarType(DataType type) {
+  switch (type) {
+    case DataType::kBool: return c10::kBool;
+    case DataType::kUint8: return c10::kByte;
+    case DataType::kInt8: return c10::kChar;
+    case DataType::kInt16: return c10::kShort;
+    case DataType::kInt32: return c10::kInt;
+    case DataType::kInt64: return c10::kLong;
+    case DataType::kFp16: return c10::kHalf;
+    case DataType::kBf16: return c10::kBFloat16;
+    case DataType::kFp32: return c10::kFloat;
+    case DataType::kFp64: return c10::kDouble;
+    case DataType::kInvalid: break;
+  }
+  return c10::ScalarType::Undefined;
+}
+
+// libtorch reports CPU and CUDA allocation failures as c10::OutOfMemoryError.
+absl::Status FromTorchError(const c10::Error& e, absl::string_view what) {
+  std::string message = e.what_without_backtrace();
+  if (dynamic_cast<const c10::OutOfMemoryError*>(&e) != nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory: ", message));
+  }
+  return absl::InternalError(absl::StrCat(what, ": ", message));
+}
+
+class TorchModel final : public BatchRunner {
+ public:
+  TorchModel(const ModelSignature& signature, torch::jit::Module module, c10::Device device)
+      : signature_(signature), module_(std::move(module)), device_(device) {}
+
+  absl::Status Run(const Batch& batch, std::vector<InferenceResponse>& responses) override {
+    try {
+      return RunOrThrow(batch, responses);
+    } catch (const c10::Error& e) {
+      return FromTorchError(e, "model execution failed");
+    } catch (const std::exception& e) {
+      return absl::InternalError(absl::StrCat("model execution failed: ", e.what()));
+    }
+  }
+
+ private:
+  absl::Status RunOrThrow(const Batch& batch, std::vector<InferenceResponse>& responses) {
+    c10::InferenceMode inference_mode;
+    std::vector<c10::IValue> inputs;
+    inputs.reserve(signature_.inputs.size());
+    for (size_t i = 0; i < signature_.inputs.size(); ++i) {
+      const TensorSpec& spec = signature_.inputs[i];
+      torch::Tensor t = torch::empty(BatchedShape(signature_, spec, batch.rows, batch.padded_length),
+                                     torch::TensorOptions().dtype(ToScalarType(spec.dtype)));
+      AssembleInput(signature_, static_cast<int>(i), batch, static_cast<char*>(t.data_ptr()));
+      inputs.emplace_back(device_.is_cpu() ? std::move(t) : t.to(device_));
+    }
+    c10::IValue result = module_.forward(inputs);
+
+    std::vector<torch::Tensor> outputs;
+    if (result.isTensor()) {
+      outputs.push_back(result.toTensor());
+    } else if (result.isTuple()) {
+      for (const c10::IValue& v : result.toTupleRef().elements()) {
+        if (!v.isTensor()) return absl::InternalError("model returned a tuple holding a non-tensor");
+        outputs.push_back(v.toTensor());
+      }
+    } else if (result.isTensorList()) {
+      for (const torch::Tensor& t : result.toTensorVector()) outputs.push_back(t);
+    } else {
+      return absl::InternalError(absl::StrCat("model returned ", result.tagKind(),
+                                              "; expected a tensor or a tuple of tensors"));
+    }
+    if (outputs.size() != signature_.outputs.size()) {
+      return absl::InternalError(absl::StrCat("model returned ", outputs.size(),
+                                              " outputs but its config.pbtxt declares ",
+                                              signature_.outputs.size()));
+    }
+    for (size_t k = 0; k < outputs.size(); ++k) {
+      const TensorSpec& spec = signature_.outputs[k];
+      torch::Tensor& t = outputs[k];
+      if (t.scalar_type() != ToScalarType(spec.dtype)) {
+        return absl::InternalError(absl::StrCat("model returned ", c10::toString(t.scalar_type()),
+                                                " for output '", spec.name, "' declared ",
+                                                DataTypeName(spec.dtype)));
+      }
+      t = t.to(torch::kCPU).contiguous();
+      const std::vector<int64_t> shape(t.sizes().begin(), t.sizes().end());
+      absl::Status status = CheckOutputShape(signature_, static_cast<int>(k), batch, shape);
+      if (!status.ok()) return status;
+    }
+    int64_t row = 0;
+    for (size_t j = 0; j < batch.requests.size(); ++j) {
+      const InferenceRequest& request = *batch.requests[j];
+      responses[j].outputs.clear();
+      for (int k : request.output_indices) {
+        responses[j].outputs.push_back(ExtractOutput(signature_, k, batch,
+                                                     static_cast<const char*>(outputs[k].data_ptr()),
+                                                     row, request));
+      }
+      row += request.rows;
+    }
+    return absl::OkStatus();
+  }
+
+  const ModelSignature& signature_;
+  torch::jit::Module module_;
+  const c10::Device device_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<BatchRunner>> LoadTorchModel(const ModelSignature& signature,
+                                                            const TorchModelOptions& options) {
+  if (!std::filesystem::is_regular_file(options.path)) {
+    return absl::NotFoundError(absl::StrCat("model file ", options.path, " does not exist"));
+  }
+  c10::Device device(c10::kCPU);
+  if (options.device == Device::kCuda) {
+    if (!torch::cuda::is_available()) {
+      return absl::UnavailableError("config asks for a CUDA device but libtorch sees none");
+    }
+    device = c10::Device(c10::kCUDA, 0);
+  }
+  at::set_num_threads(std::max(1, options.intra_op_threads));
+  try {
+    torch::jit::Module module = torch::jit::load(options.path, device);
+    module.eval();
+    return std::make_unique<TorchModel>(signature, std::move(module), device);
+  } catch (const c10::Error& e) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot load TorchScript from ", options.path,
+        " (is it a torch.jit.save'd module from a PyTorch no newer than ", TORCH_VERSION, "?): ",
+        e.what_without_backtrace()));
+  }
+}
+
+std::string TorchVersion() { return TORCH_VERSION; }
+
+bool CudaAvailable() { return torch::cuda::is_available(); }
+
+void ConfigureTorchProcess() {
+  // Note [inter-op threads]: seqserve runs one batch per instance thread; TorchScript's
+  // inter-op pool would only add threads competing for the same cores.
+  try {
+    at::set_num_interop_threads(1);
+  } catch (const c10::Error&) {
+    // Already set or the pool already started: keep libtorch's setting.
+  }
+}
+
+}  // namespace seqserve

@@ -1,0 +1,44 @@
+// TorchModel: one instance of a TorchScript model, computing batches with libtorch.
+// This header is plain C++; torch_model.cc is the only translation unit of runtime/ that
+// includes libtorch (its bundled protobuf headers clash with Debian's, see CMakeLists.txt).
+#ifndef SEQSERVE_RUNTIME_TORCH_MODEL_H_
+#define SEQSERVE_RUNTIME_TORCH_MODEL_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "runtime/batch_runner.h"
+#include "runtime/model_signature.h"
+
+namespace seqserve {
+
+enum class Device { kCpu, kCuda };
+
+struct TorchModelOptions {
+  // TorchScript file (`<repo>/<model>/<version>/model.pt`).
+  std::string path;
+  Device device = Device::kCpu;
+  // Intra-op threads of the calling thread; applied when the model is loaded (on its thread).
+  int intra_op_threads = 1;
+};
+
+// Loads the module and returns it as a BatchRunner. Must be called on the thread that will run
+// it (the intra-op thread count is per thread). libtorch errors become absl::Status:
+// NOT_FOUND for a missing file, INVALID_ARGUMENT for a file that is not TorchScript or was saved
+// by an incompatible PyTorch, UNAVAILABLE for CUDA without a device.
+absl::StatusOr<std::unique_ptr<BatchRunner>> LoadTorchModel(const ModelSignature& signature,
+                                                            const TorchModelOptions& options);
+
+// Version of the linked libtorch, e.g. "2.11.0".
+std::string TorchVersion();
+
+// Whether libtorch sees a usable CUDA device.
+bool CudaAvailable();
+
+// Process-wide libtorch settings; call once at startup, before any model loads.
+void ConfigureTorchProcess();
+
+}  // namespace seqserve
+
+#endif  // SEQSERVE_RUNTIME_TORCH_MODEL_H_

@@ -1,0 +1,60 @@
+// inference.GRPCInferenceService (KServe v2 / Open Inference Protocol, as Triton speaks it), so
+// tritonclient, perf_analyzer and KServe's SDK work unchanged. ModelInfer and ModelStreamInfer
+// share the Predict request path (server/inference_call.h). RPCs about shared memory, tracing,
+// logging and repository load/unload answer UNIMPLEMENTED (the base class's default).
+#ifndef SEQSERVE_SERVER_KSERVE_SERVICE_H_
+#define SEQSERVE_SERVER_KSERVE_SERVICE_H_
+
+#include "inference/grpc_service.grpc.pb.h"
+#include "runtime/model_repository.h"
+#include "server/inference_call.h"
+
+namespace seqserve {
+
+// Thread-safe; the repository and state must outlive the service.
+class KServeService final : public inference::GRPCInferenceService::CallbackService {
+ public:
+  KServeService(ModelRepository& repository, const ServingState& state, bool strict_readiness)
+      : repository_(repository), state_(state), strict_readiness_(strict_readiness) {}
+
+  grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* context,
+                                       const inference::ServerLiveRequest* request,
+                                       inference::ServerLiveResponse* response) override;
+  grpc::ServerUnaryReactor* ServerReady(grpc::CallbackServerContext* context,
+                                        const inference::ServerReadyRequest* request,
+                                        inference::ServerReadyResponse* response) override;
+  grpc::ServerUnaryReactor* ModelReady(grpc::CallbackServerContext* context,
+                                       const inference::ModelReadyRequest* request,
+                                       inference::ModelReadyResponse* response) override;
+  grpc::ServerUnaryReactor* ServerMetadata(grpc::CallbackServerContext* context,
+                                           const inference::ServerMetadataRequest* request,
+                                           inference::ServerMetadataResponse* response) override;
+  grpc::ServerUnaryReactor* ModelMetadata(grpc::CallbackServerContext* context,
+                                          const inference::ModelMetadataRequest* request,
+                                          inference::ModelMetadataResponse* response) override;
+  grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* context,
+                                       const inference::ModelInferRequest* request,
+                                       inference::ModelInferResponse* response) override;
+  grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
+  ModelStreamInfer(grpc::CallbackServerContext* context) override;
+  grpc::ServerUnaryReactor* ModelConfig(grpc::CallbackServerContext* context,
+                                        const inference::ModelConfigRequest* request,
+                                        inference::ModelConfigResponse* response) override;
+  grpc::ServerUnaryReactor* ModelStatistics(grpc::CallbackServerContext* context,
+                                            const inference::ModelStatisticsRequest* request,
+                                            inference::ModelStatisticsResponse* response) override;
+  grpc::ServerUnaryReactor* RepositoryIndex(grpc::CallbackServerContext* context,
+                                            const inference::RepositoryIndexRequest* request,
+                                            inference::RepositoryIndexResponse* response) override;
+
+ private:
+  bool ServerIsReady() const;
+
+  ModelRepository& repository_;
+  const ServingState& state_;
+  const bool strict_readiness_;
+};
+
+}  // namespace seqserve
+
+#endif  // SEQSERVE_SERVER_KSERVE_SERVICE_H_

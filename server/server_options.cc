@@ -1,0 +1,114 @@
+#include "server/server_options.h"
+
+#include <functional>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
+
+namespace seqserve {
+namespace {
+
+struct Flag {
+  const char* name;
+  const char* help;
+  bool is_bool;
+  std::function<bool(ServerOptions&, absl::string_view)> set;
+};
+
+bool SetInt(int& out, absl::string_view v, int lo, int hi) {
+  int x;
+  if (!absl::SimpleAtoi(v, &x) || x < lo || x > hi) return false;
+  out = x;
+  return true;
+}
+
+bool SetBool(bool& out, absl::string_view v) { return absl::SimpleAtob(v, &out); }
+
+bool SetSeconds(absl::Duration& out, absl::string_view v) {
+  double s;
+  if (!absl::SimpleAtod(v, &s) || s < 0) return false;
+  out = absl::Seconds(s);
+  return true;
+}
+
+const std::vector<Flag>& Flags() {
+  static const auto* flags = new std::vector<Flag>{
+      {"model-repository", "Model repository directory (required).", false,
+       [](ServerOptions& o, absl::string_view v) { o.model_repository = std::string(v); return !v.empty(); }},
+      {"grpc-address", "Address for the gRPC services (default 0.0.0.0).", false,
+       [](ServerOptions& o, absl::string_view v) { o.grpc_address = std::string(v); return !v.empty(); }},
+      {"grpc-port", "gRPC port; 0 picks a free one (default 8001).", false,
+       [](ServerOptions& o, absl::string_view v) { return SetInt(o.grpc_port, v, 0, 65535); }},
+      {"metrics-port", "HTTP port for /metrics, /healthz, /readyz (default 8002).", false,
+       [](ServerOptions& o, absl::string_view v) { return SetInt(o.metrics_port, v, 0, 65535); }},
+      {"port-file", "Write the chosen ports to this file once listening.", false,
+       [](ServerOptions& o, absl::string_view v) { o.port_file = std::string(v); return true; }},
+      {"max-message-bytes", "Largest gRPC message, in bytes (default 268435456).", false,
+       [](ServerOptions& o, absl::string_view v) {
+         int64_t x;
+         if (!absl::SimpleAtoi(v, &x) || x < 1024 || x > (int64_t{1} << 31) - 1) return false;
+         o.max_message_bytes = x;
+         return true;
+       }},
+      {"strict-readiness", "Ready only when every model is ready (default true).", true,
+       [](ServerOptions& o, absl::string_view v) { return SetBool(o.strict_readiness, v); }},
+      {"drain-timeout", "Seconds a SIGTERM drain waits for accepted requests (default 25).", false,
+       [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.drain_timeout, v); }},
+  };
+  return *flags;
+}
+
+std::string Usage() {
+  std::string usage = "Usage: seqserve --model-repository=DIR [flags]\n\nFlags:\n";
+  for (const Flag& f : Flags()) absl::StrAppend(&usage, "  --", f.name, "\n      ", f.help, "\n");
+  return usage;
+}
+
+}  // namespace
+
+absl::StatusOr<ServerOptions> ParseServerOptions(int argc, char** argv) {
+  ServerOptions options;
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h") return absl::CancelledError(Usage());
+    if (!absl::ConsumePrefix(&arg, "--")) {
+      return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", arg, "'\n", Usage()));
+    }
+    absl::string_view name = arg, value;
+    const size_t eq = arg.find('=');
+    const bool has_value = eq != absl::string_view::npos;
+    if (has_value) {
+      name = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+    }
+    const Flag* flag = nullptr;
+    for (const Flag& f : Flags()) {
+      if (name == f.name) flag = &f;
+    }
+    if (flag == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name, "\n", Usage()));
+    }
+    if (!has_value) {
+      if (flag->is_bool) {
+        value = "true";
+      } else if (i + 1 < argc) {
+        value = argv[++i];
+      } else {
+        return absl::InvalidArgumentError(absl::StrCat("flag --", name, " needs a value"));
+      }
+    }
+    if (!flag->set(options, value)) {
+      return absl::InvalidArgumentError(absl::StrCat("bad value '", value, "' for --", name, ": ", flag->help));
+    }
+  }
+  if (options.model_repository.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("--model-repository is required\n", Usage()));
+  }
+  return options;
+}
+
+}  // namespace seqserve

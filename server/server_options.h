@@ -1,0 +1,41 @@
+// Command-line configuration of the seqserve binary. Flag names follow Triton's where the
+// meaning is the same (--model-repository, --grpc-port, --metrics-port, ...).
+#ifndef SEQSERVE_SERVER_SERVER_OPTIONS_H_
+#define SEQSERVE_SERVER_SERVER_OPTIONS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace seqserve {
+
+struct ServerOptions {
+  // Directory holding <model>/config.pbtxt and <model>/<version>/model.pt. Required.
+  std::string model_repository;
+  // Address the gRPC services listen on. Default 0.0.0.0 (all interfaces, as in a pod).
+  std::string grpc_address = "0.0.0.0";
+  // gRPC port; 0 picks a free one (see port_file). Default 8001.
+  int grpc_port = 8001;
+  // Port of the HTTP metrics and health endpoints. Default 8002.
+  int metrics_port = 8002;
+  // If set, written once the server listens: "grpc_port=N\n" (for tests and scripts).
+  std::string port_file;
+  // Largest gRPC message accepted or sent. Default 256 MiB (tensors outgrow gRPC's 4 MiB).
+  int64_t max_message_bytes = int64_t{256} << 20;
+  // Ready only when every model has a ready version (Triton's --strict-readiness). Default true.
+  bool strict_readiness = true;
+  // Longest a SIGTERM drain waits for accepted requests before exiting. Default 25 s: below
+  // Kubernetes' default 30 s grace period.
+  absl::Duration drain_timeout = absl::Seconds(25);
+};
+
+// Parses argv ("--name=value" or "--name value"; booleans also as "--name"/"--name=false").
+// INVALID_ARGUMENT naming the flag for unknown flags or bad values. "--help" yields
+// a CANCELLED status whose message is the usage text.
+absl::StatusOr<ServerOptions> ParseServerOptions(int argc, char** argv);
+
+}  // namespace seqserve
+
+#endif  // SEQSERVE_SERVER_SERVER_OPTIONS_H_

@@ -1,0 +1,101 @@
+#include "runtime/model_config.h"
+
+#include <gtest/gtest.h>
+
+namespace seqserve {
+namespace {
+
+constexpr char kEncoder[] = R"pb(
+  max_batch_size: 8
+  input { name: "ids" data_type: INT64 dims: [-1] pad_value: 0 }
+  input { name: "mask" data_type: INT64 dims: [-1] }
+  output { name: "logits" data_type: FP32 dims: [4] }
+  output { name: "scores" data_type: FP32 dims: [-1] }
+  sequence { max_length: 128 }
+)pb";
+
+TEST(ModelConfigTest, ParsesAndFillsDefaults) {
+  absl::StatusOr<ModelSetup> setup = ParseModelConfig(kEncoder, "enc");
+  ASSERT_TRUE(setup.ok()) << setup.status();
+  EXPECT_EQ(setup->config.name(), "enc");
+  const ModelSignature& sig = setup->signature;
+  EXPECT_EQ(sig.max_batch_size, 8);
+  EXPECT_EQ(sig.sequence_axis, 0);
+  EXPECT_EQ(sig.max_sequence_length, 128);
+  ASSERT_EQ(sig.inputs.size(), 2u);
+  EXPECT_TRUE(sig.inputs[0].carries_sequence);
+  EXPECT_FALSE(sig.outputs[0].carries_sequence);
+  EXPECT_TRUE(sig.outputs[1].carries_sequence);
+  EXPECT_EQ(sig.inputs[0].pad_bytes, std::string(8, '\0'));
+  // Defaults come from BatcherOptions and are written back into the config.
+  const BatcherOptions defaults;
+  EXPECT_EQ(setup->batcher.mode, BatchingMode::kLengthBucketed);
+  EXPECT_EQ(setup->batcher.max_batch_size, 8);
+  EXPECT_EQ(setup->batcher.max_batch_tokens, defaults.max_batch_tokens);
+  EXPECT_EQ(setup->batcher.max_queue_delay, defaults.max_queue_delay);
+  EXPECT_EQ(setup->batcher.bucket_edges, DefaultBucketEdges(128));
+  EXPECT_EQ(setup->config.batching().max_batch_tokens(), defaults.max_batch_tokens);
+  EXPECT_EQ(setup->instances, 1);
+  EXPECT_EQ(setup->intra_op_threads, 1);
+  EXPECT_EQ(setup->device, Device::kCpu);
+  EXPECT_EQ(setup->warmup.lengths, (std::vector<int64_t>{1, 16, 64, 128}));
+  EXPECT_EQ(setup->config.default_model_filename(), "model.pt");
+}
+
+TEST(ModelConfigTest, FixedShapeModelDefaultsToOneQueue) {
+  absl::StatusOr<ModelSetup> setup = ParseModelConfig(R"pb(
+    max_batch_size: 4
+    input { name: "x" data_type: FP32 dims: [10] }
+    output { name: "y" data_type: FP32 dims: [2] }
+  )pb", "lin");
+  ASSERT_TRUE(setup.ok()) << setup.status();
+  EXPECT_FALSE(setup->signature.has_sequence());
+  EXPECT_EQ(setup->batcher.mode, BatchingMode::kPadToMax);
+  EXPECT_TRUE(setup->warmup.lengths.empty());
+}
+
+void ExpectInvalid(const std::string& text, const std::string& fragment, const std::string& name = "m") {
+  absl::StatusOr<ModelSetup> setup = ParseModelConfig(text, name);
+  ASSERT_FALSE(setup.ok()) << text;
+  EXPECT_EQ(setup.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(setup.status().message().find(fragment), std::string::npos) << setup.status();
+}
+
+TEST(ModelConfigTest, RejectsBadConfigsWithReasons) {
+  const std::string io = R"pb(input { name: "x" data_type: FP32 dims: [10] }
+                              output { name: "y" data_type: FP32 dims: [2] })pb";
+  ExpectInvalid("max_batch_size: 4 input { nme: \"x\" }", "does not parse");
+  ExpectInvalid(io, "max_batch_size");
+  ExpectInvalid("name: \"other\" max_batch_size: 4 " + io, "differs from its directory");
+  ExpectInvalid(R"pb(max_batch_size: 4 input { name: "x" data_type: FP32 dims: [-1] }
+                     output { name: "y" data_type: FP32 dims: [2] })pb", "may be -1");
+  ExpectInvalid(R"pb(max_batch_size: 4 input { name: "x" dims: [3] }
+                     output { name: "y" data_type: FP32 dims: [2] })pb", "needs a data_type");
+  ExpectInvalid(R"pb(max_batch_size: 4 input { name: "x" data_type: FP32 dims: [3] }
+                     input { name: "x" data_type: FP32 dims: [3] }
+                     output { name: "y" data_type: FP32 dims: [2] })pb", "declared twice");
+  ExpectInvalid("max_batch_size: 4 output { name: \"y\" data_type: FP32 dims: [2] }", "at least one input");
+  ExpectInvalid(std::string(kEncoder) + " batching { bucket_edges: [16, 8, 128] }", "ascending");
+  ExpectInvalid(std::string(kEncoder) + " batching { bucket_edges: [16, 64] }", ">= sequence.max_length");
+  ExpectInvalid(std::string(kEncoder) + " warmup { lengths: [1000] }", "warmup.lengths");
+  ExpectInvalid(std::string(kEncoder) + " default_model_filename: \"../x.pt\"", "plain file name");
+}
+
+TEST(ModelConfigTest, ConvertsDataTypes) {
+  EXPECT_EQ(FromProto(v1::FP16), DataType::kFp16);
+  EXPECT_EQ(FromProto(v1::DATA_TYPE_UNSPECIFIED), DataType::kInvalid);
+  EXPECT_EQ(ToProto(DataType::kBf16), v1::BF16);
+  EXPECT_EQ(ToProto(FromProto(v1::INT8)), v1::INT8);
+}
+
+TEST(ModelConfigTest, DemoConfigsLoad) {
+  for (const char* name : {"encoder", "linear"}) {
+    absl::StatusOr<ModelSetup> setup =
+        LoadModelConfig(std::string(SEQSERVE_DEMO_REPOSITORY) + "/" + name);
+    EXPECT_TRUE(setup.ok()) << name << ": " << setup.status();
+  }
+  EXPECT_EQ(LoadModelConfig("/nonexistent/model").status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace seqserve

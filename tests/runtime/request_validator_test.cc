@@ -1,0 +1,118 @@
+#include "runtime/request_validator.h"
+
+#include <gtest/gtest.h>
+
+namespace seqserve {
+namespace {
+
+ModelSignature Signature() {
+  ModelSignature sig;
+  sig.sequence_axis = 0;
+  sig.max_sequence_length = 16;
+  sig.max_batch_size = 4;
+  sig.inputs.push_back({"ids", DataType::kInt64, {-1}, true, std::string(8, '\0')});
+  sig.inputs.push_back({"mask", DataType::kInt64, {-1}, true, std::string(8, '\0')});
+  sig.outputs.push_back({"logits", DataType::kFp32, {4}, false, ""});
+  sig.outputs.push_back({"scores", DataType::kFp32, {-1}, true, ""});
+  return sig;
+}
+
+Tensor Int64(const std::string& name, std::vector<int64_t> shape) {
+  Tensor t{name, DataType::kInt64, shape, ""};
+  t.data.resize(NumElements(shape) * 8);
+  return t;
+}
+
+InferenceRequest Valid(int64_t rows = 2, int64_t length = 5) {
+  InferenceRequest r;
+  r.model_name = "enc";
+  r.inputs.push_back(Int64("mask", {rows, length}));  // out of order on purpose
+  r.inputs.push_back(Int64("ids", {rows, length}));
+  return r;
+}
+
+void ExpectInvalid(InferenceRequest r, const std::string& fragment) {
+  absl::Status status = ValidateRequest(Signature(), r);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << fragment;
+  EXPECT_NE(status.message().find(fragment), std::string::npos) << status;
+}
+
+TEST(RequestValidatorTest, AcceptsAndNormalizes) {
+  InferenceRequest r = Valid();
+  ASSERT_TRUE(ValidateRequest(Signature(), r).ok());
+  EXPECT_EQ(r.inputs[0].name, "ids");
+  EXPECT_EQ(r.inputs[1].name, "mask");
+  EXPECT_EQ(r.rows, 2);
+  EXPECT_EQ(r.sequence_length, 5);
+  EXPECT_EQ(r.output_indices, (std::vector<int>{0, 1}));
+
+  InferenceRequest only_scores = Valid();
+  only_scores.requested_outputs = {"scores"};
+  ASSERT_TRUE(ValidateRequest(Signature(), only_scores).ok());
+  EXPECT_EQ(only_scores.output_indices, (std::vector<int>{1}));
+}
+
+TEST(RequestValidatorTest, RejectsEveryKindOfBadInput) {
+  InferenceRequest missing = Valid();
+  missing.inputs.pop_back();
+  ExpectInvalid(std::move(missing), "missing input 'ids'");
+
+  InferenceRequest extra = Valid();
+  extra.inputs.push_back(Int64("token_type", {2, 5}));
+  ExpectInvalid(std::move(extra), "unknown input 'token_type'");
+
+  InferenceRequest duplicate = Valid();
+  duplicate.inputs.push_back(Int64("ids", {2, 5}));
+  ExpectInvalid(std::move(duplicate), "more than once");
+
+  InferenceRequest dtype = Valid();
+  dtype.inputs[0].dtype = DataType::kInt32;
+  ExpectInvalid(std::move(dtype), "datatype INT32, model expects INT64");
+
+  InferenceRequest rank = Valid();
+  rank.inputs[0] = Int64("mask", {10});
+  ExpectInvalid(std::move(rank), "rank 1");
+
+  InferenceRequest negative = Valid();
+  negative.inputs[0].shape = {2, -5};
+  ExpectInvalid(std::move(negative), "negative dimension");
+
+  InferenceRequest empty = Valid();
+  empty.inputs[0] = Int64("mask", {2, 0});
+  ExpectInvalid(std::move(empty), "is empty");
+
+  InferenceRequest bytes = Valid();
+  bytes.inputs[1].data.resize(7);
+  ExpectInvalid(std::move(bytes), "bytes of data");
+
+  InferenceRequest lengths = Valid();
+  lengths.inputs[0] = Int64("mask", {2, 6});
+  ExpectInvalid(std::move(lengths), "disagree on the sequence length");
+
+  InferenceRequest rows = Valid();
+  rows.inputs[0] = Int64("mask", {3, 5});
+  ExpectInvalid(std::move(rows), "same rows");
+
+  ExpectInvalid(Valid(2, 17), "exceeds model 'enc' maximum of 16");
+  ExpectInvalid(Valid(5, 3), "at most 4 per request");
+
+  InferenceRequest output = Valid();
+  output.requested_outputs = {"hidden"};
+  ExpectInvalid(std::move(output), "unknown output 'hidden'");
+}
+
+TEST(RequestValidatorTest, FixedDimensionsMustMatch) {
+  ModelSignature sig;
+  sig.max_batch_size = 8;
+  sig.inputs.push_back({"x", DataType::kFp32, {3}, false, ""});
+  sig.outputs.push_back({"y", DataType::kFp32, {1}, false, ""});
+  InferenceRequest r;
+  r.model_name = "lin";
+  r.inputs.push_back({"x", DataType::kFp32, {2, 4}, std::string(32, '\0')});
+  absl::Status status = ValidateRequest(sig, r);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("model expects [-1, 3]"), std::string::npos) << status;
+}
+
+}  // namespace
+}  // namespace seqserve

@@ -1,0 +1,50 @@
+#include "server/server_options.h"
+
+#include <gtest/gtest.h>
+
+namespace seqserve {
+namespace {
+
+absl::StatusOr<ServerOptions> Parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "seqserve");
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  return ParseServerOptions(static_cast<int>(argv.size()), argv.data());
+}
+
+TEST(ServerOptionsTest, DefaultsMatchTriton) {
+  absl::StatusOr<ServerOptions> o = Parse({"--model-repository=/models"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->model_repository, "/models");
+  EXPECT_EQ(o->grpc_port, 8001);
+  EXPECT_EQ(o->metrics_port, 8002);
+  EXPECT_EQ(o->grpc_address, "0.0.0.0");
+  EXPECT_TRUE(o->strict_readiness);
+  EXPECT_LT(o->drain_timeout, absl::Seconds(30));
+}
+
+TEST(ServerOptionsTest, ParsesBothSpellings) {
+  absl::StatusOr<ServerOptions> o = Parse({"--model-repository", "/m", "--grpc-port=0", "--metrics-port", "9000",
+                                           "--strict-readiness=false", "--drain-timeout=2.5",
+                                           "--grpc-address=127.0.0.1"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->grpc_port, 0);
+  EXPECT_EQ(o->metrics_port, 9000);
+  EXPECT_FALSE(o->strict_readiness);
+  EXPECT_EQ(o->drain_timeout, absl::Milliseconds(2500));
+  EXPECT_EQ(o->grpc_address, "127.0.0.1");
+}
+
+TEST(ServerOptionsTest, RejectsWithTheFlagName) {
+  EXPECT_NE(Parse({}).status().message().find("--model-repository is required"), std::string::npos);
+  EXPECT_NE(Parse({"--model-repository=/m", "--grpc-prot=1"}).status().message().find("unknown flag --grpc-prot"),
+            std::string::npos);
+  EXPECT_NE(Parse({"--model-repository=/m", "--grpc-port=70000"}).status().message().find("--grpc-port"),
+            std::string::npos);
+  EXPECT_NE(Parse({"--model-repository=/m", "--drain-timeout"}).status().message().find("needs a value"),
+            std::string::npos);
+  EXPECT_TRUE(absl::IsCancelled(Parse({"--help"}).status()));
+}
+
+}  // namespace
+}  // namespace seqserve
