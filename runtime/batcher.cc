@@ -46,7 +46,9 @@ std::vector<int64_t> DefaultBucketEdges(int64_t max_length) {
 DynamicBatcher::DynamicBatcher(BatcherOptions options, bool has_sequence)
     : options_(std::move(options)),
       has_sequence_(has_sequence),
-      token_limit_(has_sequence ? options_.max_batch_tokens : std::numeric_limits<int64_t>::max()) {
+      token_limit_(has_sequence ? options_.max_batch_tokens : std::numeric_limits<int64_t>::max()),
+      batch_rows_(Histogram::PowersOfTwo(1024)),
+      padded_length_(Histogram::PowersOfTwo(8192)) {
   const bool bucketed = has_sequence_ && options_.mode == BatchingMode::kLengthBucketed &&
                         !options_.bucket_edges.empty();
   buckets_ = std::vector<Bucket>(bucketed ? options_.bucket_edges.size() : 1);
@@ -202,6 +204,8 @@ std::optional<Batch> DynamicBatcher::NextBatch() {
     stats_.batch_rows += batch.rows;
     stats_.real_tokens += real_tokens;
     stats_.padded_tokens += batch.rows * std::max<int64_t>(batch.padded_length, 1);
+    batch_rows_.Observe(static_cast<double>(batch.rows));
+    if (has_sequence_) padded_length_.Observe(static_cast<double>(batch.padded_length));
     lock.unlock();
     CompleteDead(dead, now);
     return batch;
@@ -217,8 +221,14 @@ void DynamicBatcher::Close() {
 }
 
 BatcherStats DynamicBatcher::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return stats_;
+  BatcherStats stats;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats = stats_;
+  }
+  stats.rows_per_batch = batch_rows_.Snapshot();
+  stats.padded_length_per_batch = padded_length_.Snapshot();
+  return stats;
 }
 
 }  // namespace seqserve

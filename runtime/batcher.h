@@ -37,6 +37,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "runtime/batch.h"
+#include "runtime/histogram.h"
 #include "runtime/inference_request.h"
 
 namespace seqserve {
@@ -89,6 +90,8 @@ struct BatcherStats {
   int64_t batch_rows = 0;          // rows in those batches
   int64_t real_tokens = 0;         // tokens that were not padding
   int64_t padded_tokens = 0;       // tokens computed, padding included
+  HistogramSnapshot rows_per_batch;        // rows per batch
+  HistogramSnapshot padded_length_per_batch;  // length each batch was padded to (sequence models)
 };
 
 // Thread-safe. Any number of producers call Enqueue; any number of executor threads call
@@ -142,6 +145,8 @@ class DynamicBatcher {
   std::vector<Bucket> buckets_;
   bool closed_ = false;
   BatcherStats stats_;
+  Histogram batch_rows_;
+  Histogram padded_length_;
 };
 
 }  // namespace seqserve

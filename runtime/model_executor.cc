@@ -121,7 +121,11 @@ void ModelExecutor::RecordBatch(const Batch& batch, bool ok, absl::Time started,
   stats_.last_inference_ms = absl::ToUnixMillis(done);
   for (const auto& r : batch.requests) {
     const int64_t total = absl::ToInt64Nanoseconds(done - r->timing.received);
-    stats_.queue_ns += absl::ToInt64Nanoseconds(started - r->timing.received);
+    const absl::Duration queued = started - r->timing.received;
+    stats_.queue_ns += absl::ToInt64Nanoseconds(queued);
+    queue_seconds_.Observe(absl::ToDoubleSeconds(queued));
+    compute_seconds_.Observe(absl::ToDoubleSeconds(done - started));
+    recent_queue_seconds_.Add(absl::ToDoubleSeconds(queued), done);
     stats_.compute_ns += compute;
     if (ok) {
       ++stats_.success_count;
@@ -135,8 +139,15 @@ void ModelExecutor::RecordBatch(const Batch& batch, bool ok, absl::Time started,
 }
 
 ExecutionStats ModelExecutor::execution_stats() const {
-  std::lock_guard<std::mutex> lock(stats_mu_);
-  return stats_;
+  ExecutionStats stats;
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    stats = stats_;
+  }
+  stats.queue_seconds = queue_seconds_.Snapshot();
+  stats.compute_seconds = compute_seconds_.Snapshot();
+  stats.recent_queue_seconds = recent_queue_seconds_.Mean(absl::Now());
+  return stats;
 }
 
 void ModelExecutor::Stop() {

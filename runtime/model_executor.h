@@ -13,6 +13,8 @@
 #include "absl/time/time.h"
 #include "runtime/batch_runner.h"
 #include "runtime/batcher.h"
+#include "runtime/histogram.h"
+#include "runtime/windowed_mean.h"
 #include "runtime/model_signature.h"
 
 namespace seqserve {
@@ -29,6 +31,9 @@ struct ExecutionStats {
   int64_t execution_count = 0;  // batches run
   int64_t batch_compute_ns = 0; // batch compute time, counted once per batch
   int64_t last_inference_ms = 0;  // wall time of the last batch, ms since the epoch
+  HistogramSnapshot queue_seconds;    // per request: acceptance to batch start
+  HistogramSnapshot compute_seconds;  // per request: its batch's compute time
+  double recent_queue_seconds = 0;    // mean queue wait over the last 30 s (0 if idle)
 };
 
 struct WarmupOptions {
@@ -73,6 +78,9 @@ class ModelExecutor {
   std::vector<std::thread> threads_;
   mutable std::mutex stats_mu_;
   ExecutionStats stats_;
+  Histogram queue_seconds_{Histogram::LatencyBounds()};
+  Histogram compute_seconds_{Histogram::LatencyBounds()};
+  WindowedMean recent_queue_seconds_{absl::Seconds(30)};
 };
 
 // Runs synthetic batches (all-ones inputs) of 1 and of a few rows at each warm-up length.

@@ -53,8 +53,8 @@ void SetDuration(inference::StatisticDuration* d, int64_t count, int64_t ns) {
 class StreamReactor final
     : public grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse> {
  public:
-  StreamReactor(grpc::CallbackServerContext* context, ModelRepository& repository, const ServingState& state)
-      : context_(context), repository_(repository), state_(state),
+  StreamReactor(grpc::CallbackServerContext* context, RequestPath& path)
+      : context_(context), path_(path),
         cancel_(std::make_shared<CancellationFlag>()) {
     StartRead(&incoming_);
   }
@@ -107,13 +107,8 @@ class StreamReactor final
   };
 
   void Submit(const std::shared_ptr<Slot>& slot) {
-    absl::StatusOr<std::unique_ptr<InferenceRequest>> converted = FromKServe(slot->request);
-    if (!converted.ok()) {
-      Complete(*slot, ToGrpcStatus(converted.status()));
-      return;
-    }
-    StartInference(
-        repository_, state_, context_, cancel_, std::move(*converted),
+    path_.Start(
+        Api::kKServe, context_, cancel_, slot->request.model_name(), FromKServe(slot->request),
         [slot](InferenceResponse& result) {
           ToKServe(slot->request, result, slot->response.mutable_infer_response());
           return grpc::Status::OK;
@@ -160,8 +155,7 @@ class StreamReactor final
   }
 
   grpc::CallbackServerContext* const context_;
-  ModelRepository& repository_;
-  const ServingState& state_;
+  RequestPath& path_;
   const std::shared_ptr<CancellationFlag> cancel_;
   inference::ModelInferRequest incoming_;  // only touched by the read chain
 
@@ -248,12 +242,7 @@ grpc::ServerUnaryReactor* KServeService::ModelInfer(grpc::CallbackServerContext*
                                                     const inference::ModelInferRequest* request,
                                                     inference::ModelInferResponse* response) {
   auto* reactor = new InferReactor();
-  absl::StatusOr<std::unique_ptr<InferenceRequest>> converted = FromKServe(*request);
-  if (!converted.ok()) {
-    reactor->Finish(ToGrpcStatus(converted.status()));
-    return reactor;
-  }
-  StartInference(repository_, state_, context, reactor, std::move(*converted),
+  path_.Start(Api::kKServe, context, reactor, request->model_name(), FromKServe(*request),
                  [request, response](InferenceResponse& result) {
                    ToKServe(*request, result, response);
                    return grpc::Status::OK;
@@ -263,7 +252,7 @@ grpc::ServerUnaryReactor* KServeService::ModelInfer(grpc::CallbackServerContext*
 
 grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
 KServeService::ModelStreamInfer(grpc::CallbackServerContext* context) {
-  return new StreamReactor(context, repository_, state_);
+  return new StreamReactor(context, path_);
 }
 
 grpc::ServerUnaryReactor* KServeService::ModelConfig(grpc::CallbackServerContext* context,

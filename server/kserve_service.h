@@ -1,21 +1,21 @@
 // inference.GRPCInferenceService (KServe v2 / Open Inference Protocol, as Triton speaks it), so
 // tritonclient, perf_analyzer and KServe's SDK work unchanged. ModelInfer and ModelStreamInfer
-// share the Predict request path (server/inference_call.h). RPCs about shared memory, tracing,
+// share the Predict request path (server/request_path.h). RPCs about shared memory, tracing,
 // logging and repository load/unload answer UNIMPLEMENTED (the base class's default).
 #ifndef SEQSERVE_SERVER_KSERVE_SERVICE_H_
 #define SEQSERVE_SERVER_KSERVE_SERVICE_H_
 
 #include "inference/grpc_service.grpc.pb.h"
 #include "runtime/model_repository.h"
-#include "server/inference_call.h"
+#include "server/request_path.h"
 
 namespace seqserve {
 
-// Thread-safe; the repository and state must outlive the service.
+// Thread-safe; `path` must outlive the service.
 class KServeService final : public inference::GRPCInferenceService::CallbackService {
  public:
-  KServeService(ModelRepository& repository, const ServingState& state, bool strict_readiness)
-      : repository_(repository), state_(state), strict_readiness_(strict_readiness) {}
+  KServeService(RequestPath& path, bool strict_readiness)
+      : path_(path), repository_(path.repository()), state_(path.state()), strict_readiness_(strict_readiness) {}
 
   grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* context,
                                        const inference::ServerLiveRequest* request,
@@ -50,6 +50,7 @@ class KServeService final : public inference::GRPCInferenceService::CallbackServ
  private:
   bool ServerIsReady() const;
 
+  RequestPath& path_;
   ModelRepository& repository_;
   const ServingState& state_;
   const bool strict_readiness_;

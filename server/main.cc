@@ -2,8 +2,9 @@
 //
 // Startup order, made for Kubernetes probes: listen first (liveness answers at once, readiness
 // says NOT_SERVING), then load and warm up every model, then report SERVING. On SIGTERM/SIGINT:
-// readiness goes NOT_SERVING, new requests are refused with UNAVAILABLE, accepted ones finish
-// (bounded by --drain-timeout), then the process exits 0.
+// readiness goes NOT_SERVING and new requests are refused with UNAVAILABLE; after
+// --drain-grace the listener closes; accepted requests finish (bounded by --drain-timeout);
+// then the process exits 0.
 #include <signal.h>
 
 #include <cstdio>
@@ -12,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include <grpc/grpc.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
@@ -20,16 +22,19 @@
 #include "runtime/logging.h"
 #include "runtime/model_repository.h"
 #include "runtime/torch_model.h"
+#include "server/http_endpoints.h"
 #include "server/kserve_service.h"
+#include "server/metrics_collector.h"
 #include "server/predict_service.h"
+#include "server/request_path.h"
 #include "server/server_options.h"
 #include "server/version.h"
 
 namespace seqserve {
 namespace {
 
-// Blocks SIGINT/SIGTERM in every thread (call before starting any), so WaitForSignal can take
-// them synchronously.
+// Blocks SIGINT/SIGTERM in every thread (call before starting any), so that the main thread can
+// take them synchronously with sigwait.
 sigset_t BlockShutdownSignals() {
   sigset_t set;
   sigemptyset(&set);
@@ -39,28 +44,43 @@ sigset_t BlockShutdownSignals() {
   return set;
 }
 
-void SetHealth(grpc::Server& server, ModelRepository& repository, bool strict, bool draining) {
+// Readiness of the whole server: not draining, and (with --strict-readiness) every model ready.
+bool ServerReady(const ModelRepository& repository, const ServingState& state, bool strict) {
+  return !state.draining() && (!strict || repository.AllReady());
+}
+
+void PublishHealth(grpc::Server& server, const ModelRepository& repository, const ServingState& state, bool strict) {
   grpc::HealthCheckServiceInterface* health = server.GetHealthCheckService();
-  bool all = !draining;
   for (const std::string& name : repository.ModelNames()) {
-    const bool ready = !draining && repository.ResolveVersion(name, 0).ok();
-    health->SetServingStatus(name, ready);
-    all = all && (ready || !strict);
+    health->SetServingStatus(name, !state.draining() && repository.ResolveVersion(name, 0).ok());
   }
-  health->SetServingStatus("", all);
+  health->SetServingStatus("", ServerReady(repository, state, strict));
 }
 
 int Run(const ServerOptions& options) {
   const sigset_t signals = BlockShutdownSignals();
   ConfigureTorchProcess();
-  absl::StatusOr<std::unique_ptr<ModelRepository>> repository = ModelRepository::Open(options.model_repository);
-  if (!repository.ok()) {
-    LogError(repository.status().message());
+  absl::StatusOr<std::unique_ptr<ModelRepository>> opened = ModelRepository::Open(options.model_repository);
+  if (!opened.ok()) {
+    LogError(opened.status().message());
     return 1;
   }
+  ModelRepository& repository = **opened;
   ServingState state;
-  PredictService predict(**repository, state);
-  KServeService kserve(**repository, state, options.strict_readiness);
+  RequestMetrics request_metrics(repository.ModelNames());
+  RequestPath path(repository, state, request_metrics);
+  PredictService predict(path);
+  KServeService kserve(path, options.strict_readiness);
+
+  MetricsCollector collector(repository, request_metrics,
+                             {kSeqserveVersion, TorchVersion(), CudaAvailable() ? "cuda" : "cpu"});
+  absl::StatusOr<std::unique_ptr<HttpEndpoints>> http = HttpEndpoints::Start(
+      options.metrics_address, options.metrics_port, collector,
+      [&] { return ServerReady(repository, state, options.strict_readiness); });
+  if (!http.ok()) {
+    LogError(http.status().message());
+    return 1;
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -69,6 +89,12 @@ int Run(const ServerOptions& options) {
                            grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
+  if (options.max_connection_age > absl::ZeroDuration()) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                               static_cast<int>(absl::ToInt64Milliseconds(options.max_connection_age)));
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                               static_cast<int>(absl::ToInt64Milliseconds(options.drain_timeout)));
+  }
   builder.RegisterService(&predict);
   builder.RegisterService(&kserve);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -76,32 +102,36 @@ int Run(const ServerOptions& options) {
     LogError("cannot listen on ", options.grpc_address, ":", options.grpc_port);
     return 1;
   }
-  SetHealth(*server, **repository, options.strict_readiness, /*draining=*/false);
+  // Note [health before load]: gRPC's default health service starts SERVING; flip it before
+  // anything loads, so probes see NOT_SERVING until warm-up is done.
+  PublishHealth(*server, repository, state, options.strict_readiness);
   LogInfo("seqserve ", kSeqserveVersion, " (libtorch ", TorchVersion(), ", CUDA ",
-          CudaAvailable() ? "available" : "not available", ") listening for gRPC on ",
-          options.grpc_address, ":", port);
+          CudaAvailable() ? "available" : "not available", "): gRPC on ", options.grpc_address, ":", port,
+          ", metrics on ", options.metrics_address, ":", (*http)->port());
   if (!options.port_file.empty()) {
-    std::ofstream(options.port_file) << "grpc_port=" << port << "\n";
+    std::ofstream(options.port_file) << "grpc_port=" << port << "\nmetrics_port=" << (*http)->port() << "\n";
   }
 
-  // Load in the background so a signal during a long warm-up still stops the process promptly.
+  // Load in the background so that a signal during a long warm-up is still taken at once.
   std::thread loader([&] {
-    (*repository)->LoadAll();
-    if (!state.draining()) SetHealth(*server, **repository, options.strict_readiness, false);
-    LogInfo((*repository)->AllReady() ? "all models ready" : "loading finished; some models are unavailable");
+    repository.LoadAll();
+    PublishHealth(*server, repository, state, options.strict_readiness);
+    LogInfo(repository.AllReady() ? "all models ready" : "loading finished; some models are unavailable");
   });
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
-  LogInfo("received signal ", signal_number, "; draining for at most ",
-          absl::FormatDuration(options.drain_timeout));
+  LogInfo("received signal ", signal_number, "; draining (grace ", absl::FormatDuration(options.drain_grace),
+          ", timeout ", absl::FormatDuration(options.drain_timeout), ")");
   state.StartDraining();
-  SetHealth(*server, **repository, options.strict_readiness, /*draining=*/true);
-  // In-flight RPCs finish (their executors keep running); after the deadline the rest are
-  // cancelled. Then stop the executors, which completes anything still queued.
+  PublishHealth(*server, repository, state, options.strict_readiness);
+  absl::SleepFor(options.drain_grace);
+  // Shutdown stops accepting calls and waits for the in-flight ones (their executors keep
+  // running) until the deadline, then cancels the rest. Then the executors stop, completing
+  // anything still queued.
   server->Shutdown(absl::ToChronoTime(absl::Now() + options.drain_timeout));
   loader.join();
-  (*repository)->Shutdown();
+  repository.Shutdown();
   server->Wait();
   LogInfo("drained; exiting");
   return 0;

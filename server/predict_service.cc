@@ -13,12 +13,7 @@ grpc::ServerUnaryReactor* PredictService::Predict(grpc::CallbackServerContext* c
                                                   const v1::PredictRequest* request,
                                                   v1::PredictResponse* response) {
   auto* reactor = new InferReactor();
-  absl::StatusOr<std::unique_ptr<InferenceRequest>> converted = FromWire(*request);
-  if (!converted.ok()) {
-    reactor->Finish(ToGrpcStatus(converted.status()));
-    return reactor;
-  }
-  StartInference(repository_, state_, context, reactor, std::move(*converted),
+  path_.Start(Api::kPredict, context, reactor, request->model_name(), FromWire(*request),
                  [request, response](InferenceResponse& result) {
                    response->set_model_name(request->model_name());
                    response->set_model_version(result.model_version);
@@ -70,7 +65,7 @@ grpc::ServerUnaryReactor* PredictService::ServerMetadata(grpc::CallbackServerCon
   response->set_version(kSeqserveVersion);
   response->set_torch_version(TorchVersion());
   for (const std::string& name : repository_.ModelNames()) response->add_models(name);
-  response->set_ready(repository_.AllReady() && !state_.draining());
+  response->set_ready(repository_.AllReady() && !path_.state().draining());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;

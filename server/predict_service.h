@@ -5,15 +5,14 @@
 
 #include "runtime/model_repository.h"
 #include "seqserve/v1/predict.grpc.pb.h"
-#include "server/inference_call.h"
+#include "server/request_path.h"
 
 namespace seqserve {
 
-// Thread-safe; the repository and state must outlive the service.
+// Thread-safe; `path` must outlive the service.
 class PredictService final : public v1::PredictionService::CallbackService {
  public:
-  PredictService(ModelRepository& repository, const ServingState& state)
-      : repository_(repository), state_(state) {}
+  explicit PredictService(RequestPath& path) : path_(path), repository_(path.repository()) {}
 
   grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context,
                                     const v1::PredictRequest* request,
@@ -26,8 +25,8 @@ class PredictService final : public v1::PredictionService::CallbackService {
                                            v1::ServerMetadataResponse* response) override;
 
  private:
+  RequestPath& path_;
   ModelRepository& repository_;
-  const ServingState& state_;
 };
 
 }  // namespace seqserve

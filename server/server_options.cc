@@ -45,6 +45,8 @@ const std::vector<Flag>& Flags() {
        [](ServerOptions& o, absl::string_view v) { return SetInt(o.grpc_port, v, 0, 65535); }},
       {"metrics-port", "HTTP port for /metrics, /healthz, /readyz (default 8002).", false,
        [](ServerOptions& o, absl::string_view v) { return SetInt(o.metrics_port, v, 0, 65535); }},
+      {"metrics-address", "Address of the metrics port (default: --grpc-address).", false,
+       [](ServerOptions& o, absl::string_view v) { o.metrics_address = std::string(v); return !v.empty(); }},
       {"port-file", "Write the chosen ports to this file once listening.", false,
        [](ServerOptions& o, absl::string_view v) { o.port_file = std::string(v); return true; }},
       {"max-message-bytes", "Largest gRPC message, in bytes (default 268435456).", false,
@@ -58,6 +60,10 @@ const std::vector<Flag>& Flags() {
        [](ServerOptions& o, absl::string_view v) { return SetBool(o.strict_readiness, v); }},
       {"drain-timeout", "Seconds a SIGTERM drain waits for accepted requests (default 25).", false,
        [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.drain_timeout, v); }},
+      {"drain-grace", "Seconds between readiness NOT_SERVING and closing the listener on SIGTERM (default 0).", false,
+       [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.drain_grace, v); }},
+      {"max-connection-age", "Seconds after which connections are closed gracefully; 0 = never (default).", false,
+       [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.max_connection_age, v); }},
   };
   return *flags;
 }
@@ -105,6 +111,7 @@ absl::StatusOr<ServerOptions> ParseServerOptions(int argc, char** argv) {
       return absl::InvalidArgumentError(absl::StrCat("bad value '", value, "' for --", name, ": ", flag->help));
     }
   }
+  if (options.metrics_address.empty()) options.metrics_address = options.grpc_address;
   if (options.model_repository.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("--model-repository is required\n", Usage()));
   }

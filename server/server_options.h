@@ -18,9 +18,11 @@ struct ServerOptions {
   std::string grpc_address = "0.0.0.0";
   // gRPC port; 0 picks a free one (see port_file). Default 8001.
   int grpc_port = 8001;
-  // Port of the HTTP metrics and health endpoints. Default 8002.
+  // Port of the HTTP metrics and health endpoints (/metrics, /healthz, /readyz). Default 8002.
   int metrics_port = 8002;
-  // If set, written once the server listens: "grpc_port=N\n" (for tests and scripts).
+  // Address of the metrics port. Empty (default): the same as grpc_address.
+  std::string metrics_address;
+  // If set, written once the server listens: "grpc_port=N\nmetrics_port=M\n".
   std::string port_file;
   // Largest gRPC message accepted or sent. Default 256 MiB (tensors outgrow gRPC's 4 MiB).
   int64_t max_message_bytes = int64_t{256} << 20;
@@ -29,6 +31,13 @@ struct ServerOptions {
   // Longest a SIGTERM drain waits for accepted requests before exiting. Default 25 s: below
   // Kubernetes' default 30 s grace period.
   absl::Duration drain_timeout = absl::Seconds(25);
+  // On SIGTERM, time between readiness going NOT_SERVING (new requests already refused with
+  // UNAVAILABLE) and the listener closing, so health-watching clients move away first.
+  // Default 0: in Kubernetes the chart's preStop pause does this job.
+  absl::Duration drain_grace = absl::ZeroDuration();
+  // If > 0, connections are closed (gracefully) after this age, so clients behind a plain
+  // Kubernetes Service reconnect and rebalance across pods. Default 0 (never).
+  absl::Duration max_connection_age = absl::ZeroDuration();
 };
 
 // Parses argv ("--name=value" or "--name value"; booleans also as "--name"/"--name=false").

@@ -27,18 +27,19 @@ class Server:
              "--grpc-port=0", "--metrics-port=0", f"--port-file={port_file}", *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
-        self.port = None
-        while time.monotonic() < deadline and self.port is None:
+        ports = {}
+        while time.monotonic() < deadline and "metrics_port" not in ports:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"seqserve exited during startup:\n{self.read_log()}")
             if os.path.exists(port_file):
-                text = open(port_file).read()
-                if text.startswith("grpc_port="):
-                    self.port = int(text.split("=")[1])
+                ports = dict(line.split("=") for line in open(port_file).read().split() if "=" in line)
             time.sleep(0.02)
-        if self.port is None:
+        if "metrics_port" not in ports:
             raise RuntimeError(f"seqserve did not listen:\n{self.read_log()}")
+        self.port = int(ports["grpc_port"])
+        self.metrics_port = int(ports["metrics_port"])
         self.url = f"127.0.0.1:{self.port}"
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}"
 
     def wait_ready(self, client, timeout=120):
         deadline = time.monotonic() + timeout
@@ -64,8 +65,23 @@ class Server:
 
 
 @pytest.fixture(scope="session")
-def server(request):
-    s = Server(request.config.getoption("--seqserve-binary"), request.config.getoption("--repository"))
+def start_server(request):
+    """Factory for extra servers (stopped at the end of the session if the test did not)."""
+    started = []
+
+    def start(*extra):
+        s = Server(request.config.getoption("--seqserve-binary"), request.config.getoption("--repository"), extra)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def server(start_server):
+    s = start_server()
     yield s
     assert s.stop() == 0, s.read_log()
 

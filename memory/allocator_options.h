@@ -1,0 +1,37 @@
+// CachingAllocatorOptions: the knobs of a CachingAllocator, fixed at creation.
+//
+// Plain value type. The size classes themselves (512 B rounding, 1 MiB small limit, 2 and
+// 20 MiB segments) are constants, explained in memory/size_classes.h.
+#ifndef SEQSERVE_MEMORY_ALLOCATOR_OPTIONS_H_
+#define SEQSERVE_MEMORY_ALLOCATOR_OPTIONS_H_
+
+#include <cstddef>
+#include <limits>
+
+namespace seqserve::memory {
+
+class TraceSink;
+
+struct CachingAllocatorOptions {
+  // Most bytes the pool may reserve from its backend (the sum of its segments); an allocation
+  // that would need more first releases cached free segments, then fails with
+  // RESOURCE_EXHAUSTED. 0 means unlimited. Default 0. Below 2 MiB (one small segment) nothing
+  // can be allocated. Note [capacity budget]: in a pod, set it to the memory limit minus what
+  // the process needs besides tensors, so the pool reports RESOURCE_EXHAUSTED (and the server
+  // splits or rejects the batch) before the kernel's OOM killer ends the pod.
+  size_t capacity_bytes = 0;
+
+  // Cached blocks larger than this are never split (Note [oversize blocks] in size_classes.h).
+  // Must be at least kLargeSegmentSize (20 MiB): below it the standard 20 MiB segments of
+  // ordinary large requests would themselves be oversize and could not be shared.
+  // Default: unlimited (std::numeric_limits<size_t>::max()), every block may be split.
+  size_t max_split_size = std::numeric_limits<size_t>::max();
+
+  // Receives one event per allocation and free (memory/trace.h); not owned, must outlive the
+  // pool. nullptr (the default) turns tracing off, which costs one branch per operation.
+  TraceSink* trace_sink = nullptr;
+};
+
+}  // namespace seqserve::memory
+
+#endif  // SEQSERVE_MEMORY_ALLOCATOR_OPTIONS_H_

@@ -1,0 +1,76 @@
+// Backend: where a CachingAllocator gets its segments from, and how it learns that work queued
+// on a stream has finished.
+//
+// Contract
+// --------
+// Allocate(bytes) returns memory of at least `bytes` whose address is a multiple of alignment(),
+// or an error (any code; the pool reports RESOURCE_EXHAUSTED to its caller after its own retry).
+// Free(ptr, bytes) takes back exactly a pointer Allocate returned, with the `bytes` that were
+// asked for. alignment() is a power of two and never changes.
+//
+// Streams and events
+// ------------------
+// A stream is an ordered queue of work on a device (a CUDA stream); work on one stream runs in
+// the order it was queued, work on different streams in any order. The core pool knows streams
+// only as opaque StreamIds. RecordEvent(stream) marks "everything queued on `stream` so far";
+// EventCompleted(event) says whether that work has finished; ReleaseEvent(event) is called once
+// per recorded event, after it was seen completed or when the pool is destroyed. RecordEvent
+// must not fail: a backend that cannot record an event must wait for the stream itself and
+// return an event that reports completed. The defaults below are the host's: streams are
+// irrelevant and every event has completed at once.
+//
+// Thread-safety: a CachingAllocator calls its backend only with its own lock held, so a backend
+// used by one pool needs no locking of its own; a backend shared by several pools must be
+// thread-safe.
+#ifndef SEQSERVE_MEMORY_BACKEND_H_
+#define SEQSERVE_MEMORY_BACKEND_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+
+namespace seqserve::memory {
+
+// Identifies a stream of the backend's device. 0 is the default stream.
+using StreamId = uint64_t;
+inline constexpr StreamId kDefaultStream = 0;
+
+// Identifies an event recorded by Backend::RecordEvent.
+using EventId = uint64_t;
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // Memory of at least `bytes` (> 0), aligned to alignment().
+  virtual absl::StatusOr<void*> Allocate(size_t bytes) = 0;
+
+  // Returns memory from Allocate; `bytes` is the size that was asked for.
+  virtual void Free(void* ptr, size_t bytes) = 0;
+
+  // Short, static name for messages and metrics ("host", "cuda").
+  virtual const char* name() const = 0;
+
+  // Alignment of every pointer Allocate returns; a power of two.
+  virtual size_t alignment() const = 0;
+
+  // Marks the work queued on `stream` so far. Default: nothing to wait for.
+  virtual EventId RecordEvent(StreamId stream) {
+    (void)stream;
+    return 0;
+  }
+
+  // Whether the work marked by `event` has finished. Default: always.
+  virtual bool EventCompleted(EventId event) {
+    (void)event;
+    return true;
+  }
+
+  // Frees what RecordEvent created. Default: nothing.
+  virtual void ReleaseEvent(EventId event) { (void)event; }
+};
+
+}  // namespace seqserve::memory
+
+#endif  // SEQSERVE_MEMORY_BACKEND_H_

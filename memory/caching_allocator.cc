@@ -1,0 +1,551 @@
+#include "memory/caching_allocator.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "memory/size_classes.h"
+
+namespace seqserve::memory {
+namespace {
+
+// "4194304 bytes (4.00 MiB)".
+std::string Bytes(uint64_t n) {
+  return absl::StrFormat("%d bytes (%.2f MiB)", n, static_cast<double>(n) / kMiB);
+}
+
+bool IsPowerOfTwo(size_t n) { return n != 0 && (n & (n - 1)) == 0; }
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CachingAllocator>> CachingAllocator::Create(Backend* backend,
+                                                                           Options options) {
+  if (backend == nullptr) return absl::InvalidArgumentError("CachingAllocator needs a backend");
+  if (!IsPowerOfTwo(backend->alignment())) {
+    return absl::InvalidArgumentError(absl::StrCat("backend '", backend->name(), "' alignment ",
+                                                   backend->alignment(), " is not a power of two"));
+  }
+  if (options.max_split_size < kLargeSegmentSize) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_split_size ", options.max_split_size, " is below the 20 MiB large segment (",
+        kLargeSegmentSize, " bytes): ordinary large segments could then never be split"));
+  }
+  return std::unique_ptr<CachingAllocator>(new CachingAllocator(backend, options));
+}
+
+CachingAllocator::CachingAllocator(Backend* backend, Options options)
+    : backend_(backend), options_(options) {}
+
+CachingAllocator::~CachingAllocator() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const PendingEvent& p : pending_) backend_->ReleaseEvent(p.event);
+  for (const auto& [base, segment] : segments_) {
+    backend_->Free(const_cast<char*>(base), segment.size);
+  }
+}
+
+// Allocation ------------------------------------------------------------------------------------
+
+absl::StatusOr<void*> CachingAllocator::Allocate(size_t bytes, StreamId stream) {
+  if (bytes == 0) return nullptr;  // Note [zero-size requests] (caching_allocator.h)
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!pending_.empty()) ProcessEventsLocked();
+  if (bytes > kMaxRequestSize) {
+    ++counters_.oom_count;
+    return OutOfMemoryLocked(bytes, bytes, stream, "larger than any request the pool accepts");
+  }
+  const size_t size = RoundRequest(bytes);
+  const bool small = IsSmallRequest(size);
+  FreeBlocks::node_type node;
+  Block* block = TakeFreeBlockLocked(small ? small_free_ : large_free_, stream, size, node);
+  if (block != nullptr) {
+    ++counters_.cache_hits;
+  } else {
+    ++counters_.cache_misses;
+    absl::StatusOr<Block*> fresh = NewSegmentLocked(bytes, size, stream, small);
+    if (!fresh.ok()) {
+      ++counters_.oom_count;
+      return fresh.status();
+    }
+    block = *fresh;
+  }
+  MaybeSplitLocked(block, size, std::move(node));
+
+  block->state = BlockState::kLive;
+  block->requested = bytes;
+  live_.emplace(block->ptr, block);
+  counters_.allocated_bytes += block->size;
+  counters_.requested_bytes += bytes;
+  ++counters_.live_blocks;
+  counters_.peak_allocated_bytes = std::max(counters_.peak_allocated_bytes, counters_.allocated_bytes);
+  // Note [tracing cost]: with no sink this is the only cost of tracing: one predictable branch.
+  // The clock is read only when a sink is present.
+  if (options_.trace_sink != nullptr) TraceLocked(TraceOp::kAlloc, block);
+  return static_cast<void*>(block->ptr);
+}
+
+Block* CachingAllocator::TakeFreeBlockLocked(FreeBlocks& free_list, StreamId stream, size_t size,
+                                             FreeBlocks::node_type& node) {
+  // Note [stream ownership]: only blocks of the caller's stream are candidates. Work on one
+  // stream runs in queue order, so memory freed on stream S and handed out again on S cannot be
+  // touched by the new owner before the old owner's queued work is done. On another stream
+  // there is no such order; that reuse waits for EmptyCache or the budget path to release the
+  // whole segment (or for events, Note [record_stream events]).
+  const auto it = free_list.lower_bound(BlockKey{stream, size, 0});
+  if (it == free_list.end() || (*it)->stream != stream) return nullptr;
+  Block* block = *it;
+  if (block->size > options_.max_split_size) {
+    // Note [oversize blocks] (size_classes.h): (a) and (b). Blocks after `it` are larger, so
+    // they are refused for the same reason.
+    if (size <= options_.max_split_size) return nullptr;
+    if (block->size - size >= kLargeSegmentSize) return nullptr;
+  }
+  node = free_list.extract(it);
+  counters_.cached_free_bytes -= block->size;
+  return block;
+}
+
+void CachingAllocator::MaybeSplitLocked(Block* block, size_t size, FreeBlocks::node_type node) {
+  if (!ShouldSplit(block->size, size, block->small, options_.max_split_size)) return;
+  Block* rest = NewBlockLocked();
+  rest->ptr = block->ptr + size;
+  rest->size = block->size - size;
+  rest->stream = block->stream;
+  rest->small = block->small;
+  rest->prev = block;
+  rest->next = block->next;
+  if (rest->next != nullptr) rest->next->prev = rest;
+  block->next = rest;
+  block->size = size;
+  InsertFreeLocked(rest, std::move(node));
+}
+
+absl::StatusOr<Block*> CachingAllocator::NewSegmentLocked(size_t bytes, size_t size,
+                                                          StreamId stream, bool small) {
+  // Note [shrinking under a budget]: the preferred segment (20 MiB for a 2 MiB request) buys
+  // fewer backend calls, not the ability to serve this request. When the budget or the backend
+  // cannot give it even after the cache was released, the pool asks for the smallest segment
+  // that serves the request (2 MiB-rounded) before reporting RESOURCE_EXHAUSTED, so a pod near
+  // its limit degrades into more backend calls instead of failing requests that fit.
+  const size_t preferred = SegmentSizeFor(size, options_.max_split_size);
+  const size_t minimum = MinSegmentSizeFor(size);
+  const size_t capacity = options_.capacity_bytes;
+  auto fits = [&](size_t segment) {
+    return capacity == 0 ||
+           (counters_.reserved_bytes <= capacity && segment <= capacity - counters_.reserved_bytes);
+  };
+
+  size_t segment = preferred;
+  if (!fits(segment)) {
+    // Note [capacity budget release]: release only what is needed, preferring one segment that
+    // covers the shortfall, so a pool near its budget does not throw away its whole cache (and
+    // pay the backend again) for every miss.
+    ReleaseCachedSegmentsLocked(counters_.reserved_bytes + segment - capacity);
+    if (!fits(segment)) segment = minimum;
+    if (!fits(segment)) {
+      return OutOfMemoryLocked(bytes, size, stream,
+                               absl::StrCat("a new segment of ", Bytes(segment),
+                                            " would exceed the pool's capacity budget"));
+    }
+  }
+
+  absl::StatusOr<void*> memory = backend_->Allocate(segment);
+  if (!memory.ok()) {
+    // Note [backend failure]: the backend may be short because this pool caches memory
+    // that other streams cannot reuse (or, on a shared device, that others need); release
+    // every fully free segment and retry once, then once more at the minimum size.
+    ++counters_.backend_failures;
+    if (ReleaseCachedSegmentsLocked(kReleaseAll) > 0) {
+      memory = backend_->Allocate(segment);
+      if (!memory.ok()) ++counters_.backend_failures;
+    }
+    if (!memory.ok() && minimum < segment) {
+      segment = minimum;
+      memory = backend_->Allocate(segment);
+      if (!memory.ok()) ++counters_.backend_failures;
+    }
+    if (!memory.ok()) {
+      return OutOfMemoryLocked(bytes, size, stream,
+                               absl::StrCat("backend '", backend_->name(), "' could not allocate ",
+                                            Bytes(segment), ": ", memory.status().message()));
+    }
+  }
+
+  Block* block = NewBlockLocked();
+  block->ptr = static_cast<char*>(*memory);
+  block->size = segment;
+  block->stream = stream;
+  block->small = small;
+  segments_.emplace(block->ptr, Segment{segment, stream, small});
+  ++counters_.segments;
+  ++counters_.backend_allocations;
+  counters_.reserved_bytes += segment;
+  counters_.peak_reserved_bytes = std::max(counters_.peak_reserved_bytes, counters_.reserved_bytes);
+  return block;
+}
+
+absl::Status CachingAllocator::OutOfMemoryLocked(size_t bytes, size_t size, StreamId stream,
+                                                 const std::string& reason) const {
+  const std::string budget =
+      options_.capacity_bytes == 0 ? std::string("unlimited") : Bytes(options_.capacity_bytes);
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "memory pool (", backend_->name(), ") out of memory: requested ", Bytes(bytes),
+      " (block of ", size, " bytes) on stream ", stream, ": ", reason, "; reserved ",
+      Bytes(counters_.reserved_bytes), ", allocated ", Bytes(counters_.allocated_bytes),
+      ", cached free ", Bytes(counters_.cached_free_bytes), ", pending free ",
+      Bytes(counters_.pending_free_bytes), ", budget ", budget,
+      ". Free memory no longer needed, use smaller batches, or raise the budget."));
+}
+
+// Free ------------------------------------------------------------------------------------------
+
+absl::Status CachingAllocator::Free(void* ptr) {
+  if (ptr == nullptr) return absl::OkStatus();  // Note [zero-size requests]
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = live_.find(ptr);
+  if (it == live_.end()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "Free(%p): not a live allocation of this pool (freed twice, or not allocated here)", ptr));
+  }
+  Block* block = it->second;
+  live_.erase(it);
+  if (options_.trace_sink != nullptr) TraceLocked(TraceOp::kFree, block);
+  counters_.allocated_bytes -= block->size;
+  counters_.requested_bytes -= block->requested;
+  --counters_.live_blocks;
+  block->requested = 0;
+  if (!block->stream_uses.empty()) {
+    DeferFreeLocked(block);
+  } else {
+    ReleaseBlockLocked(block);
+  }
+  return absl::OkStatus();
+}
+
+void CachingAllocator::ReleaseBlockLocked(Block* block) {
+  // Note [coalescing]: merging with free neighbours at every free keeps the invariant "no two
+  // adjacent free blocks", so a segment whose allocations have all ended is a single block: it
+  // can serve any request up to its size and EmptyCache can return it. Only free blocks merge:
+  // live and pending neighbours stay as they are.
+  block->state = BlockState::kFree;
+  FreeBlocks::node_type node;
+  if (Block* prev = block->prev; prev != nullptr && prev->state == BlockState::kFree) {
+    node = ExtractFreeLocked(prev);
+    block->ptr = prev->ptr;
+    block->size += prev->size;
+    block->prev = prev->prev;
+    if (block->prev != nullptr) block->prev->next = block;
+    RecycleBlockLocked(prev);
+  }
+  if (Block* next = block->next; next != nullptr && next->state == BlockState::kFree) {
+    FreeBlocks::node_type next_node = ExtractFreeLocked(next);
+    if (node.empty()) node = std::move(next_node);
+    block->size += next->size;
+    block->next = next->next;
+    if (block->next != nullptr) block->next->prev = block;
+    RecycleBlockLocked(next);
+  }
+  InsertFreeLocked(block, std::move(node));
+}
+
+// Note [free-list nodes]: a std::set allocates a node per insert and frees it per erase; on the
+// cached path that would be two heap calls per Allocate+Free. A split reuses the node of the
+// block it took (now holding the remainder) and a merge reuses the node of the neighbour it
+// absorbed, via extract/insert of node handles, so the steady state allocates nothing.
+void CachingAllocator::InsertFreeLocked(Block* block, FreeBlocks::node_type node) {
+  FreeBlocks& free_list = FreeListFor(block);
+  if (node.empty()) {
+    free_list.insert(block);
+  } else {
+    node.value() = block;
+    free_list.insert(std::move(node));
+  }
+  counters_.cached_free_bytes += block->size;
+}
+
+FreeBlocks::node_type CachingAllocator::ExtractFreeLocked(Block* block) {
+  counters_.cached_free_bytes -= block->size;
+  return FreeListFor(block).extract(block);
+}
+
+// Streams ---------------------------------------------------------------------------------------
+
+absl::Status CachingAllocator::RecordStream(void* ptr, StreamId stream) {
+  if (ptr == nullptr) return absl::OkStatus();
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = live_.find(ptr);
+  if (it == live_.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("RecordStream(%p): not a live allocation of this pool", ptr));
+  }
+  Block* block = it->second;
+  if (stream == block->stream) return absl::OkStatus();
+  if (std::find(block->stream_uses.begin(), block->stream_uses.end(), stream) ==
+      block->stream_uses.end()) {
+    block->stream_uses.push_back(stream);
+  }
+  return absl::OkStatus();
+}
+
+void CachingAllocator::DeferFreeLocked(Block* block) {
+  // Note [record_stream events]: a kernel queued on another stream may still read or write the
+  // block after the owner freed it. The event recorded now on each such stream completes when
+  // everything queued there so far has run; until all have, the block is neither free nor
+  // live, and it cannot merge with its neighbours (so no request can be given it).
+  block->state = BlockState::kPending;
+  for (StreamId stream : block->stream_uses) {
+    pending_.push_back(PendingEvent{backend_->RecordEvent(stream), block});
+    ++block->pending_events;
+  }
+  block->stream_uses.clear();
+  counters_.pending_free_bytes += block->size;
+  ++counters_.pending_free_blocks;
+}
+
+void CachingAllocator::ProcessEventsLocked() {
+  // Events are polled, not waited for: a pending block costs one EventCompleted call per
+  // allocation until it is released. Pending blocks are few (record_stream is rare).
+  size_t kept = 0;
+  for (size_t i = 0; i < pending_.size(); ++i) {
+    const PendingEvent p = pending_[i];
+    if (!backend_->EventCompleted(p.event)) {
+      pending_[kept++] = p;
+      continue;
+    }
+    backend_->ReleaseEvent(p.event);
+    Block* block = p.block;
+    if (--block->pending_events == 0) {
+      counters_.pending_free_bytes -= block->size;
+      --counters_.pending_free_blocks;
+      ReleaseBlockLocked(block);  // merges only free blocks: other pending entries stay valid
+    }
+  }
+  pending_.resize(kept);
+}
+
+// Releasing memory ------------------------------------------------------------------------------
+
+size_t CachingAllocator::EmptyCache() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!pending_.empty()) ProcessEventsLocked();
+  return ReleaseCachedSegmentsLocked(kReleaseAll);
+}
+
+size_t CachingAllocator::ReleaseCachedSegmentsLocked(size_t needed) {
+  std::vector<Block*> whole;
+  for (const FreeBlocks* free_list : {&small_free_, &large_free_}) {
+    for (Block* block : *free_list) {
+      if (block->prev == nullptr && block->next == nullptr) whole.push_back(block);
+    }
+  }
+  size_t released = 0;
+  if (needed != kReleaseAll) {
+    Block* best = nullptr;
+    for (Block* block : whole) {
+      if (block->size >= needed && (best == nullptr || block->size < best->size)) best = block;
+    }
+    if (best != nullptr) {
+      released = best->size;
+      ReleaseSegmentLocked(best);
+      return released;
+    }
+    std::sort(whole.begin(), whole.end(),
+              [](const Block* a, const Block* b) { return a->size > b->size; });
+  }
+  for (Block* block : whole) {
+    if (needed != kReleaseAll && released >= needed) break;
+    released += block->size;
+    ReleaseSegmentLocked(block);
+  }
+  return released;
+}
+
+void CachingAllocator::ReleaseSegmentLocked(Block* block) {
+  ExtractFreeLocked(block);
+  backend_->Free(block->ptr, block->size);
+  segments_.erase(block->ptr);
+  counters_.reserved_bytes -= block->size;
+  --counters_.segments;
+  ++counters_.backend_frees;
+  RecycleBlockLocked(block);
+}
+
+// Blocks ----------------------------------------------------------------------------------------
+
+Block* CachingAllocator::NewBlockLocked() {
+  if (spare_blocks_.empty()) return &block_storage_.emplace_back();
+  Block* block = spare_blocks_.back();
+  spare_blocks_.pop_back();
+  return block;
+}
+
+void CachingAllocator::RecycleBlockLocked(Block* block) {
+  std::vector<StreamId> uses = std::move(block->stream_uses);
+  uses.clear();
+  *block = Block{};
+  block->stream_uses = std::move(uses);  // keeps its capacity
+  spare_blocks_.push_back(block);
+}
+
+// Introspection ---------------------------------------------------------------------------------
+
+absl::StatusOr<size_t> CachingAllocator::BlockSize(const void* ptr) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = live_.find(ptr);
+  if (it == live_.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("BlockSize(%p): not a live allocation of this pool", ptr));
+  }
+  return it->second->size;
+}
+
+void CachingAllocator::TraceLocked(TraceOp op, const Block* block) const {
+  TraceEvent event;
+  event.op = op;
+  event.size = block->requested;
+  event.address = reinterpret_cast<uintptr_t>(block->ptr);
+  event.stream = block->stream;
+  event.time_ns = MonotonicNowNs();
+  options_.trace_sink->Record(event);
+}
+
+namespace {
+
+// The largest block of a free list: the last block of each stream's run, found by jumping from
+// the end of one run to the start of the previous (O(streams x log blocks)).
+size_t LargestFreeBlock(const FreeBlocks& free_list) {
+  size_t largest = 0;
+  auto it = free_list.end();
+  while (it != free_list.begin()) {
+    --it;
+    largest = std::max(largest, (*it)->size);
+    it = free_list.lower_bound(BlockKey{(*it)->stream, 0, 0});
+  }
+  return largest;
+}
+
+}  // namespace
+
+PoolStats CachingAllocator::StatsLocked() const {
+  PoolStats s = counters_;
+  s.free_blocks = small_free_.size() + large_free_.size();
+  s.largest_free_block = std::max(LargestFreeBlock(small_free_), LargestFreeBlock(large_free_));
+  s.fragmentation = s.cached_free_bytes == 0
+                        ? 0.0
+                        : 1.0 - static_cast<double>(s.largest_free_block) /
+                                    static_cast<double>(s.cached_free_bytes);
+  s.overhead = s.allocated_bytes == 0 ? 0.0
+                                      : static_cast<double>(s.reserved_bytes) /
+                                            static_cast<double>(s.allocated_bytes);
+  const uint64_t lookups = s.cache_hits + s.cache_misses;
+  s.hit_rate = lookups == 0 ? 0.0 : static_cast<double>(s.cache_hits) / static_cast<double>(lookups);
+  return s;
+}
+
+PoolStats CachingAllocator::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return StatsLocked();
+}
+
+void CachingAllocator::ResetPeaks() {
+  std::lock_guard<std::mutex> lock(mu_);
+  counters_.peak_reserved_bytes = counters_.reserved_bytes;
+  counters_.peak_allocated_bytes = counters_.allocated_bytes;
+}
+
+absl::Status CachingAllocator::CheckInvariants() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto fail = [this](const std::string& what) {
+    return absl::InternalError(absl::StrCat("memory pool invariant violated: ", what, " [",
+                                            DebugString(StatsLocked()), "]"));
+  };
+  auto at = [](const void* p) { return absl::StrFormat("%p", p); };
+
+  // Every block, by address, with the state its container implies.
+  std::map<const char*, const Block*> blocks;
+  uint64_t live_bytes = 0, requested_bytes = 0, free_bytes = 0, pending_bytes = 0;
+  for (const auto& [ptr, block] : live_) {
+    if (block->state != BlockState::kLive) return fail(absl::StrCat("live map holds non-live block ", at(ptr)));
+    if (ptr != block->ptr) return fail(absl::StrCat("live map key ", at(ptr), " != block address"));
+    if (block->requested == 0 || RoundRequest(block->requested) > block->size) {
+      return fail(absl::StrCat("live block ", at(ptr), " of ", block->size, " bytes holds a request of ",
+                               block->requested));
+    }
+    if (!blocks.emplace(block->ptr, block).second) return fail(absl::StrCat("block ", at(ptr), " listed twice"));
+    live_bytes += block->size;
+    requested_bytes += block->requested;
+  }
+  for (const FreeBlocks* free_list : {&small_free_, &large_free_}) {
+    for (const Block* block : *free_list) {
+      if (block->state != BlockState::kFree) return fail(absl::StrCat("free list holds non-free block ", at(block->ptr)));
+      if (block->small != (free_list == &small_free_)) return fail(absl::StrCat("block ", at(block->ptr), " in the wrong pool"));
+      if (!blocks.emplace(block->ptr, block).second) return fail(absl::StrCat("block ", at(block->ptr), " listed twice"));
+      free_bytes += block->size;
+    }
+  }
+  std::map<const Block*, int> events;
+  for (const PendingEvent& p : pending_) ++events[p.block];
+  for (const auto& [block, count] : events) {
+    if (block->state != BlockState::kPending || block->pending_events != count) {
+      return fail(absl::StrCat("pending block ", at(block->ptr), " expects ", block->pending_events,
+                               " events, ", count, " recorded"));
+    }
+    if (!blocks.emplace(block->ptr, block).second) return fail(absl::StrCat("block ", at(block->ptr), " listed twice"));
+    pending_bytes += block->size;
+  }
+
+  // Segments are tiled exactly by their blocks.
+  uint64_t reserved = 0;
+  size_t reached = 0;
+  const size_t alignment = std::min<size_t>(backend_->alignment(), kMinBlockSize);
+  for (const auto& [base, segment] : segments_) {
+    reserved += segment.size;
+    const auto head = blocks.find(base);
+    if (head == blocks.end()) return fail(absl::StrCat("segment ", at(base), " has no block at its start"));
+    if (head->second->prev != nullptr) return fail(absl::StrCat("first block of segment ", at(base), " has a prev"));
+    const char* expected = base;
+    const Block* prev = nullptr;
+    for (const Block* b = head->second; b != nullptr; prev = b, b = b->next) {
+      ++reached;
+      if (b->ptr != expected) return fail(absl::StrCat("gap or overlap at ", at(b->ptr), " in segment ", at(base)));
+      if (b->prev != prev) return fail(absl::StrCat("broken prev link at ", at(b->ptr)));
+      if (b->size == 0 || b->size % kMinBlockSize != 0) return fail(absl::StrCat("block ", at(b->ptr), " size ", b->size));
+      if (reinterpret_cast<uintptr_t>(b->ptr) % alignment != 0) return fail(absl::StrCat("block ", at(b->ptr), " misaligned"));
+      if (b->stream != segment.stream || b->small != segment.small) {
+        return fail(absl::StrCat("block ", at(b->ptr), " disagrees with its segment's stream or pool"));
+      }
+      if (prev != nullptr && prev->state == BlockState::kFree && b->state == BlockState::kFree) {
+        return fail(absl::StrCat("adjacent free blocks at ", at(prev->ptr), " and ", at(b->ptr)));
+      }
+      if (blocks.find(b->ptr) == blocks.end() || blocks.at(b->ptr) != b) {
+        return fail(absl::StrCat("block ", at(b->ptr), " is in no state's container"));
+      }
+      expected = b->ptr + b->size;
+    }
+    if (expected != base + segment.size) {
+      return fail(absl::StrCat("blocks of segment ", at(base), " cover ", expected - base, " of ", segment.size, " bytes"));
+    }
+  }
+  if (reached != blocks.size()) return fail(absl::StrCat(blocks.size() - reached, " blocks belong to no segment"));
+
+  // Totals and counters.
+  const PoolStats& c = counters_;
+  if (c.allocated_bytes > c.reserved_bytes) return fail("allocated > reserved");
+  if (free_bytes + live_bytes + pending_bytes != reserved) return fail("free + live + pending != reserved");
+  if (reserved != c.reserved_bytes) return fail(absl::StrCat("reserved recount ", reserved));
+  if (live_bytes != c.allocated_bytes) return fail(absl::StrCat("allocated recount ", live_bytes));
+  if (requested_bytes != c.requested_bytes) return fail(absl::StrCat("requested recount ", requested_bytes));
+  if (free_bytes != c.cached_free_bytes) return fail(absl::StrCat("cached free recount ", free_bytes));
+  if (pending_bytes != c.pending_free_bytes) return fail(absl::StrCat("pending free recount ", pending_bytes));
+  if (live_.size() != c.live_blocks) return fail("live block count");
+  if (events.size() != c.pending_free_blocks) return fail("pending block count");
+  if (segments_.size() != c.segments) return fail("segment count");
+  if (c.peak_reserved_bytes < c.reserved_bytes || c.peak_allocated_bytes < c.allocated_bytes) {
+    return fail("peak below current");
+  }
+  if (c.backend_allocations - c.backend_frees != c.segments) return fail("backend calls disagree with segments");
+  return absl::OkStatus();
+}
+
+}  // namespace seqserve::memory

@@ -1,0 +1,171 @@
+// CachingAllocator: a memory pool over a Backend that keeps freed memory for reuse, so steady
+// traffic allocates from its own free lists instead of calling the backend (cudaMalloc or the
+// host allocator) for every tensor.
+//
+// How it serves a request
+// -----------------------
+//   1. The request is rounded up to a multiple of 512 bytes (size_classes.h). Requests of at
+//      most 1 MiB go to the small pool, larger ones to the large pool.
+//   2. Best fit: the pool's free list, ordered by (stream, size, address), gives the smallest
+//      free block of the caller's stream that fits (lowest address among equals). If the block
+//      is larger than needed and the remainder is worth keeping (>= 512 B in the small pool,
+//      > 1 MiB in the large), it is split and the remainder stays free.
+//   3. Otherwise a new segment is taken from the backend: 2 MiB for the small pool, max(request
+//      rounded to 2 MiB, 20 MiB) for the large one. If that would exceed the capacity budget,
+//      or the backend fails, cached fully-free segments are released first and the request is
+//      retried; if it still cannot be served, Allocate fails with RESOURCE_EXHAUSTED (the pool
+//      stays usable).
+// Free returns the block to its free list and merges it with free neighbours in its segment
+// (coalescing), so a segment whose blocks are all freed becomes one block again, ready for any
+// size or for release by EmptyCache().
+//
+// Streams: a block belongs to the stream it was allocated on and is reused only by requests on
+// that stream (work on one stream runs in order, so such reuse can never overlap the block's
+// earlier use). If a block was also used on other streams (RecordStream), Free records an event
+// on each of them and the block becomes reusable only once all those events have completed.
+//
+// Zero-size requests: Note [zero-size requests]: Allocate(0) returns nullptr (an OK status,
+// not an error) and touches nothing; Free(nullptr) and RecordStream(nullptr, s) are no-ops.
+// This is what libtorch's own allocators do for empty tensors, and it avoids spending a
+// 512-byte block on every empty tensor just to make its pointer unique.
+//
+// Thread-safety: thread-safe; one mutex guards all state (every public method takes it). The
+// backend and the trace sink are called with it held.
+#ifndef SEQSERVE_MEMORY_CACHING_ALLOCATOR_H_
+#define SEQSERVE_MEMORY_CACHING_ALLOCATOR_H_
+
+#include <cstddef>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "memory/allocator_options.h"
+#include "memory/backend.h"
+#include "memory/block.h"
+#include "memory/pool_stats.h"
+#include "memory/trace.h"
+
+namespace seqserve::memory {
+
+class CachingAllocator {
+ public:
+  using Options = CachingAllocatorOptions;
+
+  // A pool over `backend` (not owned; must outlive the pool). INVALID_ARGUMENT when the backend
+  // is null or its alignment is not a power of two, or an option is out of range.
+  static absl::StatusOr<std::unique_ptr<CachingAllocator>> Create(Backend* backend,
+                                                                  Options options = {});
+
+  // Returns every segment to the backend. All allocations must have been freed, and the work
+  // of every stream that used them finished, before the pool is destroyed.
+  ~CachingAllocator();
+
+  CachingAllocator(const CachingAllocator&) = delete;
+  CachingAllocator& operator=(const CachingAllocator&) = delete;
+
+  // At least `bytes` bytes for use on `stream`, aligned to min(backend alignment, 512).
+  // nullptr for 0 bytes (Note [zero-size requests]). RESOURCE_EXHAUSTED when neither the cache,
+  // the budget nor the backend can provide it; the message gives the requested, reserved and
+  // allocated bytes and the budget.
+  absl::StatusOr<void*> Allocate(size_t bytes, StreamId stream = kDefaultStream);
+
+  // Ends the allocation at `ptr` (nullptr: no-op). INVALID_ARGUMENT if `ptr` is not a live
+  // allocation of this pool (double free, or memory from elsewhere); nothing changes then.
+  absl::Status Free(void* ptr);
+
+  // Declares that the allocation at `ptr` is used by work on `stream` as well, so that Free
+  // holds it back until that work has finished (like torch's Tensor.record_stream). The
+  // owning stream itself needs no record. INVALID_ARGUMENT if `ptr` is not live.
+  absl::Status RecordStream(void* ptr, StreamId stream);
+
+  // Returns every fully free segment to the backend (after collecting completed stream
+  // events); the bytes released. Segments with live or pending blocks stay.
+  size_t EmptyCache();
+
+  // The block size behind a live allocation (>= the request rounded to 512 B).
+  absl::StatusOr<size_t> BlockSize(const void* ptr) const;
+
+  // A consistent snapshot, O(number of streams with free blocks).
+  PoolStats stats() const;
+
+  // Sets peak_reserved_bytes and peak_allocated_bytes to the current values.
+  void ResetPeaks();
+
+  // For tests: verifies the pool's structure and its counters against a full recount
+  // (allocated <= reserved; free + live + pending == reserved; each segment tiled exactly by
+  // its blocks; no two adjacent free blocks; every block in exactly one state; stats match).
+  // INTERNAL naming the first violation. O(blocks).
+  absl::Status CheckInvariants() const;
+
+  const Options& options() const { return options_; }
+  Backend* backend() const { return backend_; }
+
+ private:
+  struct Segment {
+    size_t size = 0;
+    StreamId stream = kDefaultStream;
+    bool small = false;
+  };
+  struct PendingEvent {
+    EventId event;
+    Block* block;
+  };
+
+  CachingAllocator(Backend* backend, Options options);
+
+  // All *Locked methods require mu_.
+  FreeBlocks& FreeListFor(const Block* block) { return block->small ? small_free_ : large_free_; }
+  // Removes and returns the best-fitting free block (nullptr if none); `node` keeps its set
+  // node for reuse (Note [free-list nodes]).
+  Block* TakeFreeBlockLocked(FreeBlocks& free_list, StreamId stream, size_t size,
+                             FreeBlocks::node_type& node);
+  // Splits `block` to `size` when worthwhile, the remainder going to the free list.
+  void MaybeSplitLocked(Block* block, size_t size, FreeBlocks::node_type node);
+  // Marks `block` free, merges it with free neighbours and inserts the result.
+  void ReleaseBlockLocked(Block* block);
+  void InsertFreeLocked(Block* block, FreeBlocks::node_type node);
+  FreeBlocks::node_type ExtractFreeLocked(Block* block);
+  // Records events for `block`'s other streams and parks it until they complete.
+  void DeferFreeLocked(Block* block);
+  // Frees the pending blocks whose events have all completed.
+  void ProcessEventsLocked();
+  // A fresh segment for a `size` request on `stream`, as one free block (not in a free list).
+  absl::StatusOr<Block*> NewSegmentLocked(size_t bytes, size_t size, StreamId stream, bool small);
+  // Returns fully free segments to the backend: the smallest one that covers `needed` bytes if
+  // any, else largest first until `needed` is covered or none is left. kReleaseAll: all.
+  size_t ReleaseCachedSegmentsLocked(size_t needed);
+  void ReleaseSegmentLocked(Block* block);
+  absl::Status OutOfMemoryLocked(size_t bytes, size_t size, StreamId stream,
+                                 const std::string& reason) const;
+  void TraceLocked(TraceOp op, const Block* block) const;
+  PoolStats StatsLocked() const;
+
+  Block* NewBlockLocked();
+  void RecycleBlockLocked(Block* block);
+
+  static constexpr size_t kReleaseAll = ~size_t{0};
+
+  Backend* const backend_;
+  const Options options_;
+
+  mutable std::mutex mu_;
+  // Everything below is guarded by mu_.
+  FreeBlocks small_free_;
+  FreeBlocks large_free_;
+  absl::flat_hash_map<const void*, Block*> live_;
+  std::vector<PendingEvent> pending_;
+  std::map<const char*, Segment> segments_;  // by base address
+  std::deque<Block> block_storage_;          // owns every Block; addresses are stable
+  std::vector<Block*> spare_blocks_;         // recycled, in block_storage_
+  PoolStats counters_;  // the fields maintained incrementally; StatsLocked() adds the rest
+};
+
+}  // namespace seqserve::memory
+
+#endif  // SEQSERVE_MEMORY_CACHING_ALLOCATOR_H_

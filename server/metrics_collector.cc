@@ -1,0 +1,191 @@
+#include "server/metrics_collector.h"
+
+#include <unistd.h>
+
+#include <dirent.h>
+#include <fstream>
+#include <sstream>
+
+#include <prometheus/text_serializer.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_split.h"
+
+namespace seqserve {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+using Labels = std::vector<ClientMetric::Label>;
+
+MetricFamily Family(std::string name, std::string help, MetricType type) {
+  MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+void AddValue(MetricFamily& f, Labels labels, double value) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  if (f.type == MetricType::Counter) {
+    m.counter.value = value;
+  } else {
+    m.gauge.value = value;
+  }
+  f.metric.push_back(std::move(m));
+}
+
+void AddHistogram(MetricFamily& f, Labels labels, const HistogramSnapshot& h) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  m.histogram.sample_count = h.count;
+  m.histogram.sample_sum = h.sum;
+  for (size_t i = 0; i < h.upper_bounds.size(); ++i) {
+    m.histogram.bucket.push_back({h.cumulative_counts[i], h.upper_bounds[i]});
+  }
+  m.histogram.bucket.push_back({h.count, std::numeric_limits<double>::infinity()});
+  f.metric.push_back(std::move(m));
+}
+
+void Push(std::vector<MetricFamily>& out, MetricFamily f) {
+  if (!f.metric.empty()) out.push_back(std::move(f));
+}
+
+// Process metrics, read from /proc/self (the names client libraries use).
+void AddProcessMetrics(std::vector<MetricFamily>& out) {
+  std::ifstream stat_file("/proc/self/stat");
+  std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return;
+  std::vector<std::string> fields = absl::StrSplit(stat.substr(paren + 2), ' ');
+  // After the command: field 3 is state (index 0); utime 14, stime 15, starttime 22, rss 24.
+  if (fields.size() < 22) return;
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+  const double cpu = (std::stod(fields[11]) + std::stod(fields[12])) / ticks;
+  const double rss = std::stod(fields[21]) * page;
+  double boot_time = 0;
+  std::ifstream proc_stat("/proc/stat");
+  for (std::string line; std::getline(proc_stat, line);) {
+    if (line.rfind("btime ", 0) == 0) boot_time = std::stod(line.substr(6));
+  }
+  const double start = boot_time + std::stod(fields[19]) / ticks;
+  int fds = 0;
+  if (DIR* dir = opendir("/proc/self/fd")) {
+    while (readdir(dir) != nullptr) ++fds;
+    closedir(dir);
+    fds -= 2;  // . and ..
+  }
+  MetricFamily f = Family("process_cpu_seconds_total", "User and system CPU time spent, in seconds.", MetricType::Counter);
+  AddValue(f, {}, cpu);
+  out.push_back(std::move(f));
+  f = Family("process_resident_memory_bytes", "Resident memory size in bytes.", MetricType::Gauge);
+  AddValue(f, {}, rss);
+  out.push_back(std::move(f));
+  f = Family("process_start_time_seconds", "Start time of the process since the Unix epoch, in seconds.", MetricType::Gauge);
+  AddValue(f, {}, start);
+  out.push_back(std::move(f));
+  f = Family("process_open_fds", "Number of open file descriptors.", MetricType::Gauge);
+  AddValue(f, {}, fds);
+  out.push_back(std::move(f));
+}
+
+}  // namespace
+
+MetricsCollector::MetricsCollector(const ModelRepository& repository, const RequestMetrics& requests, BuildInfo build)
+    : repository_(repository), requests_(requests), build_(std::move(build)) {}
+
+std::vector<MetricFamily> MetricsCollector::Collect() const {
+  std::vector<MetricFamily> out;
+
+  // Requests, as the server answered them.
+  MetricFamily requests = Family("seqserve_requests_total",
+                                 "Inference requests answered, by model, API and gRPC status code.", MetricType::Counter);
+  MetricFamily latency = Family("seqserve_request_duration_seconds",
+                                "Time from receiving a decoded inference request to answering it.", MetricType::Histogram);
+  std::map<std::string, uint64_t> invalid;
+  for (const auto& [model, per_api] : requests_.series()) {
+    for (int api = 0; api < kApiCount; ++api) {
+      const RequestMetrics::Series& s = *per_api[api];
+      const std::string api_name(ApiName(static_cast<Api>(api)));
+      for (int code = 0; code < RequestMetrics::kCodeCount; ++code) {
+        const uint64_t n = s.codes[code].load(std::memory_order_relaxed);
+        if (n == 0) continue;
+        const std::string code_name = absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+        AddValue(requests, {{"model", model}, {"api", api_name}, {"code", code_name}}, static_cast<double>(n));
+        if (code == static_cast<int>(absl::StatusCode::kInvalidArgument)) invalid[model] += n;
+      }
+      const HistogramSnapshot h = s.latency.Snapshot();
+      if (h.count > 0) AddHistogram(latency, {{"model", model}, {"api", api_name}}, h);
+    }
+  }
+  Push(out, std::move(requests));
+  Push(out, std::move(latency));
+  MetricFamily inflight = Family("seqserve_inflight_requests", "Inference requests accepted and not yet answered.", MetricType::Gauge);
+  AddValue(inflight, {}, static_cast<double>(requests_.inflight_now()));
+  out.push_back(std::move(inflight));
+
+  // Batching and execution, per model version.
+  MetricFamily depth = Family("seqserve_queue_depth", "Requests waiting in the batcher's queue.", MetricType::Gauge);
+  MetricFamily recent = Family("seqserve_recent_queue_wait_seconds",
+                               "Mean time requests waited in the queue over the last 30 s (0 when idle); a scaling signal.",
+                               MetricType::Gauge);
+  MetricFamily queue = Family("seqserve_queue_duration_seconds", "Time from acceptance to the start of the request's batch.", MetricType::Histogram);
+  MetricFamily compute = Family("seqserve_compute_duration_seconds", "Compute time of the batch a request ran in.", MetricType::Histogram);
+  MetricFamily batches = Family("seqserve_batches_total", "Batches executed.", MetricType::Counter);
+  MetricFamily rows = Family("seqserve_batch_rows", "Rows per executed batch.", MetricType::Histogram);
+  MetricFamily padded = Family("seqserve_batch_padded_length_tokens", "Sequence length each batch was padded to.", MetricType::Histogram);
+  MetricFamily tokens = Family("seqserve_tokens_total", "Tokens computed: kind=\"real\" (request data) or \"padded\" (including padding).", MetricType::Counter);
+  MetricFamily efficiency = Family("seqserve_padding_efficiency_ratio", "Real tokens / padded tokens computed since start (1 = no padding).", MetricType::Gauge);
+  MetricFamily rejections = Family("seqserve_rejections_total", "Requests refused or dropped before compute, by reason.", MetricType::Counter);
+  std::map<std::string, std::map<std::string, int64_t>> reasons;
+  for (const auto& [key, stats] : repository_.StatsSnapshot()) {
+    const Labels labels = {{"model", key.first}, {"version", std::to_string(key.second)}};
+    const BatcherStats& b = stats.batcher;
+    const ExecutionStats& e = stats.execution;
+    AddValue(depth, labels, static_cast<double>(b.queued));
+    AddValue(recent, labels, e.recent_queue_seconds);
+    AddHistogram(queue, labels, e.queue_seconds);
+    AddHistogram(compute, labels, e.compute_seconds);
+    AddValue(batches, labels, static_cast<double>(b.batches));
+    AddHistogram(rows, labels, b.rows_per_batch);
+    if (b.padded_length_per_batch.count > 0) AddHistogram(padded, labels, b.padded_length_per_batch);
+    Labels real = labels, pad = labels;
+    real.push_back({"kind", "real"});
+    pad.push_back({"kind", "padded"});
+    AddValue(tokens, real, static_cast<double>(b.real_tokens));
+    AddValue(tokens, pad, static_cast<double>(b.padded_tokens));
+    AddValue(efficiency, labels, b.padded_tokens > 0 ? static_cast<double>(b.real_tokens) / b.padded_tokens : 1.0);
+    reasons[key.first]["queue_full"] += b.rejected_queue_full;
+    reasons[key.first]["deadline"] += b.expired;
+    reasons[key.first]["cancelled"] += b.cancelled;
+  }
+  for (const auto& [model, n] : invalid) reasons[model]["invalid"] += static_cast<int64_t>(n);
+  for (const auto& [model, by_reason] : reasons) {
+    for (const auto& [reason, n] : by_reason) {
+      AddValue(rejections, {{"model", model}, {"reason", reason}}, static_cast<double>(n));
+    }
+  }
+  for (MetricFamily* f : {&depth, &recent, &queue, &compute, &batches, &rows, &padded, &tokens, &efficiency, &rejections}) {
+    Push(out, std::move(*f));
+  }
+
+  for (const Provider& provider : providers_) provider(out);
+
+  MetricFamily build = Family("seqserve_build_info", "Build information; the value is always 1.", MetricType::Gauge);
+  AddValue(build, {{"version", build_.version}, {"torch_version", build_.torch_version}, {"device", build_.device}}, 1);
+  out.push_back(std::move(build));
+  AddProcessMetrics(out);
+  return out;
+}
+
+std::string SerializeMetrics(const std::vector<MetricFamily>& families) {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, families);
+  return out.str();
+}
+
+}  // namespace seqserve

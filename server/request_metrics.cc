@@ -1,0 +1,26 @@
+#include "server/request_metrics.h"
+
+namespace seqserve {
+
+absl::string_view ApiName(Api api) { return api == Api::kPredict ? "predict" : "kserve"; }
+
+RequestMetrics::RequestMetrics(const std::vector<std::string>& models) {
+  std::vector<std::string> labels = models;
+  labels.push_back(kUnknownModelLabel);
+  for (const std::string& label : labels) {
+    auto& per_api = series_[label];
+    for (auto& s : per_api) s = std::make_unique<Series>();
+  }
+}
+
+void RequestMetrics::Record(Api api, const std::string& model, absl::StatusCode code, absl::Duration latency) {
+  auto it = series_.find(model);
+  if (it == series_.end()) it = series_.find(kUnknownModelLabel);
+  Series& s = *it->second[static_cast<int>(api)];
+  const int index = static_cast<int>(code);
+  s.codes[index >= 0 && index < kCodeCount ? index : static_cast<int>(absl::StatusCode::kUnknown)]
+      .fetch_add(1, std::memory_order_relaxed);
+  s.latency.Observe(absl::ToDoubleSeconds(latency));
+}
+
+}  // namespace seqserve

@@ -1,0 +1,53 @@
+// RequestMetrics: what the request path counts per finished request — the status code and the
+// end-to-end latency, per model and API. Observations are lock-free (atomics on structures
+// built at startup); the exporter reads snapshots at scrape time. Thread-safe.
+#ifndef SEQSERVE_SERVER_REQUEST_METRICS_H_
+#define SEQSERVE_SERVER_REQUEST_METRICS_H_
+
+#include <array>
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "runtime/histogram.h"
+
+namespace seqserve {
+
+enum class Api { kPredict = 0, kKServe = 1 };
+inline constexpr int kApiCount = 2;
+absl::string_view ApiName(Api api);
+
+// Requests naming a model the repository does not have are counted under this label, so that
+// client-chosen strings never become label values.
+inline constexpr char kUnknownModelLabel[] = "(unknown)";
+
+class RequestMetrics {
+ public:
+  static constexpr int kCodeCount = 17;  // canonical gRPC codes 0..16
+
+  explicit RequestMetrics(const std::vector<std::string>& models);
+
+  void Record(Api api, const std::string& model, absl::StatusCode code, absl::Duration latency);
+
+  struct Series {
+    std::array<std::atomic<uint64_t>, kCodeCount> codes{};
+    Histogram latency{Histogram::LatencyBounds()};
+  };
+  // model label -> per-API series. Immutable after construction (values are atomics).
+  const std::map<std::string, std::array<std::unique_ptr<Series>, kApiCount>>& series() const { return series_; }
+
+  std::atomic<int64_t>& inflight() { return inflight_; }
+  int64_t inflight_now() const { return inflight_.load(std::memory_order_relaxed); }
+
+ private:
+  std::map<std::string, std::array<std::unique_ptr<Series>, kApiCount>> series_;
+  std::atomic<int64_t> inflight_{0};
+};
+
+}  // namespace seqserve
+
+#endif  // SEQSERVE_SERVER_REQUEST_METRICS_H_

@@ -1,0 +1,53 @@
+#include "server/request_path.h"
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "server/grpc_status.h"
+
+namespace seqserve {
+
+void RequestPath::Start(Api api, grpc::CallbackServerContext* context, std::shared_ptr<CancellationFlag> cancel,
+                        const std::string& model_name,
+                        absl::StatusOr<std::unique_ptr<InferenceRequest>> decoded, ResponseWriter write,
+                        std::function<void(grpc::Status)> finish) {
+  const absl::Time received = absl::Now();
+  metrics_.inflight().fetch_add(1, std::memory_order_relaxed);
+  // Every outcome leaves through here: count it, then answer.
+  auto done = [this, api, model_name, received, finish = std::move(finish)](grpc::Status status) {
+    metrics_.Record(api, model_name, static_cast<absl::StatusCode>(status.error_code()), absl::Now() - received);
+    metrics_.inflight().fetch_sub(1, std::memory_order_relaxed);
+    finish(std::move(status));
+  };
+  if (state_.draining()) {
+    done(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is draining (shutting down); retry on another replica"));
+    return;
+  }
+  if (!decoded.ok()) {
+    done(ToGrpcStatus(decoded.status()));
+    return;
+  }
+  std::unique_ptr<InferenceRequest> request = std::move(*decoded);
+  const auto deadline = context->deadline();
+  if (deadline != std::chrono::system_clock::time_point::max()) {
+    request->deadline = std::min(request->deadline, absl::FromChrono(deadline));
+  }
+  request->cancel = std::move(cancel);
+  request->done = [write = std::move(write), done](absl::StatusOr<InferenceResponse> result) {
+    done(result.ok() ? write(*result) : ToGrpcStatus(result.status()));
+  };
+  absl::Status status = repository_.Infer(request);
+  if (!status.ok()) done(ToGrpcStatus(status));
+}
+
+void RequestPath::Start(Api api, grpc::CallbackServerContext* context, InferReactor* reactor,
+                        const std::string& model_name,
+                        absl::StatusOr<std::unique_ptr<InferenceRequest>> decoded, ResponseWriter write) {
+  Start(api, context, reactor->cancel(), model_name, std::move(decoded), std::move(write),
+        [reactor](grpc::Status status) { reactor->Finish(std::move(status)); });
+}
+
+}  // namespace seqserve
