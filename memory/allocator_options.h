@@ -23,7 +23,8 @@ struct CachingAllocatorOptions {
 
   // Cached blocks larger than this are never split (Note [oversize blocks] in size_classes.h).
   // Must be at least kLargeSegmentSize (20 MiB): below it the standard 20 MiB segments of
-  // ordinary large requests would themselves be oversize and could not be shared.
+  // ordinary large requests would themselves be oversize and could not be shared. Rounded up to
+  // a multiple of 2 MiB by CachingAllocator::Create (Note [max_split_size rounding]).
   // Default: unlimited (std::numeric_limits<size_t>::max()), every block may be split.
   size_t max_split_size = std::numeric_limits<size_t>::max();
 

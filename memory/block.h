@@ -24,13 +24,13 @@ enum class BlockState : uint8_t { kFree, kLive, kPending };
 
 struct Block {
   char* ptr = nullptr;
-  size_t size = 0;       // bytes, a multiple of kMinBlockSize
-  size_t requested = 0;  // bytes the caller asked for while live; 0 otherwise
+  size_t size = 0;                   // bytes, a multiple of kMinBlockSize
+  size_t requested = 0;              // bytes the caller asked for while live; 0 otherwise
   StreamId stream = kDefaultStream;  // the stream that owns it (its segment's)
-  bool small = false;    // in the small pool
+  bool small = false;                // in the small pool
   BlockState state = BlockState::kFree;
-  int pending_events = 0;             // events still to complete while pending
-  Block* prev = nullptr;              // neighbours in the segment, by address
+  int pending_events = 0;  // events still to complete while pending
+  Block* prev = nullptr;   // neighbours in the segment, by address
   Block* next = nullptr;
   std::vector<StreamId> stream_uses;  // other streams that used it (RecordStream) while live
 };

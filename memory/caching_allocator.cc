@@ -31,6 +31,13 @@ absl::StatusOr<std::unique_ptr<CachingAllocator>> CachingAllocator::Create(Backe
         "max_split_size ", options.max_split_size, " is below the 20 MiB large segment (",
         kLargeSegmentSize, " bytes): ordinary large segments could then never be split"));
   }
+  // Note [max_split_size rounding]: large segments are multiples of 2 MiB. With a limit that is
+  // not, say 21 MiB, a 21 MiB request would get a 22 MiB segment that is oversize for the very
+  // request size it was made for, so each such request would need a new segment. Rounding the
+  // limit up makes every segment of a request <= the limit itself <= the limit.
+  if (options.max_split_size <= kMaxRequestSize) {
+    options.max_split_size = RoundUp(options.max_split_size, kLargeSegmentRounding);
+  }
   return std::unique_ptr<CachingAllocator>(new CachingAllocator(backend, options));
 }
 
@@ -78,7 +85,8 @@ absl::StatusOr<void*> CachingAllocator::Allocate(size_t bytes, StreamId stream) 
   counters_.allocated_bytes += block->size;
   counters_.requested_bytes += bytes;
   ++counters_.live_blocks;
-  counters_.peak_allocated_bytes = std::max(counters_.peak_allocated_bytes, counters_.allocated_bytes);
+  counters_.peak_allocated_bytes =
+      std::max(counters_.peak_allocated_bytes, counters_.allocated_bytes);
   // Note [tracing cost]: with no sink this is the only cost of tracing: one predictable branch.
   // The clock is read only when a sink is present.
   if (options_.trace_sink != nullptr) TraceLocked(TraceOp::kAlloc, block);
@@ -128,7 +136,7 @@ absl::StatusOr<Block*> CachingAllocator::NewSegmentLocked(size_t bytes, size_t s
   // cannot give it even after the cache was released, the pool asks for the smallest segment
   // that serves the request (2 MiB-rounded) before reporting RESOURCE_EXHAUSTED, so a pod near
   // its limit degrades into more backend calls instead of failing requests that fit.
-  const size_t preferred = SegmentSizeFor(size, options_.max_split_size);
+  const size_t preferred = SegmentSizeFor(size);
   const size_t minimum = MinSegmentSizeFor(size);
   const size_t capacity = options_.capacity_bytes;
   auto fits = [&](size_t segment) {
@@ -190,8 +198,8 @@ absl::Status CachingAllocator::OutOfMemoryLocked(size_t bytes, size_t size, Stre
   const std::string budget =
       options_.capacity_bytes == 0 ? std::string("unlimited") : Bytes(options_.capacity_bytes);
   return absl::ResourceExhaustedError(absl::StrCat(
-      "memory pool (", backend_->name(), ") out of memory: requested ", Bytes(bytes),
-      " (block of ", size, " bytes) on stream ", stream, ": ", reason, "; reserved ",
+      "memory pool (", backend_->name(), ") out of memory: requested ", Bytes(bytes), " (block of ",
+      size, " bytes) on stream ", stream, ": ", reason, "; reserved ",
       Bytes(counters_.reserved_bytes), ", allocated ", Bytes(counters_.allocated_bytes),
       ", cached free ", Bytes(counters_.cached_free_bytes), ", pending free ",
       Bytes(counters_.pending_free_bytes), ", budget ", budget,
@@ -431,15 +439,15 @@ PoolStats CachingAllocator::StatsLocked() const {
   PoolStats s = counters_;
   s.free_blocks = small_free_.size() + large_free_.size();
   s.largest_free_block = std::max(LargestFreeBlock(small_free_), LargestFreeBlock(large_free_));
-  s.fragmentation = s.cached_free_bytes == 0
-                        ? 0.0
-                        : 1.0 - static_cast<double>(s.largest_free_block) /
-                                    static_cast<double>(s.cached_free_bytes);
-  s.overhead = s.allocated_bytes == 0 ? 0.0
-                                      : static_cast<double>(s.reserved_bytes) /
-                                            static_cast<double>(s.allocated_bytes);
+  s.fragmentation = s.cached_free_bytes == 0 ? 0.0
+                                             : 1.0 - static_cast<double>(s.largest_free_block) /
+                                                         static_cast<double>(s.cached_free_bytes);
+  s.overhead = s.allocated_bytes == 0
+                   ? 0.0
+                   : static_cast<double>(s.reserved_bytes) / static_cast<double>(s.allocated_bytes);
   const uint64_t lookups = s.cache_hits + s.cache_misses;
-  s.hit_rate = lookups == 0 ? 0.0 : static_cast<double>(s.cache_hits) / static_cast<double>(lookups);
+  s.hit_rate =
+      lookups == 0 ? 0.0 : static_cast<double>(s.cache_hits) / static_cast<double>(lookups);
   return s;
 }
 
@@ -466,21 +474,31 @@ absl::Status CachingAllocator::CheckInvariants() const {
   std::map<const char*, const Block*> blocks;
   uint64_t live_bytes = 0, requested_bytes = 0, free_bytes = 0, pending_bytes = 0;
   for (const auto& [ptr, block] : live_) {
-    if (block->state != BlockState::kLive) return fail(absl::StrCat("live map holds non-live block ", at(ptr)));
+    if (block->state != BlockState::kLive) {
+      return fail(absl::StrCat("live map holds non-live block ", at(ptr)));
+    }
     if (ptr != block->ptr) return fail(absl::StrCat("live map key ", at(ptr), " != block address"));
     if (block->requested == 0 || RoundRequest(block->requested) > block->size) {
-      return fail(absl::StrCat("live block ", at(ptr), " of ", block->size, " bytes holds a request of ",
-                               block->requested));
+      return fail(absl::StrCat("live block ", at(ptr), " of ", block->size,
+                               " bytes holds a request of ", block->requested));
     }
-    if (!blocks.emplace(block->ptr, block).second) return fail(absl::StrCat("block ", at(ptr), " listed twice"));
+    if (!blocks.emplace(block->ptr, block).second) {
+      return fail(absl::StrCat("block ", at(ptr), " listed twice"));
+    }
     live_bytes += block->size;
     requested_bytes += block->requested;
   }
   for (const FreeBlocks* free_list : {&small_free_, &large_free_}) {
     for (const Block* block : *free_list) {
-      if (block->state != BlockState::kFree) return fail(absl::StrCat("free list holds non-free block ", at(block->ptr)));
-      if (block->small != (free_list == &small_free_)) return fail(absl::StrCat("block ", at(block->ptr), " in the wrong pool"));
-      if (!blocks.emplace(block->ptr, block).second) return fail(absl::StrCat("block ", at(block->ptr), " listed twice"));
+      if (block->state != BlockState::kFree) {
+        return fail(absl::StrCat("free list holds non-free block ", at(block->ptr)));
+      }
+      if (block->small != (free_list == &small_free_)) {
+        return fail(absl::StrCat("block ", at(block->ptr), " in the wrong pool"));
+      }
+      if (!blocks.emplace(block->ptr, block).second) {
+        return fail(absl::StrCat("block ", at(block->ptr), " listed twice"));
+      }
       free_bytes += block->size;
     }
   }
@@ -491,7 +509,9 @@ absl::Status CachingAllocator::CheckInvariants() const {
       return fail(absl::StrCat("pending block ", at(block->ptr), " expects ", block->pending_events,
                                " events, ", count, " recorded"));
     }
-    if (!blocks.emplace(block->ptr, block).second) return fail(absl::StrCat("block ", at(block->ptr), " listed twice"));
+    if (!blocks.emplace(block->ptr, block).second) {
+      return fail(absl::StrCat("block ", at(block->ptr), " listed twice"));
+    }
     pending_bytes += block->size;
   }
 
@@ -502,18 +522,29 @@ absl::Status CachingAllocator::CheckInvariants() const {
   for (const auto& [base, segment] : segments_) {
     reserved += segment.size;
     const auto head = blocks.find(base);
-    if (head == blocks.end()) return fail(absl::StrCat("segment ", at(base), " has no block at its start"));
-    if (head->second->prev != nullptr) return fail(absl::StrCat("first block of segment ", at(base), " has a prev"));
+    if (head == blocks.end()) {
+      return fail(absl::StrCat("segment ", at(base), " has no block at its start"));
+    }
+    if (head->second->prev != nullptr) {
+      return fail(absl::StrCat("first block of segment ", at(base), " has a prev"));
+    }
     const char* expected = base;
     const Block* prev = nullptr;
     for (const Block* b = head->second; b != nullptr; prev = b, b = b->next) {
-      ++reached;
-      if (b->ptr != expected) return fail(absl::StrCat("gap or overlap at ", at(b->ptr), " in segment ", at(base)));
+      if (++reached > blocks.size()) return fail("the blocks' links form a cycle");
+      if (b->ptr != expected) {
+        return fail(absl::StrCat("gap or overlap at ", at(b->ptr), " in segment ", at(base)));
+      }
       if (b->prev != prev) return fail(absl::StrCat("broken prev link at ", at(b->ptr)));
-      if (b->size == 0 || b->size % kMinBlockSize != 0) return fail(absl::StrCat("block ", at(b->ptr), " size ", b->size));
-      if (reinterpret_cast<uintptr_t>(b->ptr) % alignment != 0) return fail(absl::StrCat("block ", at(b->ptr), " misaligned"));
+      if (b->size == 0 || b->size % kMinBlockSize != 0) {
+        return fail(absl::StrCat("block ", at(b->ptr), " size ", b->size));
+      }
+      if (reinterpret_cast<uintptr_t>(b->ptr) % alignment != 0) {
+        return fail(absl::StrCat("block ", at(b->ptr), " misaligned"));
+      }
       if (b->stream != segment.stream || b->small != segment.small) {
-        return fail(absl::StrCat("block ", at(b->ptr), " disagrees with its segment's stream or pool"));
+        return fail(
+            absl::StrCat("block ", at(b->ptr), " disagrees with its segment's stream or pool"));
       }
       if (prev != nullptr && prev->state == BlockState::kFree && b->state == BlockState::kFree) {
         return fail(absl::StrCat("adjacent free blocks at ", at(prev->ptr), " and ", at(b->ptr)));
@@ -524,27 +555,40 @@ absl::Status CachingAllocator::CheckInvariants() const {
       expected = b->ptr + b->size;
     }
     if (expected != base + segment.size) {
-      return fail(absl::StrCat("blocks of segment ", at(base), " cover ", expected - base, " of ", segment.size, " bytes"));
+      return fail(absl::StrCat("blocks of segment ", at(base), " cover ", expected - base, " of ",
+                               segment.size, " bytes"));
     }
   }
-  if (reached != blocks.size()) return fail(absl::StrCat(blocks.size() - reached, " blocks belong to no segment"));
+  if (reached != blocks.size()) {
+    return fail(absl::StrCat(blocks.size() - reached, " blocks belong to no segment"));
+  }
 
   // Totals and counters.
   const PoolStats& c = counters_;
   if (c.allocated_bytes > c.reserved_bytes) return fail("allocated > reserved");
-  if (free_bytes + live_bytes + pending_bytes != reserved) return fail("free + live + pending != reserved");
+  if (free_bytes + live_bytes + pending_bytes != reserved) {
+    return fail("free + live + pending != reserved");
+  }
   if (reserved != c.reserved_bytes) return fail(absl::StrCat("reserved recount ", reserved));
   if (live_bytes != c.allocated_bytes) return fail(absl::StrCat("allocated recount ", live_bytes));
-  if (requested_bytes != c.requested_bytes) return fail(absl::StrCat("requested recount ", requested_bytes));
-  if (free_bytes != c.cached_free_bytes) return fail(absl::StrCat("cached free recount ", free_bytes));
-  if (pending_bytes != c.pending_free_bytes) return fail(absl::StrCat("pending free recount ", pending_bytes));
+  if (requested_bytes != c.requested_bytes) {
+    return fail(absl::StrCat("requested recount ", requested_bytes));
+  }
+  if (free_bytes != c.cached_free_bytes) {
+    return fail(absl::StrCat("cached free recount ", free_bytes));
+  }
+  if (pending_bytes != c.pending_free_bytes) {
+    return fail(absl::StrCat("pending free recount ", pending_bytes));
+  }
   if (live_.size() != c.live_blocks) return fail("live block count");
   if (events.size() != c.pending_free_blocks) return fail("pending block count");
   if (segments_.size() != c.segments) return fail("segment count");
   if (c.peak_reserved_bytes < c.reserved_bytes || c.peak_allocated_bytes < c.allocated_bytes) {
     return fail("peak below current");
   }
-  if (c.backend_allocations - c.backend_frees != c.segments) return fail("backend calls disagree with segments");
+  if (c.backend_allocations - c.backend_frees != c.segments) {
+    return fail("backend calls disagree with segments");
+  }
   return absl::OkStatus();
 }
 

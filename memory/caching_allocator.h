@@ -13,8 +13,8 @@
 //   3. Otherwise a new segment is taken from the backend: 2 MiB for the small pool, max(request
 //      rounded to 2 MiB, 20 MiB) for the large one. If that would exceed the capacity budget,
 //      or the backend fails, cached fully-free segments are released first and the request is
-//      retried; if it still cannot be served, Allocate fails with RESOURCE_EXHAUSTED (the pool
-//      stays usable).
+//      retried, if need be with the smallest segment that serves it; if it still cannot be
+//      served, Allocate fails with RESOURCE_EXHAUSTED (the pool stays usable).
 // Free returns the block to its free list and merges it with free neighbours in its segment
 // (coalescing), so a segment whose blocks are all freed becomes one block again, ready for any
 // size or for release by EmptyCache().
@@ -24,7 +24,7 @@
 // earlier use). If a block was also used on other streams (RecordStream), Free records an event
 // on each of them and the block becomes reusable only once all those events have completed.
 //
-// Zero-size requests: Note [zero-size requests]: Allocate(0) returns nullptr (an OK status,
+// Note [zero-size requests]: Allocate(0) returns nullptr (an OK status,
 // not an error) and touches nothing; Free(nullptr) and RecordStream(nullptr, s) are no-ops.
 // This is what libtorch's own allocators do for empty tensors, and it avoids spending a
 // 512-byte block on every empty tensor just to make its pointer unique.

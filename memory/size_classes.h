@@ -26,18 +26,19 @@ inline constexpr size_t kMinBlockSize = 512;
 // their own pool. Small tensors (biases, masks, per-row scalars) are numerous and short-lived;
 // if they were carved out of the large segments, one live 4 KiB mask would pin a 20 MiB segment
 // (it could never be released) and split it into pieces no large request fits. 2 MiB is the
-// x86-64 huge page and the granularity at which cudaMalloc reserves device memory anyway, holds
-// two of the largest small requests and 4096 of the smallest, and costs one backend call per
-// 2 MiB of small tensors.
+// x86-64 huge page and the CUDA virtual-memory granularity on current GPUs, holds two of the
+// largest small requests and 4096 of the smallest, and costs one backend call per 2 MiB of
+// small tensors.
 inline constexpr size_t kSmallRequestLimit = 1 * kMiB;
 inline constexpr size_t kSmallSegmentSize = 2 * kMiB;
 
 // Note [large segments]: a request above 1 MiB gets a segment of max(request rounded up to
 // 2 MiB, 20 MiB).
-//  - A backend call is expensive (cudaMalloc takes 0.1-1 ms and synchronizes the device; a
-//    fresh host segment page-faults on first touch), so a segment should serve several of the
-//    common 1-10 MiB tensors: the demo encoder's [32, 64, 256] fp32 activation is 2 MiB, so one
-//    20 MiB segment holds ten.
+//  - A backend call is expensive (cudaMalloc costs tens of microseconds to milliseconds and
+//    cudaFree synchronizes the device; a fresh host segment page-faults on first touch, 512
+//    faults per 2 MiB of 4 KiB pages), so a segment should serve several of the common
+//    1-10 MiB tensors: the demo encoder's [32, 64, 256] fp32 activation is 2 MiB, so one 20 MiB
+//    segment holds ten.
 //  - Sequence lengths vary 3x between batches, and so do the sizes of "the same" tensor. A
 //    20 MiB segment freed by a 6 MiB activation serves the 18 MiB one of the next, longer batch
 //    instead of forcing a new segment; exact-size segments would accumulate one per shape.
@@ -63,19 +64,17 @@ inline constexpr size_t RoundRequest(size_t bytes) { return RoundUp(bytes, kMinB
 inline constexpr bool IsSmallRequest(size_t rounded) { return rounded <= kSmallRequestLimit; }
 
 // Note [oversize blocks]: a block larger than Options::max_split_size is "oversize": it is never
-// split, so that a few very large tensors (say 1 GiB attention scores) keep their segments
+// split, so that a few very large tensors (say 1 GiB of attention scores) keep their segments
 // whole instead of being chipped away by medium requests until no large request fits anywhere.
 // Consequently (a) a request of at most max_split_size never takes an oversize block (it could
-// not give the rest back), (b) an oversize request takes a cached oversize block only when that
-// wastes less than kLargeSegmentSize (the cost of the smallest fresh large segment), and (c) a
-// segment for an oversize request is its exact 2 MiB-rounded size, not the 20 MiB minimum
-// (nothing would ever use the remainder).
+// not give the rest back), and (b) an oversize request takes a cached oversize block only when
+// that wastes less than kLargeSegmentSize, the cost of the smallest fresh large segment. Since
+// max_split_size >= 20 MiB, an oversize request's segment is its exact 2 MiB-rounded size.
 
 // Segment size the pool asks for when no cached block serves a `rounded` request.
-inline constexpr size_t SegmentSizeFor(size_t rounded, size_t max_split_size) {
+inline constexpr size_t SegmentSizeFor(size_t rounded) {
   if (IsSmallRequest(rounded)) return kSmallSegmentSize;
   const size_t exact = RoundUp(rounded, kLargeSegmentRounding);
-  if (rounded > max_split_size) return exact;  // Note [oversize blocks] (c)
   return exact < kLargeSegmentSize ? kLargeSegmentSize : exact;
 }
 

@@ -53,12 +53,10 @@ FileTraceWriter::~FileTraceWriter() { Close().IgnoreError(); }
 void FileTraceWriter::Record(const TraceEvent& e) {
   std::lock_guard<std::mutex> lock(mu_);
   if (file_ == nullptr) return;
-  const int n = std::fprintf(file_, "%s %llu 0x%llx %llu %lld\n",
-                             e.op == TraceOp::kAlloc ? "alloc" : "free",
-                             static_cast<unsigned long long>(e.size),
-                             static_cast<unsigned long long>(e.address),
-                             static_cast<unsigned long long>(e.stream),
-                             static_cast<long long>(e.time_ns));
+  const int n = std::fprintf(
+      file_, "%s %llu 0x%llx %llu %lld\n", e.op == TraceOp::kAlloc ? "alloc" : "free",
+      static_cast<unsigned long long>(e.size), static_cast<unsigned long long>(e.address),
+      static_cast<unsigned long long>(e.stream), static_cast<long long>(e.time_ns));
   if (n < 0) failed_ = true;
   ++events_;
 }

@@ -33,7 +33,7 @@ struct TraceEvent {
   uint64_t size = 0;     // requested bytes
   uint64_t address = 0;  // the pointer handed out or freed
   StreamId stream = kDefaultStream;
-  int64_t time_ns = 0;   // MonotonicNowNs() when the pool performed the operation
+  int64_t time_ns = 0;  // MonotonicNowNs() when the pool performed the operation
 };
 
 // Now on the monotonic clock, in nanoseconds.
@@ -74,9 +74,9 @@ class FileTraceWriter final : public TraceSink {
 
   const std::string path_;
   mutable std::mutex mu_;
-  std::FILE* file_;       // guarded by mu_; null once closed
-  bool failed_ = false;   // guarded by mu_
-  int64_t events_ = 0;    // guarded by mu_
+  std::FILE* file_;      // guarded by mu_; null once closed
+  bool failed_ = false;  // guarded by mu_
+  int64_t events_ = 0;   // guarded by mu_
 };
 
 // Reads a file in the format above. INVALID_ARGUMENT naming the line for a malformed one,

@@ -64,6 +64,19 @@ int64_t Batch::real_tokens() const {
   return tokens;
 }
 
+std::pair<Batch, Batch> SplitBatch(Batch&& batch) {
+  std::pair<Batch, Batch> halves;
+  const size_t half = batch.requests.size() / 2;
+  for (size_t i = 0; i < batch.requests.size(); ++i) {
+    Batch& part = i < half ? halves.first : halves.second;
+    part.rows += batch.requests[i]->rows;
+    part.padded_length = std::max(part.padded_length, batch.requests[i]->sequence_length);
+    part.requests.push_back(std::move(batch.requests[i]));
+  }
+  batch.requests.clear();
+  return halves;
+}
+
 std::vector<int64_t> BatchedShape(const ModelSignature& sig, const TensorSpec& spec, int64_t rows,
                                   int64_t padded_length) {
   std::vector<int64_t> shape = {rows};

@@ -25,6 +25,10 @@ struct Batch {
   int64_t real_tokens() const;
 };
 
+// Splits `batch` into two batches of about half the requests each, in order, with their rows
+// and padded lengths recomputed. `batch` must hold at least two requests.
+std::pair<Batch, Batch> SplitBatch(Batch&& batch);
+
 // Shape of `spec` batched over `rows` rows, its sequence axis (if any) set to `padded_length`.
 std::vector<int64_t> BatchedShape(const ModelSignature& signature, const TensorSpec& spec,
                                   int64_t rows, int64_t padded_length);

@@ -90,26 +90,43 @@ absl::Status ModelExecutor::Start(const BatchRunnerFactory& factory, const Warmu
 }
 
 void ModelExecutor::Serve(BatchRunner& runner) {
-  while (std::optional<Batch> batch = batcher_.NextBatch()) {
-    const absl::Time started = absl::Now();
-    std::vector<InferenceResponse> responses(batch->requests.size());
-    absl::Status status = runner.Run(*batch, responses);
-    const absl::Time done = absl::Now();
-    RecordBatch(*batch, status.ok(), started, done);
-    for (size_t i = 0; i < batch->requests.size(); ++i) {
-      InferenceRequest& request = *batch->requests[i];
-      request.timing.batch_started = started;
-      request.timing.compute_done = done;
-      request.timing.batch_rows = batch->rows;
-      request.timing.padded_length = batch->padded_length;
-      if (!status.ok()) {
-        request.done(status);
-        continue;
-      }
-      responses[i].model_version = request.model_version;
-      responses[i].timing = request.timing;
-      request.done(std::move(responses[i]));
+  while (std::optional<Batch> batch = batcher_.NextBatch()) RunAndComplete(runner, std::move(*batch));
+}
+
+void ModelExecutor::RunAndComplete(BatchRunner& runner, Batch batch) {
+  const absl::Time started = absl::Now();
+  std::vector<InferenceResponse> responses(batch.requests.size());
+  absl::Status status = runner.Run(batch, responses);
+  const absl::Time done = absl::Now();
+  if (absl::IsResourceExhausted(status) && batch.requests.size() > 1) {
+    {
+      std::lock_guard<std::mutex> lock(stats_mu_);
+      ++stats_.batch_splits;
     }
+    LogWarning("batch of ", batch.rows, " rows x ", batch.padded_length, " tokens ran out of memory; splitting it");
+    std::pair<Batch, Batch> halves = SplitBatch(std::move(batch));
+    RunAndComplete(runner, std::move(halves.first));
+    RunAndComplete(runner, std::move(halves.second));
+    return;
+  }
+  if (absl::IsResourceExhausted(status)) {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    ++stats_.oom_failures;
+  }
+  RecordBatch(batch, status.ok(), started, done);
+  for (size_t i = 0; i < batch.requests.size(); ++i) {
+    InferenceRequest& request = *batch.requests[i];
+    request.timing.batch_started = started;
+    request.timing.compute_done = done;
+    request.timing.batch_rows = batch.rows;
+    request.timing.padded_length = batch.padded_length;
+    if (!status.ok()) {
+      request.done(status);
+      continue;
+    }
+    responses[i].model_version = request.model_version;
+    responses[i].timing = request.timing;
+    request.done(std::move(responses[i]));
   }
 }
 

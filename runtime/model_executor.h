@@ -31,6 +31,8 @@ struct ExecutionStats {
   int64_t execution_count = 0;  // batches run
   int64_t batch_compute_ns = 0; // batch compute time, counted once per batch
   int64_t last_inference_ms = 0;  // wall time of the last batch, ms since the epoch
+  int64_t batch_splits = 0;     // batches split in two after running out of memory
+  int64_t oom_failures = 0;     // requests failed RESOURCE_EXHAUSTED: out of memory even alone
   HistogramSnapshot queue_seconds;    // per request: acceptance to batch start
   HistogramSnapshot compute_seconds;  // per request: its batch's compute time
   double recent_queue_seconds = 0;    // mean queue wait over the last 30 s (0 if idle)
@@ -70,6 +72,12 @@ class ModelExecutor {
 
  private:
   void Serve(BatchRunner& runner);
+  // Runs `batch` and completes its requests. Note [split on OOM]: when the runner reports
+  // RESOURCE_EXHAUSTED (out of memory) for a batch of several requests, the batch is split in
+  // two and each half is retried, down to single requests; only a request that does not fit
+  // alone fails, with RESOURCE_EXHAUSTED. Memory per batch grows with rows x padded length, so
+  // halving it is the cheapest way back under a memory budget without failing anyone.
+  void RunAndComplete(BatchRunner& runner, Batch batch);
   void RecordBatch(const Batch& batch, bool ok, absl::Time started, absl::Time done);
 
   const ModelSignature signature_;

@@ -19,11 +19,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "memory/torch_cpu_allocator.h"
 #include "runtime/logging.h"
 #include "runtime/model_repository.h"
 #include "runtime/torch_model.h"
 #include "server/http_endpoints.h"
 #include "server/kserve_service.h"
+#include "server/memory_metrics.h"
 #include "server/metrics_collector.h"
 #include "server/predict_service.h"
 #include "server/request_path.h"
@@ -59,6 +61,17 @@ void PublishHealth(grpc::Server& server, const ModelRepository& repository, cons
 
 int Run(const ServerOptions& options) {
   const sigset_t signals = BlockShutdownSignals();
+  // The pool must be libtorch's CPU allocator before the first tensor exists.
+  memory::CachingAllocator* pool = nullptr;
+  if (options.cpu_pool) {
+    absl::StatusOr<memory::CachingAllocator*> installed =
+        memory::InstallTorchCpuPool({static_cast<size_t>(options.memory_budget_bytes)});
+    if (!installed.ok()) {
+      LogError("cannot install the CPU memory pool: ", installed.status().message());
+      return 1;
+    }
+    pool = *installed;
+  }
   ConfigureTorchProcess();
   absl::StatusOr<std::unique_ptr<ModelRepository>> opened = ModelRepository::Open(options.model_repository);
   if (!opened.ok()) {
@@ -74,6 +87,9 @@ int Run(const ServerOptions& options) {
 
   MetricsCollector collector(repository, request_metrics,
                              {kSeqserveVersion, TorchVersion(), CudaAvailable() ? "cuda" : "cpu"});
+  if (pool != nullptr) {
+    collector.AddProvider(MemoryPoolMetrics(pool, MemoryCapacityBytes(static_cast<uint64_t>(options.memory_budget_bytes))));
+  }
   absl::StatusOr<std::unique_ptr<HttpEndpoints>> http = HttpEndpoints::Start(
       options.metrics_address, options.metrics_port, collector,
       [&] { return ServerReady(repository, state, options.strict_readiness); });
@@ -106,7 +122,8 @@ int Run(const ServerOptions& options) {
   // anything loads, so probes see NOT_SERVING until warm-up is done.
   PublishHealth(*server, repository, state, options.strict_readiness);
   LogInfo("seqserve ", kSeqserveVersion, " (libtorch ", TorchVersion(), ", CUDA ",
-          CudaAvailable() ? "available" : "not available", "): gRPC on ", options.grpc_address, ":", port,
+          CudaAvailable() ? "available" : "not available", ", CPU allocator: ",
+          pool != nullptr ? "seqserve pool" : "libtorch default", "): gRPC on ", options.grpc_address, ":", port,
           ", metrics on ", options.metrics_address, ":", (*http)->port());
   if (!options.port_file.empty()) {
     std::ofstream(options.port_file) << "grpc_port=" << port << "\nmetrics_port=" << (*http)->port() << "\n";

@@ -140,6 +140,7 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   MetricFamily padded = Family("seqserve_batch_padded_length_tokens", "Sequence length each batch was padded to.", MetricType::Histogram);
   MetricFamily tokens = Family("seqserve_tokens_total", "Tokens computed: kind=\"real\" (request data) or \"padded\" (including padding).", MetricType::Counter);
   MetricFamily efficiency = Family("seqserve_padding_efficiency_ratio", "Real tokens / padded tokens computed since start (1 = no padding).", MetricType::Gauge);
+  MetricFamily splits = Family("seqserve_batch_splits_total", "Batches split in two after running out of memory.", MetricType::Counter);
   MetricFamily rejections = Family("seqserve_rejections_total", "Requests refused or dropped before compute, by reason.", MetricType::Counter);
   std::map<std::string, std::map<std::string, int64_t>> reasons;
   for (const auto& [key, stats] : repository_.StatsSnapshot()) {
@@ -162,6 +163,8 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
     reasons[key.first]["queue_full"] += b.rejected_queue_full;
     reasons[key.first]["deadline"] += b.expired;
     reasons[key.first]["cancelled"] += b.cancelled;
+    reasons[key.first]["oom"] += e.oom_failures;
+    AddValue(splits, labels, static_cast<double>(e.batch_splits));
   }
   for (const auto& [model, n] : invalid) reasons[model]["invalid"] += static_cast<int64_t>(n);
   for (const auto& [model, by_reason] : reasons) {
@@ -169,7 +172,7 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
       AddValue(rejections, {{"model", model}, {"reason", reason}}, static_cast<double>(n));
     }
   }
-  for (MetricFamily* f : {&depth, &recent, &queue, &compute, &batches, &rows, &padded, &tokens, &efficiency, &rejections}) {
+  for (MetricFamily* f : {&depth, &recent, &queue, &compute, &batches, &rows, &padded, &tokens, &efficiency, &splits, &rejections}) {
     Push(out, std::move(*f));
   }
 

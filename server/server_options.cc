@@ -62,6 +62,14 @@ const std::vector<Flag>& Flags() {
        [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.drain_timeout, v); }},
       {"drain-grace", "Seconds between readiness NOT_SERVING and closing the listener on SIGTERM (default 0).", false,
        [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.drain_grace, v); }},
+      {"cpu-allocator", "Allocator of CPU tensors: pool (default) or default (libtorch's own).", false,
+       [](ServerOptions& o, absl::string_view v) {
+         if (v != "pool" && v != "default") return false;
+         o.cpu_pool = v == "pool";
+         return true;
+       }},
+      {"memory-budget-bytes", "Most bytes the CPU pool may hold; 0 = unlimited (default).", false,
+       [](ServerOptions& o, absl::string_view v) { return absl::SimpleAtoi(v, &o.memory_budget_bytes) && o.memory_budget_bytes >= 0; }},
       {"max-connection-age", "Seconds after which connections are closed gracefully; 0 = never (default).", false,
        [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.max_connection_age, v); }},
   };

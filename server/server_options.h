@@ -35,6 +35,12 @@ struct ServerOptions {
   // UNAVAILABLE) and the listener closing, so health-watching clients move away first.
   // Default 0: in Kubernetes the chart's preStop pause does this job.
   absl::Duration drain_grace = absl::ZeroDuration();
+  // Allocator of CPU tensors: true (default) = seqserve's caching pool (memory/), false =
+  // libtorch's default allocator. Both can be measured side by side.
+  bool cpu_pool = true;
+  // Most bytes the CPU pool may hold; 0 (default) = unlimited. A batch that does not fit is
+  // split and retried; a request that does not fit alone fails with RESOURCE_EXHAUSTED.
+  int64_t memory_budget_bytes = 0;
   // If > 0, connections are closed (gracefully) after this age, so clients behind a plain
   // Kubernetes Service reconnect and rebalance across pods. Default 0 (never).
   absl::Duration max_connection_age = absl::ZeroDuration();

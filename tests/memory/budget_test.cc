@@ -1,8 +1,8 @@
 // The capacity budget and the out-of-memory path.
+#include <gtest/gtest.h>
+
 #include <limits>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "memory/caching_allocator.h"
 #include "memory/size_classes.h"

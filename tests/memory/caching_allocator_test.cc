@@ -1,10 +1,10 @@
 #include "memory/caching_allocator.h"
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <random>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "memory/host_backend.h"
 #include "memory/size_classes.h"
@@ -181,8 +181,7 @@ TEST(CachingAllocatorTest, SmallAndLargeRequestsUseSeparatePools) {
   char* small = MustAllocate(*pool, kMiB);      // the largest small request
   char* large = MustAllocate(*pool, kMiB + 1);  // the smallest large one
   char* huge = MustAllocate(*pool, 30 * kMiB + 1);
-  EXPECT_EQ(backend.requested_sizes,
-            (std::vector<size_t>{2 * kMiB, 20 * kMiB, 32 * kMiB}));
+  EXPECT_EQ(backend.requested_sizes, (std::vector<size_t>{2 * kMiB, 20 * kMiB, 32 * kMiB}));
   EXPECT_EQ(backend.SegmentOf(small), small);
   EXPECT_EQ(backend.SegmentOf(large), large);
   MustFree(*pool, small);
@@ -285,15 +284,15 @@ TEST(CachingAllocatorTest, EmptyCacheReleasesOnlyFullyFreeSegments) {
 TEST(CachingAllocatorTest, MaxSplitSizeKeepsOversizeBlocksWhole) {
   FakeBackend backend;
   CachingAllocator::Options options;
-  options.max_split_size = 40 * kMiB;
+  options.max_split_size = 24 * kMiB;
   auto pool = MakePool(&backend, options);
 
-  // An oversize request gets its exact (2 MiB-rounded) segment, not max(.., 20 MiB).
+  // An oversize request gets its exact (2 MiB-rounded) segment.
   char* big = MustAllocate(*pool, 50 * kMiB - 100);
   EXPECT_EQ(backend.requested_sizes.back(), 50 * kMiB);
   MustFree(*pool, big);
 
-  // An ordinary request never takes (and splits) the cached oversize block.
+  // An ordinary request (<= 24 MiB) never takes (and splits) the cached oversize block.
   char* medium = MustAllocate(*pool, 10 * kMiB);
   EXPECT_NE(backend.SegmentOf(medium), big);
   EXPECT_EQ(backend.requested_sizes.back(), 20 * kMiB);
@@ -304,10 +303,11 @@ TEST(CachingAllocatorTest, MaxSplitSizeKeepsOversizeBlocksWhole) {
   EXPECT_EQ(again, big);
   EXPECT_EQ(BlockSizeOf(*pool, again), 50 * kMiB);
   MustFree(*pool, again);
-  // ...but not when 20 MiB or more would be wasted: 50 - 30 = 20.
+  // ...also with just under 20 MiB of waste...
   char* other = MustAllocate(*pool, 30 * kMiB + 512);
-  EXPECT_EQ(other, big);  // 50 - 30.0005 < 20: still taken
+  EXPECT_EQ(other, big);
   MustFree(*pool, other);
+  // ...but not with 20 MiB: 30 MiB gets a fresh, exact segment.
   char* fresh = MustAllocate(*pool, 30 * kMiB);
   EXPECT_NE(fresh, big);
   EXPECT_EQ(backend.requested_sizes.back(), 30 * kMiB);
@@ -322,6 +322,9 @@ TEST(CachingAllocatorTest, CreateValidatesItsInputs) {
   options.max_split_size = 10 * kMiB;
   EXPECT_EQ(CachingAllocator::Create(&backend, options).status().code(),
             absl::StatusCode::kInvalidArgument);
+  options.max_split_size = 21 * kMiB;  // rounded up to the 2 MiB segment granularity
+  auto pool = MakePool(&backend, options);
+  EXPECT_EQ(pool->options().max_split_size, 22 * kMiB);
   FakeBackend odd(48);
   EXPECT_EQ(CachingAllocator::Create(&odd).status().code(), absl::StatusCode::kInvalidArgument);
 }
@@ -330,7 +333,7 @@ TEST(CachingAllocatorTest, DestructionReturnsEverySegment) {
   HostBackend backend;
   {
     auto pool = MakePool(&backend);
-    MustAllocate(*pool, 100);         // deliberately leaked into the pool
+    MustAllocate(*pool, 100);  // deliberately leaked into the pool
     MustAllocate(*pool, 3 * kMiB);
     char* p = MustAllocate(*pool, 64 * kKiB);
     MustFree(*pool, p);

@@ -1,9 +1,9 @@
 #include "memory/host_backend.h"
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <cstring>
-
-#include <gtest/gtest.h>
 
 namespace seqserve::memory {
 namespace {

@@ -2,25 +2,26 @@
 #ifndef SEQSERVE_TESTS_MEMORY_POOL_TEST_UTIL_H_
 #define SEQSERVE_TESTS_MEMORY_POOL_TEST_UTIL_H_
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <memory>
-
-#include <gtest/gtest.h>
 
 #include "memory/caching_allocator.h"
 
 // Fails the test (fatally) when the pool's invariants do not hold.
-#define ASSERT_POOL_CONSISTENT(pool)                        \
-  do {                                                      \
+#define ASSERT_POOL_CONSISTENT(pool)                              \
+  do {                                                            \
     const ::absl::Status pool_status_ = (pool).CheckInvariants(); \
-    ASSERT_TRUE(pool_status_.ok()) << pool_status_;         \
+    ASSERT_TRUE(pool_status_.ok()) << pool_status_;               \
   } while (0)
 
 namespace seqserve::memory::testing {
 
 inline std::unique_ptr<CachingAllocator> MakePool(Backend* backend,
                                                   CachingAllocator::Options options = {}) {
-  absl::StatusOr<std::unique_ptr<CachingAllocator>> pool = CachingAllocator::Create(backend, options);
+  absl::StatusOr<std::unique_ptr<CachingAllocator>> pool =
+      CachingAllocator::Create(backend, options);
   EXPECT_TRUE(pool.ok()) << pool.status();
   return pool.ok() ? std::move(*pool) : nullptr;
 }

@@ -1,8 +1,8 @@
 #include "memory/size_classes.h"
 
-#include <limits>
-
 #include <gtest/gtest.h>
+
+#include <limits>
 
 namespace seqserve::memory {
 namespace {
@@ -23,14 +23,12 @@ TEST(SizeClassesTest, OneMebibyteIsTheLastSmallRequest) {
 }
 
 TEST(SizeClassesTest, SegmentSizes) {
-  EXPECT_EQ(SegmentSizeFor(512, kUnlimited), 2 * kMiB);
-  EXPECT_EQ(SegmentSizeFor(kMiB, kUnlimited), 2 * kMiB);
-  EXPECT_EQ(SegmentSizeFor(kMiB + 512, kUnlimited), 20 * kMiB);
-  EXPECT_EQ(SegmentSizeFor(20 * kMiB, kUnlimited), 20 * kMiB);
-  EXPECT_EQ(SegmentSizeFor(20 * kMiB + 512, kUnlimited), 22 * kMiB);
-  EXPECT_EQ(SegmentSizeFor(100 * kMiB + 512, kUnlimited), 102 * kMiB);
-  // Oversize requests get their exact 2 MiB-rounded size, not the 20 MiB minimum.
-  EXPECT_EQ(SegmentSizeFor(3 * kMiB, 2 * kMiB), 4 * kMiB);
+  EXPECT_EQ(SegmentSizeFor(512), 2 * kMiB);
+  EXPECT_EQ(SegmentSizeFor(kMiB), 2 * kMiB);
+  EXPECT_EQ(SegmentSizeFor(kMiB + 512), 20 * kMiB);
+  EXPECT_EQ(SegmentSizeFor(20 * kMiB), 20 * kMiB);
+  EXPECT_EQ(SegmentSizeFor(20 * kMiB + 512), 22 * kMiB);
+  EXPECT_EQ(SegmentSizeFor(100 * kMiB + 512), 102 * kMiB);
   EXPECT_EQ(MinSegmentSizeFor(512), 2 * kMiB);
   EXPECT_EQ(MinSegmentSizeFor(3 * kMiB + 512), 4 * kMiB);
 }

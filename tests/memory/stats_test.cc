@@ -1,8 +1,7 @@
-#include "memory/pool_stats.h"
-
 #include <gtest/gtest.h>
 
 #include "memory/caching_allocator.h"
+#include "memory/pool_stats.h"
 #include "memory/size_classes.h"
 #include "tests/memory/fake_backend.h"
 #include "tests/memory/pool_test_util.h"
@@ -25,7 +24,7 @@ TEST(PoolStatsTest, TracksBytesPeaksAndCallsAfterEveryOperation) {
 
   char* a = MustAllocate(*pool, 3 * kMiB);  // 20 MiB segment, split
   ASSERT_POOL_CONSISTENT(*pool);
-  char* b = MustAllocate(*pool, 1000);      // 2 MiB segment
+  char* b = MustAllocate(*pool, 1000);  // 2 MiB segment
   ASSERT_POOL_CONSISTENT(*pool);
   s = pool->stats();
   EXPECT_EQ(s.reserved_bytes, 22 * kMiB);

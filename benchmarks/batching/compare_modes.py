@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Compares seqserve's batching modes on the demo encoder with Triton's perf_analyzer, on the
+shared sequence-length distribution, in one run on one machine.
+
+For each mode (none, pad_to_max, length_bucketed) it starts the server on a copy of the demo
+repository whose encoder config selects that mode, then
+  1. saturation: closed loop at --concurrency clients -> throughput, p50/p99 latency, and the
+     padding efficiency read from the server's /metrics;
+  2. 70% load: open loop at 70% of length_bucketed's saturation rate (the same offered load for
+     every mode) -> throughput, p50/p99.
+Prints markdown tables; writes perf_analyzer's CSVs under --out.
+
+  .venv/bin/python benchmarks/batching/compare_modes.py --build build \
+      --lengths ../shared/data/seq_lengths.txt [--samples 1000] [--concurrency 64]
+"""
+import argparse
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from seqserve_process import Server  # noqa: E402
+
+MODES = {
+    # TF Serving's pad_variable_length_inputs has no token budget: one FIFO, batches of up to
+    # max_batch_size padded to their longest member.
+    "none": "batching { mode: NONE }",
+    "pad_to_max": "batching { mode: PAD_TO_MAX max_batch_tokens: 16384 }",
+    "length_bucketed": "batching { mode: LENGTH_BUCKETED }",
+}
+
+
+def make_inputs(lengths_path, samples, out_path):
+    lengths = [int(l) for l in open(lengths_path) if l.strip() and not l.startswith("#")][:samples]
+    rng = np.random.default_rng(0)
+    data = []
+    for length in lengths:
+        ids = rng.integers(0, 1000, size=length).tolist()
+        data.append({"input_ids": {"content": ids, "shape": [length]},
+                     "attention_mask": {"content": [1] * length, "shape": [length]}})
+    with open(out_path, "w") as f:
+        json.dump({"data": data}, f)
+    return lengths
+
+
+def make_repository(build, mode_text, out_dir):
+    repo = os.path.join(out_dir, "repository")
+    shutil.copytree(os.path.join(build, "model_repository", "encoder"), os.path.join(repo, "encoder"))
+    config = os.path.join(repo, "encoder", "config.pbtxt")
+    text = re.sub(r"batching \{[^}]*\}", mode_text, open(config).read())
+    open(config, "w").write(text)
+    return repo
+
+
+def perf(server, inputs, csv_path, load_args):
+    if "--stability-percentage" not in load_args:
+        load_args = [*load_args, "--stability-percentage", "25"]
+    cmd = [os.path.join(ROOT, "scripts", "perf_analyzer"), "-m", "encoder", "-i", "grpc", "-u", server.url,
+           "--input-data", inputs, "--percentile=99",
+           "--measurement-mode", "count_windows", "--measurement-request-count", "500",
+           "--max-trials", "6", "-f", csv_path, *load_args]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    open(csv_path + ".log", "w").write(run.stdout + run.stderr)
+    if run.returncode != 0 or not os.path.exists(csv_path):
+        return None  # overloaded: no stable measurement (see the .log)
+    row = next(csv.DictReader(open(csv_path)))
+    return {"throughput": float(row["Inferences/Second"]),
+            "p50_ms": float(row["p50 latency"]) / 1000, "p99_ms": float(row["p99 latency"]) / 1000}
+
+
+def padding_efficiency(server):
+    for line in server.scrape().splitlines():
+        if line.startswith('seqserve_padding_efficiency_ratio{model="encoder"'):
+            return float(line.split()[-1])
+    return float("nan")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--build", default=os.path.join(ROOT, "build"))
+    parser.add_argument("--lengths", default=os.path.join(ROOT, "..", "shared", "data", "seq_lengths.txt"))
+    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--modes", default="length_bucketed,pad_to_max,none")
+    parser.add_argument("--out", default=tempfile.mkdtemp(prefix="seqserve_bench_"))
+    parser.add_argument("--server-flag", action="append", default=[])
+    parser.add_argument("--variant", action="append", default=[],
+                        help='extra mode NAME="batching { ... }" (then name it in --modes)')
+    args = parser.parse_args()
+    for variant in args.variant:
+        name, text = variant.split("=", 1)
+        MODES[name] = text
+
+    inputs = os.path.join(args.out, "inputs.json")
+    lengths = make_inputs(args.lengths, args.samples, inputs)
+    print(f"{len(lengths)} requests, lengths median {int(np.median(lengths))}, max {max(lengths)}; "
+          f"concurrency {args.concurrency}; results in {args.out}", flush=True)
+    modes = args.modes.split(",")
+    saturation, loaded = {}, {}
+    rate = None
+    for mode in modes:
+        work = os.path.join(args.out, mode)
+        os.makedirs(work)
+        server = Server(os.path.join(args.build, "seqserve"), make_repository(args.build, MODES[mode], work),
+                        args.server_flag)
+        try:
+            server.wait_ready_http()
+            saturation[mode] = perf(server, inputs, os.path.join(work, "saturation.csv"),
+                                    ["--concurrency-range", str(args.concurrency)])
+            if saturation[mode] is None:
+                raise RuntimeError(open(os.path.join(work, "saturation.csv.log")).read())
+            saturation[mode]["padding_efficiency"] = padding_efficiency(server)
+            print(mode, "saturation", saturation[mode], flush=True)
+            if rate is None:
+                rate = max(1, int(0.7 * saturation[mode]["throughput"]))
+            loaded[mode] = perf(server, inputs, os.path.join(work, "rate.csv"),
+                                ["--request-rate-range", str(rate), "--async", "--max-threads", "16",
+                                 "--stability-percentage", "50"])
+            print(mode, f"at {rate}/s", loaded[mode], flush=True)
+        finally:
+            server.stop()
+
+    print(f"\n**Saturation** (closed loop, {args.concurrency} clients):\n")
+    print("| mode | throughput (infer/s) | p50 (ms) | p99 (ms) | padding efficiency |")
+    print("|---|---|---|---|---|")
+    for mode in modes:
+        s = saturation[mode]
+        print(f"| {mode} | {s['throughput']:.1f} | {s['p50_ms']:.1f} | {s['p99_ms']:.1f} | {s['padding_efficiency']:.2f} |")
+    print(f"\n**Same offered load**: {rate} req/s (70% of {modes[0]}'s saturation), open loop:\n")
+    print("| mode | throughput (infer/s) | p50 (ms) | p99 (ms) |")
+    print("|---|---|---|---|")
+    for mode in modes:
+        s = loaded[mode]
+        if s is None:
+            print(f"| {mode} | overloaded: no stable measurement | | |")
+        else:
+            print(f"| {mode} | {s['throughput']:.1f} | {s['p50_ms']:.1f} | {s['p99_ms']:.1f} |")
+    if "pad_to_max" in saturation and "length_bucketed" in saturation:
+        ratio = saturation["length_bucketed"]["throughput"] / saturation["pad_to_max"]["throughput"]
+        print(f"\nlength_bucketed / pad_to_max throughput at saturation: {ratio:.2f}x")
+    if "none" in saturation and "length_bucketed" in saturation:
+        ratio = saturation["length_bucketed"]["throughput"] / saturation["none"]["throughput"]
+        print(f"length_bucketed / none throughput at saturation: {ratio:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+// The in-process limit of the demo encoder: batches run directly through the libtorch runner
+// (no gRPC, no queue), under several schedules, on the shared sequence-length distribution.
+//
+//   inprocess_encoder --repository=build/model_repository --lengths=../shared/data/seq_lengths.txt
+//                     [--sequences=400] [--threads=1] [--repeats=3]
+//
+// Prints a markdown table of sequences per second (median of --repeats) per schedule:
+//   one           every sequence alone (what batching mode NONE computes)
+//   sorted/T      sequences sorted by length, cut into batches of <= 32 rows and <= T padded tokens
+//                 (the best case of LENGTH_BUCKETED: minimal padding)
+//   random32      arrival order, batches of 32 padded to their longest member (PAD_TO_MAX)
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
+#include "absl/time/clock.h"
+#include "runtime/model_config.h"
+#include "runtime/torch_model.h"
+
+namespace seqserve {
+namespace {
+
+struct Flags {
+  std::string repository = "build/model_repository";
+  std::string lengths = "../shared/data/seq_lengths.txt";
+  int sequences = 400;
+  int threads = 1;
+  int repeats = 3;
+};
+
+Flags ParseFlags(int argc, char** argv) {
+  Flags f;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](const char* name) -> std::string {
+      const std::string prefix = std::string("--") + name + "=";
+      return absl::StartsWith(arg, prefix) ? arg.substr(prefix.size()) : std::string();
+    };
+    if (!value("repository").empty()) f.repository = value("repository");
+    if (!value("lengths").empty()) f.lengths = value("lengths");
+    if (!value("sequences").empty()) (void)absl::SimpleAtoi(value("sequences"), &f.sequences);
+    if (!value("threads").empty()) (void)absl::SimpleAtoi(value("threads"), &f.threads);
+    if (!value("repeats").empty()) (void)absl::SimpleAtoi(value("repeats"), &f.repeats);
+  }
+  return f;
+}
+
+std::vector<int64_t> ReadLengths(const std::string& path, int n) {
+  std::ifstream in(path);
+  std::vector<int64_t> lengths;
+  for (std::string line; std::getline(in, line) && static_cast<int>(lengths.size()) < n;) {
+    int64_t l;
+    if (!line.empty() && line[0] != '#' && absl::SimpleAtoi(line, &l)) lengths.push_back(l);
+  }
+  return lengths;
+}
+
+std::unique_ptr<InferenceRequest> Sequence(int64_t length, std::mt19937& rng) {
+  auto r = std::make_unique<InferenceRequest>();
+  r->rows = 1;
+  r->sequence_length = length;
+  r->output_indices = {0, 1};
+  Tensor ids{"input_ids", DataType::kInt64, {1, length}, std::string(length * 8, '\0')};
+  Tensor mask{"attention_mask", DataType::kInt64, {1, length}, std::string(length * 8, '\0')};
+  for (int64_t i = 0; i < length; ++i) {
+    const int64_t id = std::uniform_int_distribution<int64_t>(0, 999)(rng), one = 1;
+    std::memcpy(ids.data.data() + 8 * i, &id, 8);
+    std::memcpy(mask.data.data() + 8 * i, &one, 8);
+  }
+  r->inputs = {ids, mask};
+  return r;
+}
+
+// Batches as lists of indices into the sequence list.
+using Schedule = std::vector<std::vector<int>>;
+
+Schedule One(const std::vector<int64_t>& lengths) {
+  Schedule s;
+  for (int i = 0; i < static_cast<int>(lengths.size()); ++i) s.push_back({i});
+  return s;
+}
+
+Schedule Sorted(const std::vector<int64_t>& lengths, int64_t token_budget) {
+  std::vector<int> order(lengths.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return lengths[a] < lengths[b]; });
+  Schedule s;
+  std::vector<int> batch;
+  for (int i : order) {
+    const int64_t padded = lengths[i] * static_cast<int64_t>(batch.size() + 1);  // sorted: i is longest
+    if (!batch.empty() && (batch.size() == 32 || padded > token_budget)) {
+      s.push_back(batch);
+      batch.clear();
+    }
+    batch.push_back(i);
+  }
+  if (!batch.empty()) s.push_back(batch);
+  return s;
+}
+
+Schedule Random32(const std::vector<int64_t>& lengths) {
+  Schedule s;
+  for (size_t i = 0; i < lengths.size(); i += 32) {
+    std::vector<int> batch;
+    for (size_t j = i; j < std::min(lengths.size(), i + 32); ++j) batch.push_back(static_cast<int>(j));
+    s.push_back(batch);
+  }
+  return s;
+}
+
+int Main(int argc, char** argv) {
+  const Flags flags = ParseFlags(argc, argv);
+  absl::StatusOr<ModelSetup> setup = LoadModelConfig(flags.repository + "/encoder");
+  if (!setup.ok()) {
+    std::fprintf(stderr, "%s\n", setup.status().ToString().c_str());
+    return 1;
+  }
+  ConfigureTorchProcess();
+  TorchModelOptions options;
+  options.path = flags.repository + "/encoder/1/model.pt";
+  options.intra_op_threads = flags.threads;
+  absl::StatusOr<std::unique_ptr<BatchRunner>> runner = LoadTorchModel(setup->signature, options);
+  if (!runner.ok()) {
+    std::fprintf(stderr, "%s\n", runner.status().ToString().c_str());
+    return 1;
+  }
+  absl::Status warm = WarmUp(**runner, setup->signature, setup->warmup);
+  if (!warm.ok()) {
+    std::fprintf(stderr, "%s\n", warm.ToString().c_str());
+    return 1;
+  }
+  const std::vector<int64_t> lengths = ReadLengths(flags.lengths, flags.sequences);
+  std::mt19937 rng(1);
+  std::vector<std::unique_ptr<InferenceRequest>> sequences;
+  for (int64_t l : lengths) sequences.push_back(Sequence(l, rng));
+
+  const std::vector<std::pair<std::string, Schedule>> schedules = {
+      {"one", One(lengths)},
+      {"sorted/512", Sorted(lengths, 512)},
+      {"sorted/1024", Sorted(lengths, 1024)},
+      {"sorted/2048", Sorted(lengths, 2048)},
+      {"sorted/4096", Sorted(lengths, 4096)},
+      {"sorted/16384", Sorted(lengths, 16384)},
+      {"random32", Random32(lengths)},
+  };
+  std::printf("| schedule | batches | padding efficiency | seq/s (median of %d) |\n|---|---|---|---|\n", flags.repeats);
+  for (const auto& [name, schedule] : schedules) {
+    int64_t real = 0, padded = 0;
+    for (const auto& b : schedule) {
+      int64_t longest = 0;
+      for (int i : b) longest = std::max(longest, lengths[i]), real += lengths[i];
+      padded += longest * static_cast<int64_t>(b.size());
+    }
+    std::vector<double> rates;
+    for (int rep = 0; rep < flags.repeats; ++rep) {
+      const absl::Time start = absl::Now();
+      for (const auto& indices : schedule) {
+        Batch batch;
+        for (int i : indices) {
+          batch.requests.push_back(std::move(sequences[i]));
+          batch.rows += 1;
+          batch.padded_length = std::max(batch.padded_length, lengths[i]);
+        }
+        std::vector<InferenceResponse> responses(batch.requests.size());
+        absl::Status status = (*runner)->Run(batch, responses);
+        if (!status.ok()) {
+          std::fprintf(stderr, "%s\n", status.ToString().c_str());
+          return 1;
+        }
+        for (size_t k = 0; k < indices.size(); ++k) sequences[indices[k]] = std::move(batch.requests[k]);
+      }
+      rates.push_back(lengths.size() / absl::ToDoubleSeconds(absl::Now() - start));
+    }
+    std::sort(rates.begin(), rates.end());
+    std::printf("| %s | %zu | %.2f | %.1f |\n", name.c_str(), schedule.size(),
+                static_cast<double>(real) / padded, rates[rates.size() / 2]);
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace seqserve
+
+int main(int argc, char** argv) { return seqserve::Main(argc, argv); }

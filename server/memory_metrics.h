@@ -1,0 +1,22 @@
+// Metric families of the caching memory pool, read from its statistics at scrape time.
+#ifndef SEQSERVE_SERVER_MEMORY_METRICS_H_
+#define SEQSERVE_SERVER_MEMORY_METRICS_H_
+
+#include <cstdint>
+
+#include "memory/caching_allocator.h"
+#include "server/metrics_collector.h"
+
+namespace seqserve {
+
+// The bytes memory headroom is measured against: `budget_bytes` if > 0, else the cgroup's
+// memory limit (the pod's limit in Kubernetes), else the machine's physical memory.
+uint64_t MemoryCapacityBytes(uint64_t budget_bytes);
+
+// A provider for MetricsCollector: seqserve_memory_* families from `pool` (labelled
+// pool="cpu"), including seqserve_memory_headroom_ratio = 1 - reserved / capacity.
+MetricsCollector::Provider MemoryPoolMetrics(const memory::CachingAllocator* pool, uint64_t capacity_bytes);
+
+}  // namespace seqserve
+
+#endif  // SEQSERVE_SERVER_MEMORY_METRICS_H_
