@@ -27,7 +27,8 @@ class PoolCpuAllocator final : public c10::Allocator {
     CachingAllocator* pool = g_pool.load(std::memory_order_acquire);
     absl::StatusOr<void*> ptr = pool->Allocate(bytes);
     if (!ptr.ok()) {
-      TORCH_CHECK_WITH(OutOfMemoryError, false, "seqserve CPU memory pool: ", std::string(ptr.status().message()));
+      TORCH_CHECK_WITH(OutOfMemoryError, false, "seqserve CPU memory pool is out of memory: ",
+                       std::string(ptr.status().message()));
     }
     return {*ptr, *ptr, &DeletePooled, c10::Device(c10::DeviceType::CPU)};
   }

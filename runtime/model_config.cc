@@ -183,6 +183,7 @@ absl::StatusOr<ModelSetup> ParseModelConfig(absl::string_view text, absl::string
   }
   setup.warmup.lengths.assign(w.lengths().begin(), w.lengths().end());
   setup.warmup.iterations = w.iterations();
+  setup.warmup.max_batch_tokens = b.max_batch_tokens();
   if (c.default_model_filename().empty()) c.set_default_model_filename("model.pt");
   if (c.default_model_filename().find('/') != std::string::npos) {
     return Invalid(model_name, "default_model_filename must be a plain file name");

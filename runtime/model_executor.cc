@@ -36,9 +36,12 @@ std::unique_ptr<InferenceRequest> OnesRequest(const ModelSignature& sig, int64_t
 
 absl::Status WarmUp(BatchRunner& runner, const ModelSignature& sig, const WarmupOptions& warmup) {
   std::vector<int64_t> lengths = sig.has_sequence() ? warmup.lengths : std::vector<int64_t>{1};
-  const std::vector<int64_t> row_counts = {1, std::min<int64_t>(4, sig.max_batch_size)};
   for (int64_t length : lengths) {
-    for (int64_t rows : row_counts) {
+    int64_t most_rows = std::min<int64_t>(4, sig.max_batch_size);
+    if (warmup.max_batch_tokens > 0 && sig.has_sequence()) {
+      most_rows = std::max<int64_t>(1, std::min(most_rows, warmup.max_batch_tokens / length));
+    }
+    for (int64_t rows : most_rows > 1 ? std::vector<int64_t>{1, most_rows} : std::vector<int64_t>{1}) {
       Batch batch;
       batch.requests.push_back(OnesRequest(sig, rows, length));
       batch.rows = rows;

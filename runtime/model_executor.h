@@ -43,6 +43,9 @@ struct WarmupOptions {
   std::vector<int64_t> lengths;
   // Runs per length and row count.
   int iterations = 2;
+  // Token budget of a batch (rows x length); warm-up batches stay within it, as real ones do.
+  // 0: no limit.
+  int64_t max_batch_tokens = 0;
 };
 
 // Thread-safe. Start() creates the runners on their threads and warms them up; Submit() may be
@@ -91,7 +94,8 @@ class ModelExecutor {
   WindowedMean recent_queue_seconds_{absl::Seconds(30)};
 };
 
-// Runs synthetic batches (all-ones inputs) of 1 and of a few rows at each warm-up length.
+// Runs synthetic batches (all-ones inputs) at each warm-up length: one row, and up to 4 rows as
+// the token budget allows.
 absl::Status WarmUp(BatchRunner& runner, const ModelSignature& signature,
                     const WarmupOptions& warmup);
 

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace seqserve {
@@ -31,12 +32,20 @@ c10::ScalarType ToScalarType(DataType type) {
   return c10::ScalarType::Undefined;
 }
 
-// libtorch reports CPU and CUDA allocation failures as c10::OutOfMemoryError.
-absl::Status FromTorchError(const c10::Error& e, absl::string_view what) {
-  std::string message = e.what_without_backtrace();
-  if (dynamic_cast<const c10::OutOfMemoryError*>(&e) != nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory: ", message));
-  }
+// Note [recognizing OOM]: allocators throw c10::OutOfMemoryError, but the TorchScript
+// interpreter rethrows errors from inside a scripted forward as a plain error with the original
+// message embedded, so the type is lost. The messages are stable: libtorch's CPU allocator says
+// "not enough memory", its CUDA allocator and seqserve's pool say "out of memory".
+bool IsOutOfMemory(const std::exception& e) {
+  if (dynamic_cast<const c10::OutOfMemoryError*>(&e) != nullptr) return true;
+  const absl::string_view message = e.what();
+  return absl::StrContains(message, "out of memory") || absl::StrContains(message, "not enough memory");
+}
+
+absl::Status FromTorchError(const std::exception& e, absl::string_view what) {
+  const auto* error = dynamic_cast<const c10::Error*>(&e);
+  const std::string message = error != nullptr ? error->what_without_backtrace() : e.what();
+  if (IsOutOfMemory(e)) return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory: ", message));
   return absl::InternalError(absl::StrCat(what, ": ", message));
 }
 
@@ -48,10 +57,8 @@ class TorchModel final : public BatchRunner {
   absl::Status Run(const Batch& batch, std::vector<InferenceResponse>& responses) override {
     try {
       return RunOrThrow(batch, responses);
-    } catch (const c10::Error& e) {
-      return FromTorchError(e, "model execution failed");
     } catch (const std::exception& e) {
-      return absl::InternalError(absl::StrCat("model execution failed: ", e.what()));
+      return FromTorchError(e, "model execution failed");
     }
   }
 

@@ -65,3 +65,4 @@ def reference(request):
         entry = cases.setdefault(case, {"model": model, "in": {}, "out": {}})
         entry[direction][name] = data
     return cases
+

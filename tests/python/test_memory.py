@@ -1,0 +1,51 @@
+"""The server under a small memory budget: a burst of long sequences keeps being answered,
+batches are split instead of crashing the process, and the counters show it."""
+import pytest
+import tritonclient.grpc as grpcclient
+from tritonclient.utils import InferenceServerException
+
+from helpers import encoder_inputs, encoder_repository, flood, metric
+
+
+@pytest.fixture(scope="module")
+def budget_server(request, start_server):
+    # A large token budget lets the batcher form batches of up to 32 x 512 tokens, whose
+    # attention scores alone need ~130 MB per layer: far more than the 160 MB pool allows.
+    repo = encoder_repository(request.config.getoption("--repository"),
+                              "batching { max_batch_tokens: 16384 max_queue_delay_microseconds: 50000 }")
+    server = start_server("--memory-budget-bytes=160000000", repository=repo)
+    server.wait_ready_http()
+    yield server
+    assert server.stop() == 0, server.read_log()
+
+
+def test_burst_of_long_sequences_splits_batches_and_all_succeed(budget_server):
+    server = budget_server
+    outcomes = flood(server, 24, 512)
+    assert outcomes == ["OK"] * 24, outcomes
+    assert metric(server, "seqserve_batch_splits_total", model="encoder", version="1") > 0
+    assert metric(server, "seqserve_memory_oom_total", pool="cpu") > 0
+    assert metric(server, "seqserve_memory_peak_reserved_bytes", pool="cpu") <= 160000000
+    assert metric(server, "seqserve_rejections_total", model="encoder", reason="oom") == 0
+    client = grpcclient.InferenceServerClient(url=server.url)
+    assert client.is_server_ready()
+    assert client.infer("encoder", encoder_inputs(64)).as_numpy("logits").shape == (1, 4)
+
+
+def test_request_too_big_alone_gets_resource_exhausted(request, start_server):
+    # 24 MB: the weights (14 MB) and short sequences fit; one 512-token sequence does not, even
+    # alone. Warm-up stays short so that the model becomes ready under this budget.
+    repo = encoder_repository(request.config.getoption("--repository"),
+                              "batching { max_batch_tokens: 512 } warmup { lengths: [1, 16] }")
+    server = start_server("--memory-budget-bytes=24000000", repository=repo)
+    server.wait_ready_http()
+    client = grpcclient.InferenceServerClient(url=server.url)
+    with pytest.raises(InferenceServerException) as error:
+        client.infer("encoder", encoder_inputs(512))
+    assert error.value.status() == "StatusCode.RESOURCE_EXHAUSTED", error.value
+    assert "out of memory" in error.value.message()
+    assert metric(server, "seqserve_rejections_total", model="encoder", reason="oom") == 1
+    # The server keeps serving what fits.
+    assert client.infer("encoder", encoder_inputs(16)).as_numpy("logits").shape == (1, 4)
+    assert client.is_server_ready()
+    assert server.stop() == 0, server.read_log()
