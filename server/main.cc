@@ -150,7 +150,11 @@ int Run(const ServerOptions& options) {
   loader.join();
   repository.Shutdown();
   server->Wait();
-  LogInfo("drained; exiting");
+  LogInfo("drained; exiting. Requests answered since start: OK=", request_metrics.Total(absl::StatusCode::kOk),
+          " UNAVAILABLE=", request_metrics.Total(absl::StatusCode::kUnavailable),
+          " CANCELLED=", request_metrics.Total(absl::StatusCode::kCancelled),
+          " DEADLINE_EXCEEDED=", request_metrics.Total(absl::StatusCode::kDeadlineExceeded),
+          "; still in flight: ", request_metrics.inflight_now());
   return 0;
 }
 

@@ -13,6 +13,14 @@ RequestMetrics::RequestMetrics(const std::vector<std::string>& models) {
   }
 }
 
+uint64_t RequestMetrics::Total(absl::StatusCode code) const {
+  uint64_t total = 0;
+  for (const auto& [model, per_api] : series_) {
+    for (const auto& s : per_api) total += s->codes[static_cast<int>(code)].load(std::memory_order_relaxed);
+  }
+  return total;
+}
+
 void RequestMetrics::Record(Api api, const std::string& model, absl::StatusCode code, absl::Duration latency) {
   auto it = series_.find(model);
   if (it == series_.end()) it = series_.find(kUnknownModelLabel);

@@ -40,6 +40,9 @@ class RequestMetrics {
   // model label -> per-API series. Immutable after construction (values are atomics).
   const std::map<std::string, std::array<std::unique_ptr<Series>, kApiCount>>& series() const { return series_; }
 
+  // Requests answered with `code`, over all models and APIs.
+  uint64_t Total(absl::StatusCode code) const;
+
   std::atomic<int64_t>& inflight() { return inflight_; }
   int64_t inflight_now() const { return inflight_.load(std::memory_order_relaxed); }
 
