@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <limits>
 
+#include "memory/size_classes.h"
+
 namespace seqserve::memory {
 
 class TraceSink;
@@ -21,8 +23,15 @@ struct CachingAllocatorOptions {
   // splits or rejects the batch) before the kernel's OOM killer ends the pod.
   size_t capacity_bytes = 0;
 
+  // Smallest segment the large pool asks of the backend (larger requests get a segment of their
+  // own size, rounded to 2 MiB). A multiple of 2 MiB. Default 20 MiB (Note [large segments] in
+  // size_classes.h): few backend calls on a GPU, where cudaMalloc is slow and memory is measured
+  // in GiB. Smaller values trade backend calls for less slack at the end of each segment, which
+  // matters when the whole working set is tens of MiB (benchmarks/RESULTS.md).
+  size_t large_segment_bytes = kLargeSegmentSize;
+
   // Cached blocks larger than this are never split (Note [oversize blocks] in size_classes.h).
-  // Must be at least kLargeSegmentSize (20 MiB): below it the standard 20 MiB segments of
+  // Must be at least large_segment_bytes: below it the standard segments of
   // ordinary large requests would themselves be oversize and could not be shared. Rounded up to
   // a multiple of 2 MiB by CachingAllocator::Create (Note [max_split_size rounding]).
   // Default: unlimited (std::numeric_limits<size_t>::max()), every block may be split.

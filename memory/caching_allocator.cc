@@ -26,10 +26,14 @@ absl::StatusOr<std::unique_ptr<CachingAllocator>> CachingAllocator::Create(Backe
     return absl::InvalidArgumentError(absl::StrCat("backend '", backend->name(), "' alignment ",
                                                    backend->alignment(), " is not a power of two"));
   }
-  if (options.max_split_size < kLargeSegmentSize) {
+  if (options.large_segment_bytes < kLargeSegmentRounding || options.large_segment_bytes % kLargeSegmentRounding != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("large_segment_bytes ", options.large_segment_bytes,
+                                                   " must be a positive multiple of 2 MiB"));
+  }
+  if (options.max_split_size < options.large_segment_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "max_split_size ", options.max_split_size, " is below the 20 MiB large segment (",
-        kLargeSegmentSize, " bytes): ordinary large segments could then never be split"));
+        "max_split_size ", options.max_split_size, " is below the large segment size (",
+        options.large_segment_bytes, " bytes): ordinary large segments could then never be split"));
   }
   // Note [max_split_size rounding]: large segments are multiples of 2 MiB. With a limit that is
   // not, say 21 MiB, a 21 MiB request would get a 22 MiB segment that is oversize for the very
@@ -107,7 +111,7 @@ Block* CachingAllocator::TakeFreeBlockLocked(FreeBlocks& free_list, StreamId str
     // Note [oversize blocks] (size_classes.h): (a) and (b). Blocks after `it` are larger, so
     // they are refused for the same reason.
     if (size <= options_.max_split_size) return nullptr;
-    if (block->size - size >= kLargeSegmentSize) return nullptr;
+    if (block->size - size >= options_.large_segment_bytes) return nullptr;
   }
   node = free_list.extract(it);
   counters_.cached_free_bytes -= block->size;
@@ -136,7 +140,7 @@ absl::StatusOr<Block*> CachingAllocator::NewSegmentLocked(size_t bytes, size_t s
   // cannot give it even after the cache was released, the pool asks for the smallest segment
   // that serves the request (2 MiB-rounded) before reporting RESOURCE_EXHAUSTED, so a pod near
   // its limit degrades into more backend calls instead of failing requests that fit.
-  const size_t preferred = SegmentSizeFor(size);
+  const size_t preferred = SegmentSizeFor(size, options_.large_segment_bytes);
   const size_t minimum = MinSegmentSizeFor(size);
   const size_t capacity = options_.capacity_bytes;
   auto fits = [&](size_t segment) {

@@ -72,10 +72,10 @@ inline constexpr bool IsSmallRequest(size_t rounded) { return rounded <= kSmallR
 // max_split_size >= 20 MiB, an oversize request's segment is its exact 2 MiB-rounded size.
 
 // Segment size the pool asks for when no cached block serves a `rounded` request.
-inline constexpr size_t SegmentSizeFor(size_t rounded) {
+inline constexpr size_t SegmentSizeFor(size_t rounded, size_t large_segment = kLargeSegmentSize) {
   if (IsSmallRequest(rounded)) return kSmallSegmentSize;
   const size_t exact = RoundUp(rounded, kLargeSegmentRounding);
-  return exact < kLargeSegmentSize ? kLargeSegmentSize : exact;
+  return exact < large_segment ? large_segment : exact;
 }
 
 // Smallest segment that can serve a `rounded` request (the fallback under a budget).

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "memory/host_backend.h"
+#include "memory/trace.h"
 
 namespace seqserve::memory {
 namespace {
@@ -15,6 +16,7 @@ namespace {
 // The installed pool. The deleter libtorch calls is a plain function pointer, so it finds the
 // pool here; set once, never cleared.
 std::atomic<CachingAllocator*> g_pool{nullptr};
+FileTraceWriter* g_trace = nullptr;  // set at install, when tracing
 
 void DeletePooled(void* ptr) {
   // Free only fails for pointers the pool does not own, which would be a bug in this adapter.
@@ -45,6 +47,12 @@ absl::StatusOr<CachingAllocator*> InstallTorchCpuPool(const TorchCpuPoolOptions&
   auto* backend = new HostBackend(/*alignment=*/64);  // libtorch's CPU alignment (c10::gAlignment)
   CachingAllocatorOptions pool_options;
   pool_options.capacity_bytes = options.capacity_bytes;
+  if (!options.trace_path.empty()) {
+    absl::StatusOr<std::unique_ptr<FileTraceWriter>> trace = FileTraceWriter::Open(options.trace_path);
+    if (!trace.ok()) return trace.status();
+    g_trace = trace->release();
+    pool_options.trace_sink = g_trace;
+  }
   absl::StatusOr<std::unique_ptr<CachingAllocator>> pool = CachingAllocator::Create(backend, pool_options);
   if (!pool.ok()) return pool.status();
   g_pool.store(pool->release(), std::memory_order_release);
@@ -53,5 +61,7 @@ absl::StatusOr<CachingAllocator*> InstallTorchCpuPool(const TorchCpuPoolOptions&
   c10::SetAllocator(c10::DeviceType::CPU, adapter, /*priority=*/10);
   return g_pool.load();
 }
+
+absl::Status CloseTorchCpuPoolTrace() { return g_trace != nullptr ? g_trace->Close() : absl::OkStatus(); }
 
 }  // namespace seqserve::memory

@@ -4,6 +4,7 @@
 #define SEQSERVE_MEMORY_TORCH_CPU_ALLOCATOR_H_
 
 #include <cstddef>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "memory/caching_allocator.h"
@@ -15,6 +16,9 @@ struct TorchCpuPoolOptions {
   // way libtorch reports out-of-memory (c10::OutOfMemoryError), which the runtime answers by
   // splitting the batch.
   size_t capacity_bytes = 0;
+  // If set, every allocation and free is recorded to this file (memory/trace.h format), for
+  // offline replay (benchmarks/memory/). Costs a formatted write per event while on.
+  std::string trace_path;
 };
 
 // Creates a host-memory caching pool and installs it with c10::SetAllocator as the allocator of
@@ -22,6 +26,9 @@ struct TorchCpuPoolOptions {
 // lives until the process exits (tensors may be freed at any time, from any thread, so it is
 // never destroyed). Returns it for statistics. FAILED_PRECONDITION when called twice.
 absl::StatusOr<CachingAllocator*> InstallTorchCpuPool(const TorchCpuPoolOptions& options);
+
+// Flushes and closes the trace file, if one was opened; later events are dropped.
+absl::Status CloseTorchCpuPoolTrace();
 
 }  // namespace seqserve::memory
 

@@ -1,5 +1,7 @@
 """Runs the real seqserve binary on 127.0.0.1 with ephemeral ports, for tests and benchmarks."""
 import os
+import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -75,3 +77,17 @@ class Server:
                 self.proc.kill()
                 return None
         return self.proc.returncode
+
+
+def encoder_repository(repository, batching, out_dir=None):
+    """A copy of `repository`'s encoder whose `batching { ... }` block is replaced by `batching`
+    (which may carry further top-level config blocks, e.g. "batching { ... } warmup { ... }")."""
+    out = out_dir or tempfile.mkdtemp(prefix="seqserve_repo_")
+    shutil.copytree(os.path.join(repository, "encoder"), os.path.join(out, "encoder"))
+    config = os.path.join(out, "encoder", "config.pbtxt")
+    text = re.sub(r"batching \{[^}]*\}", batching, open(config).read())
+    if batching not in text:
+        raise ValueError(f"no batching block replaced in {config}")
+    with open(config, "w") as f:
+        f.write(text)
+    return out

@@ -65,7 +65,7 @@ int Run(const ServerOptions& options) {
   memory::CachingAllocator* pool = nullptr;
   if (options.cpu_pool) {
     absl::StatusOr<memory::CachingAllocator*> installed =
-        memory::InstallTorchCpuPool({static_cast<size_t>(options.memory_budget_bytes)});
+        memory::InstallTorchCpuPool({static_cast<size_t>(options.memory_budget_bytes), options.memory_trace});
     if (!installed.ok()) {
       LogError("cannot install the CPU memory pool: ", installed.status().message());
       return 1;
@@ -150,6 +150,8 @@ int Run(const ServerOptions& options) {
   loader.join();
   repository.Shutdown();
   server->Wait();
+  absl::Status trace = memory::CloseTorchCpuPoolTrace();
+  if (!trace.ok()) LogError("memory trace: ", trace.message());
   LogInfo("drained; exiting. Requests answered since start: OK=", request_metrics.Total(absl::StatusCode::kOk),
           " UNAVAILABLE=", request_metrics.Total(absl::StatusCode::kUnavailable),
           " CANCELLED=", request_metrics.Total(absl::StatusCode::kCancelled),

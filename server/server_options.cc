@@ -70,6 +70,8 @@ const std::vector<Flag>& Flags() {
        }},
       {"memory-budget-bytes", "Most bytes the CPU pool may hold; 0 = unlimited (default).", false,
        [](ServerOptions& o, absl::string_view v) { return absl::SimpleAtoi(v, &o.memory_budget_bytes) && o.memory_budget_bytes >= 0; }},
+      {"memory-trace", "Record every CPU pool allocation and free to this file (for replay).", false,
+       [](ServerOptions& o, absl::string_view v) { o.memory_trace = std::string(v); return !v.empty(); }},
       {"max-connection-age", "Seconds after which connections are closed gracefully; 0 = never (default).", false,
        [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.max_connection_age, v); }},
   };

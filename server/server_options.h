@@ -41,6 +41,8 @@ struct ServerOptions {
   // Most bytes the CPU pool may hold; 0 (default) = unlimited. A batch that does not fit is
   // split and retried; a request that does not fit alone fails with RESOURCE_EXHAUSTED.
   int64_t memory_budget_bytes = 0;
+  // If set, the CPU pool records every allocation and free to this file, for replay.
+  std::string memory_trace;
   // If > 0, connections are closed (gracefully) after this age, so clients behind a plain
   // Kubernetes Service reconnect and rebalance across pods. Default 0 (never).
   absl::Duration max_connection_age = absl::ZeroDuration();

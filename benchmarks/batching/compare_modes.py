@@ -14,12 +14,7 @@ Prints markdown tables; writes perf_analyzer's CSVs under --out.
       --lengths ../shared/data/seq_lengths.txt [--samples 1000] [--concurrency 64]
 """
 import argparse
-import csv
-import json
 import os
-import re
-import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -27,7 +22,9 @@ import numpy as np
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from seqserve_process import Server  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+from loadgen import make_inputs, perf  # noqa: E402
+from seqserve_process import Server, encoder_repository  # noqa: E402
 
 MODES = {
     # TF Serving's pad_variable_length_inputs has no token budget: one FIFO, batches of up to
@@ -36,44 +33,6 @@ MODES = {
     "pad_to_max": "batching { mode: PAD_TO_MAX max_batch_tokens: 16384 }",
     "length_bucketed": "batching { mode: LENGTH_BUCKETED }",
 }
-
-
-def make_inputs(lengths_path, samples, out_path):
-    lengths = [int(l) for l in open(lengths_path) if l.strip() and not l.startswith("#")][:samples]
-    rng = np.random.default_rng(0)
-    data = []
-    for length in lengths:
-        ids = rng.integers(0, 1000, size=length).tolist()
-        data.append({"input_ids": {"content": ids, "shape": [length]},
-                     "attention_mask": {"content": [1] * length, "shape": [length]}})
-    with open(out_path, "w") as f:
-        json.dump({"data": data}, f)
-    return lengths
-
-
-def make_repository(build, mode_text, out_dir):
-    repo = os.path.join(out_dir, "repository")
-    shutil.copytree(os.path.join(build, "model_repository", "encoder"), os.path.join(repo, "encoder"))
-    config = os.path.join(repo, "encoder", "config.pbtxt")
-    text = re.sub(r"batching \{[^}]*\}", mode_text, open(config).read())
-    open(config, "w").write(text)
-    return repo
-
-
-def perf(server, inputs, csv_path, load_args):
-    if "--stability-percentage" not in load_args:
-        load_args = [*load_args, "--stability-percentage", "25"]
-    cmd = [os.path.join(ROOT, "scripts", "perf_analyzer"), "-m", "encoder", "-i", "grpc", "-u", server.url,
-           "--input-data", inputs, "--percentile=99",
-           "--measurement-mode", "count_windows", "--measurement-request-count", "500",
-           "--max-trials", "6", "-f", csv_path, *load_args]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    open(csv_path + ".log", "w").write(run.stdout + run.stderr)
-    if run.returncode != 0 or not os.path.exists(csv_path):
-        return None  # overloaded: no stable measurement (see the .log)
-    row = next(csv.DictReader(open(csv_path)))
-    return {"throughput": float(row["Inferences/Second"]),
-            "p50_ms": float(row["p50 latency"]) / 1000, "p99_ms": float(row["p99 latency"]) / 1000}
 
 
 def padding_efficiency(server):
@@ -109,7 +68,7 @@ def main():
     for mode in modes:
         work = os.path.join(args.out, mode)
         os.makedirs(work)
-        server = Server(os.path.join(args.build, "seqserve"), make_repository(args.build, MODES[mode], work),
+        server = Server(os.path.join(args.build, "seqserve"), encoder_repository(os.path.join(args.build, "model_repository"), MODES[mode], os.path.join(work, "repository")),
                         args.server_flag)
         try:
             server.wait_ready_http()

@@ -1,24 +1,10 @@
 """Helpers shared by the client-side tests: temporary repositories, requests, metric reads."""
-import os
-import re
-import shutil
-import tempfile
 import threading
 
 import numpy as np
 import tritonclient.grpc as grpcclient
 from prometheus_client.parser import text_string_to_metric_families
-
-
-def encoder_repository(repository, batching):
-    """A copy of the demo encoder whose batching block is replaced by `batching`."""
-    out = tempfile.mkdtemp(prefix="seqserve_batching_")
-    shutil.copytree(os.path.join(repository, "encoder"), os.path.join(out, "encoder"))
-    config = os.path.join(out, "encoder", "config.pbtxt")
-    text = re.sub(r"batching \{[^}]*\}", batching, open(config).read())
-    assert batching in text
-    open(config, "w").write(text)
-    return out
+from seqserve_process import encoder_repository  # noqa: F401  (re-exported for the tests)
 
 
 def encoder_inputs(length, seed=0):

@@ -1,0 +1,46 @@
+"""Shared pieces of the load benchmarks: request data from the shared length distribution,
+repository copies with a modified encoder config, and one perf_analyzer measurement."""
+import csv
+import json
+import os
+import subprocess
+
+import numpy as np
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+
+
+def make_inputs(lengths_path, samples, out_path):
+    """perf_analyzer --input-data JSON: one encoder request per length (the first `samples` of
+    the file), random token ids; returns the lengths."""
+    lengths = [int(l) for l in open(lengths_path) if l.strip() and not l.startswith("#")][:samples]
+    rng = np.random.default_rng(0)
+    data = []
+    for length in lengths:
+        ids = rng.integers(0, 1000, size=length).tolist()
+        data.append({"input_ids": {"content": ids, "shape": [length]},
+                     "attention_mask": {"content": [1] * length, "shape": [length]}})
+    with open(out_path, "w") as f:
+        json.dump({"data": data}, f)
+    return lengths
+
+
+def perf(server, inputs, csv_path, load_args):
+    """One perf_analyzer measurement of the encoder; None when it found no stable measurement
+    (an overloaded server). `load_args` picks the load (--concurrency-range or
+    --request-rate-range ...)."""
+    if "--stability-percentage" not in load_args:
+        load_args = [*load_args, "--stability-percentage", "25"]
+    cmd = [os.path.join(ROOT, "scripts", "perf_analyzer"), "-m", "encoder", "-i", "grpc", "-u", server.url,
+           "--input-data", inputs, "--percentile=99",
+           "--measurement-mode", "count_windows", "--measurement-request-count", "500",
+           "--max-trials", "6", "-f", csv_path, *load_args]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    open(csv_path + ".log", "w").write(run.stdout + run.stderr)
+    if run.returncode != 0 or not os.path.exists(csv_path):
+        return None  # overloaded: no stable measurement (see the .log)
+    row = next(csv.DictReader(open(csv_path)))
+    return {"throughput": float(row["Inferences/Second"]),
+            "p50_ms": float(row["p50 latency"]) / 1000, "p99_ms": float(row["p99 latency"]) / 1000}
+
+

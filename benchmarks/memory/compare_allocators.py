@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Server throughput and memory with seqserve's CPU pool vs libtorch's default CPU allocator,
+in one run on one machine; then records an allocation trace of the same workload and replays it
+through the pool and two baselines (benchmarks/memory/replay_trace.cc).
+
+For each allocator: start the server on the demo repository, drive the encoder at saturation with
+perf_analyzer (shared length distribution), and read the process's peak RSS (VmHWM) and, for the
+pool, its statistics from /metrics.
+
+  .venv/bin/python benchmarks/memory/compare_allocators.py --build build \
+      --lengths ../shared/data/seq_lengths.txt [--samples 1000] [--concurrency 64]
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+from loadgen import make_inputs, perf  # noqa: E402
+from seqserve_process import Server  # noqa: E402
+
+
+def peak_rss_bytes(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def pool_metrics(server):
+    values = {}
+    for line in server.scrape().splitlines():
+        if line.startswith("seqserve_memory_") and not line.startswith("#"):
+            name = line.split("{")[0]
+            values[name] = float(line.split()[-1])
+    return values
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--build", default=os.path.join(ROOT, "build"))
+    parser.add_argument("--lengths", default=os.path.join(ROOT, "..", "shared", "data", "seq_lengths.txt"))
+    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--out", default=tempfile.mkdtemp(prefix="seqserve_alloc_"))
+    args = parser.parse_args()
+    inputs = os.path.join(args.out, "inputs.json")
+    make_inputs(args.lengths, args.samples, inputs)
+    repository = os.path.join(args.build, "model_repository")
+    print(f"results in {args.out}", flush=True)
+
+    rows = []
+    for allocator in ["pool", "default"]:
+        server = Server(os.path.join(args.build, "seqserve"), repository, [f"--cpu-allocator={allocator}"])
+        try:
+            server.wait_ready_http()
+            result = perf(server, inputs, os.path.join(args.out, f"{allocator}.csv"),
+                          ["--concurrency-range", str(args.concurrency)])
+            if result is None:
+                raise RuntimeError(open(os.path.join(args.out, f"{allocator}.csv.log")).read())
+            result["peak_rss_mib"] = peak_rss_bytes(server.proc.pid) / 2**20
+            result["pool"] = pool_metrics(server) if allocator == "pool" else {}
+            rows.append((allocator, result))
+            print(allocator, result, flush=True)
+        finally:
+            server.stop()
+
+    # The same workload once more with the pool tracing every allocation, then the replay.
+    trace = os.path.join(args.out, "encoder.trace")
+    server = Server(os.path.join(args.build, "seqserve"), repository, [f"--memory-trace={trace}"])
+    try:
+        server.wait_ready_http()
+        perf(server, inputs, os.path.join(args.out, "traced.csv"), ["--concurrency-range", str(args.concurrency)])
+    finally:
+        server.stop()
+    replay = subprocess.run([os.path.join(args.build, "benchmarks", "replay_trace"), trace],
+                            capture_output=True, text=True, timeout=600)
+
+    print(f"\n**Server at saturation** (closed loop, {args.concurrency} clients, encoder):\n")
+    print("| CPU allocator | throughput (infer/s) | p50 (ms) | p99 (ms) | peak RSS (MiB) |")
+    print("|---|---|---|---|---|")
+    for allocator, r in rows:
+        print(f"| {allocator} | {r['throughput']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['peak_rss_mib']:.0f} |")
+    pool = dict(rows)["pool"]["pool"]
+    if pool:
+        print(f"\nPool after the run: peak reserved {pool['seqserve_memory_peak_reserved_bytes'] / 2**20:.1f} MiB, "
+              f"peak allocated {pool['seqserve_memory_peak_allocated_bytes'] / 2**20:.1f} MiB "
+              f"(ratio {pool['seqserve_memory_peak_reserved_bytes'] / pool['seqserve_memory_peak_allocated_bytes']:.3f}), "
+              f"backend allocations {pool['seqserve_memory_backend_allocations_total']:.0f}, "
+              f"cache hit ratio {pool['seqserve_memory_cache_hit_ratio']:.4f}, "
+              f"fragmentation {pool['seqserve_memory_fragmentation_ratio']:.3f}")
+    print("\n**Trace replay** (" + os.path.basename(trace) + "):\n")
+    print(replay.stdout + replay.stderr)
+
+
+if __name__ == "__main__":
+    main()
