@@ -3,9 +3,12 @@
 #
 # Idempotent: safe to run twice, and fast (seconds) when everything is present.
 #   - Debian packages: gRPC, protobuf, abseil, prometheus-cpp, GoogleTest, Google Benchmark, tools.
-#   - A project-local Python virtual environment (default: ./.venv, override with SEQSERVE_VENV)
-#     holding libtorch from the official PyTorch wheel pinned to torch==2.11.0, plus the Python
-#     tools that users of inference servers already trust (tritonclient, perf-analyzer, ...).
+#   - Project-local Python virtual environments:
+#       .venv         libtorch from the official PyTorch wheel pinned to torch==2.11.0, and the
+#                     clients users of inference servers already trust (tritonclient, ...);
+#       .venv-perf    Triton's perf_analyzer (scripts/requirements-perf.txt says why apart);
+#       .venv-deploy  the Dockerfile/Helm validation tools (hadolint, kubernetes-validate, ...).
+#     Override the locations with SEQSERVE_VENV, SEQSERVE_PERF_VENV, SEQSERVE_DEPLOY_VENV.
 #
 # Note [why the wheel's libtorch]: the GPU machine runs PyTorch 2.11; taking libtorch from the same
 # wheel keeps the C++ API identical here and there, and the wheel is the CUDA build, so the CUDA code
@@ -15,13 +18,14 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${SEQSERVE_VENV:-$ROOT/.venv}"
 PERF_VENV="${SEQSERVE_PERF_VENV:-$ROOT/.venv-perf}"
+DEPLOY_VENV="${SEQSERVE_DEPLOY_VENV:-$ROOT/.venv-deploy}"
 TORCH_VERSION="2.11.0"
 
 APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   prometheus-cpp-dev libcivetweb-dev libgtest-dev libgmock-dev libbenchmark-dev
-  grpc-proto prometheus yamllint python3-venv libb64-0d
+  grpc-proto prometheus yamllint python3-venv libb64-0d clang
 )
 
 missing=()
@@ -37,11 +41,13 @@ if ((${#missing[@]})); then
 fi
 
 PY="${PYTHON:-python3}"
-# install_venv DIR REQUIREMENTS: creates DIR if needed and installs REQUIREMENTS into it, unless
-# that exact file was installed there before.
+# install_venv DIR REQUIREMENTS [PACKAGE...]: creates DIR if needed and installs REQUIREMENTS
+# into it, then PACKAGEs without their dependencies and Python-version check, unless exactly
+# that was installed there before.
 install_venv() {
   local dir="$1" requirements="$2" stamp="$1/.seqserve-requirements" want
-  want="$(cat "$requirements")"
+  shift 2
+  want="$(cat "$requirements") $*"
   if [ ! -x "$dir/bin/python" ]; then
     echo "[deps] creating virtual environment $dir"
     "$PY" -m venv "$dir"
@@ -50,11 +56,16 @@ install_venv() {
     echo "[deps] installing $(basename "$requirements") into $dir"
     "$dir/bin/pip" install -q --upgrade pip
     "$dir/bin/pip" install -q -r "$requirements"
+    if (($#)); then "$dir/bin/pip" install -q --no-deps --ignore-requires-python "$@"; fi
     printf '%s' "$want" >"$stamp"
   fi
 }
 install_venv "$VENV" "$ROOT/scripts/requirements.txt"
 install_venv "$PERF_VENV" "$ROOT/scripts/requirements-perf.txt"
+# Note [helm-sdkpy]: Helm's Go library with Python bindings, for rendering the chart without a
+# helm binary. It declares Requires-Python >= 3.12 while Debian 12 has 3.11; its code is plain
+# cffi and runs on 3.11 (tests/deploy/validate.sh is the proof), so it goes in apart.
+install_venv "$DEPLOY_VENV" "$ROOT/scripts/requirements-deploy.txt" "helm-sdkpy==0.1.32"
 "$VENV/bin/python" -c "import torch; assert torch.__version__.startswith('$TORCH_VERSION'), torch.__version__"
 "$ROOT/scripts/perf_analyzer" --version >/dev/null 2>&1 || {
   echo "[deps] perf_analyzer does not start" >&2; exit 1; }
