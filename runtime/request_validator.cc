@@ -57,7 +57,13 @@ absl::StatusOr<int64_t> CheckInput(const ModelSignature& sig, const TensorSpec& 
                                                      ShapeString(expected)));
     }
   }
-  const uint64_t want = static_cast<uint64_t>(NumElements(t.shape)) * ElementSize(t.dtype);
+  const std::optional<int64_t> elements = CheckedNumElements(t.shape);
+  uint64_t want = 0;
+  if (!elements.has_value() ||
+      __builtin_mul_overflow(static_cast<uint64_t>(*elements), ElementSize(t.dtype), &want)) {
+    return absl::InvalidArgumentError(absl::StrCat("input '", spec.name, "' has shape ", ShapeString(t.shape),
+                                                   ": too many elements"));
+  }
   if (t.data.size() != want) {
     return absl::InvalidArgumentError(absl::StrCat(
         "input '", spec.name, "' has ", t.data.size(), " bytes of data, but shape ",

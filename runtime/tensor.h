@@ -3,6 +3,7 @@
 #define SEQSERVE_RUNTIME_TENSOR_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,10 +21,21 @@ struct Tensor {
   std::string data;
 };
 
-// Product of the dimensions (1 for a scalar). Callers validate dims are non-negative first.
+// Product of the dimensions (1 for a scalar). Only for shapes already known to be valid and
+// small (validated requests, the model's own tensors); use CheckedNumElements on client input.
 inline int64_t NumElements(absl::Span<const int64_t> shape) {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
+  return n;
+}
+
+// Product of the dimensions, or nullopt when a dimension is negative or the product overflows
+// int64: safe on shapes a client sent.
+inline std::optional<int64_t> CheckedNumElements(absl::Span<const int64_t> shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0 || __builtin_mul_overflow(n, d, &n)) return std::nullopt;
+  }
   return n;
 }
 

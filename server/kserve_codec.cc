@@ -103,12 +103,11 @@ absl::StatusOr<std::unique_ptr<InferenceRequest>> FromKServe(const inference::Mo
     } else {
       absl::StatusOr<int64_t> count = EncodeContents(input, t.dtype, t.data);
       if (!count.ok()) return count.status();
-      bool shape_ok = true;
-      for (int64_t d : t.shape) shape_ok = shape_ok && d >= 0;
-      if (shape_ok && *count != NumElements(t.shape)) {
+      // Invalid shapes (negative, overflowing) are reported by ValidateRequest, with context.
+      const std::optional<int64_t> needed = CheckedNumElements(t.shape);
+      if (needed.has_value() && *count != *needed) {
         return absl::InvalidArgumentError(absl::StrCat("input '", input.name(), "' has ", *count,
-                                                       " elements in contents but its shape needs ",
-                                                       NumElements(t.shape)));
+                                                       " elements in contents but its shape needs ", *needed));
       }
     }
     request->inputs.push_back(std::move(t));

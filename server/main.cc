@@ -59,6 +59,30 @@ void PublishHealth(grpc::Server& server, const ModelRepository& repository, cons
   health->SetServingStatus("", ServerReady(repository, state, strict));
 }
 
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Plaintext, TLS (--tls-cert/--tls-key) or mutual TLS (plus --tls-client-ca).
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const ServerOptions& options) {
+  if (options.tls_cert.empty()) return grpc::InsecureServerCredentials();
+  absl::StatusOr<std::string> cert = ReadFile(options.tls_cert);
+  absl::StatusOr<std::string> key = ReadFile(options.tls_key);
+  if (!cert.ok()) return cert.status();
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  ssl.pem_key_cert_pairs.push_back({*key, *cert});
+  if (!options.tls_client_ca.empty()) {
+    absl::StatusOr<std::string> ca = ReadFile(options.tls_client_ca);
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *ca;
+    ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
 int Run(const ServerOptions& options) {
   const sigset_t signals = BlockShutdownSignals();
   // The pool must be libtorch's CPU allocator before the first tensor exists.
@@ -81,7 +105,7 @@ int Run(const ServerOptions& options) {
   ModelRepository& repository = **opened;
   ServingState state;
   RequestMetrics request_metrics(repository.ModelNames());
-  RequestPath path(repository, state, request_metrics);
+  RequestPath path(repository, state, request_metrics, {options.max_request_elements, options.default_deadline});
   PredictService predict(path);
   KServeService kserve(path, options.strict_readiness);
 
@@ -98,11 +122,16 @@ int Run(const ServerOptions& options) {
     return 1;
   }
 
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = ServerCredentials(options);
+  if (!credentials.ok()) {
+    LogError(credentials.status().message());
+    return 1;
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(absl::StrCat(options.grpc_address, ":", options.grpc_port),
-                           grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(absl::StrCat(options.grpc_address, ":", options.grpc_port), *credentials, &port);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
   if (options.max_connection_age > absl::ZeroDuration()) {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "server/grpc_status.h"
@@ -31,9 +32,24 @@ void RequestPath::Start(Api api, grpc::CallbackServerContext* context, std::shar
     return;
   }
   std::unique_ptr<InferenceRequest> request = std::move(*decoded);
+  if (limits_.max_elements > 0) {
+    int64_t elements = 0;
+    for (const Tensor& t : request->inputs) {
+      const std::optional<int64_t> n = CheckedNumElements(t.shape);
+      if (!n.has_value() || __builtin_add_overflow(elements, *n, &elements) || elements > limits_.max_elements) {
+        done(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("request has more than ", limits_.max_elements,
+                                       " tensor elements, the server's limit (--max-request-elements)")));
+        return;
+      }
+    }
+  }
   const auto deadline = context->deadline();
   if (deadline != std::chrono::system_clock::time_point::max()) {
     request->deadline = std::min(request->deadline, absl::FromChrono(deadline));
+  }
+  if (request->deadline == absl::InfiniteFuture() && limits_.default_deadline > absl::ZeroDuration()) {
+    request->deadline = received + limits_.default_deadline;
   }
   request->cancel = std::move(cancel);
   request->done = [write = std::move(write), done](absl::StatusOr<InferenceResponse> result) {

@@ -12,6 +12,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/time/time.h"
 #include "runtime/inference_request.h"
 #include "runtime/model_repository.h"
 #include "server/request_metrics.h"
@@ -43,11 +44,20 @@ class InferReactor final : public grpc::ServerUnaryReactor {
 // Writes a successful runtime response into the wire response.
 using ResponseWriter = std::function<grpc::Status(InferenceResponse& response)>;
 
+// Limits every request is held to before it is queued.
+struct RequestLimits {
+  // Most elements over all inputs; 0 = no limit.
+  int64_t max_elements = 0;
+  // Deadline of requests that carry none (from gRPC or the request); zero = none.
+  absl::Duration default_deadline = absl::ZeroDuration();
+};
+
 // Thread-safe; the repository, state and metrics must outlive it.
 class RequestPath {
  public:
-  RequestPath(ModelRepository& repository, const ServingState& state, RequestMetrics& metrics)
-      : repository_(repository), state_(state), metrics_(metrics) {}
+  RequestPath(ModelRepository& repository, const ServingState& state, RequestMetrics& metrics,
+              RequestLimits limits = {})
+      : repository_(repository), state_(state), metrics_(metrics), limits_(limits) {}
 
   // Runs `decoded` (or answers its decoding error). `finish` is called exactly once: at once
   // when the request is refused, else later from a runtime thread after `write` ran.
@@ -68,6 +78,7 @@ class RequestPath {
   ModelRepository& repository_;
   const ServingState& state_;
   RequestMetrics& metrics_;
+  const RequestLimits limits_;
 };
 
 }  // namespace seqserve

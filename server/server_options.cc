@@ -56,6 +56,18 @@ const std::vector<Flag>& Flags() {
          o.max_message_bytes = x;
          return true;
        }},
+      {"max-request-elements", "Most tensor elements in one request (default 16777216).", false,
+       [](ServerOptions& o, absl::string_view v) { return absl::SimpleAtoi(v, &o.max_request_elements) && o.max_request_elements > 0; }},
+      {"default-deadline", "Seconds of deadline for requests that carry none; 0 = none (default 60).", false,
+       [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.default_deadline, v); }},
+      {"max-concurrent-streams", "Most concurrent calls per client connection (default 256).", false,
+       [](ServerOptions& o, absl::string_view v) { return SetInt(o.max_concurrent_streams, v, 1, 1 << 20); }},
+      {"tls-cert", "PEM certificate chain of the server; with --tls-key enables TLS.", false,
+       [](ServerOptions& o, absl::string_view v) { o.tls_cert = std::string(v); return !v.empty(); }},
+      {"tls-key", "PEM private key of the server.", false,
+       [](ServerOptions& o, absl::string_view v) { o.tls_key = std::string(v); return !v.empty(); }},
+      {"tls-client-ca", "PEM CA bundle; clients must present a certificate it signed (mutual TLS).", false,
+       [](ServerOptions& o, absl::string_view v) { o.tls_client_ca = std::string(v); return !v.empty(); }},
       {"strict-readiness", "Ready only when every model is ready (default true).", true,
        [](ServerOptions& o, absl::string_view v) { return SetBool(o.strict_readiness, v); }},
       {"drain-timeout", "Seconds a SIGTERM drain waits for accepted requests (default 25).", false,
@@ -122,6 +134,12 @@ absl::StatusOr<ServerOptions> ParseServerOptions(int argc, char** argv) {
     }
   }
   if (options.metrics_address.empty()) options.metrics_address = options.grpc_address;
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  }
+  if (!options.tls_client_ca.empty() && options.tls_cert.empty()) {
+    return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
+  }
   if (options.model_repository.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("--model-repository is required\n", Usage()));
   }

@@ -26,6 +26,20 @@ struct ServerOptions {
   std::string port_file;
   // Largest gRPC message accepted or sent. Default 256 MiB (tensors outgrow gRPC's 4 MiB).
   int64_t max_message_bytes = int64_t{256} << 20;
+  // Most elements (over all inputs) in one inference request; beyond, INVALID_ARGUMENT before
+  // anything is queued. Default 16M (128 MiB of int64): bounds what one request can make the
+  // server allocate, whatever its message size.
+  int64_t max_request_elements = int64_t{1} << 24;
+  // Deadline given to requests that arrive without one; 0 = none. Default 60 s, so a request
+  // can never wait forever in an overloaded queue.
+  absl::Duration default_deadline = absl::Seconds(60);
+  // Most concurrent gRPC streams (calls) per client connection. Default 256.
+  int max_concurrent_streams = 256;
+  // TLS: PEM files. With cert and key the gRPC port speaks TLS only; with a client CA as well,
+  // clients must present a certificate signed by it (mutual TLS). Default: plaintext.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
   // Ready only when every model has a ready version (Triton's --strict-readiness). Default true.
   bool strict_readiness = true;
   // Longest a SIGTERM drain waits for accepted requests before exiting. Default 25 s: below

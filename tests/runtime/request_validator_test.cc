@@ -85,6 +85,10 @@ TEST(RequestValidatorTest, RejectsEveryKindOfBadInput) {
   bytes.inputs[1].data.resize(7);
   ExpectInvalid(std::move(bytes), "bytes of data");
 
+  InferenceRequest huge = Valid();
+  huge.inputs[0].shape = {int64_t{1} << 40, int64_t{1} << 40};
+  ExpectInvalid(std::move(huge), "too many elements");
+
   InferenceRequest lengths = Valid();
   lengths.inputs[0] = Int64("mask", {2, 6});
   ExpectInvalid(std::move(lengths), "disagree on the sequence length");
