@@ -36,7 +36,8 @@ void RequestPath::Start(Api api, grpc::CallbackServerContext* context, std::shar
     int64_t elements = 0;
     for (const Tensor& t : request->inputs) {
       const std::optional<int64_t> n = CheckedNumElements(t.shape);
-      if (!n.has_value() || __builtin_add_overflow(elements, *n, &elements) || elements > limits_.max_elements) {
+      if (!n.has_value()) continue;  // a negative or overflowing shape: ValidateRequest says which
+      if (__builtin_add_overflow(elements, *n, &elements) || elements > limits_.max_elements) {
         done(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           absl::StrCat("request has more than ", limits_.max_elements,
                                        " tensor elements, the server's limit (--max-request-elements)")));
