@@ -59,6 +59,13 @@ class Server:
             time.sleep(0.05)
         raise RuntimeError(f"seqserve not ready in {timeout}s:\n{self.read_log()}")
 
+    def memory_bytes(self, field="VmRSS"):
+        """The process's resident memory now ("VmRSS") or at its peak ("VmHWM"), from /proc."""
+        for line in open(f"/proc/{self.proc.pid}/status"):
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+        return 0
+
     def scrape(self):
         import urllib.request
         with urllib.request.urlopen(self.metrics_url + "/metrics", timeout=10) as response:

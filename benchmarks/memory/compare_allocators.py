@@ -23,13 +23,6 @@ from loadgen import make_inputs, perf  # noqa: E402
 from seqserve_process import Server  # noqa: E402
 
 
-def peak_rss_bytes(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
 def pool_metrics(server):
     values = {}
     for line in server.scrape().splitlines():
@@ -61,7 +54,7 @@ def main():
                           ["--concurrency-range", str(args.concurrency)])
             if result is None:
                 raise RuntimeError(open(os.path.join(args.out, f"{allocator}.csv.log")).read())
-            result["peak_rss_mib"] = peak_rss_bytes(server.proc.pid) / 2**20
+            result["peak_rss_mib"] = server.memory_bytes("VmHWM") / 2**20
             result["pool"] = pool_metrics(server) if allocator == "pool" else {}
             rows.append((allocator, result))
             print(allocator, result, flush=True)

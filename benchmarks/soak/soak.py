@@ -24,13 +24,6 @@ from seqserve_process import Server  # noqa: E402
 KINDS = [("valid", 0.80), ("invalid", 0.05), ("oversized", 0.05), ("deadline_short", 0.05), ("cancelled", 0.05)]
 
 
-def rss_bytes(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
 def encoder_inputs(ids, dtype="INT64"):
     inputs = [grpcclient.InferInput("input_ids", list(ids.shape), dtype),
               grpcclient.InferInput("attention_mask", list(ids.shape), "INT64")]
@@ -110,7 +103,7 @@ def main():
                 window["outcomes"], window["latencies"] = {}, []
             if server.proc.poll() is not None:
                 break
-            report = {"t_s": round(time.monotonic() - start_time), "rss_mib": rss_bytes(server.proc.pid) / 2**20,
+            report = {"t_s": round(time.monotonic() - start_time), "rss_mib": server.memory_bytes() / 2**20,
                       "valid_ok": len(lat), "p50_ms": 1000 * lat[len(lat) // 2] if lat else float("nan"),
                       "p99_ms": 1000 * lat[int(len(lat) * 0.99)] if lat else float("nan"), "outcomes": outcomes}
             reports.append(report)
