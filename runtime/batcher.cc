@@ -34,7 +34,7 @@ std::vector<int64_t> DefaultBucketEdges(int64_t max_length) {
   std::vector<int64_t> edges;
   for (int64_t e = 8; e <= 64 && e < max_length; e += 8) edges.push_back(e);
   int64_t e = 64;
-  while (true) {
+  while (e < max_length && e < (std::numeric_limits<int64_t>::max() / 5)) {
     e = (e * 5 / 4 + 15) / 16 * 16;
     if (e >= max_length) break;
     edges.push_back(e);

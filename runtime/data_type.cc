@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 namespace seqserve {
 namespace {
@@ -59,6 +60,16 @@ uint16_t FloatToBf16(float f) {
   return static_cast<uint16_t>(x >> 16);
 }
 
+// `value` converted to the integer type T, saturating at T's range; NaN becomes 0. (A plain
+// cast of an out-of-range double is undefined behaviour.)
+template <typename T>
+T SaturatingCast(double value) {
+  if (std::isnan(value)) return T{0};
+  if (value <= static_cast<double>(std::numeric_limits<T>::lowest())) return std::numeric_limits<T>::lowest();
+  if (value >= static_cast<double>(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
+  return static_cast<T>(value);
+}
+
 template <typename T>
 std::string Bytes(T value) {
   std::string out(sizeof(T), '\0');
@@ -88,11 +99,11 @@ std::optional<DataType> DataTypeFromName(absl::string_view name) {
 std::string EncodeScalar(DataType type, double value) {
   switch (type) {
     case DataType::kBool: return Bytes<uint8_t>(value != 0.0 ? 1 : 0);
-    case DataType::kUint8: return Bytes(static_cast<uint8_t>(value));
-    case DataType::kInt8: return Bytes(static_cast<int8_t>(value));
-    case DataType::kInt16: return Bytes(static_cast<int16_t>(value));
-    case DataType::kInt32: return Bytes(static_cast<int32_t>(value));
-    case DataType::kInt64: return Bytes(static_cast<int64_t>(value));
+    case DataType::kUint8: return Bytes(SaturatingCast<uint8_t>(value));
+    case DataType::kInt8: return Bytes(SaturatingCast<int8_t>(value));
+    case DataType::kInt16: return Bytes(SaturatingCast<int16_t>(value));
+    case DataType::kInt32: return Bytes(SaturatingCast<int32_t>(value));
+    case DataType::kInt64: return Bytes(SaturatingCast<int64_t>(value));
     case DataType::kFp16: return Bytes(FloatToHalf(static_cast<float>(value)));
     case DataType::kBf16: return Bytes(FloatToBf16(static_cast<float>(value)));
     case DataType::kFp32: return Bytes(static_cast<float>(value));

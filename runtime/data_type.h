@@ -22,7 +22,8 @@ absl::string_view DataTypeName(DataType type);
 std::optional<DataType> DataTypeFromName(absl::string_view name);
 
 // Encodes `value` as one element of `type` (rounding to nearest for FP16/BF16, truncating toward
-// zero for integers, nonzero -> true for BOOL). Used for pad values.
+// zero and saturating at the type's range for integers, NaN -> 0; nonzero -> true for BOOL).
+// Used for pad values.
 std::string EncodeScalar(DataType type, double value);
 
 }  // namespace seqserve

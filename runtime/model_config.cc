@@ -1,6 +1,7 @@
 #include "runtime/model_config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -28,6 +29,37 @@ class ParseErrors : public google::protobuf::io::ErrorCollector {
 
 absl::Status Invalid(absl::string_view model, const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat("config of model '", model, "': ", what));
+}
+
+// Note [config bounds]: found by fuzzing (tests/fuzz): unbounded dims and lengths made batch byte
+// sizes overflow int64, and the default bucket edges loop with them. Real models stay far below.
+constexpr int64_t kMaxSequenceLength = int64_t{1} << 24;
+constexpr int64_t kMaxBatchTensorBytes = int64_t{1} << 40;  // 1 TiB
+
+// Whether one tensor of a full batch (max_batch_size rows, the sequence at its maximum) has a
+// byte size below kMaxBatchTensorBytes, computed without overflow.
+bool FullBatchFits(const ModelSignature& sig, const TensorSpec& spec) {
+  int64_t bytes = static_cast<int64_t>(ElementSize(spec.dtype));
+  if (__builtin_mul_overflow(bytes, sig.max_batch_size, &bytes)) return false;
+  for (int64_t d : spec.dims) {
+    if (__builtin_mul_overflow(bytes, d == -1 ? sig.max_sequence_length : d, &bytes)) return false;
+  }
+  return bytes <= kMaxBatchTensorBytes;
+}
+
+// Whether `value` is exactly a value of `type`: finite, and for integer types whole and in range.
+bool PadValueFits(DataType type, double value) {
+  if (!std::isfinite(value)) return false;
+  auto whole_in = [value](double lo, double hi) { return value == std::trunc(value) && value >= lo && value <= hi; };
+  switch (type) {
+    case DataType::kBool: return value == 0 || value == 1;
+    case DataType::kUint8: return whole_in(0, 255);
+    case DataType::kInt8: return whole_in(-128, 127);
+    case DataType::kInt16: return whole_in(-32768, 32767);
+    case DataType::kInt32: return whole_in(-2147483648.0, 2147483647.0);
+    case DataType::kInt64: return whole_in(-9.2e18, 9.2e18);
+    default: return true;  // floating point: rounded to the nearest value of the type
+  }
 }
 
 // Fills TensorSpecs and checks dims: -1 only on the sequence axis, everything else positive.
@@ -60,6 +92,10 @@ absl::StatusOr<std::vector<TensorSpec>> ToSpecs(
             "]: only the sequence axis (", axis < 0 ? "none declared" : std::to_string(axis),
             ") may be -1, other dims must be positive"));
       }
+    }
+    if (!PadValueFits(spec.dtype, t.pad_value())) {
+      return Invalid(model, absl::StrCat(kind, " '", spec.name, "' has pad_value ", t.pad_value(),
+                                         ", which is not a value of ", DataTypeName(spec.dtype)));
     }
     spec.pad_bytes = EncodeScalar(spec.dtype, t.pad_value());
     specs.push_back(std::move(spec));
@@ -106,7 +142,9 @@ absl::StatusOr<ModelSetup> ParseModelConfig(absl::string_view text, absl::string
   ModelSignature& sig = setup.signature;
   sig.max_batch_size = c.max_batch_size();
   if (c.has_sequence()) {
-    if (c.sequence().max_length() < 1) return Invalid(model_name, "sequence.max_length must be at least 1");
+    if (c.sequence().max_length() < 1 || c.sequence().max_length() > kMaxSequenceLength) {
+      return Invalid(model_name, absl::StrCat("sequence.max_length must be 1..", kMaxSequenceLength));
+    }
     if (c.sequence().axis() < 0) return Invalid(model_name, "sequence.axis must be >= 0");
     sig.sequence_axis = c.sequence().axis();
     sig.max_sequence_length = c.sequence().max_length();
@@ -117,6 +155,14 @@ absl::StatusOr<ModelSetup> ParseModelConfig(absl::string_view text, absl::string
   auto outputs = ToSpecs(model_name, "output", c.output(), sig.sequence_axis);
   if (!outputs.ok()) return outputs.status();
   sig.outputs = std::move(*outputs);
+  for (const std::vector<TensorSpec>* specs : {&sig.inputs, &sig.outputs}) {
+    for (const TensorSpec& spec : *specs) {
+      if (!FullBatchFits(sig, spec)) {
+        return Invalid(model_name, absl::StrCat("'", spec.name, "' of a full batch (max_batch_size x dims, the sequence at "
+                                                "max_length) would exceed ", kMaxBatchTensorBytes, " bytes"));
+      }
+    }
+  }
   if (sig.has_sequence() &&
       std::none_of(sig.inputs.begin(), sig.inputs.end(), [](const TensorSpec& s) { return s.carries_sequence; })) {
     return Invalid(model_name, "declares a sequence but no input has -1 on the sequence axis");
@@ -175,6 +221,7 @@ absl::StatusOr<ModelSetup> ParseModelConfig(absl::string_view text, absl::string
     }
   }
   if (w.iterations() == 0) w.set_iterations(2);
+  if (w.iterations() < 0 || w.iterations() > 1000) return Invalid(model_name, "warmup.iterations must be 1..1000");
   for (int64_t len : w.lengths()) {
     if (!sig.has_sequence()) break;
     if (len < 1 || len > sig.max_sequence_length) {

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <future>
+#include <limits>
 
 #include <gtest/gtest.h>
 
@@ -73,6 +74,10 @@ TEST(DefaultBucketEdgesTest, CoverMaxLengthAscending) {
     if (edges[i - 1] >= 64) EXPECT_LE(edges[i], edges[i - 1] * 13 / 10 + 16);
   }
   EXPECT_EQ(DefaultBucketEdges(5), (std::vector<int64_t>{5}));
+  // Found by fuzzing: a huge maximum must not overflow the x1.25 steps.
+  const std::vector<int64_t> huge = DefaultBucketEdges(std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(huge.back(), std::numeric_limits<int64_t>::max());
+  EXPECT_TRUE(std::is_sorted(huge.begin(), huge.end()));
 }
 
 TEST(DynamicBatcherTest, FullBucketRunsWithoutWaitingForTheDelay) {

@@ -79,6 +79,17 @@ TEST(ModelConfigTest, RejectsBadConfigsWithReasons) {
   ExpectInvalid(std::string(kEncoder) + " batching { bucket_edges: [16, 64] }", ">= sequence.max_length");
   ExpectInvalid(std::string(kEncoder) + " warmup { lengths: [1000] }", "warmup.lengths");
   ExpectInvalid(std::string(kEncoder) + " default_model_filename: \"../x.pt\"", "plain file name");
+  // Found by fuzzing (tests/fuzz/): bounds that keep batch sizes and defaults in range.
+  ExpectInvalid(R"pb(max_batch_size: 4 input { name: "x" data_type: UINT8 dims: [3] pad_value: 854 }
+                     output { name: "y" data_type: FP32 dims: [2] })pb", "not a value of UINT8");
+  ExpectInvalid(R"pb(max_batch_size: 4 input { name: "x" data_type: FP32 dims: [3] pad_value: nan }
+                     output { name: "y" data_type: FP32 dims: [2] })pb", "not a value of FP32");
+  ExpectInvalid(R"pb(max_batch_size: 4 input { name: "x" data_type: INT64 dims: [-1] }
+                     output { name: "y" data_type: FP32 dims: [2] }
+                     sequence { max_length: 9223372036854775807 })pb", "sequence.max_length must be");
+  ExpectInvalid(R"pb(max_batch_size: 4 input { name: "x" data_type: FP32 dims: [4611686018427387904] }
+                     output { name: "y" data_type: FP32 dims: [2] })pb", "would exceed");
+  ExpectInvalid(std::string(kEncoder) + " warmup { iterations: -3 }", "warmup.iterations");
 }
 
 TEST(ModelConfigTest, ConvertsDataTypes) {
