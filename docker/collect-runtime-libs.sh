@@ -58,9 +58,11 @@ for lib in "${libs[@]}"; do
   name="$(basename "$lib")"
   real="$(readlink -f "$lib")"
   if [ -n "${seen[$name]:-}" ]; then
-    [ "${seen[$name]}" = "$real" ] && continue
-    echo "$0: two different libraries named $name: ${seen[$name]} and $real" >&2
-    exit 1
+    # Two files with one soname (e.g. libcudart.so.13 from the CUDA toolkit, which the binary's
+    # RUNPATH names, and from the nvidia-* wheel): keep the first, the one ldd resolved, which is
+    # what the binary loads.
+    [ "${seen[$name]}" != "$real" ] && echo "note: $name: using ${seen[$name]}, not $real" >&2
+    continue
   fi
   seen[$name]="$real"
   if [ "$link" -eq 1 ]; then
