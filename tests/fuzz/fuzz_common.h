@@ -54,17 +54,6 @@ sequence { axis: 1 max_length: 64 }
 batching { mode: PAD_TO_MAX }
 )pbtxt";
 
-// Whether multiplying out `shape` in order, as NumElements does, overflows int64 before the end
-// (only shapes without negative dimensions get that far in seqserve's code).
-inline bool ShapeProductOverflows(const google::protobuf::RepeatedField<int64_t>& shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) {
-    if (d < 0) return false;
-    if (__builtin_mul_overflow(n, d, &n)) return true;
-  }
-  return false;
-}
-
 // The byte size of a tensor of `shape` with `element_size`-byte elements when every dimension is
 // positive and the size is at most kMaxRepairBytes (enough for a full batch of the linear model);
 // nullopt otherwise. Used by the harnesses' "repaired" variants (see fuzz_predict_request.cc).

@@ -1,11 +1,13 @@
 // libFuzzer target: runtime/data_type.h. Input: 8 bytes of a double (little-endian; zero-filled
 // when shorter) followed by a type name. Checks DataTypeFromName / DataTypeName round trips, and
 // EncodeScalar of the double for every type: its size, and for FP16 and BF16 that the result is
-// the nearest representable value to (float)value, ties to even (an exact oracle).
+// the nearest representable value to (float)value, ties to even (an exact oracle); integer types
+// truncate toward zero and saturate (NaN -> 0); FP32/FP64 are the plain conversions.
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "fuzz_common.h"
@@ -56,27 +58,26 @@ void CheckNearest(float f, uint16_t bits, uint16_t inf_bits, Value value) {
   }
 }
 
+// EncodeScalar's documented integer conversion: truncation toward zero, saturating at the type's
+// range, NaN -> 0 (computed here in long double, independently of the implementation).
+template <typename T>
+void CheckInteger(double value, const std::string& bytes) {
+  FUZZ_CHECK(bytes.size() == sizeof(T));
+  T got;
+  std::memcpy(&got, bytes.data(), sizeof(T));
+  const long double lo = static_cast<long double>(std::numeric_limits<T>::lowest());
+  const long double hi = static_cast<long double>(std::numeric_limits<T>::max());
+  long double want = 0;
+  if (!std::isnan(value)) want = std::fmin(std::fmax(std::trunc(static_cast<long double>(value)), lo), hi);
+  FUZZ_CHECK(static_cast<long double>(got) == want);
+}
+
 uint16_t As16(const std::string& bytes) {
   FUZZ_CHECK(bytes.size() == 2);
   uint16_t v;
   std::memcpy(&v, bytes.data(), 2);
   return v;
 }
-
-#ifdef SEQSERVE_FUZZ_SKIP_KNOWN_FINDINGS
-// Temporary guard for finding config-pad-cast (findings/README.md): EncodeScalar's float->int
-// casts of out-of-range values are undefined behaviour, so integer types get in-range values only.
-bool InRange(DataType type, double v) {
-  switch (type) {
-    case DataType::kUint8: return v > -1 && v < 256;
-    case DataType::kInt8: return v > -129 && v < 128;
-    case DataType::kInt16: return v > -32769 && v < 32768;
-    case DataType::kInt32: return v > -2147483649.0 && v < 2147483648.0;
-    case DataType::kInt64: return v > -9223372036854777856.0 && v < 9223372036854775808.0;
-    default: return true;
-  }
-}
-#endif
 
 }  // namespace
 
@@ -96,9 +97,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   for (DataType t : kAll) {
     FUZZ_CHECK(seqserve::DataTypeFromName(seqserve::DataTypeName(t)) == t);
-#ifdef SEQSERVE_FUZZ_SKIP_KNOWN_FINDINGS
-    if (!InRange(t, value)) continue;
-#endif
     const std::string bytes = seqserve::EncodeScalar(t, value);
     FUZZ_CHECK(bytes.size() == seqserve::ElementSize(t));
     const float f = static_cast<float>(value);
@@ -119,7 +117,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
         break;
       case DataType::kFp64: FUZZ_CHECK(std::memcmp(bytes.data(), &value, 8) == 0); break;
-      default: break;
+      case DataType::kFp32: FUZZ_CHECK(std::memcmp(bytes.data(), &f, 4) == 0); break;
+      case DataType::kUint8: CheckInteger<uint8_t>(value, bytes); break;
+      case DataType::kInt8: CheckInteger<int8_t>(value, bytes); break;
+      case DataType::kInt16: CheckInteger<int16_t>(value, bytes); break;
+      case DataType::kInt32: CheckInteger<int32_t>(value, bytes); break;
+      case DataType::kInt64: CheckInteger<int64_t>(value, bytes); break;
+      case DataType::kInvalid: break;
     }
   }
   return 0;

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <set>
 #include <string>
 
@@ -33,6 +34,28 @@ bool PreParse(const std::string& text, seqserve::v1::ModelConfig* config) {
   return parser.ParseFromString(text, config);
 }
 
+// The pad bytes of an input hold its pad_value exactly (ParseModelConfig rejects pad values that
+// are not values of the type); FP16/BF16 round, so only their size is checked.
+void CheckPad(const TensorSpec& spec, double pad_value) {
+  FUZZ_CHECK(spec.pad_bytes.size() == seqserve::ElementSize(spec.dtype));
+  auto as = [&spec](auto zero) {
+    decltype(zero) v;
+    std::memcpy(&v, spec.pad_bytes.data(), sizeof(v));
+    return static_cast<double>(v);
+  };
+  switch (spec.dtype) {
+    case seqserve::DataType::kBool: FUZZ_CHECK(as(uint8_t{}) == (pad_value != 0 ? 1 : 0)); break;
+    case seqserve::DataType::kUint8: FUZZ_CHECK(as(uint8_t{}) == pad_value); break;
+    case seqserve::DataType::kInt8: FUZZ_CHECK(as(int8_t{}) == pad_value); break;
+    case seqserve::DataType::kInt16: FUZZ_CHECK(as(int16_t{}) == pad_value); break;
+    case seqserve::DataType::kInt32: FUZZ_CHECK(as(int32_t{}) == pad_value); break;
+    case seqserve::DataType::kInt64: FUZZ_CHECK(as(int64_t{}) == pad_value); break;
+    case seqserve::DataType::kFp32: FUZZ_CHECK(as(float{}) == static_cast<double>(static_cast<float>(pad_value))); break;
+    case seqserve::DataType::kFp64: FUZZ_CHECK(as(double{}) == pad_value); break;
+    default: break;
+  }
+}
+
 void CheckSpecs(const ModelSignature& sig, const std::vector<TensorSpec>& specs, bool inputs) {
   FUZZ_CHECK(!specs.empty());
   std::set<std::string> names;
@@ -57,34 +80,6 @@ bool HasNanPad(const seqserve::v1::ModelConfig& config) {
   return false;
 }
 
-#ifdef SEQSERVE_FUZZ_SKIP_KNOWN_FINDINGS
-// Temporary guards for open findings (findings/README.md); each skips the configs that reach one.
-// config-pad-cast: EncodeScalar's float->int cast of an out-of-range or NaN pad_value is UB.
-bool PadOutOfRange(const seqserve::v1::ModelConfig& config) {
-  for (const auto* list : {&config.input(), &config.output()}) {
-    for (const auto& t : *list) {
-      const double v = t.pad_value();
-      double lo = 0, hi = 0;
-      switch (t.data_type()) {
-        case seqserve::v1::UINT8: lo = -1; hi = 256; break;
-        case seqserve::v1::INT8: lo = -129; hi = 128; break;
-        case seqserve::v1::INT16: lo = -32769; hi = 32768; break;
-        case seqserve::v1::INT32: lo = -2147483649.0; hi = 2147483648.0; break;
-        case seqserve::v1::INT64: lo = -9223372036854777856.0; hi = 9223372036854775808.0; break;
-        default: continue;
-      }
-      if (!(v > lo && v < hi)) return true;
-    }
-  }
-  return false;
-}
-
-// config-bucket-edges-overflow: DefaultBucketEdges overflows int64 for a max_length near 2^63.
-bool HugeDefaultEdges(const seqserve::v1::ModelConfig& config) {
-  return config.has_sequence() && config.sequence().max_length() > (int64_t{1} << 60) &&
-         config.batching().bucket_edges().empty();
-}
-#endif
 
 }  // namespace
 
@@ -92,9 +87,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   seqserve::v1::ModelConfig declared;
   const bool parses = PreParse(text, &declared);
-#ifdef SEQSERVE_FUZZ_SKIP_KNOWN_FINDINGS
-  if (parses && (PadOutOfRange(declared) || HugeDefaultEdges(declared))) return 0;
-#endif
   // The model name the text declares, so that most inputs get past the name check.
   const std::string name = parses && !declared.name().empty() ? declared.name() : "model";
   absl::StatusOr<seqserve::ModelSetup> parsed = seqserve::ParseModelConfig(text, name);
@@ -111,11 +103,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(setup.batcher.max_batch_size == sig.max_batch_size);
   CheckSpecs(sig, sig.inputs, /*inputs=*/true);
   CheckSpecs(sig, sig.outputs, /*inputs=*/false);
+  FUZZ_CHECK(setup.config.input_size() == static_cast<int>(sig.inputs.size()));
+  for (size_t i = 0; i < sig.inputs.size(); ++i) CheckPad(sig.inputs[i], setup.config.input(static_cast<int>(i)).pad_value());
   FUZZ_CHECK(setup.batcher.max_batch_tokens >= 1);
   FUZZ_CHECK(setup.batcher.max_queue_size >= 1);
   FUZZ_CHECK(setup.batcher.max_queue_delay > absl::ZeroDuration());
   FUZZ_CHECK(setup.instances >= 1 && setup.instances <= 64);
   FUZZ_CHECK(setup.intra_op_threads >= 1 && setup.intra_op_threads <= 256);
+  FUZZ_CHECK(setup.warmup.iterations >= 1);
   FUZZ_CHECK(setup.config.default_model_filename().find('/') == std::string::npos);
   if (sig.has_sequence()) {
     FUZZ_CHECK(sig.max_sequence_length >= 1);
@@ -135,8 +130,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // A full batch (max_batch_size rows at max_sequence_length) of every tensor has a byte size
   // that fits in int64: the validator, the warm-up and the executor compute these sizes with
-  // plain int64 arithmetic (NumElements). (Finding config-size-overflow while it is open.)
-#ifndef SEQSERVE_FUZZ_SKIP_KNOWN_FINDINGS
+  // plain int64 arithmetic (NumElements). (Regression seed regress_size_overflow.pbtxt.)
   const int64_t length = sig.has_sequence() ? sig.max_sequence_length : 0;
   for (const auto* specs : {&sig.inputs, &sig.outputs}) {
     for (const TensorSpec& spec : *specs) {
@@ -146,7 +140,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
     }
   }
-#endif
 
   // The config's own signature through batch assembly (when small): a batch of two requests of
   // different lengths and rows, then the same split in two, as the executor would run them.

@@ -110,6 +110,19 @@ void PredictSeeds() {
   Write(t, "bad_version", r.SerializeAsString());
   Write(t, "bad_too_many_rows", Encoder(33, 1).SerializeAsString());
   Write(t, "bad_too_long", Layout(1, 65).SerializeAsString());
+  // Regression seeds of findings/README.md (request-shape-overflow): shapes whose element count
+  // overflows int64.
+  r = Encoder(1, 4);
+  r.mutable_inputs(1)->set_shape(0, 255);
+  r.mutable_inputs(1)->set_shape(1, 144115188075855871);
+  Write(t, "regress_shape_overflow", r.SerializeAsString());
+  r = Encoder(1, 4);
+  for (int i = 0; i < 2; ++i) {
+    r.mutable_inputs(i)->set_shape(0, int64_t{1} << 32);
+    r.mutable_inputs(i)->set_shape(1, int64_t{1} << 32);
+    r.mutable_inputs(i)->clear_data();
+  }
+  Write(t, "regress_shape_overflow_wraps_to_0", r.SerializeAsString());
 }
 
 // --- inference.ModelInferRequest -----------------------------------------------------------------
@@ -200,6 +213,12 @@ void KServeSeeds() {
   AddInput(r, "feats", "FP16", {1, 3, 1, 2})->mutable_contents()->add_fp32_contents(1);
   Write(t, "bad_fp16_typed", r.SerializeAsString());
   Write(t, "bad_too_many_rows", EncoderRaw(33, 1).SerializeAsString());
+  // Regression seed of findings/README.md (request-shape-overflow): typed contents checked
+  // against a shape whose element count overflows int64.
+  r = EncoderTyped(1, 4);
+  r.mutable_inputs(0)->set_shape(0, int64_t{1} << 32);
+  r.mutable_inputs(0)->set_shape(1, int64_t{1} << 32);
+  Write(t, "regress_shape_overflow_typed", r.SerializeAsString());
 }
 
 // --- config.pbtxt --------------------------------------------------------------------------------
@@ -232,6 +251,25 @@ batching { mode: NONE }
   Write(t, "bad_dims.pbtxt", R"pbtxt(name: "bad" max_batch_size: 1
 input { name: "a" data_type: FP32 dims: [-1, 4] }
 output { name: "b" data_type: FP32 dims: [4] }
+)pbtxt");
+  // Regression seeds of findings/README.md.
+  Write(t, "regress_pad_cast.pbtxt", R"pbtxt(max_batch_size: 8
+input { name: "f" data_type: UINT8 dims: [1] pad_value: 854 }
+output { name: "y" data_type: FP32 dims: [1] }
+)pbtxt");
+  Write(t, "regress_pad_nan.pbtxt", R"pbtxt(max_batch_size: 8
+input { name: "f" data_type: INT32 dims: [1] pad_value: nan }
+output { name: "y" data_type: FP32 dims: [1] }
+)pbtxt");
+  Write(t, "regress_bucket_edges_overflow.pbtxt", R"pbtxt(max_batch_size: 1
+input { name: "x" data_type: INT64 dims: [-1] }
+output { name: "y" data_type: FP32 dims: [1] }
+sequence { max_length: 9223372036854775807 }
+)pbtxt");
+  Write(t, "regress_size_overflow.pbtxt", R"pbtxt(name: "big"
+max_batch_size: 2
+input { name: "x" data_type: FP32 dims: [4611686018427387904] }
+output { name: "y" data_type: FP32 dims: [1] }
 )pbtxt");
   Write(t, "bad_edges.pbtxt", R"pbtxt(max_batch_size: 2
 input { name: "a" data_type: INT64 dims: [-1] }

@@ -10,7 +10,8 @@
 #   FUZZ_BUILD_DIR      build directory (default: <repo>/build-fuzz)
 #   FUZZ_JOBS           build parallelism (default: 2)
 #   FUZZ_SANITIZERS     sanitizers besides libFuzzer (default: address,undefined; empty: none)
-#   FUZZ_SKIP_KNOWN_FINDINGS=1  build with the temporary guards of findings/README.md
+#   FUZZ_SKIP_KNOWN_FINDINGS=1  build with the temporary guards around open findings, if any
+#                       (findings/README.md; none at present)
 #   FUZZ_ARTIFACT_DIR   where crash/leak/timeout inputs go (default: <build>/artifacts)
 #   FUZZ_KEEP_CORPUS=1  keep the grown working corpora (their directory is printed)
 #   FUZZ_EXTRA_ARGS     extra libFuzzer flags, e.g. "-fork=2" or "-workers=2 -jobs=2"
