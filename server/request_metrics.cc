@@ -21,10 +21,13 @@ uint64_t RequestMetrics::Total(absl::StatusCode code) const {
   return total;
 }
 
-void RequestMetrics::Record(Api api, const std::string& model, absl::StatusCode code, absl::Duration latency) {
+RequestMetrics::Series& RequestMetrics::SeriesFor(Api api, const std::string& model) {
   auto it = series_.find(model);
   if (it == series_.end()) it = series_.find(kUnknownModelLabel);
-  Series& s = *it->second[static_cast<int>(api)];
+  return *it->second[static_cast<int>(api)];
+}
+
+void RequestMetrics::Record(Series& s, absl::StatusCode code, absl::Duration latency) {
   const int index = static_cast<int>(code);
   s.codes[index >= 0 && index < kCodeCount ? index : static_cast<int>(absl::StatusCode::kUnknown)]
       .fetch_add(1, std::memory_order_relaxed);

@@ -31,12 +31,15 @@ class RequestMetrics {
 
   explicit RequestMetrics(const std::vector<std::string>& models);
 
-  void Record(Api api, const std::string& model, absl::StatusCode code, absl::Duration latency);
-
   struct Series {
     std::array<std::atomic<uint64_t>, kCodeCount> codes{};
     Histogram latency{Histogram::LatencyBounds()};
   };
+
+  // The series of (api, model); names the repository does not have share kUnknownModelLabel's.
+  // Look it up once per request, then Record into it.
+  Series& SeriesFor(Api api, const std::string& model);
+  static void Record(Series& series, absl::StatusCode code, absl::Duration latency);
   // model label -> per-API series. Immutable after construction (values are atomics).
   const std::map<std::string, std::array<std::unique_ptr<Series>, kApiCount>>& series() const { return series_; }
 

@@ -18,8 +18,9 @@ void RequestPath::Start(Api api, grpc::CallbackServerContext* context, std::shar
   const absl::Time received = absl::Now();
   metrics_.inflight().fetch_add(1, std::memory_order_relaxed);
   // Every outcome leaves through here: count it, then answer.
-  auto done = [this, api, model_name, received, finish = std::move(finish)](grpc::Status status) {
-    metrics_.Record(api, model_name, static_cast<absl::StatusCode>(status.error_code()), absl::Now() - received);
+  RequestMetrics::Series* series = &metrics_.SeriesFor(api, model_name);
+  auto done = [this, series, received, finish = std::move(finish)](grpc::Status status) {
+    RequestMetrics::Record(*series, static_cast<absl::StatusCode>(status.error_code()), absl::Now() - received);
     metrics_.inflight().fetch_sub(1, std::memory_order_relaxed);
     finish(std::move(status));
   };

@@ -240,6 +240,28 @@ inline void CheckRejection(const absl::Status& status) {
   FUZZ_CHECK(!status.message().empty());
 }
 
+// The request targets' common path: decode `wire` (per model, since ValidateRequest reorders
+// the inputs it is given), validate it against every model, and run what validates through the
+// executor's batch assembly.
+template <typename Wire, typename Decode>
+void DecodeValidateAndBatch(const Wire& wire, Decode decode) {
+  for (const Model& model : Models()) {
+    absl::StatusOr<std::unique_ptr<InferenceRequest>> request = decode(wire);
+    if (!request.ok()) {
+      CheckRejection(request.status());
+      return;  // decoding does not depend on the model
+    }
+    FUZZ_CHECK(*request != nullptr);
+    FUZZ_CHECK((*request)->inputs.size() == static_cast<size_t>(wire.inputs_size()));
+    absl::Status status = seqserve::ValidateRequest(model.signature, **request);
+    if (!status.ok()) {
+      CheckRejection(status);
+      continue;
+    }
+    ExerciseBatches(model.signature, std::move(*request));
+  }
+}
+
 }  // namespace seqserve_fuzz
 
 // libFuzzer calls this once before the first input: silence protobuf's log lines (invalid UTF-8

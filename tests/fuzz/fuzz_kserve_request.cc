@@ -20,22 +20,7 @@ using namespace seqserve_fuzz;
 using seqserve::DataType;
 
 void Run(const inference::ModelInferRequest& wire) {
-  for (const Model& model : Models()) {
-    // ValidateRequest reorders (moves) the inputs, so every model gets a fresh decode.
-    absl::StatusOr<std::unique_ptr<InferenceRequest>> request = seqserve::FromKServe(wire);
-    if (!request.ok()) {
-      CheckRejection(request.status());
-      return;  // decoding does not depend on the model
-    }
-    FUZZ_CHECK(*request != nullptr);
-    FUZZ_CHECK((*request)->inputs.size() == static_cast<size_t>(wire.inputs_size()));
-    absl::Status status = seqserve::ValidateRequest(model.signature, **request);
-    if (!status.ok()) {
-      CheckRejection(status);
-      continue;
-    }
-    ExerciseBatches(model.signature, std::move(*request));
-  }
+  DecodeValidateAndBatch(wire, [](const inference::ModelInferRequest& w) { return seqserve::FromKServe(w); });
 }
 
 template <typename T>

@@ -20,22 +20,7 @@ namespace {
 using namespace seqserve_fuzz;
 
 void Run(const seqserve::v1::PredictRequest& wire) {
-  for (const Model& model : Models()) {
-    // ValidateRequest reorders (moves) the inputs, so every model gets a fresh decode.
-    absl::StatusOr<std::unique_ptr<InferenceRequest>> request = seqserve::FromWire(wire);
-    if (!request.ok()) {
-      CheckRejection(request.status());
-      return;  // decoding does not depend on the model
-    }
-    FUZZ_CHECK(*request != nullptr);
-    FUZZ_CHECK((*request)->inputs.size() == static_cast<size_t>(wire.inputs_size()));
-    absl::Status status = seqserve::ValidateRequest(model.signature, **request);
-    if (!status.ok()) {
-      CheckRejection(status);
-      continue;
-    }
-    ExerciseBatches(model.signature, std::move(*request));
-  }
+  DecodeValidateAndBatch(wire, [](const seqserve::v1::PredictRequest& w) { return seqserve::FromWire(w); });
 }
 
 // Resizes every input's data to what its shape and dtype imply (when small); false if none changed.
