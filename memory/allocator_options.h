@@ -37,6 +37,12 @@ struct CachingAllocatorOptions {
   // Default: unlimited (std::numeric_limits<size_t>::max()), every block may be split.
   size_t max_split_size = std::numeric_limits<size_t>::max();
 
+  // When a miss needs a new segment, first return wholly free (idle) segments that cannot serve
+  // it to the backend, so the footprint follows the live bytes instead of the sum of every shape
+  // seen. Costs backend calls (on CUDA, cudaFree synchronizes the device). Default false: keep
+  // the cache, as libtorch's allocator does; measured side by side in benchmarks/gpu/check.sh.
+  bool release_idle_before_growing = false;
+
   // Receives one event per allocation and free (memory/trace.h); not owned, must outlive the
   // pool. nullptr (the default) turns tracing off, which costs one branch per operation.
   TraceSink* trace_sink = nullptr;

@@ -13,8 +13,9 @@
 // A stream is an ordered queue of work on a device (a CUDA stream); work on one stream runs in
 // the order it was queued, work on different streams in any order. The core pool knows streams
 // only as opaque StreamIds. RecordEvent(stream) marks "everything queued on `stream` so far";
-// EventCompleted(event) says whether that work has finished; ReleaseEvent(event) is called once
-// per recorded event, after it was seen completed or when the pool is destroyed. RecordEvent
+// EventCompleted(event) says whether that work has finished; StreamWaitEvent(other, event) makes
+// later work on `other` wait for it; ReleaseEvent(event) is called once per recorded event, after
+// it was seen completed, after a StreamWaitEvent on it, or when the pool is destroyed. RecordEvent
 // must not fail: a backend that cannot record an event must wait for the stream itself and
 // return an event that reports completed. The defaults below are the host's: streams are
 // irrelevant and every event has completed at once.
@@ -65,6 +66,14 @@ class Backend {
   virtual bool EventCompleted(EventId event) {
     (void)event;
     return true;
+  }
+
+  // Makes work queued on `stream` from now on wait until `event` completes, without blocking
+  // the caller (cudaStreamWaitEvent). The event may be released right after. Default: nothing
+  // (events have completed at once).
+  virtual void StreamWaitEvent(StreamId stream, EventId event) {
+    (void)stream;
+    (void)event;
   }
 
   // Frees what RecordEvent created. Default: nothing.

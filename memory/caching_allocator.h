@@ -23,6 +23,10 @@
 // that stream (work on one stream runs in order, so such reuse can never overlap the block's
 // earlier use). If a block was also used on other streams (RecordStream), Free records an event
 // on each of them and the block becomes reusable only once all those events have completed.
+// A segment that is wholly free may move to another stream on a miss, behind a stream wait
+// (Note [adopting idle segments]); so a stream must stay valid while the pool holds memory
+// allocated on it (free it and EmptyCache() before destroying a stream; libtorch never destroys
+// its streams).
 //
 // Note [zero-size requests]: Allocate(0) returns nullptr (an OK status,
 // not an error) and touches nothing; Free(nullptr) and RecordStream(nullptr, s) are no-ops.
@@ -125,6 +129,12 @@ class CachingAllocator {
   // node for reuse (Note [free-list nodes]).
   Block* TakeFreeBlockLocked(FreeBlocks& free_list, StreamId stream, size_t size,
                              FreeBlocks::node_type& node);
+  // On a miss: a wholly free segment of another stream that fits, handed to `stream` behind a
+  // stream wait (Note [adopting idle segments]); nullptr if none.
+  Block* AdoptIdleSegmentLocked(FreeBlocks& free_list, StreamId stream, size_t size,
+                                FreeBlocks::node_type& node);
+  // Whether `block` (free, `size` wanted) may serve the request; Note [oversize blocks].
+  bool FitsWithoutWasteLocked(const Block* block, size_t size) const;
   // Splits `block` to `size` when worthwhile, the remainder going to the free list.
   void MaybeSplitLocked(Block* block, size_t size, FreeBlocks::node_type node);
   // Marks `block` free, merges it with free neighbours and inserts the result.

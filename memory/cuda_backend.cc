@@ -15,6 +15,15 @@ int CudaBackend::DeviceCount() {
   return count;
 }
 
+uint64_t CudaBackend::DeviceMemoryBytes(int device) {
+  cudaDeviceProp properties;
+  if (cudaGetDeviceProperties(&properties, device) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return properties.totalGlobalMem;
+}
+
 absl::StatusOr<void*> CudaBackend::Allocate(size_t bytes) {
   cudaError_t error = cudaSetDevice(device_);
   void* ptr = nullptr;
@@ -51,6 +60,15 @@ bool CudaBackend::EventCompleted(EventId event) {
     return false;
   }
   return true;  // done, or failed: either way nothing more will use the block
+}
+
+void CudaBackend::StreamWaitEvent(StreamId stream, EventId event) {
+  if (event == 0) return;  // Note [event fallback]: the producer stream was synchronized
+  cudaSetDevice(device_);
+  if (cudaStreamWaitEvent(reinterpret_cast<cudaStream_t>(stream), reinterpret_cast<cudaEvent_t>(event), 0) != cudaSuccess) {
+    cudaGetLastError();
+    cudaEventSynchronize(reinterpret_cast<cudaEvent_t>(event));  // the host waits instead
+  }
 }
 
 void CudaBackend::ReleaseEvent(EventId event) {

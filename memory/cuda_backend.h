@@ -7,6 +7,8 @@
 #ifndef SEQSERVE_MEMORY_CUDA_BACKEND_H_
 #define SEQSERVE_MEMORY_CUDA_BACKEND_H_
 
+#include <cstdint>
+
 #include "memory/backend.h"
 
 namespace seqserve::memory {
@@ -15,6 +17,8 @@ class CudaBackend final : public Backend {
  public:
   // Number of CUDA devices usable by this process; 0 without a driver or device (never fails).
   static int DeviceCount();
+  // Total memory of `device` in bytes; 0 if it cannot be read.
+  static uint64_t DeviceMemoryBytes(int device);
 
   explicit CudaBackend(int device) : device_(device) {}
 
@@ -29,6 +33,7 @@ class CudaBackend final : public Backend {
   // or recorded, it synchronizes the stream instead and returns 0, which reads as completed.
   EventId RecordEvent(StreamId stream) override;
   bool EventCompleted(EventId event) override;
+  void StreamWaitEvent(StreamId stream, EventId event) override;
   void ReleaseEvent(EventId event) override;
 
   int device() const { return device_; }

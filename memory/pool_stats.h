@@ -41,6 +41,7 @@ struct PoolStats {
   uint64_t cache_hits = 0;           // allocations served from the free lists
   uint64_t cache_misses = 0;         // allocations that needed a new segment (or failed)
   uint64_t oom_count = 0;            // allocations that failed with RESOURCE_EXHAUSTED
+  uint64_t segments_adopted = 0;     // idle segments handed from one stream to another
 
   // Ratios, derived when the snapshot is taken ---------------------------------------------------
   // 1 - largest_free_block / cached_free_bytes: 0 when the free memory is one block (or there is

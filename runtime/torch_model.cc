@@ -157,6 +157,14 @@ absl::StatusOr<std::unique_ptr<BatchRunner>> LoadTorchModel(const ModelSignature
   try {
     torch::jit::Module module = torch::jit::load(options.path, device);
     module.eval();
+    if (options.parameter_dtype != DataType::kInvalid) {
+      const c10::ScalarType dtype = ToScalarType(options.parameter_dtype);
+      if (!c10::isFloatingType(dtype)) {
+        return absl::InvalidArgumentError(absl::StrCat("parameter_dtype must be a floating-point type, not ",
+                                                       DataTypeName(options.parameter_dtype)));
+      }
+      module.to(dtype);
+    }
     return std::make_unique<TorchModel>(signature, std::move(module), device);
   } catch (const c10::Error& e) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "runtime/batch_runner.h"
+#include "runtime/data_type.h"
 #include "runtime/model_signature.h"
 
 namespace seqserve {
@@ -21,6 +22,11 @@ struct TorchModelOptions {
   Device device = Device::kCpu;
   // Intra-op threads of the calling thread; applied when the model is loaded (on its thread).
   int intra_op_threads = 1;
+  // When kFp16 or kBf16 (or kFp32/kFp64): the module's floating-point parameters and buffers
+  // are cast to it after loading, to serve an fp32 export in reduced precision. Its
+  // floating-point outputs then come in that type, so the signature's outputs must declare it.
+  // Default kInvalid: run the module as saved.
+  DataType parameter_dtype = DataType::kInvalid;
 };
 
 // Loads the module and returns it as a BatchRunner. Must be called on the thread that will run

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <grpc/grpc.h>
 #include <grpcpp/grpcpp.h>
@@ -20,6 +21,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "memory/torch_cpu_allocator.h"
+#ifdef SEQSERVE_WITH_CUDA_POOL
+#include "memory/cuda_backend.h"
+#include "memory/torch_cuda_allocator.h"
+#endif
 #include "runtime/logging.h"
 #include "runtime/model_repository.h"
 #include "runtime/torch_model.h"
@@ -83,10 +88,34 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const
   return grpc::SslServerCredentials(ssl);
 }
 
+// Makes seqserve's pool libtorch's CUDA allocator on every visible GPU (one pool per device),
+// when the build has the CUDA pool, there is a GPU and --cuda-allocator=pool; appends them to
+// `pools` for the metrics. Must run before the first CUDA tensor.
+absl::Status InstallCudaPools(const ServerOptions& options, std::vector<PoolSource>& pools) {
+#ifdef SEQSERVE_WITH_CUDA_POOL
+  if (!options.cuda_pool || memory::CudaBackend::DeviceCount() == 0) return absl::OkStatus();
+  memory::TorchCudaPoolOptions pool_options;
+  pool_options.capacity_bytes = static_cast<size_t>(options.cuda_memory_budget_bytes);
+  absl::StatusOr<std::vector<memory::CachingAllocator*>> installed = memory::InstallTorchCudaPool(pool_options);
+  if (!installed.ok()) return installed.status();
+  for (size_t device = 0; device < installed->size(); ++device) {
+    const uint64_t capacity = options.cuda_memory_budget_bytes > 0
+                                  ? static_cast<uint64_t>(options.cuda_memory_budget_bytes)
+                                  : memory::CudaBackend::DeviceMemoryBytes(static_cast<int>(device));
+    pools.push_back({absl::StrCat("cuda:", device), (*installed)[device], capacity});
+  }
+#else
+  (void)options;
+  (void)pools;
+#endif
+  return absl::OkStatus();
+}
+
 int Run(const ServerOptions& options) {
   const sigset_t signals = BlockShutdownSignals();
-  // The pool must be libtorch's CPU allocator before the first tensor exists.
+  // The pools must be libtorch's allocators before the first tensor exists.
   memory::CachingAllocator* pool = nullptr;
+  std::vector<PoolSource> pools;
   if (options.cpu_pool) {
     absl::StatusOr<memory::CachingAllocator*> installed =
         memory::InstallTorchCpuPool({static_cast<size_t>(options.memory_budget_bytes), options.memory_trace});
@@ -95,6 +124,11 @@ int Run(const ServerOptions& options) {
       return 1;
     }
     pool = *installed;
+    pools.push_back({"cpu", pool, MemoryCapacityBytes(static_cast<uint64_t>(options.memory_budget_bytes))});
+  }
+  if (absl::Status cuda = InstallCudaPools(options, pools); !cuda.ok()) {
+    LogError("cannot install the CUDA memory pool: ", cuda.message());
+    return 1;
   }
   ConfigureTorchProcess();
   absl::StatusOr<std::unique_ptr<ModelRepository>> opened = ModelRepository::Open(options.model_repository);
@@ -111,9 +145,7 @@ int Run(const ServerOptions& options) {
 
   MetricsCollector collector(repository, request_metrics,
                              {kSeqserveVersion, TorchVersion(), CudaAvailable() ? "cuda" : "cpu"});
-  if (pool != nullptr) {
-    collector.AddProvider(MemoryPoolMetrics(pool, MemoryCapacityBytes(static_cast<uint64_t>(options.memory_budget_bytes))));
-  }
+  if (!pools.empty()) collector.AddProvider(MemoryPoolMetrics(pools));
   absl::StatusOr<std::unique_ptr<HttpEndpoints>> http = HttpEndpoints::Start(
       options.metrics_address, options.metrics_port, collector,
       [&] { return ServerReady(repository, state, options.strict_readiness); });
@@ -152,7 +184,8 @@ int Run(const ServerOptions& options) {
   PublishHealth(*server, repository, state, options.strict_readiness);
   LogInfo("seqserve ", kSeqserveVersion, " (libtorch ", TorchVersion(), ", CUDA ",
           CudaAvailable() ? "available" : "not available", ", CPU allocator: ",
-          pool != nullptr ? "seqserve pool" : "libtorch default", "): gRPC on ", options.grpc_address, ":", port,
+          pool != nullptr ? "seqserve pool" : "libtorch default", ", CUDA pools: ", pools.size() - (pool != nullptr ? 1 : 0),
+          "): gRPC on ", options.grpc_address, ":", port,
           ", metrics on ", options.metrics_address, ":", (*http)->port());
   if (!options.port_file.empty()) {
     std::ofstream(options.port_file) << "grpc_port=" << port << "\nmetrics_port=" << (*http)->port() << "\n";

@@ -84,6 +84,14 @@ const std::vector<Flag>& Flags() {
        [](ServerOptions& o, absl::string_view v) { return absl::SimpleAtoi(v, &o.memory_budget_bytes) && o.memory_budget_bytes >= 0; }},
       {"memory-trace", "Record every CPU pool allocation and free to this file (for replay).", false,
        [](ServerOptions& o, absl::string_view v) { o.memory_trace = std::string(v); return !v.empty(); }},
+      {"cuda-allocator", "Allocator of CUDA tensors when there is a GPU: pool (default) or default (libtorch's own).", false,
+       [](ServerOptions& o, absl::string_view v) {
+         if (v != "pool" && v != "default") return false;
+         o.cuda_pool = v == "pool";
+         return true;
+       }},
+      {"cuda-memory-budget-bytes", "Most bytes each GPU's pool may hold; 0 = unlimited (default).", false,
+       [](ServerOptions& o, absl::string_view v) { return absl::SimpleAtoi(v, &o.cuda_memory_budget_bytes) && o.cuda_memory_budget_bytes >= 0; }},
       {"max-connection-age", "Seconds after which connections are closed gracefully; 0 = never (default).", false,
        [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.max_connection_age, v); }},
   };

@@ -57,6 +57,13 @@ struct ServerOptions {
   int64_t memory_budget_bytes = 0;
   // If set, the CPU pool records every allocation and free to this file, for replay.
   std::string memory_trace;
+  // Allocator of CUDA tensors, when libtorch sees a GPU: true (default) = seqserve's pool, one
+  // per device, installed through CUDAPluggableAllocator before any model loads; false =
+  // libtorch's CUDA caching allocator. Ignored without a GPU or a CUDA build.
+  bool cuda_pool = true;
+  // Most bytes each device's pool may hold; 0 (default) = unlimited (headroom is then measured
+  // against the device's memory). Beyond it, batches are split as on CPU.
+  int64_t cuda_memory_budget_bytes = 0;
   // If > 0, connections are closed (gracefully) after this age, so clients behind a plain
   // Kubernetes Service reconnect and rebalance across pods. Default 0 (never).
   absl::Duration max_connection_age = absl::ZeroDuration();

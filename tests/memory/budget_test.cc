@@ -3,6 +3,7 @@
 
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "memory/caching_allocator.h"
 #include "memory/size_classes.h"
@@ -35,33 +36,34 @@ TEST(BudgetTest, ReleasesCachedSegmentsBeforeFailingAndStaysUsable) {
   MustFree(*pool, a);
   ASSERT_POOL_CONSISTENT(*pool);
 
-  // Stream 1 cannot reuse stream 0's segment; 22 + 20 > 24, so stream 0's free segment goes.
-  char* b = MustAllocate(*pool, 4 * kMiB, 1);
+  // 21 MiB on stream 1: stream 0's idle 20 MiB segment is too small to adopt, and 2 + 20 + 22
+  // exceeds the budget, so the idle segment goes back to the backend first.
+  char* b = MustAllocate(*pool, 21 * kMiB, 1);
   ASSERT_POOL_CONSISTENT(*pool);
   EXPECT_EQ(backend.frees, 1);
   PoolStats stats = pool->stats();
-  EXPECT_EQ(stats.reserved_bytes, 22 * kMiB);
+  EXPECT_EQ(stats.reserved_bytes, 24 * kMiB);
   EXPECT_EQ(stats.oom_count, 0u);
+  EXPECT_EQ(stats.segments_adopted, 0u);
 
-  // 17 MiB on stream 1: its 16 MiB remainder is too small, 20 MiB and even the exact 18 MiB
-  // would exceed the budget, and nothing is left to release.
-  absl::StatusOr<void*> c = pool->Allocate(17 * kMiB, 1);
+  // 3 MiB on stream 1: b's segment has no room, a new one would exceed the budget, and nothing
+  // is left to release.
+  absl::StatusOr<void*> c = pool->Allocate(3 * kMiB, 1);
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().code(), absl::StatusCode::kResourceExhausted);
   const std::string message(c.status().message());
-  EXPECT_TRUE(Contains(message, "requested 17825792 bytes")) << message;
-  EXPECT_TRUE(Contains(message, "reserved 23068672 bytes")) << message;
-  EXPECT_TRUE(Contains(message, "allocated 4194816 bytes")) << message;
+  EXPECT_TRUE(Contains(message, "requested 3145728 bytes")) << message;
+  EXPECT_TRUE(Contains(message, "reserved 25165824 bytes")) << message;
   EXPECT_TRUE(Contains(message, "budget 25165824 bytes")) << message;
   EXPECT_TRUE(Contains(message, "capacity budget")) << message;
   stats = pool->stats();
   EXPECT_EQ(stats.oom_count, 1u);
-  EXPECT_EQ(stats.reserved_bytes, 22 * kMiB);
+  EXPECT_EQ(stats.reserved_bytes, 24 * kMiB);
   ASSERT_POOL_CONSISTENT(*pool);
 
-  // Still serving: once b is freed its segment fits the request.
+  // Still serving: once b is freed its segment serves the request.
   MustFree(*pool, b);
-  char* d = MustAllocate(*pool, 17 * kMiB, 1);
+  char* d = MustAllocate(*pool, 3 * kMiB, 1);
   EXPECT_EQ(d, b);
   ASSERT_POOL_CONSISTENT(*pool);
   MustFree(*pool, d);
@@ -84,16 +86,20 @@ TEST(BudgetTest, FallsBackToTheExactSegmentNearTheBudget) {
 TEST(BudgetTest, ReleasesTheSmallestSegmentThatCoversTheShortfall) {
   FakeBackend backend;
   auto pool = MakePool(&backend, Budget(44 * kMiB));
-  MustFree(*pool, MustAllocate(*pool, 2 * kMiB, 1));  // 20 MiB, stream 1
-  MustFree(*pool, MustAllocate(*pool, 2 * kMiB, 2));  // 20 MiB, stream 2
-  MustFree(*pool, MustAllocate(*pool, 512, 0));       // 2 MiB, stream 0
+  // All live at once (an idle segment would be adopted by the next stream), then all freed.
+  char* on1 = MustAllocate(*pool, 2 * kMiB, 1);  // 20 MiB, stream 1
+  char* on2 = MustAllocate(*pool, 2 * kMiB, 2);  // 20 MiB, stream 2
+  char* on0 = MustAllocate(*pool, 512, 0);       // 2 MiB, stream 0
+  for (char* p : {on1, on2, on0}) MustFree(*pool, p);
   EXPECT_EQ(pool->stats().reserved_bytes, 42 * kMiB);
-  // Stream 3 needs 20 MiB: short by 18 MiB; one 20 MiB segment covers it, the 2 MiB one stays.
-  char* p = MustAllocate(*pool, 2 * kMiB, 3);
+  // Stream 3 needs a 22 MiB segment (no idle one is big enough to adopt): short by 20 MiB; one
+  // 20 MiB segment covers it, the 2 MiB one stays.
+  char* p = MustAllocate(*pool, 21 * kMiB, 3);
   EXPECT_EQ(backend.frees, 1);
   const PoolStats stats = pool->stats();
   EXPECT_EQ(stats.segments, 3u);
-  EXPECT_EQ(stats.reserved_bytes, 42 * kMiB);
+  EXPECT_EQ(stats.reserved_bytes, 44 * kMiB);
+  EXPECT_EQ(stats.segments_adopted, 0u);
   ASSERT_POOL_CONSISTENT(*pool);
   MustFree(*pool, p);
 }
@@ -101,7 +107,9 @@ TEST(BudgetTest, ReleasesTheSmallestSegmentThatCoversTheShortfall) {
 TEST(BudgetTest, ReleasesSeveralSegmentsWhenNoSingleOneCovers) {
   FakeBackend backend;
   auto pool = MakePool(&backend, Budget(24 * kMiB));
-  for (StreamId s = 0; s < 4; ++s) MustFree(*pool, MustAllocate(*pool, 512, s));  // 4 x 2 MiB
+  std::vector<char*> held;
+  for (StreamId s = 0; s < 4; ++s) held.push_back(MustAllocate(*pool, 512, s));  // 4 x 2 MiB
+  for (char* p : held) MustFree(*pool, p);
   EXPECT_EQ(pool->stats().reserved_bytes, 8 * kMiB);
   // 20 MiB on stream 9: 8 + 20 > 24, short by 4 MiB; no single 2 MiB segment covers that, so
   // two go, and two stay cached.
@@ -114,12 +122,29 @@ TEST(BudgetTest, ReleasesSeveralSegmentsWhenNoSingleOneCovers) {
   MustFree(*pool, p);
 }
 
+TEST(BudgetTest, ReleaseIdleBeforeGrowingKeepsTheFootprintNearTheLiveBytes) {
+  for (const bool lean : {false, true}) {
+    FakeBackend backend;
+    CachingAllocator::Options options;
+    options.release_idle_before_growing = lean;
+    auto pool = MakePool(&backend, options);
+    MustFree(*pool, MustAllocate(*pool, 4 * kMiB, 0));  // an idle 20 MiB segment
+    char* p = MustAllocate(*pool, 21 * kMiB, 0);        // too large for it: a 22 MiB segment
+    const PoolStats stats = pool->stats();
+    EXPECT_EQ(backend.frees, lean ? 1 : 0) << lean;
+    EXPECT_EQ(stats.reserved_bytes, (lean ? 22 : 42) * kMiB) << lean;
+    ASSERT_POOL_CONSISTENT(*pool);
+    MustFree(*pool, p);
+  }
+}
+
 TEST(BudgetTest, BackendFailureReleasesTheCacheAndRetries) {
   FakeBackend backend;
   auto pool = MakePool(&backend);
   MustFree(*pool, MustAllocate(*pool, 4 * kMiB, 1));  // a cached 20 MiB segment of stream 1
   backend.FailNext(1);
-  char* p = MustAllocate(*pool, 4 * kMiB, 2);
+  // Too large for the idle segment to be adopted: a new segment, which the backend refuses once.
+  char* p = MustAllocate(*pool, 21 * kMiB, 2);
   ASSERT_NE(p, nullptr);
   const PoolStats stats = pool->stats();
   EXPECT_EQ(stats.backend_failures, 1u);

@@ -82,11 +82,14 @@ TEST_F(CudaPoolTest, ConcurrentThreadsOnTheirOwnStreams) {
   CudaBackend backend(0);
   auto pool = CachingAllocator::Create(&backend);
   ASSERT_TRUE(pool.ok());
+  // The streams outlive the threads: the pool may hand a stream's idle segment to another
+  // stream (Note [adopting idle segments]), recording an event on the first one, so a stream
+  // must stay valid while the pool holds memory of it.
+  std::vector<cudaStream_t> streams(4);
+  for (cudaStream_t& s : streams) ASSERT_EQ(cudaStreamCreate(&s), cudaSuccess);
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
-    threads.emplace_back([&] {
-      cudaStream_t stream;
-      cudaStreamCreate(&stream);
+    threads.emplace_back([&, stream = streams[t]] {
       for (int i = 0; i < 2000; ++i) {
         const size_t bytes = static_cast<size_t>(512) << (i % 14);
         absl::StatusOr<void*> p = (*pool)->Allocate(bytes, reinterpret_cast<StreamId>(stream));
@@ -95,12 +98,13 @@ TEST_F(CudaPoolTest, ConcurrentThreadsOnTheirOwnStreams) {
         (void)(*pool)->Free(*p);
       }
       cudaStreamSynchronize(stream);
-      cudaStreamDestroy(stream);
     });
   }
   for (std::thread& t : threads) t.join();
   EXPECT_TRUE((*pool)->CheckInvariants().ok());
   EXPECT_EQ((*pool)->stats().allocated_bytes, 0u);
+  (*pool)->EmptyCache();
+  for (cudaStream_t s : streams) cudaStreamDestroy(s);
 }
 
 TEST(CudaBackendTest, DeviceCountNeverFails) {

@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <map>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -71,6 +72,7 @@ class FakeBackend final : public Backend {
     const auto it = events_.find(event);
     return it == events_.end() || it->second.completed;
   }
+  void StreamWaitEvent(StreamId stream, EventId event) override { waits.emplace_back(stream, event); }
   void ReleaseEvent(EventId event) override {
     if (events_.erase(event) == 1) ++released_events;
   }
@@ -106,6 +108,7 @@ class FakeBackend final : public Backend {
   // Call records, readable by tests.
   std::vector<size_t> requested_sizes;  // every Allocate, failed ones included
   std::vector<StreamId> recorded_streams;
+  std::vector<std::pair<StreamId, EventId>> waits;  // StreamWaitEvent(stream, event) calls
   int allocations = 0;
   int frees = 0;
   int failures = 0;

@@ -15,20 +15,53 @@ using testing::MakePool;
 using testing::MustAllocate;
 using testing::MustFree;
 
-TEST(StreamTest, BlocksAreReusedOnlyOnTheirOwnStream) {
+TEST(StreamTest, BlocksOfABusySegmentAreReusedOnlyOnTheirOwnStream) {
   FakeBackend backend;
   auto pool = MakePool(&backend);
+  char* keep = MustAllocate(*pool, 4096, 1);  // keeps stream 1's segment busy
   char* a = MustAllocate(*pool, 4096, 1);
   MustFree(*pool, a);
   char* b = MustAllocate(*pool, 4096, 2);  // stream 2 gets a segment of its own
   EXPECT_NE(backend.SegmentOf(b), backend.SegmentOf(a));
   EXPECT_EQ(backend.allocations, 2);
+  EXPECT_TRUE(backend.waits.empty());
   char* c = MustAllocate(*pool, 4096, 1);  // stream 1 reuses its block
   EXPECT_EQ(c, a);
   EXPECT_EQ(backend.allocations, 2);
   ASSERT_POOL_CONSISTENT(*pool);
   MustFree(*pool, b);
   MustFree(*pool, c);
+  MustFree(*pool, keep);
+}
+
+TEST(StreamTest, AnIdleSegmentMovesToAnotherStreamBehindAStreamWait) {
+  FakeBackend backend;
+  auto pool = MakePool(&backend);
+  char* small = MustAllocate(*pool, 4096, 1);
+  char* large = MustAllocate(*pool, 3 << 20, 1);
+  MustFree(*pool, small);
+  MustFree(*pool, large);  // both of stream 1's segments are now idle
+  const size_t reserved = pool->stats().reserved_bytes;
+
+  char* b = MustAllocate(*pool, 2 << 20, 2);  // adopts the large segment, not the small one
+  EXPECT_EQ(backend.SegmentOf(b), backend.SegmentOf(large));
+  EXPECT_EQ(backend.allocations, 2);
+  EXPECT_EQ(pool->stats().reserved_bytes, reserved);
+  EXPECT_EQ(pool->stats().segments_adopted, 1u);
+  // Stream 2 waits for an event recorded on stream 1 at the hand-over; the event is released.
+  ASSERT_EQ(backend.waits.size(), 1u);
+  EXPECT_EQ(backend.waits[0].first, 2u);
+  EXPECT_EQ(backend.recorded_streams, (std::vector<StreamId>{1}));
+  EXPECT_EQ(backend.outstanding_events(), 0u);
+  ASSERT_POOL_CONSISTENT(*pool);
+
+  // The segment now belongs to stream 2: its remainder serves stream 2 without a wait.
+  char* c = MustAllocate(*pool, 3 << 19, 2);
+  EXPECT_EQ(backend.SegmentOf(c), backend.SegmentOf(large));
+  EXPECT_EQ(backend.waits.size(), 1u);
+  MustFree(*pool, b);
+  MustFree(*pool, c);
+  ASSERT_POOL_CONSISTENT(*pool);
 }
 
 TEST(StreamTest, RecordStreamHoldsTheBlockBackUntilEveryEventCompleted) {
