@@ -50,6 +50,16 @@ class Backend {
   // Returns memory from Allocate; `bytes` is the size that was asked for.
   virtual void Free(void* ptr, size_t bytes) = 0;
 
+  // Extends the segment at `ptr` (from Allocate, now `old_bytes` long) in place to `new_bytes`,
+  // keeping its contents; false when it cannot (then nothing changed). Free later receives the
+  // grown size. Default: never (segments have a fixed size).
+  virtual bool GrowInPlace(void* ptr, size_t old_bytes, size_t new_bytes) {
+    (void)ptr;
+    (void)old_bytes;
+    (void)new_bytes;
+    return false;
+  }
+
   // Short, static name for messages and metrics ("host", "cuda").
   virtual const char* name() const = 0;
 

@@ -74,6 +74,9 @@ absl::StatusOr<void*> CachingAllocator::Allocate(size_t bytes, StreamId stream) 
   if (block == nullptr) block = AdoptIdleSegmentLocked(free_list, stream, size, node);
   if (block != nullptr) {
     ++counters_.cache_hits;
+  } else if (options_.expandable_segments &&
+             (block = GrowExpandableSegmentLocked(stream, small, size, node)) != nullptr) {
+    ++counters_.cache_misses;
   } else {
     ++counters_.cache_misses;
     absl::StatusOr<Block*> fresh = NewSegmentLocked(bytes, size, stream, small);
@@ -166,6 +169,51 @@ void CachingAllocator::MaybeSplitLocked(Block* block, size_t size, FreeBlocks::n
   InsertFreeLocked(rest, std::move(node));
 }
 
+Block* CachingAllocator::GrowExpandableSegmentLocked(StreamId stream, bool small, size_t size,
+                                                     FreeBlocks::node_type& node) {
+  auto segment = segments_.begin();
+  while (segment != segments_.end() &&
+         !(segment->second.expandable && segment->second.stream == stream && segment->second.small == small)) {
+    ++segment;
+  }
+  if (segment == segments_.end()) return nullptr;
+  char* const base = const_cast<char*>(segment->first);
+  Segment& info = segment->second;
+  // The last block of the segment. No index points at it; growing is a miss, which is rare, so
+  // a scan of the block storage (O(blocks)) is cheaper than keeping a tail pointer right through
+  // every split and merge.
+  Block* tail = nullptr;
+  for (Block& b : block_storage_) {
+    if (b.ptr >= base && b.ptr < base + info.size && b.next == nullptr) {
+      tail = &b;
+      break;
+    }
+  }
+  if (tail == nullptr) return nullptr;
+  const bool tail_free = tail->state == BlockState::kFree;
+  const size_t grow = RoundUp(tail_free ? size - std::min(size, tail->size) : size, kExpandableGrowth);
+  if (grow == 0) return nullptr;
+  if (options_.capacity_bytes != 0 && counters_.reserved_bytes + grow > options_.capacity_bytes) return nullptr;
+  if (!backend_->GrowInPlace(base, info.size, info.size + grow)) return nullptr;
+  info.size += grow;
+  ++counters_.backend_grows;
+  counters_.reserved_bytes += grow;
+  counters_.peak_reserved_bytes = std::max(counters_.peak_reserved_bytes, counters_.reserved_bytes);
+  if (tail_free) {
+    node = ExtractFreeLocked(tail);
+    tail->size += grow;
+    return tail;
+  }
+  Block* block = NewBlockLocked();
+  block->ptr = tail->ptr + tail->size;
+  block->size = grow;
+  block->stream = stream;
+  block->small = small;
+  block->prev = tail;
+  tail->next = block;
+  return block;
+}
+
 absl::StatusOr<Block*> CachingAllocator::NewSegmentLocked(size_t bytes, size_t size,
                                                           StreamId stream, bool small) {
   // Note [shrinking under a budget]: the preferred segment (20 MiB for a 2 MiB request) buys
@@ -173,7 +221,16 @@ absl::StatusOr<Block*> CachingAllocator::NewSegmentLocked(size_t bytes, size_t s
   // cannot give it even after the cache was released, the pool asks for the smallest segment
   // that serves the request (2 MiB-rounded) before reporting RESOURCE_EXHAUSTED, so a pod near
   // its limit degrades into more backend calls instead of failing requests that fit.
-  const size_t preferred = SegmentSizeFor(size, options_.large_segment_bytes);
+  // An expandable segment starts at the size it needs and grows later (Note [expandable
+  // segments]); only one per stream, so a second one is made only when the first cannot grow.
+  bool expandable = false;
+  if (options_.expandable_segments) {
+    expandable = std::none_of(segments_.begin(), segments_.end(), [&](const auto& entry) {
+      return entry.second.expandable && entry.second.stream == stream && entry.second.small == small;
+    });
+  }
+  const size_t preferred =
+      expandable ? RoundUp(size, kExpandableGrowth) : SegmentSizeFor(size, options_.large_segment_bytes);
   const size_t minimum = MinSegmentSizeFor(size);
   const size_t capacity = options_.capacity_bytes;
   auto fits = [&](size_t segment) {
@@ -223,7 +280,7 @@ absl::StatusOr<Block*> CachingAllocator::NewSegmentLocked(size_t bytes, size_t s
   block->size = segment;
   block->stream = stream;
   block->small = small;
-  segments_.emplace(block->ptr, Segment{segment, stream, small});
+  segments_.emplace(block->ptr, Segment{segment, stream, small, expandable});
   ++counters_.segments;
   ++counters_.backend_allocations;
   counters_.reserved_bytes += segment;

@@ -115,6 +115,7 @@ class CachingAllocator {
     size_t size = 0;
     StreamId stream = kDefaultStream;
     bool small = false;
+    bool expandable = false;  // grows in place (Note [expandable segments])
   };
   struct PendingEvent {
     EventId event;
@@ -145,6 +146,10 @@ class CachingAllocator {
   void DeferFreeLocked(Block* block);
   // Frees the pending blocks whose events have all completed.
   void ProcessEventsLocked();
+  // Grows `stream`'s expandable segment so that its last block can serve `size`, and returns
+  // that block (out of the free list, its node in `node`); nullptr when there is no such
+  // segment, the budget or the backend refuses.
+  Block* GrowExpandableSegmentLocked(StreamId stream, bool small, size_t size, FreeBlocks::node_type& node);
   // A fresh segment for a `size` request on `stream`, as one free block (not in a free list).
   absl::StatusOr<Block*> NewSegmentLocked(size_t bytes, size_t size, StreamId stream, bool small);
   // Returns fully free segments to the backend: the smallest one that covers `needed` bytes if

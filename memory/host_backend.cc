@@ -1,6 +1,9 @@
 #include "memory/host_backend.h"
 
-#include <cstdlib>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <limits>
 
 #include "absl/status/status.h"
@@ -13,6 +16,15 @@ bool ValidAlignment(size_t alignment) {
   return alignment >= sizeof(void*) && (alignment & (alignment - 1)) == 0;
 }
 
+constexpr size_t kReservationBytes = size_t{1} << 30;  // Note [host reservations]
+
+size_t PageSize() {
+  static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return page;
+}
+
+size_t RoundUpTo(size_t bytes, size_t multiple) { return (bytes + multiple - 1) / multiple * multiple; }
+
 }  // namespace
 
 HostBackend::HostBackend(size_t alignment) : alignment_(alignment) {}
@@ -23,29 +35,64 @@ absl::StatusOr<void*> HostBackend::Allocate(size_t bytes) {
     return absl::InvalidArgumentError(absl::StrCat("host backend alignment ", alignment_,
                                                    " is not a power of two >= ", sizeof(void*)));
   }
-  if (bytes == 0 || bytes > std::numeric_limits<size_t>::max() - alignment_) {
+  if (bytes == 0 || bytes > (std::numeric_limits<size_t>::max() >> 2)) {
     failures_.fetch_add(1, std::memory_order_relaxed);
     return absl::InvalidArgumentError(
         absl::StrCat("host backend cannot allocate ", bytes, " bytes"));
   }
-  const size_t rounded = (bytes + alignment_ - 1) / alignment_ * alignment_;
-  void* ptr = std::aligned_alloc(alignment_, rounded);
-  if (ptr == nullptr) {
+  const size_t page = PageSize();
+  const size_t committed = RoundUpTo(bytes, page);
+  // Over-reserve by the alignment beyond a page, so an aligned start exists inside.
+  const size_t slack = alignment_ > page ? alignment_ : 0;
+  const size_t length = std::max(committed, kReservationBytes) + slack;
+  void* mapped = mmap(nullptr, length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  char* base = static_cast<char*>(mapped);
+  char* start = mapped == MAP_FAILED ? nullptr
+                                     : reinterpret_cast<char*>(RoundUpTo(reinterpret_cast<uintptr_t>(base), std::max(alignment_, page)));
+  if (mapped == MAP_FAILED || mprotect(start, committed, PROT_READ | PROT_WRITE) != 0) {
+    if (mapped != MAP_FAILED) munmap(mapped, length);
     failures_.fetch_add(1, std::memory_order_relaxed);
-    return absl::ResourceExhaustedError(absl::StrCat("aligned_alloc(", alignment_, ", ", rounded,
-                                                     ") failed: host memory exhausted"));
+    return absl::ResourceExhaustedError(absl::StrCat("mapping ", committed, " bytes failed: host memory exhausted"));
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    reservations_[start] = Reservation{base, length, committed};
   }
   allocations_.fetch_add(1, std::memory_order_relaxed);
-  bytes_in_use_.fetch_add(static_cast<int64_t>(rounded), std::memory_order_relaxed);
-  return ptr;
+  bytes_in_use_.fetch_add(static_cast<int64_t>(committed), std::memory_order_relaxed);
+  return static_cast<void*>(start);
 }
 
-void HostBackend::Free(void* ptr, size_t bytes) {
+bool HostBackend::GrowInPlace(void* ptr, size_t old_bytes, size_t new_bytes) {
+  if (new_bytes <= old_bytes) return false;
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = reservations_.find(ptr);
+  if (it == reservations_.end()) return false;
+  Reservation& r = it->second;
+  char* const start = static_cast<char*>(ptr);
+  const size_t target = RoundUpTo(new_bytes, PageSize());
+  if (start + target > r.base + r.length) return false;  // past the reservation
+  if (target > r.committed) {
+    if (mprotect(start + r.committed, target - r.committed, PROT_READ | PROT_WRITE) != 0) return false;
+    bytes_in_use_.fetch_add(static_cast<int64_t>(target - r.committed), std::memory_order_relaxed);
+    r.committed = target;
+  }
+  return true;
+}
+
+void HostBackend::Free(void* ptr, size_t) {
   if (ptr == nullptr) return;
-  const size_t rounded = (bytes + alignment_ - 1) / alignment_ * alignment_;
-  std::free(ptr);
+  Reservation r;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto it = reservations_.find(ptr);
+    if (it == reservations_.end()) return;  // not ours: nothing to unmap
+    r = it->second;
+    reservations_.erase(it);
+  }
+  munmap(r.base, r.length);
   frees_.fetch_add(1, std::memory_order_relaxed);
-  bytes_in_use_.fetch_sub(static_cast<int64_t>(rounded), std::memory_order_relaxed);
+  bytes_in_use_.fetch_sub(static_cast<int64_t>(r.committed), std::memory_order_relaxed);
 }
 
 }  // namespace seqserve::memory

@@ -1,18 +1,26 @@
-// HostBackend: host memory from std::aligned_alloc, for the CPU pool and for tests.
+// HostBackend: host memory from anonymous mappings (mmap), for the CPU pool and for tests.
 //
-// Every pointer is aligned to alignment() (default 64 bytes); sizes are rounded up to a multiple
-// of it, as aligned_alloc requires. Streams mean nothing on the host: the Backend defaults apply
-// (every event has completed). The backend counts its own calls so tests and benchmarks can see
-// how often the pool reached it.
+// Every pointer is aligned to alignment() (default 64 bytes; mappings are page-aligned, more is
+// obtained by over-reserving). Sizes are rounded up to whole pages. Streams mean nothing on the
+// host: the Backend defaults apply (every event has completed). The backend counts its own calls
+// so tests and benchmarks can see how often the pool reached it.
 //
-// Thread-safe: aligned_alloc/free are, and the counters are atomic.
+// Note [host reservations]: each segment sits at the start of a larger reservation of address
+// space (PROT_NONE, MAP_NORESERVE: no memory, no commit charge), so GrowInPlace can extend it by
+// making the next pages accessible, without moving it (Note [expandable segments] in
+// allocator_options.h). A reservation is 1 GiB or the segment's size if larger; 64-bit address
+// space makes that free, and pages count towards RSS only once touched.
+//
+// Thread-safe: one mutex guards the table of reservations; the counters are atomic.
 #ifndef SEQSERVE_MEMORY_HOST_BACKEND_H_
 #define SEQSERVE_MEMORY_HOST_BACKEND_H_
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "memory/backend.h"
 
@@ -32,9 +40,11 @@ class HostBackend final : public Backend {
   HostBackend(const HostBackend&) = delete;
   HostBackend& operator=(const HostBackend&) = delete;
 
-  // `bytes` > 0. RESOURCE_EXHAUSTED when aligned_alloc fails.
+  // `bytes` > 0. RESOURCE_EXHAUSTED when the system refuses the mapping.
   absl::StatusOr<void*> Allocate(size_t bytes) override;
   void Free(void* ptr, size_t bytes) override;
+  // Within the segment's reservation only.
+  bool GrowInPlace(void* ptr, size_t old_bytes, size_t new_bytes) override;
   const char* name() const override { return "host"; }
   size_t alignment() const override { return alignment_; }
 
@@ -44,11 +54,19 @@ class HostBackend final : public Backend {
   int64_t frees() const { return frees_.load(std::memory_order_relaxed); }
   // Allocate calls that failed.
   int64_t failures() const { return failures_.load(std::memory_order_relaxed); }
-  // Bytes handed out and not yet freed, after rounding to the alignment.
+  // Bytes accessible in live segments (rounded to pages), growth included.
   int64_t bytes_in_use() const { return bytes_in_use_.load(std::memory_order_relaxed); }
 
  private:
+  struct Reservation {
+    char* base = nullptr;   // what mmap returned
+    size_t length = 0;      // what was mapped (munmap's length)
+    size_t committed = 0;   // accessible bytes from the segment's start
+  };
+
   const size_t alignment_;
+  std::mutex mu_;
+  absl::flat_hash_map<void*, Reservation> reservations_;  // by segment pointer; guarded by mu_
   std::atomic<int64_t> allocations_{0};
   std::atomic<int64_t> frees_{0};
   std::atomic<int64_t> failures_{0};

@@ -37,6 +37,7 @@ struct PoolStats {
   uint64_t pending_free_blocks = 0;  // blocks waiting for stream events
   uint64_t backend_allocations = 0;  // successful Backend::Allocate calls
   uint64_t backend_frees = 0;        // Backend::Free calls
+  uint64_t backend_grows = 0;        // Backend::GrowInPlace calls that grew a segment
   uint64_t backend_failures = 0;     // failed Backend::Allocate calls
   uint64_t cache_hits = 0;           // allocations served from the free lists
   uint64_t cache_misses = 0;         // allocations that needed a new segment (or failed)

@@ -50,6 +50,9 @@ inline constexpr size_t kLargeSegmentRounding = 2 * kMiB;
 
 // Largest request the pool accepts (256 TiB): beyond any device, and far enough from SIZE_MAX
 // that rounding cannot overflow.
+// Expandable segments start at, and grow by, multiples of this (Note [expandable segments] in
+// allocator_options.h): a few pages, so the pool's footprint tracks its live bytes closely.
+inline constexpr size_t kExpandableGrowth = 64 * kKiB;
 inline constexpr size_t kMaxRequestSize = size_t{1} << 48;
 
 // `bytes` rounded up to a multiple of `multiple` (> 0). No overflow for bytes <= kMaxRequestSize.

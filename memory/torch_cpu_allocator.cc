@@ -47,6 +47,7 @@ absl::StatusOr<CachingAllocator*> InstallTorchCpuPool(const TorchCpuPoolOptions&
   auto* backend = new HostBackend(/*alignment=*/64);  // libtorch's CPU alignment (c10::gAlignment)
   CachingAllocatorOptions pool_options;
   pool_options.capacity_bytes = options.capacity_bytes;
+  pool_options.expandable_segments = options.expandable_segments;
   if (!options.trace_path.empty()) {
     absl::StatusOr<std::unique_ptr<FileTraceWriter>> trace = FileTraceWriter::Open(options.trace_path);
     if (!trace.ok()) return trace.status();

@@ -69,6 +69,8 @@ MetricsCollector::Provider MemoryPoolMetrics(std::vector<PoolSource> pools) {
         [](const PoolSource&, const memory::PoolStats& s) { return s.segments; });
     Add(out, pools, stats, "seqserve_memory_backend_allocations_total", "Allocations the pool asked of its backend.", counter,
         [](const PoolSource&, const memory::PoolStats& s) { return s.backend_allocations; });
+    Add(out, pools, stats, "seqserve_memory_backend_grows_total", "Segments the pool grew in place (expandable segments).", counter,
+        [](const PoolSource&, const memory::PoolStats& s) { return s.backend_grows; });
     Add(out, pools, stats, "seqserve_memory_backend_frees_total", "Segments the pool returned to its backend.", counter,
         [](const PoolSource&, const memory::PoolStats& s) { return s.backend_frees; });
     Add(out, pools, stats, "seqserve_memory_cache_hit_ratio", "Allocations served from the pool's free lists / all allocations.", gauge,

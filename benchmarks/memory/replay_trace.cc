@@ -8,7 +8,8 @@
 //
 //   replay_trace TRACE [--repeats=5] [--large-segment-mib=20,8,4,2]
 //
-// The pool is replayed once per large-segment size given (its Options::large_segment_bytes).
+// The pool is replayed once per large-segment size given (its Options::large_segment_bytes), and
+// once with expandable segments (Options::expandable_segments).
 //
 // Prints, per allocator: peak reserved bytes / peak live (requested) bytes, backend calls per
 // 1,000 allocations, and ns per replayed event (median of --repeats).
@@ -57,10 +58,11 @@ uint64_t PeakLive(const std::vector<TraceEvent>& events) {
   return peak;
 }
 
-Result ReplayPool(const std::vector<TraceEvent>& events, size_t large_segment_bytes) {
+Result ReplayPool(const std::vector<TraceEvent>& events, size_t large_segment_bytes, bool expandable) {
   HostBackend backend(64);
   CachingAllocatorOptions options;
   options.large_segment_bytes = large_segment_bytes;
+  options.expandable_segments = expandable;
   auto pool = CachingAllocator::Create(&backend, options);
   if (!pool.ok()) {
     std::fprintf(stderr, "%s\n", pool.status().ToString().c_str());
@@ -74,7 +76,7 @@ Result ReplayPool(const std::vector<TraceEvent>& events, size_t large_segment_by
     std::exit(1);
   }
   const PoolStats s = (*pool)->stats();
-  return {static_cast<double>(s.peak_reserved_bytes), static_cast<double>(s.backend_allocations + s.backend_frees),
+  return {static_cast<double>(s.peak_reserved_bytes), static_cast<double>(s.backend_allocations + s.backend_frees + s.backend_grows),
           ns / events.size()};
 }
 
@@ -168,8 +170,10 @@ int Main(int argc, char** argv) {
   std::vector<std::pair<std::string, std::function<Result(const std::vector<TraceEvent>&)>>> allocators;
   for (size_t mib : segment_mib) {
     allocators.emplace_back(absl::StrCat("pool (large segments ", mib, " MiB)"),
-                            [mib](const std::vector<TraceEvent>& e) { return ReplayPool(e, mib << 20); });
+                            [mib](const std::vector<TraceEvent>& e) { return ReplayPool(e, mib << 20, false); });
   }
+  allocators.emplace_back("pool (expandable segments)",
+                          [](const std::vector<TraceEvent>& e) { return ReplayPool(e, kLargeSegmentSize, true); });
   allocators.emplace_back("no-cache", ReplayNoCache);
   allocators.emplace_back("pow2-cache", ReplayPow2);
   for (const auto& [name, replay] : allocators) {

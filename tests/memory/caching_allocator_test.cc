@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -340,6 +341,57 @@ TEST(CachingAllocatorTest, DestructionReturnsEverySegment) {
   }
   EXPECT_EQ(backend.allocations(), backend.frees());
   EXPECT_EQ(backend.bytes_in_use(), 0);
+}
+
+TEST(CachingAllocatorTest, ExpandableSegmentGrowsInPlaceInsteadOfAddingSegments) {
+  HostBackend backend;
+  CachingAllocator::Options options;
+  options.expandable_segments = true;
+  auto pool = MakePool(&backend, options);
+  char* a = MustAllocate(*pool, 2 * kMiB);  // the stream's expandable segment: 2 MiB, not 20
+  EXPECT_EQ(pool->stats().segments, 1u);
+  EXPECT_EQ(pool->stats().reserved_bytes, 2 * kMiB);
+  char* b = MustAllocate(*pool, 4 * kMiB);  // the last block is live: 4 MiB appended after it
+  EXPECT_EQ(b, a + 2 * kMiB);
+  EXPECT_EQ(pool->stats().reserved_bytes, 6 * kMiB);
+  MustFree(*pool, a);
+  char* c = MustAllocate(*pool, 3 * kMiB);  // a's 2 MiB is too small: 3 MiB appended after b
+  EXPECT_EQ(c, b + 4 * kMiB);
+  EXPECT_EQ(pool->stats().reserved_bytes, 9 * kMiB);
+  MustFree(*pool, c);
+  char* d = MustAllocate(*pool, 7 * kMiB);  // the last block is free (3 MiB): it grows by 4
+  EXPECT_EQ(d, c);
+  const PoolStats stats = pool->stats();
+  EXPECT_EQ(stats.reserved_bytes, 13 * kMiB);
+  EXPECT_EQ(stats.segments, 1u);
+  EXPECT_EQ(stats.backend_grows, 3u);
+  EXPECT_EQ(backend.allocations(), 1);
+  std::memset(b, 2, 4 * kMiB);  // every byte handed out is usable
+  std::memset(d, 4, 7 * kMiB);
+  ASSERT_POOL_CONSISTENT(*pool);
+  MustFree(*pool, b);  // merges with a's free block: 6 MiB at a
+  char* e = MustAllocate(*pool, 6 * kMiB);
+  EXPECT_EQ(e, a);
+  EXPECT_EQ(pool->stats().reserved_bytes, 13 * kMiB);
+  MustFree(*pool, d);
+  MustFree(*pool, e);
+  ASSERT_POOL_CONSISTENT(*pool);
+  EXPECT_EQ(pool->EmptyCache(), 13 * kMiB);  // one segment, returned whole at its grown size
+  EXPECT_EQ(backend.bytes_in_use(), 0);
+}
+
+TEST(CachingAllocatorTest, ExpandableSegmentsFallBackWhenTheBackendCannotGrow) {
+  FakeBackend backend;  // GrowInPlace: the default, never
+  CachingAllocator::Options options;
+  options.expandable_segments = true;
+  auto pool = MakePool(&backend, options);
+  char* a = MustAllocate(*pool, 3 * kMiB);
+  char* b = MustAllocate(*pool, 5 * kMiB);  // cannot grow: an ordinary 20 MiB segment
+  EXPECT_EQ(pool->stats().segments, 2u);
+  EXPECT_EQ(pool->stats().reserved_bytes, 23 * kMiB);  // 3 MiB (expandable, exact) + 20 MiB
+  ASSERT_POOL_CONSISTENT(*pool);
+  MustFree(*pool, a);
+  MustFree(*pool, b);
 }
 
 }  // namespace

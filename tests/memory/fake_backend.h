@@ -7,6 +7,7 @@
 #ifndef SEQSERVE_TESTS_MEMORY_FAKE_BACKEND_H_
 #define SEQSERVE_TESTS_MEMORY_FAKE_BACKEND_H_
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <utility>
@@ -38,13 +39,28 @@ class FakeBackend final : public Backend {
       return absl::ResourceExhaustedError(
           absl::StrCat("fake device has ", device_bytes_ - bytes_in_use_, " bytes left"));
     }
-    const size_t rounded = (bytes + alignment_ - 1) / alignment_ * alignment_;
+    // With SetGrowable, each segment gets room to grow into (untouched pages cost nothing).
+    const size_t rounded = (std::max(bytes, growable_bytes_) + alignment_ - 1) / alignment_ * alignment_;
     void* ptr = std::aligned_alloc(alignment_, rounded);
     if (ptr == nullptr) return absl::ResourceExhaustedError("aligned_alloc failed");
+    capacities_[ptr] = rounded;
     segments_[ptr] = bytes;
     bytes_in_use_ += bytes;
     ++allocations;
     return ptr;
+  }
+
+  bool GrowInPlace(void* ptr, size_t old_bytes, size_t new_bytes) override {
+    const auto it = segments_.find(ptr);
+    if (growable_bytes_ == 0 || it == segments_.end() || it->second != old_bytes ||
+        new_bytes > capacities_[ptr]) {
+      return false;
+    }
+    if (device_bytes_ != 0 && bytes_in_use_ + (new_bytes - old_bytes) > device_bytes_) return false;
+    it->second = new_bytes;
+    bytes_in_use_ += new_bytes - old_bytes;
+    ++grows;
+    return true;
   }
 
   void Free(void* ptr, size_t bytes) override {
@@ -54,6 +70,7 @@ class FakeBackend final : public Backend {
       return;
     }
     segments_.erase(it);
+    capacities_.erase(ptr);
     bytes_in_use_ -= bytes;
     std::free(ptr);
     ++frees;
@@ -80,6 +97,8 @@ class FakeBackend final : public Backend {
   // Test controls -----------------------------------------------------------------------------
   // The next `n` Allocate calls fail.
   void FailNext(int n) { fail_next_ = n; }
+  // Segments can grow in place up to `bytes` (0, the default: never).
+  void SetGrowable(size_t bytes) { growable_bytes_ = bytes; }
   // Allocate fails once `bytes` are in use (0: unlimited), like a device of that size.
   void SetDeviceBytes(size_t bytes) { device_bytes_ = bytes; }
   // Whether new events are born completed (the host's behaviour). Default false.
@@ -114,6 +133,7 @@ class FakeBackend final : public Backend {
   int failures = 0;
   int bad_frees = 0;
   int released_events = 0;
+  int grows = 0;
 
  private:
   struct Event {
@@ -123,10 +143,12 @@ class FakeBackend final : public Backend {
 
   const size_t alignment_;
   std::map<void*, size_t> segments_;
+  std::map<void*, size_t> capacities_;  // bytes actually allocated for each segment
   std::map<EventId, Event> events_;
   EventId next_event_ = 1;
   int fail_next_ = 0;
   size_t device_bytes_ = 0;
+  size_t growable_bytes_ = 0;
   size_t bytes_in_use_ = 0;
   bool auto_complete_ = false;
 };

@@ -31,6 +31,7 @@ struct Scenario {
   uint32_t seed;
   size_t capacity_bytes;
   size_t max_split_size;
+  bool expandable = false;  // expandable segments over a backend that can grow them
 };
 
 class RandomizedTest : public ::testing::TestWithParam<Scenario> {};
@@ -73,6 +74,8 @@ TEST_P(RandomizedTest, MatchesTheReferenceModel) {
   CachingAllocator::Options options;
   options.capacity_bytes = scenario.capacity_bytes;
   options.max_split_size = scenario.max_split_size;
+  options.expandable_segments = scenario.expandable;
+  if (scenario.expandable) backend.SetGrowable(512 * kMiB);
   auto pool = MakePool(&backend, options);
   ASSERT_NE(pool, nullptr);
 
@@ -158,13 +161,19 @@ TEST_P(RandomizedTest, MatchesTheReferenceModel) {
   if (scenario.capacity_bytes != 0) {
     EXPECT_GT(ooms, 0) << "the budget was never reached";
   }
+  if (scenario.expandable) {
+    EXPECT_GT(stats.backend_grows, 0u) << "no segment ever grew";
+    EXPECT_EQ(static_cast<uint64_t>(backend.grows), stats.backend_grows);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Scenarios, RandomizedTest,
                          ::testing::Values(Scenario{"Unlimited", 1, 0, ~size_t{0}},
                                            Scenario{"Budget", 2, 256 * kMiB, ~size_t{0}},
                                            Scenario{"MaxSplit", 3, 0, 32 * kMiB},
-                                           Scenario{"BudgetAndMaxSplit", 4, 192 * kMiB, 24 * kMiB}),
+                                           Scenario{"BudgetAndMaxSplit", 4, 192 * kMiB, 24 * kMiB},
+                                           Scenario{"Expandable", 5, 0, ~size_t{0}, true},
+                                           Scenario{"ExpandableWithBudget", 6, 192 * kMiB, ~size_t{0}, true}),
                          [](const ::testing::TestParamInfo<Scenario>& info) {
                            return std::string(info.param.name);
                          });
