@@ -28,6 +28,13 @@ bool SetInt(int& out, absl::string_view v, int lo, int hi) {
 
 bool SetBool(bool& out, absl::string_view v) { return absl::SimpleAtob(v, &out); }
 
+// --cpu-allocator / --cuda-allocator: "pool" (seqserve's) or "default" (libtorch's).
+bool SetAllocatorChoice(bool& use_pool, absl::string_view v) {
+  if (v != "pool" && v != "default") return false;
+  use_pool = v == "pool";
+  return true;
+}
+
 bool SetSeconds(absl::Duration& out, absl::string_view v) {
   double s;
   if (!absl::SimpleAtod(v, &s) || s < 0) return false;
@@ -75,21 +82,13 @@ const std::vector<Flag>& Flags() {
       {"drain-grace", "Seconds between readiness NOT_SERVING and closing the listener on SIGTERM (default 0).", false,
        [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.drain_grace, v); }},
       {"cpu-allocator", "Allocator of CPU tensors: pool (default) or default (libtorch's own).", false,
-       [](ServerOptions& o, absl::string_view v) {
-         if (v != "pool" && v != "default") return false;
-         o.cpu_pool = v == "pool";
-         return true;
-       }},
+       [](ServerOptions& o, absl::string_view v) { return SetAllocatorChoice(o.cpu_pool, v); }},
       {"memory-budget-bytes", "Most bytes the CPU pool may hold; 0 = unlimited (default).", false,
        [](ServerOptions& o, absl::string_view v) { return absl::SimpleAtoi(v, &o.memory_budget_bytes) && o.memory_budget_bytes >= 0; }},
       {"memory-trace", "Record every CPU pool allocation and free to this file (for replay).", false,
        [](ServerOptions& o, absl::string_view v) { o.memory_trace = std::string(v); return !v.empty(); }},
       {"cuda-allocator", "Allocator of CUDA tensors when there is a GPU: pool (default) or default (libtorch's own).", false,
-       [](ServerOptions& o, absl::string_view v) {
-         if (v != "pool" && v != "default") return false;
-         o.cuda_pool = v == "pool";
-         return true;
-       }},
+       [](ServerOptions& o, absl::string_view v) { return SetAllocatorChoice(o.cuda_pool, v); }},
       {"cuda-memory-budget-bytes", "Most bytes each GPU's pool may hold; 0 = unlimited (default).", false,
        [](ServerOptions& o, absl::string_view v) { return absl::SimpleAtoi(v, &o.cuda_memory_budget_bytes) && o.cuda_memory_budget_bytes >= 0; }},
       {"max-connection-age", "Seconds after which connections are closed gracefully; 0 = never (default).", false,

@@ -8,13 +8,18 @@ repository whose encoder config selects that mode, then
      padding efficiency read from the server's /metrics;
   2. 70% load: open loop at 70% of length_bucketed's saturation rate (the same offered load for
      every mode) -> throughput, p50/p99.
+With --inprocess it then runs benchmarks/batching/inprocess_encoder on the same lengths (the
+in-process limit: libtorch directly, no gRPC, all sequences known in advance) and prints each
+mode's throughput as a fraction of it, so both sides of that ratio come from one run.
 Prints markdown tables; writes perf_analyzer's CSVs under --out.
 
   .venv/bin/python benchmarks/batching/compare_modes.py --build build \
-      --lengths ../shared/data/seq_lengths.txt [--samples 1000] [--concurrency 64]
+      --lengths ../shared/data/seq_lengths.txt [--samples 1000] [--concurrency 64] \
+      [--inprocess] [--no-rate]
 """
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -51,6 +56,8 @@ def main():
     parser.add_argument("--modes", default="length_bucketed,pad_to_max,none")
     parser.add_argument("--out", default=tempfile.mkdtemp(prefix="seqserve_bench_"))
     parser.add_argument("--server-flag", action="append", default=[])
+    parser.add_argument("--inprocess", action="store_true", help="also measure the in-process limit")
+    parser.add_argument("--no-rate", action="store_true", help="skip the 70%% open-loop runs")
     parser.add_argument("--variant", action="append", default=[],
                         help='extra mode NAME="batching { ... }" (then name it in --modes)')
     args = parser.parse_args()
@@ -80,6 +87,8 @@ def main():
             print(mode, "saturation", saturation[mode], flush=True)
             if rate is None:
                 rate = max(1, int(0.7 * saturation[mode]["throughput"]))
+            if args.no_rate:
+                continue
             loaded[mode] = perf(server, inputs, os.path.join(work, "rate.csv"),
                                 ["--request-rate-range", str(rate), "--async", "--max-threads", "16",
                                  "--stability-percentage", "50"])
@@ -93,6 +102,43 @@ def main():
     for mode in modes:
         s = saturation[mode]
         print(f"| {mode} | {s['throughput']:.1f} | {s['p50_ms']:.1f} | {s['p99_ms']:.1f} | {s['padding_efficiency']:.2f} |")
+    if not args.no_rate:
+        print_loaded(modes, loaded, rate)
+    if "pad_to_max" in saturation and "length_bucketed" in saturation:
+        ratio = saturation["length_bucketed"]["throughput"] / saturation["pad_to_max"]["throughput"]
+        print(f"\nlength_bucketed / pad_to_max throughput at saturation: {ratio:.2f}x")
+    if "none" in saturation and "length_bucketed" in saturation:
+        ratio = saturation["length_bucketed"]["throughput"] / saturation["none"]["throughput"]
+        print(f"length_bucketed / none throughput at saturation: {ratio:.2f}x")
+    if args.inprocess:
+        print_inprocess(args, modes, saturation)
+
+
+def print_inprocess(args, modes, saturation):
+    """Runs the in-process limit on the same lengths and prints server / limit per mode."""
+    table = subprocess.run(
+        [os.path.join(args.build, "benchmarks", "inprocess_encoder"),
+         f"--repository={os.path.join(args.build, 'model_repository')}", f"--lengths={args.lengths}",
+         f"--sequences={args.samples}", "--repeats=3", "--threads=1"],
+        check=True, capture_output=True, text=True).stdout
+    print("\n**In-process limit** (same lengths, libtorch directly, all sequences known in advance):\n")
+    print(table)
+    rates = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0] not in ("schedule", "---"):
+            try:
+                rates[cells[0]] = float(cells[3])
+            except ValueError:
+                pass
+    best = max(rates.values())
+    print(f"best schedule: {best:.1f} seq/s")
+    for mode in modes:
+        print(f"- {mode}: {saturation[mode]['throughput']:.1f} / {best:.1f} = "
+              f"**{saturation[mode]['throughput'] / best:.2f}** of the in-process limit")
+
+
+def print_loaded(modes, loaded, rate):
     print(f"\n**Same offered load**: {rate} req/s (70% of {modes[0]}'s saturation), open loop:\n")
     print("| mode | throughput (infer/s) | p50 (ms) | p99 (ms) |")
     print("|---|---|---|---|")
@@ -102,12 +148,6 @@ def main():
             print(f"| {mode} | overloaded: no stable measurement | | |")
         else:
             print(f"| {mode} | {s['throughput']:.1f} | {s['p50_ms']:.1f} | {s['p99_ms']:.1f} |")
-    if "pad_to_max" in saturation and "length_bucketed" in saturation:
-        ratio = saturation["length_bucketed"]["throughput"] / saturation["pad_to_max"]["throughput"]
-        print(f"\nlength_bucketed / pad_to_max throughput at saturation: {ratio:.2f}x")
-    if "none" in saturation and "length_bucketed" in saturation:
-        ratio = saturation["length_bucketed"]["throughput"] / saturation["none"]["throughput"]
-        print(f"length_bucketed / none throughput at saturation: {ratio:.2f}x")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 // (no gRPC, no queue), under several schedules, on the shared sequence-length distribution.
 //
 //   inprocess_encoder --repository=build/model_repository --lengths=../shared/data/seq_lengths.txt
-//                     [--sequences=400] [--threads=1] [--repeats=3]
+//                     [--sequences=400] [--threads=1] [--repeats=3] [--schedules=one,sorted/1024,...]
 //
 // Prints a markdown table of sequences per second (median of --repeats) per schedule:
 //   one           every sequence alone (what batching mode NONE computes)
@@ -11,15 +11,17 @@
 //   random32      arrival order, batches of 32 padded to their longest member (PAD_TO_MAX)
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "benchmarks/common/encoder_workload.h"
 #include "runtime/model_config.h"
+#include "runtime/request_validator.h"
 #include "runtime/torch_model.h"
 
 namespace seqserve {
@@ -31,6 +33,7 @@ struct Flags {
   int sequences = 400;
   int threads = 1;
   int repeats = 3;
+  std::string schedules;  // comma-separated names to run; empty: all
 };
 
 Flags ParseFlags(int argc, char** argv) {
@@ -46,34 +49,9 @@ Flags ParseFlags(int argc, char** argv) {
     if (!value("sequences").empty()) (void)absl::SimpleAtoi(value("sequences"), &f.sequences);
     if (!value("threads").empty()) (void)absl::SimpleAtoi(value("threads"), &f.threads);
     if (!value("repeats").empty()) (void)absl::SimpleAtoi(value("repeats"), &f.repeats);
+    if (!value("schedules").empty()) f.schedules = value("schedules");
   }
   return f;
-}
-
-std::vector<int64_t> ReadLengths(const std::string& path, int n) {
-  std::ifstream in(path);
-  std::vector<int64_t> lengths;
-  for (std::string line; std::getline(in, line) && static_cast<int>(lengths.size()) < n;) {
-    int64_t l;
-    if (!line.empty() && line[0] != '#' && absl::SimpleAtoi(line, &l)) lengths.push_back(l);
-  }
-  return lengths;
-}
-
-std::unique_ptr<InferenceRequest> Sequence(int64_t length, std::mt19937& rng) {
-  auto r = std::make_unique<InferenceRequest>();
-  r->rows = 1;
-  r->sequence_length = length;
-  r->output_indices = {0, 1};
-  Tensor ids{"input_ids", DataType::kInt64, {1, length}, std::string(length * 8, '\0')};
-  Tensor mask{"attention_mask", DataType::kInt64, {1, length}, std::string(length * 8, '\0')};
-  for (int64_t i = 0; i < length; ++i) {
-    const int64_t id = std::uniform_int_distribution<int64_t>(0, 999)(rng), one = 1;
-    std::memcpy(ids.data.data() + 8 * i, &id, 8);
-    std::memcpy(mask.data.data() + 8 * i, &one, 8);
-  }
-  r->inputs = {ids, mask};
-  return r;
 }
 
 // Batches as lists of indices into the sequence list.
@@ -134,10 +112,22 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", warm.ToString().c_str());
     return 1;
   }
-  const std::vector<int64_t> lengths = ReadLengths(flags.lengths, flags.sequences);
+  absl::StatusOr<std::vector<int64_t>> read =
+      bench::ReadLengths(flags.lengths, static_cast<size_t>(flags.sequences), setup->signature.max_sequence_length);
+  if (!read.ok()) {
+    std::fprintf(stderr, "%s\n", read.status().ToString().c_str());
+    return 1;
+  }
+  const std::vector<int64_t>& lengths = *read;
   std::mt19937 rng(1);
   std::vector<std::unique_ptr<InferenceRequest>> sequences;
-  for (int64_t l : lengths) sequences.push_back(Sequence(l, rng));
+  for (int64_t l : lengths) {
+    sequences.push_back(bench::EncoderRequest(l, rng));
+    if (absl::Status s = ValidateRequest(setup->signature, *sequences.back()); !s.ok()) {
+      std::fprintf(stderr, "%s\n", s.ToString().c_str());
+      return 1;
+    }
+  }
 
   const std::vector<std::pair<std::string, Schedule>> schedules = {
       {"one", One(lengths)},
@@ -149,7 +139,9 @@ int Main(int argc, char** argv) {
       {"random32", Random32(lengths)},
   };
   std::printf("| schedule | batches | padding efficiency | seq/s (median of %d) |\n|---|---|---|---|\n", flags.repeats);
+  const std::vector<std::string> wanted = absl::StrSplit(flags.schedules, ',', absl::SkipEmpty());
   for (const auto& [name, schedule] : schedules) {
+    if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), name) == wanted.end()) continue;
     int64_t real = 0, padded = 0;
     for (const auto& b : schedule) {
       int64_t longest = 0;

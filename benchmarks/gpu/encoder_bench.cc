@@ -29,7 +29,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <random>
@@ -42,6 +42,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "benchmarks/common/encoder_workload.h"
 #include "memory/caching_allocator.h"
 #include "memory/torch_cpu_allocator.h"
 #include "memory/torch_cuda_allocator.h"
@@ -103,32 +104,6 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
     return absl::InvalidArgumentError("--memory-cap-mib applies to --device=cuda only");
   }
   return f;
-}
-
-absl::StatusOr<std::vector<int64_t>> ReadLengths(const std::string& path, int64_t max_length) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::vector<int64_t> lengths;
-  for (std::string line; std::getline(in, line);) {
-    int64_t l;
-    if (!line.empty() && line[0] != '#' && absl::SimpleAtoi(line, &l)) lengths.push_back(std::clamp<int64_t>(l, 1, max_length));
-  }
-  if (lengths.empty()) return absl::InvalidArgumentError(absl::StrCat(path, " holds no lengths"));
-  return lengths;
-}
-
-std::unique_ptr<InferenceRequest> EncoderRequest(int64_t length, std::mt19937& rng) {
-  auto r = std::make_unique<InferenceRequest>();
-  r->model_name = "encoder";
-  Tensor ids{"input_ids", DataType::kInt64, {1, length}, std::string(length * 8, '\0')};
-  Tensor mask{"attention_mask", DataType::kInt64, {1, length}, std::string(length * 8, '\0')};
-  for (int64_t i = 0; i < length; ++i) {
-    const int64_t id = std::uniform_int_distribution<int64_t>(1, 999)(rng), one = 1;
-    std::memcpy(ids.data.data() + 8 * i, &id, 8);
-    std::memcpy(mask.data.data() + 8 * i, &one, 8);
-  }
-  r->inputs = {std::move(ids), std::move(mask)};
-  return r;
 }
 
 // Times every batch of the runner it wraps (Run ends with the outputs on the host, so this is
@@ -273,7 +248,8 @@ int Main(int argc, char** argv) {
   WarmupOptions warmup = setup->warmup;
   warmup.max_batch_tokens = f.max_batch_tokens;
 
-  absl::StatusOr<std::vector<int64_t>> lengths = ReadLengths(f.lengths, setup->signature.max_sequence_length);
+  absl::StatusOr<std::vector<int64_t>> lengths =
+      bench::ReadLengths(f.lengths, std::numeric_limits<size_t>::max(), setup->signature.max_sequence_length);
   if (!lengths.ok()) return Fail(lengths.status());
 
   std::mutex batch_mu;
@@ -312,7 +288,7 @@ int Main(int argc, char** argv) {
   std::vector<std::unique_ptr<InferenceRequest>> requests;
   requests.reserve(f.requests);
   for (int i = 0; i < f.requests; ++i) {
-    requests.push_back(EncoderRequest((*lengths)[i % lengths->size()], rng));
+    requests.push_back(bench::EncoderRequest((*lengths)[i % lengths->size()], rng));
     if (absl::Status s = ValidateRequest(signature, *requests.back()); !s.ok()) return Fail(s);
   }
 

@@ -35,6 +35,23 @@ TEST(ServerOptionsTest, ParsesBothSpellings) {
   EXPECT_EQ(o->grpc_address, "127.0.0.1");
 }
 
+TEST(ServerOptionsTest, AllocatorChoices) {
+  absl::StatusOr<ServerOptions> o = Parse({"--model-repository=/m"});
+  ASSERT_TRUE(o.ok());
+  EXPECT_TRUE(o->cpu_pool);
+  EXPECT_TRUE(o->cuda_pool);
+  EXPECT_EQ(o->cuda_memory_budget_bytes, 0);
+  o = Parse({"--model-repository=/m", "--cpu-allocator=default", "--cuda-allocator=default",
+             "--cuda-memory-budget-bytes=1073741824"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_FALSE(o->cpu_pool);
+  EXPECT_FALSE(o->cuda_pool);
+  EXPECT_EQ(o->cuda_memory_budget_bytes, int64_t{1} << 30);
+  EXPECT_NE(Parse({"--model-repository=/m", "--cuda-allocator=malloc"}).status().message().find("--cuda-allocator"),
+            std::string::npos);
+  EXPECT_FALSE(Parse({"--model-repository=/m", "--cuda-memory-budget-bytes=-1"}).ok());
+}
+
 TEST(ServerOptionsTest, RejectsWithTheFlagName) {
   EXPECT_NE(Parse({}).status().message().find("--model-repository is required"), std::string::npos);
   EXPECT_NE(Parse({"--model-repository=/m", "--grpc-prot=1"}).status().message().find("unknown flag --grpc-prot"),
