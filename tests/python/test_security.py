@@ -3,6 +3,7 @@ request limits: each answered with its status while the server keeps serving."""
 import os
 import subprocess
 import tempfile
+import time
 
 import numpy as np
 import pytest
@@ -112,3 +113,27 @@ def test_each_limit_answers_its_status_and_the_server_keeps_serving(limited_serv
     # A request with its own (generous) deadline is served.
     assert client.infer("linear", linear(2), client_timeout=30).as_numpy("output").shape == (2, 10)
     assert client.is_server_ready()
+
+
+def test_max_concurrent_streams_queues_calls_beyond_the_limit(start_server):
+    """HTTP/2 semantics: a call beyond --max-concurrent-streams on a connection is not refused
+    but waits for a free stream, so with one stream held open a second call times out, and runs
+    once the stream closes."""
+    server = start_server("--max-concurrent-streams=1")
+    server.wait_ready_http()
+    client = grpcclient.InferenceServerClient(url=server.url)
+    assert client.infer("encoder", encoder_inputs(8), client_timeout=30).as_numpy("logits").shape == (1, 4)
+    answers = []
+    client.start_stream(callback=lambda result, error: answers.append(error or result))
+    client.async_stream_infer("encoder", encoder_inputs(8))
+    for _ in range(300):  # the stream is open and answered: it holds the connection's one slot
+        if answers:
+            break
+        time.sleep(0.01)
+    assert len(answers) == 1 and not isinstance(answers[0], InferenceServerException), answers
+    with pytest.raises(InferenceServerException) as waited:
+        client.infer("encoder", encoder_inputs(8), client_timeout=1)
+    assert waited.value.status() == "StatusCode.DEADLINE_EXCEEDED", waited.value
+    client.stop_stream()
+    assert client.infer("encoder", encoder_inputs(8), client_timeout=30).as_numpy("logits").shape == (1, 4)
+    assert server.stop() == 0, server.read_log()
