@@ -1,13 +1,28 @@
 """Shared pieces of the load benchmarks: request data from the shared length distribution,
 repository copies with a modified encoder config, and one perf_analyzer measurement."""
+import argparse
 import csv
 import json
 import os
 import subprocess
+import tempfile
 
 import numpy as np
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+
+
+def benchmark_arguments(description, out_prefix, load=True):
+    """The arguments every load benchmark takes: --build, --lengths and, with `load`, --samples,
+    --concurrency and --out (a fresh temporary folder named after `out_prefix` by default)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--build", default=os.path.join(ROOT, "build"))
+    parser.add_argument("--lengths", default=os.path.join(ROOT, "..", "shared", "data", "seq_lengths.txt"))
+    if load:
+        parser.add_argument("--samples", type=int, default=1000)
+        parser.add_argument("--concurrency", type=int, default=64)
+        parser.add_argument("--out", default=tempfile.mkdtemp(prefix=out_prefix))
+    return parser
 
 
 def make_inputs(lengths_path, samples, out_path):

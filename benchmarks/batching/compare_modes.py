@@ -17,18 +17,16 @@ Prints markdown tables; writes perf_analyzer's CSVs under --out.
       --lengths ../shared/data/seq_lengths.txt [--samples 1000] [--concurrency 64] \
       [--inprocess] [--no-rate]
 """
-import argparse
 import os
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-from loadgen import make_inputs, perf  # noqa: E402
+from loadgen import benchmark_arguments, make_inputs, perf  # noqa: E402
 from seqserve_process import Server, encoder_repository  # noqa: E402
 
 MODES = {
@@ -48,13 +46,8 @@ def padding_efficiency(server):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--build", default=os.path.join(ROOT, "build"))
-    parser.add_argument("--lengths", default=os.path.join(ROOT, "..", "shared", "data", "seq_lengths.txt"))
-    parser.add_argument("--samples", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser = benchmark_arguments(__doc__, "seqserve_bench_")
     parser.add_argument("--modes", default="length_bucketed,pad_to_max,none")
-    parser.add_argument("--out", default=tempfile.mkdtemp(prefix="seqserve_bench_"))
     parser.add_argument("--server-flag", action="append", default=[])
     parser.add_argument("--inprocess", action="store_true", help="also measure the in-process limit")
     parser.add_argument("--no-rate", action="store_true", help="skip the 70%% open-loop runs")

@@ -11,17 +11,15 @@ drifts by +-10% between minutes; pairing them minute by minute makes the ratio c
 
   .venv/bin/python benchmarks/batching/server_vs_inprocess.py [--pairs 5] [--concurrency 64]
 """
-import argparse
 import os
 import statistics
 import subprocess
 import sys
-import tempfile
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-from loadgen import make_inputs, perf  # noqa: E402
+from loadgen import benchmark_arguments, make_inputs, perf  # noqa: E402
 from seqserve_process import Server  # noqa: E402
 
 
@@ -41,13 +39,8 @@ def inprocess_best(args):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--build", default=os.path.join(ROOT, "build"))
-    parser.add_argument("--lengths", default=os.path.join(ROOT, "..", "shared", "data", "seq_lengths.txt"))
-    parser.add_argument("--samples", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser = benchmark_arguments(__doc__, "seqserve_ratio_")
     parser.add_argument("--pairs", type=int, default=5)
-    parser.add_argument("--out", default=tempfile.mkdtemp(prefix="seqserve_ratio_"))
     args = parser.parse_args()
 
     inputs = os.path.join(args.out, "inputs.json")

@@ -10,16 +10,14 @@ pool, its statistics from /metrics.
   .venv/bin/python benchmarks/memory/compare_allocators.py --build build \
       --lengths ../shared/data/seq_lengths.txt [--samples 1000] [--concurrency 64]
 """
-import argparse
 import os
 import subprocess
 import sys
-import tempfile
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-from loadgen import make_inputs, perf  # noqa: E402
+from loadgen import benchmark_arguments, make_inputs, perf  # noqa: E402
 from seqserve_process import Server  # noqa: E402
 
 
@@ -33,13 +31,7 @@ def pool_metrics(server):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--build", default=os.path.join(ROOT, "build"))
-    parser.add_argument("--lengths", default=os.path.join(ROOT, "..", "shared", "data", "seq_lengths.txt"))
-    parser.add_argument("--samples", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--out", default=tempfile.mkdtemp(prefix="seqserve_alloc_"))
-    args = parser.parse_args()
+    args = benchmark_arguments(__doc__, "seqserve_alloc_").parse_args()
     inputs = os.path.join(args.out, "inputs.json")
     make_inputs(args.lengths, args.samples, inputs)
     repository = os.path.join(args.build, "model_repository")

@@ -7,7 +7,6 @@ and the server's RSS. Ends with the totals and the checks: no crash, every reque
 
   .venv/bin/python benchmarks/soak/soak.py --minutes 10 --rate 150
 """
-import argparse
 import os
 import random
 import sys
@@ -19,6 +18,8 @@ import tritonclient.grpc as grpcclient
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+from loadgen import benchmark_arguments  # noqa: E402
 from seqserve_process import Server  # noqa: E402
 
 KINDS = [("valid", 0.80), ("invalid", 0.05), ("oversized", 0.05), ("deadline_short", 0.05), ("cancelled", 0.05)]
@@ -33,9 +34,7 @@ def encoder_inputs(ids, dtype="INT64"):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--build", default=os.path.join(ROOT, "build"))
-    parser.add_argument("--lengths", default=os.path.join(ROOT, "..", "shared", "data", "seq_lengths.txt"))
+    parser = benchmark_arguments(__doc__, "seqserve_soak_", load=False)
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--rate", type=float, default=150)
     parser.add_argument("--window", type=float, default=60, help="seconds per report window")
