@@ -46,7 +46,9 @@ absl::StatusOr<std::unique_ptr<CachingAllocator>> CachingAllocator::Create(Backe
 }
 
 CachingAllocator::CachingAllocator(Backend* backend, Options options)
-    : backend_(backend), options_(options) {}
+    : backend_(backend),
+      options_(options),
+      expandable_(options.expandable_segments && backend->can_grow_in_place()) {}
 
 CachingAllocator::~CachingAllocator() {
   std::lock_guard<std::mutex> lock(mu_);
@@ -67,15 +69,15 @@ absl::StatusOr<void*> CachingAllocator::Allocate(size_t bytes, StreamId stream) 
     return OutOfMemoryLocked(bytes, bytes, stream, "larger than any request the pool accepts");
   }
   const size_t size = RoundRequest(bytes);
-  const bool small = IsSmallRequest(size);
+  // With expandable segments one arena per stream serves every size (Note [expandable segments]).
+  const bool small = IsSmallRequest(size) && !expandable_;
   FreeBlocks::node_type node;
   FreeBlocks& free_list = small ? small_free_ : large_free_;
   Block* block = TakeFreeBlockLocked(free_list, stream, size, node);
   if (block == nullptr) block = AdoptIdleSegmentLocked(free_list, stream, size, node);
   if (block != nullptr) {
     ++counters_.cache_hits;
-  } else if (options_.expandable_segments &&
-             (block = GrowExpandableSegmentLocked(stream, small, size, node)) != nullptr) {
+  } else if (expandable_ && (block = GrowExpandableSegmentLocked(stream, size, node)) != nullptr) {
     ++counters_.cache_misses;
   } else {
     ++counters_.cache_misses;
@@ -155,7 +157,9 @@ Block* CachingAllocator::AdoptIdleSegmentLocked(FreeBlocks& free_list, StreamId 
 }
 
 void CachingAllocator::MaybeSplitLocked(Block* block, size_t size, FreeBlocks::node_type node) {
-  if (!ShouldSplit(block->size, size, block->small, options_.max_split_size)) return;
+  // In an arena every remainder can serve a later request of some size, and splitting it keeps
+  // it reusable (Note [expandable segments]); elsewhere Note [split thresholds] applies.
+  if (!ShouldSplit(block->size, size, block->small || expandable_, options_.max_split_size)) return;
   Block* rest = NewBlockLocked();
   rest->ptr = block->ptr + size;
   rest->size = block->size - size;
@@ -169,13 +173,10 @@ void CachingAllocator::MaybeSplitLocked(Block* block, size_t size, FreeBlocks::n
   InsertFreeLocked(rest, std::move(node));
 }
 
-Block* CachingAllocator::GrowExpandableSegmentLocked(StreamId stream, bool small, size_t size,
+Block* CachingAllocator::GrowExpandableSegmentLocked(StreamId stream, size_t size,
                                                      FreeBlocks::node_type& node) {
   auto segment = segments_.begin();
-  while (segment != segments_.end() &&
-         !(segment->second.expandable && segment->second.stream == stream && segment->second.small == small)) {
-    ++segment;
-  }
+  while (segment != segments_.end() && !(segment->second.expandable && segment->second.stream == stream)) ++segment;
   if (segment == segments_.end()) return nullptr;
   char* const base = const_cast<char*>(segment->first);
   Segment& info = segment->second;
@@ -208,7 +209,7 @@ Block* CachingAllocator::GrowExpandableSegmentLocked(StreamId stream, bool small
   block->ptr = tail->ptr + tail->size;
   block->size = grow;
   block->stream = stream;
-  block->small = small;
+  block->small = false;
   block->prev = tail;
   tail->next = block;
   return block;
@@ -224,9 +225,9 @@ absl::StatusOr<Block*> CachingAllocator::NewSegmentLocked(size_t bytes, size_t s
   // An expandable segment starts at the size it needs and grows later (Note [expandable
   // segments]); only one per stream, so a second one is made only when the first cannot grow.
   bool expandable = false;
-  if (options_.expandable_segments) {
+  if (expandable_) {
     expandable = std::none_of(segments_.begin(), segments_.end(), [&](const auto& entry) {
-      return entry.second.expandable && entry.second.stream == stream && entry.second.small == small;
+      return entry.second.expandable && entry.second.stream == stream;
     });
   }
   const size_t preferred =

@@ -149,7 +149,7 @@ class CachingAllocator {
   // Grows `stream`'s expandable segment so that its last block can serve `size`, and returns
   // that block (out of the free list, its node in `node`); nullptr when there is no such
   // segment, the budget or the backend refuses.
-  Block* GrowExpandableSegmentLocked(StreamId stream, bool small, size_t size, FreeBlocks::node_type& node);
+  Block* GrowExpandableSegmentLocked(StreamId stream, size_t size, FreeBlocks::node_type& node);
   // A fresh segment for a `size` request on `stream`, as one free block (not in a free list).
   absl::StatusOr<Block*> NewSegmentLocked(size_t bytes, size_t size, StreamId stream, bool small);
   // Returns fully free segments to the backend: the smallest one that covers `needed` bytes if
@@ -168,6 +168,8 @@ class CachingAllocator {
 
   Backend* const backend_;
   const Options options_;
+  // options_.expandable_segments, where the backend can grow segments in place.
+  const bool expandable_;
 
   mutable std::mutex mu_;
   // Everything below is guarded by mu_.

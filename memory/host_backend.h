@@ -44,6 +44,7 @@ class HostBackend final : public Backend {
   absl::StatusOr<void*> Allocate(size_t bytes) override;
   void Free(void* ptr, size_t bytes) override;
   // Within the segment's reservation only.
+  bool can_grow_in_place() const override { return true; }
   bool GrowInPlace(void* ptr, size_t old_bytes, size_t new_bytes) override;
   const char* name() const override { return "host"; }
   size_t alignment() const override { return alignment_; }

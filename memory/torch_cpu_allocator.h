@@ -20,7 +20,7 @@ struct TorchCpuPoolOptions {
   // offline replay (benchmarks/memory/). Costs a formatted write per event while on.
   std::string trace_path;
   // CachingAllocatorOptions::expandable_segments. Default true on the host, where segments grow
-  // with mprotect (cheap): the encoder's trace replays at 1.11x its live peak instead of 1.19x
+  // with mprotect (cheap): the encoder's trace replays at 1.08x its live peak instead of 1.19x
   // (benchmarks/RESULTS.md).
   bool expandable_segments = true;
 };

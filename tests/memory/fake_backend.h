@@ -50,6 +50,7 @@ class FakeBackend final : public Backend {
     return ptr;
   }
 
+  bool can_grow_in_place() const override { return growable_bytes_ != 0; }
   bool GrowInPlace(void* ptr, size_t old_bytes, size_t new_bytes) override {
     const auto it = segments_.find(ptr);
     if (growable_bytes_ == 0 || it == segments_.end() || it->second != old_bytes ||
