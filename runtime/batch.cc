@@ -85,6 +85,25 @@ std::vector<int64_t> BatchedShape(const ModelSignature& sig, const TensorSpec& s
   return shape;
 }
 
+std::unique_ptr<InferenceRequest> SyntheticRequest(
+    const ModelSignature& sig, int64_t rows, int64_t length,
+    const std::function<void(const TensorSpec& spec, std::string& data)>& fill) {
+  auto request = std::make_unique<InferenceRequest>();
+  request->rows = rows;
+  request->sequence_length = sig.has_sequence() ? length : 0;
+  for (const TensorSpec& spec : sig.inputs) {
+    Tensor t;
+    t.name = spec.name;
+    t.dtype = spec.dtype;
+    t.shape = BatchedShape(sig, spec, rows, request->sequence_length);
+    t.data.resize(static_cast<size_t>(NumElements(t.shape)) * ElementSize(spec.dtype));
+    fill(spec, t.data);
+    request->inputs.push_back(std::move(t));
+  }
+  for (size_t i = 0; i < sig.outputs.size(); ++i) request->output_indices.push_back(static_cast<int>(i));
+  return request;
+}
+
 void AssembleInput(const ModelSignature& sig, int input_index, const Batch& batch, char* dst) {
   const TensorSpec& spec = sig.inputs[input_index];
   const Layout layout = LayoutOf(sig, spec);

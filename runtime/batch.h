@@ -4,7 +4,9 @@
 #define SEQSERVE_RUNTIME_BATCH_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -32,6 +34,14 @@ std::pair<Batch, Batch> SplitBatch(Batch&& batch);
 // Shape of `spec` batched over `rows` rows, its sequence axis (if any) set to `padded_length`.
 std::vector<int64_t> BatchedShape(const ModelSignature& signature, const TensorSpec& spec,
                                   int64_t rows, int64_t padded_length);
+
+// A request of `rows` rows at sequence length `length` (ignored without a sequence dimension)
+// with every input of the signature, each sized for its batched shape and its bytes written by
+// `fill(spec, data)` (data arrives sized, zeroed), and every output requested. For synthetic
+// batches: warm-up, tests, fuzzers.
+std::unique_ptr<InferenceRequest> SyntheticRequest(
+    const ModelSignature& signature, int64_t rows, int64_t length,
+    const std::function<void(const TensorSpec& spec, std::string& data)>& fill);
 
 // Writes input `input_index` of every request in `batch` into `dst`, a buffer of the batched
 // shape (BatchedShape x element size), filling padded positions with the input's pad value.

@@ -14,22 +14,10 @@ namespace {
 
 // A request of `rows` rows of all-ones inputs at sequence length `length`.
 std::unique_ptr<InferenceRequest> OnesRequest(const ModelSignature& sig, int64_t rows, int64_t length) {
-  auto request = std::make_unique<InferenceRequest>();
-  request->rows = rows;
-  request->sequence_length = sig.has_sequence() ? length : 0;
-  for (const TensorSpec& spec : sig.inputs) {
-    Tensor t;
-    t.name = spec.name;
-    t.dtype = spec.dtype;
-    t.shape = BatchedShape(sig, spec, rows, length);
+  return SyntheticRequest(sig, rows, length, [](const TensorSpec& spec, std::string& data) {
     const std::string one = EncodeScalar(spec.dtype, 1.0);
-    const int64_t n = NumElements(t.shape);
-    t.data.reserve(static_cast<size_t>(n) * one.size());
-    for (int64_t i = 0; i < n; ++i) t.data += one;
-    request->inputs.push_back(std::move(t));
-  }
-  for (size_t i = 0; i < sig.outputs.size(); ++i) request->output_indices.push_back(static_cast<int>(i));
-  return request;
+    for (size_t i = 0; i + one.size() <= data.size(); i += one.size()) data.replace(i, one.size(), one);
+  });
 }
 
 }  // namespace

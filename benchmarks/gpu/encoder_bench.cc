@@ -151,6 +151,8 @@ class AllocatorProbe {
       if (!pools.ok()) return pools.status();
       pool_ = (*pools)[0];
     } else {
+      // pool-lean is the plain pool on CPU: the host pool grows one arena in place instead
+      // (Note [expandable segments]), which release_idle_before_growing would not improve.
       absl::StatusOr<memory::CachingAllocator*> pool = memory::InstallTorchCpuPool({});
       if (!pool.ok()) return pool.status();
       pool_ = *pool;

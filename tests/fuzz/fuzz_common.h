@@ -143,20 +143,9 @@ inline bool BatchFits(const ModelSignature& sig, int64_t rows, int64_t length, i
 // bytes are a pattern that depends on `seed` and the position, so misplaced copies show.
 inline std::unique_ptr<InferenceRequest> Companion(const ModelSignature& sig, int64_t rows, int64_t length,
                                                    int seed = 7) {
-  auto r = std::make_unique<InferenceRequest>();
-  r->rows = rows;
-  r->sequence_length = sig.has_sequence() ? length : 0;
-  for (const TensorSpec& spec : sig.inputs) {
-    Tensor t;
-    t.name = spec.name;
-    t.dtype = spec.dtype;
-    t.shape = seqserve::BatchedShape(sig, spec, rows, r->sequence_length);
-    t.data.resize(ByteSize(sig, spec, rows, r->sequence_length));
-    for (size_t i = 0; i < t.data.size(); ++i) t.data[i] = static_cast<char>(i * 131 + seed);
-    r->inputs.push_back(std::move(t));
-  }
-  for (size_t k = 0; k < sig.outputs.size(); ++k) r->output_indices.push_back(static_cast<int>(k));
-  return r;
+  return seqserve::SyntheticRequest(sig, rows, length, [seed](const TensorSpec&, std::string& data) {
+    for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 131 + seed);
+  });
 }
 
 // Runs `batch` the way the libtorch runner does, on exactly-sized heap buffers (so ASan sees any

@@ -58,6 +58,18 @@ void CheckNearest(float f, uint16_t bits, uint16_t inf_bits, Value value) {
   }
 }
 
+// A 16-bit float encoding of f whose infinity is `inf_bits`: a NaN for NaN (exponent all ones,
+// mantissa not zero), else the nearest value (CheckNearest).
+template <typename Value>
+void Check16(float f, uint16_t bits, uint16_t inf_bits, Value value) {
+  if (std::isnan(f)) {
+    const uint16_t mantissa = static_cast<uint16_t>(0x7fff & ~inf_bits);
+    FUZZ_CHECK((bits & inf_bits) == inf_bits && (bits & mantissa) != 0);
+  } else {
+    CheckNearest(f, bits, inf_bits, value);
+  }
+}
+
 // EncodeScalar's documented integer conversion: truncation toward zero, saturating at the type's
 // range, NaN -> 0 (computed here in long double, independently of the implementation).
 template <typename T>
@@ -102,20 +114,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const float f = static_cast<float>(value);
     switch (t) {
       case DataType::kBool: FUZZ_CHECK(bytes[0] == (value != 0.0 ? 1 : 0)); break;
-      case DataType::kFp16:
-        if (std::isnan(f)) {
-          FUZZ_CHECK((As16(bytes) & 0x7c00) == 0x7c00 && (As16(bytes) & 0x3ff) != 0);
-        } else {
-          CheckNearest(f, As16(bytes), 0x7c00, HalfValue);
-        }
-        break;
-      case DataType::kBf16:
-        if (std::isnan(f)) {
-          FUZZ_CHECK((As16(bytes) & 0x7f80) == 0x7f80 && (As16(bytes) & 0x7f) != 0);
-        } else {
-          CheckNearest(f, As16(bytes), 0x7f80, Bf16Value);
-        }
-        break;
+      case DataType::kFp16: Check16(f, As16(bytes), 0x7c00, HalfValue); break;
+      case DataType::kBf16: Check16(f, As16(bytes), 0x7f80, Bf16Value); break;
       case DataType::kFp64: FUZZ_CHECK(std::memcmp(bytes.data(), &value, 8) == 0); break;
       case DataType::kFp32: FUZZ_CHECK(std::memcmp(bytes.data(), &f, 4) == 0); break;
       case DataType::kUint8: CheckInteger<uint8_t>(value, bytes); break;
