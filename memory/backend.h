@@ -62,6 +62,28 @@ class Backend {
     return false;
   }
 
+  // Decommitting (Note [footprint ceiling] in caching_allocator.cc): giving the memory behind a
+  // range of a segment back to the system while the segment keeps its addresses, and taking it
+  // again later. decommit_granularity() is the page size both work in (a power of two), or 0
+  // when the backend cannot (the default; then neither is ever called).
+  // Decommit(ptr, bytes): [ptr, ptr + bytes) lies inside one segment, is aligned to the
+  //   granularity and is committed; its contents are lost. The pool calls it only on free
+  //   memory, of any stream: a device backend must make sure no queued work still uses it.
+  //   false when it could not (then nothing changed).
+  // Commit(ptr, bytes): makes a decommitted range usable again (contents undefined); false when
+  //   the system is out of memory (then nothing changed).
+  virtual size_t decommit_granularity() const { return 0; }
+  virtual bool Decommit(void* ptr, size_t bytes) {
+    (void)ptr;
+    (void)bytes;
+    return false;
+  }
+  virtual bool Commit(void* ptr, size_t bytes) {
+    (void)ptr;
+    (void)bytes;
+    return false;
+  }
+
   // Short, static name for messages and metrics ("host", "cuda").
   virtual const char* name() const = 0;
 

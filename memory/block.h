@@ -30,6 +30,9 @@ struct Block {
   bool small = false;                // in the small pool
   BlockState state = BlockState::kFree;
   int pending_events = 0;  // events still to complete while pending
+  // While free: bytes of its pages given back to the backend (Note [footprint ceiling] in
+  // caching_allocator.cc); always 0 while live or pending.
+  size_t decommitted = 0;
   Block* prev = nullptr;   // neighbours in the segment, by address
   Block* next = nullptr;
   std::vector<StreamId> stream_uses;  // other streams that used it (RecordStream) while live

@@ -15,6 +15,9 @@
 //      or the backend fails, cached fully-free segments are released first and the request is
 //      retried, if need be with the smallest segment that serves it; if it still cannot be
 //      served, Allocate fails with RESOURCE_EXHAUSTED (the pool stays usable).
+// With Options::decommit_free_pages, memory the pool takes anew (step 3, or pages of a cached
+// block that were given back) never lifts its footprint above its previous peak while free pages
+// elsewhere could be given back first (Note [footprint ceiling] in caching_allocator.cc).
 // Free returns the block to its free list and merges it with free neighbours in its segment
 // (coalescing), so a segment whose blocks are all freed becomes one block again, ready for any
 // size or for release by EmptyCache().
@@ -39,6 +42,7 @@
 #define SEQSERVE_MEMORY_CACHING_ALLOCATOR_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
@@ -102,8 +106,9 @@ class CachingAllocator {
   void ResetPeaks();
 
   // For tests: verifies the pool's structure and its counters against a full recount
-  // (allocated <= reserved; free + live + pending == reserved; each segment tiled exactly by
-  // its blocks; no two adjacent free blocks; every block in exactly one state; stats match).
+  // (allocated <= reserved; free + live + pending == reserved; segments == reserved +
+  // decommitted; each segment tiled exactly by its blocks; no two adjacent free blocks; every
+  // block in exactly one state; decommitted pages only inside free blocks; stats match).
   // INTERNAL naming the first violation. O(blocks).
   absl::Status CheckInvariants() const;
 
@@ -150,6 +155,23 @@ class CachingAllocator {
   // that block (out of the free list, its node in `node`); nullptr when there is no such
   // segment, the budget or the backend refuses.
   Block* GrowExpandableSegmentLocked(StreamId stream, size_t size, FreeBlocks::node_type& node);
+  // Note [footprint ceiling]. Before the pool takes `bytes` more from the backend: decommits
+  // free pages (never those of `exclude`), largest free blocks first, until the footprint plus
+  // `bytes` is within its high-water mark or nothing is left to give back.
+  void MakeRoomLocked(size_t bytes, const Block* exclude);
+  // Decommits up to `wanted` bytes (rounded up to pages) of free `block`'s committed whole
+  // pages, from its top down; the bytes decommitted.
+  size_t DecommitLocked(Block* block, size_t wanted);
+  // Commits the decommitted pages of `block` (split, out of the free lists, about to be handed
+  // out for a `bytes` request rounded to `size`). RESOURCE_EXHAUSTED when the budget or the
+  // backend refuses (the pages committed so far stay committed).
+  absl::Status RecommitLocked(Block* block, size_t bytes, size_t size, StreamId stream);
+  // Records a decommitted range (merged with a range that touches it).
+  void AddDecommittedRangeLocked(char* start, size_t bytes);
+  // Counts `bytes` more taken from the backend (reserved, its peak, the high-water mark).
+  void AddReservedLocked(size_t bytes);
+  // A free block's bytes that are backed by memory.
+  static size_t CommittedBytes(const Block* block) { return block->size - block->decommitted; }
   // A fresh segment for a `size` request on `stream`, as one free block (not in a free list).
   absl::StatusOr<Block*> NewSegmentLocked(size_t bytes, size_t size, StreamId stream, bool small);
   // Returns fully free segments to the backend: the smallest one that covers `needed` bytes if
@@ -170,6 +192,8 @@ class CachingAllocator {
   const Options options_;
   // options_.expandable_segments, where the backend can grow segments in place.
   const bool expandable_;
+  // The backend's decommit granularity with options_.decommit_free_pages; 0: never decommit.
+  const size_t decommit_granularity_;
 
   mutable std::mutex mu_;
   // Everything below is guarded by mu_.
@@ -180,6 +204,12 @@ class CachingAllocator {
   std::map<const char*, Segment> segments_;  // by base address
   std::deque<Block> block_storage_;          // owns every Block; addresses are stable
   std::vector<Block*> spare_blocks_;         // recycled, in block_storage_
+  // Decommitted page ranges (start -> bytes), each inside one free block (Note [footprint
+  // ceiling]), and the highest footprint so far (unlike peak_reserved_bytes, ResetPeaks leaves
+  // it alone).
+  std::map<char*, size_t> decommitted_;
+  uint64_t high_water_bytes_ = 0;
+  std::vector<Block*> decommit_candidates_;  // MakeRoomLocked's scratch space
   PoolStats counters_;  // the fields maintained incrementally; StatsLocked() adds the rest
 };
 

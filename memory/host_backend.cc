@@ -56,7 +56,7 @@ absl::StatusOr<void*> HostBackend::Allocate(size_t bytes) {
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    reservations_[start] = Reservation{base, length, committed};
+    reservations_[start] = Reservation{base, length, committed, 0};
   }
   allocations_.fetch_add(1, std::memory_order_relaxed);
   bytes_in_use_.fetch_add(static_cast<int64_t>(committed), std::memory_order_relaxed);
@@ -66,7 +66,7 @@ absl::StatusOr<void*> HostBackend::Allocate(size_t bytes) {
 bool HostBackend::GrowInPlace(void* ptr, size_t old_bytes, size_t new_bytes) {
   if (new_bytes <= old_bytes) return false;
   std::lock_guard<std::mutex> lock(mu_);
-  const auto it = reservations_.find(ptr);
+  const auto it = reservations_.find(static_cast<char*>(ptr));
   if (it == reservations_.end()) return false;
   Reservation& r = it->second;
   char* const start = static_cast<char*>(ptr);
@@ -85,14 +85,52 @@ void HostBackend::Free(void* ptr, size_t) {
   Reservation r;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    const auto it = reservations_.find(ptr);
+    const auto it = reservations_.find(static_cast<char*>(ptr));
     if (it == reservations_.end()) return;  // not ours: nothing to unmap
     r = it->second;
     reservations_.erase(it);
   }
   munmap(r.base, r.length);
   frees_.fetch_add(1, std::memory_order_relaxed);
-  bytes_in_use_.fetch_sub(static_cast<int64_t>(r.committed), std::memory_order_relaxed);
+  bytes_in_use_.fetch_sub(static_cast<int64_t>(r.committed - r.decommitted), std::memory_order_relaxed);
+}
+
+size_t HostBackend::decommit_granularity() const { return PageSize(); }
+
+HostBackend::Reservation* HostBackend::FindLocked(void* ptr, size_t bytes) {
+  char* const p = static_cast<char*>(ptr);
+  auto it = reservations_.upper_bound(p);
+  if (it == reservations_.begin()) return nullptr;
+  --it;
+  Reservation& r = it->second;
+  if (p + bytes > it->first + r.committed) return nullptr;
+  return &r;
+}
+
+bool HostBackend::Decommit(void* ptr, size_t bytes) {
+  if (bytes == 0 || reinterpret_cast<uintptr_t>(ptr) % PageSize() != 0 || bytes % PageSize() != 0) return false;
+  std::lock_guard<std::mutex> lock(mu_);
+  Reservation* r = FindLocked(ptr, bytes);
+  if (r == nullptr) return false;
+  // A new mapping over the range drops its pages in one call (munmap + mmap would open a window
+  // in which another thread's mmap could take the addresses).
+  if (mmap(ptr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED) {
+    return false;
+  }
+  r->decommitted += bytes;
+  bytes_in_use_.fetch_sub(static_cast<int64_t>(bytes), std::memory_order_relaxed);
+  return true;
+}
+
+bool HostBackend::Commit(void* ptr, size_t bytes) {
+  if (bytes == 0 || reinterpret_cast<uintptr_t>(ptr) % PageSize() != 0 || bytes % PageSize() != 0) return false;
+  std::lock_guard<std::mutex> lock(mu_);
+  Reservation* r = FindLocked(ptr, bytes);
+  if (r == nullptr || r->decommitted < bytes) return false;
+  if (mprotect(ptr, bytes, PROT_READ | PROT_WRITE) != 0) return false;
+  r->decommitted -= bytes;
+  bytes_in_use_.fetch_add(static_cast<int64_t>(bytes), std::memory_order_relaxed);
+  return true;
 }
 
 }  // namespace seqserve::memory

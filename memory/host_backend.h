@@ -9,7 +9,9 @@
 // space (PROT_NONE, MAP_NORESERVE: no memory, no commit charge), so GrowInPlace can extend it by
 // making the next pages accessible, without moving it (Note [expandable segments] in
 // allocator_options.h). A reservation is 1 GiB or the segment's size if larger; 64-bit address
-// space makes that free, and pages count towards RSS only once touched.
+// space makes that free, and pages count towards RSS only once touched. Decommit maps fresh
+// PROT_NONE pages over a range (the memory goes back to the system at once, and a stray access
+// faults instead of reading stale data); Commit makes them accessible again.
 //
 // Thread-safe: one mutex guards the table of reservations; the counters are atomic.
 #ifndef SEQSERVE_MEMORY_HOST_BACKEND_H_
@@ -18,9 +20,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <mutex>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "memory/backend.h"
 
@@ -46,6 +48,10 @@ class HostBackend final : public Backend {
   // Within the segment's reservation only.
   bool can_grow_in_place() const override { return true; }
   bool GrowInPlace(void* ptr, size_t old_bytes, size_t new_bytes) override;
+  // The system page size.
+  size_t decommit_granularity() const override;
+  bool Decommit(void* ptr, size_t bytes) override;
+  bool Commit(void* ptr, size_t bytes) override;
   const char* name() const override { return "host"; }
   size_t alignment() const override { return alignment_; }
 
@@ -55,19 +61,23 @@ class HostBackend final : public Backend {
   int64_t frees() const { return frees_.load(std::memory_order_relaxed); }
   // Allocate calls that failed.
   int64_t failures() const { return failures_.load(std::memory_order_relaxed); }
-  // Bytes accessible in live segments (rounded to pages), growth included.
+  // Bytes accessible in live segments (rounded to pages): growth included, decommitted pages not.
   int64_t bytes_in_use() const { return bytes_in_use_.load(std::memory_order_relaxed); }
 
  private:
   struct Reservation {
     char* base = nullptr;   // what mmap returned
     size_t length = 0;      // what was mapped (munmap's length)
-    size_t committed = 0;   // accessible bytes from the segment's start
+    size_t committed = 0;   // bytes from the segment's start made accessible (grown)
+    size_t decommitted = 0; // of those, bytes decommitted since
   };
+
+  // The reservation whose grown part holds [ptr, ptr + bytes); nullptr if none. Requires mu_.
+  Reservation* FindLocked(void* ptr, size_t bytes);
 
   const size_t alignment_;
   std::mutex mu_;
-  absl::flat_hash_map<void*, Reservation> reservations_;  // by segment pointer; guarded by mu_
+  std::map<char*, Reservation> reservations_;  // by segment pointer; guarded by mu_
   std::atomic<int64_t> allocations_{0};
   std::atomic<int64_t> frees_{0};
   std::atomic<int64_t> failures_{0};

@@ -12,7 +12,7 @@ namespace seqserve::memory {
 
 struct PoolStats {
   // Memory (bytes) ----------------------------------------------------------------------------
-  // Held from the backend: the sum of all segments.
+  // Held from the backend: the sum of all segments, less their decommitted pages.
   uint64_t reserved_bytes = 0;
   // In live allocations, as block sizes (each request rounded to 512 B, plus any unsplit
   // remainder; see size_classes.h).
@@ -22,8 +22,12 @@ struct PoolStats {
   // Highest reserved_bytes / allocated_bytes since construction or ResetPeaks().
   uint64_t peak_reserved_bytes = 0;
   uint64_t peak_allocated_bytes = 0;
-  // In the free lists, reusable now (without a backend call) by a request of the same stream.
+  // In the free lists and backed by memory: reusable by a request of the same stream without
+  // a backend call. (reserved = allocated + cached free + pending free.)
   uint64_t cached_free_bytes = 0;
+  // In the free lists but given back to the backend (Note [footprint ceiling]): address space
+  // of the pool's segments that holds no memory until a request needs it again.
+  uint64_t decommitted_bytes = 0;
   // Freed, but still waiting for events on other streams before reuse (RecordStream).
   uint64_t pending_free_bytes = 0;
   // The largest block in the free lists (0 if none): the largest request served without a
@@ -43,10 +47,12 @@ struct PoolStats {
   uint64_t cache_misses = 0;         // allocations that needed a new segment (or failed)
   uint64_t oom_count = 0;            // allocations that failed with RESOURCE_EXHAUSTED
   uint64_t segments_adopted = 0;     // idle segments handed from one stream to another
+  uint64_t backend_decommits = 0;    // Backend::Decommit calls
+  uint64_t backend_commits = 0;      // Backend::Commit calls (decommitted pages taken again)
 
   // Ratios, derived when the snapshot is taken ---------------------------------------------------
-  // 1 - largest_free_block / cached_free_bytes: 0 when the free memory is one block (or there is
-  // none), towards 1 when it is scattered in many small pieces.
+  // 1 - largest_free_block / (cached_free_bytes + decommitted_bytes): 0 when the free space is
+  // one block (or there is none), towards 1 when it is scattered in many small pieces.
   double fragmentation = 0;
   // reserved_bytes / allocated_bytes: 1 is a perfect fit, 2 means half of what is held is idle.
   // 0 when allocated_bytes is 0 (the ratio is undefined; read reserved_bytes then), so a gauge

@@ -48,6 +48,7 @@ absl::StatusOr<CachingAllocator*> InstallTorchCpuPool(const TorchCpuPoolOptions&
   CachingAllocatorOptions pool_options;
   pool_options.capacity_bytes = options.capacity_bytes;
   pool_options.expandable_segments = options.expandable_segments;
+  pool_options.decommit_free_pages = options.decommit_free_pages;
   if (!options.trace_path.empty()) {
     absl::StatusOr<std::unique_ptr<FileTraceWriter>> trace = FileTraceWriter::Open(options.trace_path);
     if (!trace.ok()) return trace.status();

@@ -23,6 +23,10 @@ struct TorchCpuPoolOptions {
   // with mprotect (cheap): the encoder's trace replays at 1.08x its live peak instead of 1.19x
   // (benchmarks/RESULTS.md).
   bool expandable_segments = true;
+  // CachingAllocatorOptions::decommit_free_pages (the footprint ceiling). Default true on the
+  // host: the trace replays at 1.000x its live peak instead of 1.076x, nearly all the extra
+  // system calls falling in warm-up (benchmarks/RESULTS.md).
+  bool decommit_free_pages = true;
 };
 
 // Creates a host-memory caching pool and installs it with c10::SetAllocator as the allocator of

@@ -117,8 +117,11 @@ int Run(const ServerOptions& options) {
   memory::CachingAllocator* pool = nullptr;
   std::vector<PoolSource> pools;
   if (options.cpu_pool) {
-    absl::StatusOr<memory::CachingAllocator*> installed =
-        memory::InstallTorchCpuPool({static_cast<size_t>(options.memory_budget_bytes), options.memory_trace});
+    memory::TorchCpuPoolOptions pool_options;
+    pool_options.capacity_bytes = static_cast<size_t>(options.memory_budget_bytes);
+    pool_options.trace_path = options.memory_trace;
+    pool_options.decommit_free_pages = options.memory_footprint_ceiling;
+    absl::StatusOr<memory::CachingAllocator*> installed = memory::InstallTorchCpuPool(pool_options);
     if (!installed.ok()) {
       LogError("cannot install the CPU memory pool: ", installed.status().message());
       return 1;

@@ -59,9 +59,11 @@ MetricsCollector::Provider MemoryPoolMetrics(std::vector<PoolSource> pools) {
         [](const PoolSource&, const memory::PoolStats& s) { return s.peak_allocated_bytes; });
     Add(out, pools, stats, "seqserve_memory_cached_free_bytes", "Reserved bytes free for reuse.", gauge,
         [](const PoolSource&, const memory::PoolStats& s) { return s.cached_free_bytes; });
+    Add(out, pools, stats, "seqserve_memory_decommitted_bytes", "Free address space in the pool's segments whose memory went back to the system.", gauge,
+        [](const PoolSource&, const memory::PoolStats& s) { return s.decommitted_bytes; });
     Add(out, pools, stats, "seqserve_memory_largest_free_block_bytes", "Largest free block: the biggest allocation served without the backend.", gauge,
         [](const PoolSource&, const memory::PoolStats& s) { return s.largest_free_block; });
-    Add(out, pools, stats, "seqserve_memory_fragmentation_ratio", "1 - largest free block / free bytes (0 = free memory in one piece).", gauge,
+    Add(out, pools, stats, "seqserve_memory_fragmentation_ratio", "1 - largest free block / free space (0 = free space in one piece).", gauge,
         [](const PoolSource&, const memory::PoolStats& s) { return s.fragmentation; });
     Add(out, pools, stats, "seqserve_memory_overhead_ratio", "Reserved / allocated bytes (0 when nothing is allocated).", gauge,
         [](const PoolSource&, const memory::PoolStats& s) { return s.overhead; });
@@ -73,6 +75,10 @@ MetricsCollector::Provider MemoryPoolMetrics(std::vector<PoolSource> pools) {
         [](const PoolSource&, const memory::PoolStats& s) { return s.backend_grows; });
     Add(out, pools, stats, "seqserve_memory_backend_frees_total", "Segments the pool returned to its backend.", counter,
         [](const PoolSource&, const memory::PoolStats& s) { return s.backend_frees; });
+    Add(out, pools, stats, "seqserve_memory_backend_decommits_total", "Ranges of free pages the pool gave back to the system (footprint ceiling).", counter,
+        [](const PoolSource&, const memory::PoolStats& s) { return s.backend_decommits; });
+    Add(out, pools, stats, "seqserve_memory_backend_commits_total", "Ranges of given-back pages the pool took again.", counter,
+        [](const PoolSource&, const memory::PoolStats& s) { return s.backend_commits; });
     Add(out, pools, stats, "seqserve_memory_cache_hit_ratio", "Allocations served from the pool's free lists / all allocations.", gauge,
         [](const PoolSource&, const memory::PoolStats& s) { return s.hit_rate; });
     Add(out, pools, stats, "seqserve_memory_oom_total", "Allocations the pool refused (budget or backend exhausted).", counter,

@@ -85,6 +85,8 @@ const std::vector<Flag>& Flags() {
        [](ServerOptions& o, absl::string_view v) { return SetAllocatorChoice(o.cpu_pool, v); }},
       {"memory-budget-bytes", "Most bytes the CPU pool may hold; 0 = unlimited (default).", false,
        [](ServerOptions& o, absl::string_view v) { return absl::SimpleAtoi(v, &o.memory_budget_bytes) && o.memory_budget_bytes >= 0; }},
+      {"memory-footprint-ceiling", "CPU pool: give back free pages rather than pass the previous peak (default true).", false,
+       [](ServerOptions& o, absl::string_view v) { return SetBool(o.memory_footprint_ceiling, v); }},
       {"memory-trace", "Record every CPU pool allocation and free to this file (for replay).", false,
        [](ServerOptions& o, absl::string_view v) { o.memory_trace = std::string(v); return !v.empty(); }},
       {"cuda-allocator", "Allocator of CUDA tensors when there is a GPU: pool (default) or default (libtorch's own).", false,

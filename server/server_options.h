@@ -55,6 +55,9 @@ struct ServerOptions {
   // Most bytes the CPU pool may hold; 0 (default) = unlimited. A batch that does not fit is
   // split and retried; a request that does not fit alone fails with RESOURCE_EXHAUSTED.
   int64_t memory_budget_bytes = 0;
+  // Whether the CPU pool gives back free pages rather than raise its footprint past its previous
+  // peak (CachingAllocatorOptions::decommit_free_pages). Default true.
+  bool memory_footprint_ceiling = true;
   // If set, the CPU pool records every allocation and free to this file, for replay.
   std::string memory_trace;
   // Allocator of CUDA tensors, when libtorch sees a GPU: true (default) = seqserve's pool, one

@@ -1,6 +1,8 @@
 // Micro-benchmarks of the caching allocator's cached path: one Allocate + Free of a size the
 // pool already holds a free block for, single-threaded, on the host backend. Goal: median under
-// 100 ns per pair. BM_MallocFree is glibc's malloc/free of the same sizes, for scale.
+// 100 ns per pair. BM_MallocFree is glibc's malloc/free of the same sizes, for scale. The second
+// argument picks the pool's options: 0 the defaults, 1 the server's CPU pool (expandable
+// segments and the footprint ceiling, memory/torch_cpu_allocator.h).
 //
 //   memory_alloc_benchmark --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 //
@@ -21,8 +23,13 @@
 namespace seqserve::memory {
 namespace {
 
-std::unique_ptr<CachingAllocator> NewPool(Backend* backend) {
-  absl::StatusOr<std::unique_ptr<CachingAllocator>> pool = CachingAllocator::Create(backend);
+std::unique_ptr<CachingAllocator> NewPool(Backend* backend, bool server_options = false) {
+  CachingAllocatorOptions options;
+  if (server_options) {
+    options.expandable_segments = true;
+    options.decommit_free_pages = true;
+  }
+  absl::StatusOr<std::unique_ptr<CachingAllocator>> pool = CachingAllocator::Create(backend, options);
   if (!pool.ok()) std::abort();
   return std::move(*pool);
 }
@@ -30,7 +37,8 @@ std::unique_ptr<CachingAllocator> NewPool(Backend* backend) {
 void BM_AllocFree(benchmark::State& state) {
   const size_t bytes = static_cast<size_t>(state.range(0));
   HostBackend backend;
-  auto pool = NewPool(&backend);
+  auto pool = NewPool(&backend, state.range(1) != 0);
+  state.SetLabel(state.range(1) != 0 ? "server options" : "defaults");
   // Warm the cache: the first allocation takes the segment from the backend.
   absl::StatusOr<void*> warm = pool->Allocate(bytes);
   if (!warm.ok() || !pool->Free(*warm).ok()) std::abort();
@@ -43,14 +51,15 @@ void BM_AllocFree(benchmark::State& state) {
   state.counters["backend_allocations"] = static_cast<double>(stats.backend_allocations);
   state.counters["hit_rate"] = stats.hit_rate;
 }
-BENCHMARK(BM_AllocFree)->Arg(512)->Arg(64 << 10)->Arg(4 << 20);
+BENCHMARK(BM_AllocFree)->ArgsProduct({{512, 64 << 10, 4 << 20}, {0, 1}});
 
 // Several allocations live at once, freed in another order: exercises splitting and merging
 // with neighbours on both sides rather than one block against one remainder.
 void BM_AllocFreeInterleaved(benchmark::State& state) {
   const size_t bytes = static_cast<size_t>(state.range(0));
   HostBackend backend;
-  auto pool = NewPool(&backend);
+  auto pool = NewPool(&backend, state.range(1) != 0);
+  state.SetLabel(state.range(1) != 0 ? "server options" : "defaults");
   constexpr int kLive = 8;
   void* ptrs[kLive];
   for (auto _ : state) {
@@ -60,7 +69,7 @@ void BM_AllocFreeInterleaved(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * kLive);
 }
-BENCHMARK(BM_AllocFreeInterleaved)->Arg(512)->Arg(64 << 10);
+BENCHMARK(BM_AllocFreeInterleaved)->ArgsProduct({{512, 64 << 10}, {0, 1}});
 
 void BM_MallocFree(benchmark::State& state) {
   const size_t bytes = static_cast<size_t>(state.range(0));

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Server throughput and memory with seqserve's CPU pool vs libtorch's default CPU allocator,
-in one run on one machine; then records an allocation trace of the same workload and replays it
+"""Server throughput and memory with seqserve's CPU pool (with and without its footprint ceiling)
+vs libtorch's default CPU allocator, in one run on one machine; then records an allocation trace of the same workload and replays it
 through the pool and two baselines (benchmarks/memory/replay_trace.cc).
 
 For each allocator: start the server on the demo repository, drive the encoder at saturation with
@@ -37,17 +37,22 @@ def main():
     repository = os.path.join(args.build, "model_repository")
     print(f"results in {args.out}", flush=True)
 
+    variants = {
+        "pool": ["--cpu-allocator=pool"],
+        "pool, no footprint ceiling": ["--cpu-allocator=pool", "--memory-footprint-ceiling=false"],
+        "default": ["--cpu-allocator=default"],
+    }
     rows = []
-    for allocator in ["pool", "default"]:
-        server = Server(os.path.join(args.build, "seqserve"), repository, [f"--cpu-allocator={allocator}"])
+    for allocator, flags in variants.items():
+        server = Server(os.path.join(args.build, "seqserve"), repository, flags)
         try:
             server.wait_ready_http()
-            result = perf(server, inputs, os.path.join(args.out, f"{allocator}.csv"),
-                          ["--concurrency-range", str(args.concurrency)])
+            csv = os.path.join(args.out, allocator.replace(" ", "_").replace(",", "") + ".csv")
+            result = perf(server, inputs, csv, ["--concurrency-range", str(args.concurrency)])
             if result is None:
-                raise RuntimeError(open(os.path.join(args.out, f"{allocator}.csv.log")).read())
+                raise RuntimeError(open(csv + ".log").read())
             result["peak_rss_mib"] = server.memory_bytes("VmHWM") / 2**20
-            result["pool"] = pool_metrics(server) if allocator == "pool" else {}
+            result["pool"] = pool_metrics(server) if allocator != "default" else {}
             rows.append((allocator, result))
             print(allocator, result, flush=True)
         finally:
@@ -69,12 +74,17 @@ def main():
     print("|---|---|---|---|---|")
     for allocator, r in rows:
         print(f"| {allocator} | {r['throughput']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['peak_rss_mib']:.0f} |")
-    pool = dict(rows)["pool"]["pool"]
-    if pool:
-        print(f"\nPool after the run: peak reserved {pool['seqserve_memory_peak_reserved_bytes'] / 2**20:.1f} MiB, "
+    for allocator, r in rows:
+        pool = r["pool"]
+        if not pool:
+            continue
+        print(f"\n{allocator}, after the run: peak reserved {pool['seqserve_memory_peak_reserved_bytes'] / 2**20:.1f} MiB, "
               f"peak allocated {pool['seqserve_memory_peak_allocated_bytes'] / 2**20:.1f} MiB "
               f"(ratio {pool['seqserve_memory_peak_reserved_bytes'] / pool['seqserve_memory_peak_allocated_bytes']:.3f}), "
               f"backend allocations {pool['seqserve_memory_backend_allocations_total']:.0f}, "
+              f"grows {pool['seqserve_memory_backend_grows_total']:.0f}, "
+              f"decommits {pool['seqserve_memory_backend_decommits_total']:.0f}, "
+              f"commits {pool['seqserve_memory_backend_commits_total']:.0f}, "
               f"cache hit ratio {pool['seqserve_memory_cache_hit_ratio']:.4f}, "
               f"fragmentation {pool['seqserve_memory_fragmentation_ratio']:.3f}")
     print("\n**Trace replay** (" + os.path.basename(trace) + "):\n")

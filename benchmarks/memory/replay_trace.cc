@@ -8,11 +8,15 @@
 //
 //   replay_trace TRACE [--repeats=5] [--large-segment-mib=20,8,4,2]
 //
-// The pool is replayed once per large-segment size given (its Options::large_segment_bytes), and
-// once with expandable segments (Options::expandable_segments).
+// The pool is replayed once per large-segment size given (its Options::large_segment_bytes), once
+// with expandable segments (Options::expandable_segments), and once with expandable segments and
+// the footprint ceiling (Options::decommit_free_pages): the server's CPU pool.
 //
 // Prints, per allocator: peak reserved bytes / peak live (requested) bytes, backend calls per
-// 1,000 allocations, and ns per replayed event (median of --repeats).
+// 1,000 allocations (segment allocations, frees, grows, decommits and commits), and ns per
+// replayed event (median of --repeats). The replay never touches the memory, so the page faults
+// that follow a commit are not in the time; the server comparison (compare_allocators.py) has
+// them.
 #include <algorithm>
 #include <functional>
 #include <cstdio>
@@ -58,11 +62,8 @@ uint64_t PeakLive(const std::vector<TraceEvent>& events) {
   return peak;
 }
 
-Result ReplayPool(const std::vector<TraceEvent>& events, size_t large_segment_bytes, bool expandable) {
+Result ReplayPool(const std::vector<TraceEvent>& events, const CachingAllocatorOptions& options) {
   HostBackend backend(64);
-  CachingAllocatorOptions options;
-  options.large_segment_bytes = large_segment_bytes;
-  options.expandable_segments = expandable;
   auto pool = CachingAllocator::Create(&backend, options);
   if (!pool.ok()) {
     std::fprintf(stderr, "%s\n", pool.status().ToString().c_str());
@@ -76,8 +77,9 @@ Result ReplayPool(const std::vector<TraceEvent>& events, size_t large_segment_by
     std::exit(1);
   }
   const PoolStats s = (*pool)->stats();
-  return {static_cast<double>(s.peak_reserved_bytes), static_cast<double>(s.backend_allocations + s.backend_frees + s.backend_grows),
-          ns / events.size()};
+  const uint64_t calls =
+      s.backend_allocations + s.backend_frees + s.backend_grows + s.backend_decommits + s.backend_commits;
+  return {static_cast<double>(s.peak_reserved_bytes), static_cast<double>(calls), ns / events.size()};
 }
 
 Result ReplayNoCache(const std::vector<TraceEvent>& events) {
@@ -168,12 +170,20 @@ int Main(int argc, char** argv) {
               repeats);
   std::printf("|---|---|---|---|\n");
   std::vector<std::pair<std::string, std::function<Result(const std::vector<TraceEvent>&)>>> allocators;
+  auto pool = [](CachingAllocatorOptions options) {
+    return [options](const std::vector<TraceEvent>& e) { return ReplayPool(e, options); };
+  };
   for (size_t mib : segment_mib) {
-    allocators.emplace_back(absl::StrCat("pool (large segments ", mib, " MiB)"),
-                            [mib](const std::vector<TraceEvent>& e) { return ReplayPool(e, mib << 20, false); });
+    CachingAllocatorOptions options;
+    options.large_segment_bytes = mib << 20;
+    allocators.emplace_back(absl::StrCat("pool (large segments ", mib, " MiB)"), pool(options));
   }
-  allocators.emplace_back("pool (expandable segments)",
-                          [](const std::vector<TraceEvent>& e) { return ReplayPool(e, kLargeSegmentSize, true); });
+  CachingAllocatorOptions expandable;
+  expandable.expandable_segments = true;
+  allocators.emplace_back("pool (expandable segments)", pool(expandable));
+  CachingAllocatorOptions ceiling = expandable;
+  ceiling.decommit_free_pages = true;
+  allocators.emplace_back("pool (expandable segments, footprint ceiling)", pool(ceiling));
   allocators.emplace_back("no-cache", ReplayNoCache);
   allocators.emplace_back("pow2-cache", ReplayPow2);
   for (const auto& [name, replay] : allocators) {

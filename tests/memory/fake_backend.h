@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -72,9 +73,46 @@ class FakeBackend final : public Backend {
     }
     segments_.erase(it);
     capacities_.erase(ptr);
-    bytes_in_use_ -= bytes;
+    size_t decommitted = 0;
+    char* const base = static_cast<char*>(ptr);
+    for (auto page = decommitted_pages_.lower_bound(base);
+         page != decommitted_pages_.end() && *page < base + bytes;) {
+      decommitted += decommit_granularity_;
+      page = decommitted_pages_.erase(page);
+    }
+    bytes_in_use_ -= bytes - decommitted;
     std::free(ptr);
     ++frees;
+  }
+
+  // Decommit and Commit check their contract (aligned, inside a segment, committed or
+  // decommitted); violations count in bad_decommits and change nothing. Tests check with
+  // IsCommitted that no live allocation ever lies on a decommitted page.
+  size_t decommit_granularity() const override { return decommit_granularity_; }
+  bool Decommit(void* ptr, size_t bytes) override {
+    if (!ValidPageRange(ptr, bytes, /*decommitted=*/false)) {
+      ++bad_decommits;
+      return false;
+    }
+    for (size_t off = 0; off < bytes; off += decommit_granularity_) {
+      decommitted_pages_.insert(static_cast<char*>(ptr) + off);
+    }
+    bytes_in_use_ -= bytes;
+    ++decommits;
+    return true;
+  }
+  bool Commit(void* ptr, size_t bytes) override {
+    if (!ValidPageRange(ptr, bytes, /*decommitted=*/true)) {
+      ++bad_decommits;
+      return false;
+    }
+    if (fail_commits_) return false;
+    for (size_t off = 0; off < bytes; off += decommit_granularity_) {
+      decommitted_pages_.erase(static_cast<char*>(ptr) + off);
+    }
+    bytes_in_use_ += bytes;
+    ++commits;
+    return true;
   }
 
   const char* name() const override { return "fake"; }
@@ -102,6 +140,18 @@ class FakeBackend final : public Backend {
   void SetGrowable(size_t bytes) { growable_bytes_ = bytes; }
   // Allocate fails once `bytes` are in use (0: unlimited), like a device of that size.
   void SetDeviceBytes(size_t bytes) { device_bytes_ = bytes; }
+  // Decommit and Commit work in pages of `bytes` (a power of two; 0, the default: never).
+  void SetDecommitGranularity(size_t bytes) { decommit_granularity_ = bytes; }
+  // Whether Commit fails (as if the system were out of memory).
+  void SetFailCommits(bool on) { fail_commits_ = on; }
+  // Whether every page overlapping [p, p + bytes) is committed.
+  bool IsCommitted(const void* p, size_t bytes) const {
+    if (decommitted_pages_.empty() || bytes == 0) return true;
+    const char* c = static_cast<const char*>(p);
+    const uintptr_t first = reinterpret_cast<uintptr_t>(c) / decommit_granularity_ * decommit_granularity_;
+    const auto it = decommitted_pages_.lower_bound(reinterpret_cast<char*>(first));
+    return it == decommitted_pages_.end() || *it >= c + bytes;
+  }
   // Whether new events are born completed (the host's behaviour). Default false.
   void SetAutoComplete(bool on) { auto_complete_ = on; }
   // Completes the events recorded on `stream` so far.
@@ -135,12 +185,30 @@ class FakeBackend final : public Backend {
   int bad_frees = 0;
   int released_events = 0;
   int grows = 0;
+  int decommits = 0;
+  int commits = 0;
+  int bad_decommits = 0;
 
  private:
   struct Event {
     StreamId stream;
     bool completed;
   };
+
+  // Whether [ptr, ptr + bytes) is page-aligned, inside a segment's current size, and all
+  // decommitted (or all committed).
+  bool ValidPageRange(void* ptr, size_t bytes, bool decommitted) const {
+    const size_t g = decommit_granularity_;
+    const char* base = SegmentOf(ptr);
+    if (g == 0 || bytes == 0 || base == nullptr || reinterpret_cast<uintptr_t>(ptr) % g != 0 || bytes % g != 0 ||
+        static_cast<char*>(ptr) + bytes > base + segments_.at(const_cast<char*>(base))) {
+      return false;
+    }
+    for (size_t off = 0; off < bytes; off += g) {
+      if (decommitted_pages_.count(static_cast<char*>(ptr) + off) != (decommitted ? 1u : 0u)) return false;
+    }
+    return true;
+  }
 
   const size_t alignment_;
   std::map<void*, size_t> segments_;
@@ -150,6 +218,9 @@ class FakeBackend final : public Backend {
   int fail_next_ = 0;
   size_t device_bytes_ = 0;
   size_t growable_bytes_ = 0;
+  size_t decommit_granularity_ = 0;
+  bool fail_commits_ = false;
+  std::set<char*> decommitted_pages_;
   size_t bytes_in_use_ = 0;
   bool auto_complete_ = false;
 };

@@ -4,7 +4,10 @@
 
 #include <cstdint>
 #include <cstring>
+#include <sys/mman.h>
 #include <unistd.h>
+
+#include <vector>
 
 namespace seqserve::memory {
 namespace {
@@ -42,6 +45,47 @@ TEST(HostBackendTest, GrowsSegmentsInPlaceWithinTheirReservation) {
   int other = 0;
   EXPECT_FALSE(backend.GrowInPlace(&other, 4, 8));  // not a segment of this backend
   backend.Free(*p, 6 << 20);
+  EXPECT_EQ(backend.bytes_in_use(), 0);
+}
+
+// Pages of `p` resident in memory, by mincore.
+size_t ResidentPages(void* p, size_t bytes) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> vec(bytes / page);
+  if (mincore(p, bytes, vec.data()) != 0) return ~size_t{0};
+  size_t resident = 0;
+  for (unsigned char v : vec) resident += v & 1;
+  return resident;
+}
+
+TEST(HostBackendTest, DecommitReturnsPagesAndCommitMakesThemUsableAgain) {
+  HostBackend backend;
+  const size_t page = backend.decommit_granularity();
+  ASSERT_EQ(page, static_cast<size_t>(sysconf(_SC_PAGESIZE)));
+  absl::StatusOr<void*> p = backend.Allocate(64 * page);
+  ASSERT_TRUE(p.ok());
+  char* bytes = static_cast<char*>(*p);
+  std::memset(bytes, 0x5a, 64 * page);
+  EXPECT_EQ(ResidentPages(bytes, 64 * page), 64u);
+
+  ASSERT_TRUE(backend.Decommit(bytes + 8 * page, 16 * page));
+  EXPECT_EQ(ResidentPages(bytes + 8 * page, 16 * page), 0u);  // the memory went back at once
+  EXPECT_EQ(backend.bytes_in_use(), static_cast<int64_t>(48 * page));
+  EXPECT_EQ(bytes[8 * page - 1], 0x5a);  // the neighbours kept their contents
+  EXPECT_EQ(bytes[24 * page], 0x5a);
+
+  ASSERT_TRUE(backend.Commit(bytes + 8 * page, 16 * page));
+  EXPECT_EQ(backend.bytes_in_use(), static_cast<int64_t>(64 * page));
+  std::memset(bytes + 8 * page, 0x33, 16 * page);  // writable again
+  EXPECT_EQ(bytes[8 * page], 0x33);
+
+  EXPECT_FALSE(backend.Decommit(bytes + 1, page));           // not page-aligned
+  EXPECT_FALSE(backend.Decommit(bytes + 60 * page, 8 * page));  // past the segment's end
+  int other = 0;
+  EXPECT_FALSE(backend.Decommit(&other, page));  // not this backend's memory
+  EXPECT_FALSE(backend.Commit(bytes, page));     // nothing decommitted to take back
+  ASSERT_TRUE(backend.Decommit(bytes, 4 * page));
+  backend.Free(*p, 64 * page);  // a segment freed with decommitted pages balances the count
   EXPECT_EQ(backend.bytes_in_use(), 0);
 }
 

@@ -3,6 +3,7 @@
 // pool's statistics equal a recount of the model.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -32,6 +33,7 @@ struct Scenario {
   size_t capacity_bytes;
   size_t max_split_size;
   bool expandable = false;  // expandable segments over a backend that can grow them
+  bool decommit = false;    // the footprint ceiling over a backend that can decommit 4 KiB pages
 };
 
 class RandomizedTest : public ::testing::TestWithParam<Scenario> {};
@@ -75,7 +77,12 @@ TEST_P(RandomizedTest, MatchesTheReferenceModel) {
   options.capacity_bytes = scenario.capacity_bytes;
   options.max_split_size = scenario.max_split_size;
   options.expandable_segments = scenario.expandable;
-  if (scenario.expandable) backend.SetGrowable(512 * kMiB);
+  options.decommit_free_pages = scenario.decommit;
+  // Room for each stream's arena to grow as far as the test's live bytes can go.
+  if (scenario.expandable) backend.SetGrowable(2048 * kMiB);
+  constexpr size_t kPage = 4096;
+  if (scenario.decommit) backend.SetDecommitGranularity(kPage);
+  uint64_t high_water = 0;  // the highest footprint before the current operation
   auto pool = MakePool(&backend, options);
   ASSERT_NE(pool, nullptr);
 
@@ -109,6 +116,7 @@ TEST_P(RandomizedTest, MatchesTheReferenceModel) {
           auto before = std::prev(after);
           ASSERT_LE(before->first + before->second.block, begin) << "overlaps the previous";
         }
+        ASSERT_TRUE(backend.IsCommitted(p, *block)) << "handed out decommitted pages";
         const uint64_t tag = next_tag++;
         Stamp(p, bytes, tag);
         live[begin] = Live{bytes, *block, stream, tag};
@@ -145,6 +153,20 @@ TEST_P(RandomizedTest, MatchesTheReferenceModel) {
     }
     ASSERT_EQ(stats.reserved_bytes, backend.bytes_in_use());
     ASSERT_EQ(stats.oom_count, static_cast<uint64_t>(ooms));
+    if (scenario.decommit) {
+      ASSERT_EQ(backend.bad_decommits, 0) << "op " << op;
+      for (const auto& [address, l] : live) {
+        ASSERT_TRUE(backend.IsCommitted(reinterpret_cast<void*>(address), l.block)) << "op " << op;
+      }
+    }
+    if (scenario.decommit && scenario.expandable && scenario.capacity_bytes == 0) {
+      // Note [footprint ceiling]: the footprint passes its old peak only when no free block has
+      // more than its two partial pages committed; then by at most one growth step.
+      const uint64_t floor = stats.allocated_bytes + stats.pending_free_bytes +
+                             (2 * stats.free_blocks + 2) * kPage + kExpandableGrowth;
+      ASSERT_LE(stats.reserved_bytes, std::max(high_water, floor)) << "op " << op << " " << DebugString(stats);
+    }
+    high_water = std::max<uint64_t>(high_water, stats.reserved_bytes);
   }
 
   for (const auto& [address, l] : live) {
@@ -165,6 +187,12 @@ TEST_P(RandomizedTest, MatchesTheReferenceModel) {
     EXPECT_GT(stats.backend_grows, 0u) << "no segment ever grew";
     EXPECT_EQ(static_cast<uint64_t>(backend.grows), stats.backend_grows);
   }
+  if (scenario.decommit) {
+    EXPECT_GT(stats.backend_decommits, 0u) << "nothing was ever decommitted";
+    EXPECT_GT(stats.backend_commits, 0u) << "no decommitted page was ever reused";
+    EXPECT_EQ(static_cast<uint64_t>(backend.decommits), stats.backend_decommits);
+    EXPECT_EQ(static_cast<uint64_t>(backend.commits), stats.backend_commits);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Scenarios, RandomizedTest,
@@ -173,7 +201,10 @@ INSTANTIATE_TEST_SUITE_P(Scenarios, RandomizedTest,
                                            Scenario{"MaxSplit", 3, 0, 32 * kMiB},
                                            Scenario{"BudgetAndMaxSplit", 4, 192 * kMiB, 24 * kMiB},
                                            Scenario{"Expandable", 5, 0, ~size_t{0}, true},
-                                           Scenario{"ExpandableWithBudget", 6, 192 * kMiB, ~size_t{0}, true}),
+                                           Scenario{"ExpandableWithBudget", 6, 192 * kMiB, ~size_t{0}, true},
+                                           Scenario{"Decommit", 7, 0, ~size_t{0}, false, true},
+                                           Scenario{"ExpandableDecommit", 8, 0, ~size_t{0}, true, true},
+                                           Scenario{"ExpandableDecommitWithBudget", 9, 192 * kMiB, ~size_t{0}, true, true}),
                          [](const ::testing::TestParamInfo<Scenario>& info) {
                            return std::string(info.param.name);
                          });

@@ -41,12 +41,15 @@ TEST(ServerOptionsTest, AllocatorChoices) {
   EXPECT_TRUE(o->cpu_pool);
   EXPECT_TRUE(o->cuda_pool);
   EXPECT_EQ(o->cuda_memory_budget_bytes, 0);
+  EXPECT_TRUE(o->memory_footprint_ceiling);
   o = Parse({"--model-repository=/m", "--cpu-allocator=default", "--cuda-allocator=default",
-             "--cuda-memory-budget-bytes=1073741824"});
+             "--cuda-memory-budget-bytes=1073741824", "--memory-footprint-ceiling=false"});
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_FALSE(o->cpu_pool);
   EXPECT_FALSE(o->cuda_pool);
   EXPECT_EQ(o->cuda_memory_budget_bytes, int64_t{1} << 30);
+  EXPECT_FALSE(o->memory_footprint_ceiling);
+  EXPECT_FALSE(Parse({"--model-repository=/m", "--memory-footprint-ceiling=maybe"}).ok());
   EXPECT_NE(Parse({"--model-repository=/m", "--cuda-allocator=malloc"}).status().message().find("--cuda-allocator"),
             std::string::npos);
   EXPECT_FALSE(Parse({"--model-repository=/m", "--cuda-memory-budget-bytes=-1"}).ok());
