@@ -46,7 +46,8 @@ struct CachingAllocatorOptions {
   // encoder's recorded trace (34 MiB live), peak reserved / peak live: 1.191 with the two pools
   // (ten 2 MiB and one 20 MiB segments); 1.108 with one growing arena per pool; 1.076 with one
   // arena for all sizes (kept), at 0.9 backend calls per 1,000 allocations instead of 0.3 and
-  // the same speed. The rest is holes between live blocks at the peak. Ignored where the
+  // the same speed. The rest is holes between live blocks at the peak (decommit_free_pages gives
+  // their memory back). Ignored where the
   // backend cannot grow. Default false (the server's CPU pool turns it on: TorchCpuPoolOptions).
   bool expandable_segments = false;
 
