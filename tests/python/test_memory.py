@@ -49,3 +49,26 @@ def test_request_too_big_alone_gets_resource_exhausted(request, start_server):
     assert client.infer("encoder", encoder_inputs(16)).as_numpy("logits").shape == (1, 4)
     assert client.is_server_ready()
     assert server.stop() == 0, server.read_log()
+
+
+@pytest.mark.parametrize("ceiling", [True, False])
+def test_footprint_ceiling_keeps_the_pool_at_its_live_peak(request, start_server, ceiling):
+    # Note [footprint ceiling]: with it (the default) the CPU pool gives back free pages instead
+    # of passing its previous peak, so its peak footprint stays within the bound (two pages per
+    # free block plus one 64 KiB growth step) of the peak live bytes. Without it the encoder's
+    # warm-up at 512 tokens leaves ~2.5 MiB of holes at the peak.
+    server = start_server(f"--memory-footprint-ceiling={str(ceiling).lower()}",
+                          repository=request.config.getoption("--repository"))
+    server.wait_ready_http()
+    assert flood(server, 16, 512) == ["OK"] * 16
+    reserved = metric(server, "seqserve_memory_peak_reserved_bytes", pool="cpu")
+    allocated = metric(server, "seqserve_memory_peak_allocated_bytes", pool="cpu")
+    decommits = metric(server, "seqserve_memory_backend_decommits_total", pool="cpu")
+    if ceiling:
+        assert reserved <= allocated + 1_000_000, (reserved, allocated)
+        assert decommits > 0
+    else:
+        assert reserved > allocated + 1_000_000, (reserved, allocated)
+        assert decommits == 0
+        assert metric(server, "seqserve_memory_decommitted_bytes", pool="cpu") == 0
+    assert server.stop() == 0, server.read_log()
