@@ -435,7 +435,7 @@ absl::Status CachingAllocator::RecommitLocked(Block* block, size_t bytes, size_t
   // range of the free remainder above it: only the part below `hi` is the block's).
   char* const hi = RoundUpPtr(block->ptr + block->size, g);
   auto it = decommitted_.lower_bound(RoundDownPtr(block->ptr, g));
-  while (block->decommitted != 0) {
+  while (block->decommitted != 0 && it != decommitted_.end()) {
     char* const start = it->first;
     const size_t length = it->second;
     const size_t take = static_cast<size_t>(std::min(start + length, hi) - start);
