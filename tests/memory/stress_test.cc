@@ -1,6 +1,8 @@
 // Multi-threaded stress: 4 threads x 20k random operations on one pool, with frees handed across
 // threads, RecordStream, EmptyCache and a reader taking snapshots and checking invariants all
-// the while. Meant to run under ThreadSanitizer and AddressSanitizer (SEQSERVE_SANITIZE).
+// the while. Meant to run under ThreadSanitizer and AddressSanitizer (SEQSERVE_SANITIZE). Run
+// with the pool's defaults and with the server's CPU options (expandable segments and the
+// footprint ceiling, whose decommitted host pages fault on any access).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -41,13 +43,17 @@ bool Intact(const Allocation& a) {
   return (head & mask) == (a.tag & mask) && tail == a.tag;
 }
 
-TEST(StressTest, FourThreadsOfRandomAllocationsAndFrees) {
+class StressTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(StressTest, FourThreadsOfRandomAllocationsAndFrees) {
   constexpr int kThreads = 4;
   constexpr int kOpsPerThread = 20000;
   constexpr size_t kMaxLivePerThread = 48;
   HostBackend backend;
   CachingAllocator::Options options;
   options.capacity_bytes = 512 * kMiB;  // bounds what the test can hold
+  options.expandable_segments = GetParam();
+  options.decommit_free_pages = GetParam();
   auto pool = MakePool(&backend, options);
   ASSERT_NE(pool, nullptr);
 
@@ -144,11 +150,20 @@ TEST(StressTest, FourThreadsOfRandomAllocationsAndFrees) {
   EXPECT_EQ(s.live_blocks, 0u);
   EXPECT_EQ(s.oom_count, static_cast<uint64_t>(ooms.load()));
   EXPECT_GT(s.hit_rate, 0.9) << DebugString(s);
+  if (GetParam()) {
+    EXPECT_GT(s.backend_decommits, 0u) << "the footprint ceiling was never exercised";
+    EXPECT_GT(s.backend_commits, 0u);
+  }
   pool->EmptyCache();
   s = pool->stats();
   EXPECT_EQ(s.reserved_bytes, 0u);
   EXPECT_EQ(backend.bytes_in_use(), 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(Options, StressTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return std::string(info.param ? "ServerCpuPool" : "Defaults");
+                         });
 
 }  // namespace
 }  // namespace seqserve::memory
