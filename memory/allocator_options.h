@@ -57,7 +57,7 @@ struct CachingAllocatorOptions {
   // the cache, as libtorch's allocator does; measured side by side in benchmarks/gpu/check.sh.
   bool release_idle_before_growing = false;
 
-  // Note [footprint ceiling] (caching_allocator.cc): where the backend can decommit pages
+  // Note [footprint ceiling] (footprint_ceiling.cc): where the backend can decommit pages
   // (Backend::decommit_granularity; the host backend can), the pool never takes new memory
   // (growing or creating a segment, recommitting pages) beyond its previous peak while free
   // pages could be given back instead: it first decommits free pages, from the largest free

@@ -62,7 +62,7 @@ class Backend {
     return false;
   }
 
-  // Decommitting (Note [footprint ceiling] in caching_allocator.cc): giving the memory behind a
+  // Decommitting (Note [footprint ceiling] in footprint_ceiling.cc): giving the memory behind a
   // range of a segment back to the system while the segment keeps its addresses, and taking it
   // again later. decommit_granularity() is the page size both work in (a power of two), or 0
   // when the backend cannot (the default; then neither is ever called).

@@ -31,7 +31,7 @@ struct Block {
   BlockState state = BlockState::kFree;
   int pending_events = 0;  // events still to complete while pending
   // While free: bytes of its pages given back to the backend (Note [footprint ceiling] in
-  // caching_allocator.cc); always 0 while live or pending.
+  // footprint_ceiling.cc); always 0 while live or pending.
   size_t decommitted = 0;
   Block* prev = nullptr;   // neighbours in the segment, by address
   Block* next = nullptr;

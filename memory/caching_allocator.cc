@@ -10,17 +10,7 @@
 namespace seqserve::memory {
 namespace {
 
-// "4194304 bytes (4.00 MiB)".
-std::string Bytes(uint64_t n) {
-  return absl::StrFormat("%d bytes (%.2f MiB)", n, static_cast<double>(n) / kMiB);
-}
-
 bool IsPowerOfTwo(size_t n) { return n != 0 && (n & (n - 1)) == 0; }
-
-char* RoundDownPtr(char* p, size_t multiple) { return p - reinterpret_cast<uintptr_t>(p) % multiple; }
-char* RoundUpPtr(char* p, size_t multiple) {
-  return p + (multiple - 1 - (reinterpret_cast<uintptr_t>(p) + multiple - 1) % multiple);
-}
 
 }  // namespace
 
@@ -288,7 +278,7 @@ absl::StatusOr<Block*> CachingAllocator::NewSegmentLocked(size_t bytes, size_t s
     if (!fits(segment)) segment = minimum;
     if (!fits(segment)) {
       return OutOfMemoryLocked(bytes, size, stream,
-                               absl::StrCat("a new segment of ", Bytes(segment),
+                               absl::StrCat("a new segment of ", FormatBytes(segment),
                                             " would exceed the pool's capacity budget"));
     }
   }
@@ -311,7 +301,7 @@ absl::StatusOr<Block*> CachingAllocator::NewSegmentLocked(size_t bytes, size_t s
     if (!memory.ok()) {
       return OutOfMemoryLocked(bytes, size, stream,
                                absl::StrCat("backend '", backend_->name(), "' could not allocate ",
-                                            Bytes(segment), ": ", memory.status().message()));
+                                            FormatBytes(segment), ": ", memory.status().message()));
     }
   }
 
@@ -333,137 +323,16 @@ void CachingAllocator::AddReservedLocked(size_t bytes) {
   high_water_bytes_ = std::max(high_water_bytes_, counters_.reserved_bytes);
 }
 
-// Decommitting ------------------------------------------------------------------------------------
-
-// Note [footprint ceiling]: a pool that never moves memory leaves holes between live blocks, and at
-// the moment of the live peak they are memory held but unusable. On the encoder's recorded trace
-// the peak comes in a warm-up batch of the longest shape: two 8 MiB attention tensors meet holes of
-// 1.5 and 1 MiB, and the expandable arena holds 1.076x the 33.6 MiB live. No placement rule we
-// tried closes them without knowing the future: in a simulation of the arena on that trace, best
-// fit, first fit, large blocks at the top of their free block, a two-ended arena and size-split
-// arenas all came out at 1.076 to 1.28x. But a hole's memory can go back to the system while its
-// addresses stay in the segment. So whenever the pool is about to take memory beyond its high-water
-// mark (growing or creating a segment, or recommitting given-back pages of a cached block), it
-// first decommits free whole pages, from the largest free blocks down and only as many as it is
-// short. The footprint then passes its old peak only when the free blocks have nothing left to give
-// but partial pages: peak footprint <= peak live + two pages per free block + one growth step.
-// Measured on that trace (benchmarks/RESULTS.md): 1.076 -> 1.000x, for about 300 decommit and 285
-// commit calls, 616 of the 620 in the first 8,600 events (warm-up and the first batches, while
-// shapes grow), 4 in the remaining 65,000; server throughput within noise (0.98x). Why only at the
-// high-water mark and not at every free: a free that gave pages back would make every reuse fault
-// them in again (the 4-8 MiB activations of every layer); below the mark nothing is decommitted,
-// and steady traffic runs on committed memory exactly as before.
-void CachingAllocator::MakeRoomLocked(size_t bytes, const Block* exclude) {
-  if (decommit_granularity_ == 0 || counters_.reserved_bytes + bytes <= high_water_bytes_) return;
-  size_t excess = counters_.reserved_bytes + bytes - high_water_bytes_;
-  const size_t g = decommit_granularity_;
-  auto committed_pages = [g](const Block* b) -> size_t {
-    char* const lo = RoundUpPtr(b->ptr, g);
-    char* const hi = RoundDownPtr(b->ptr + b->size, g);
-    return hi > lo ? static_cast<size_t>(hi - lo) - b->decommitted : 0;
-  };
-  decommit_candidates_.clear();
-  for (const FreeBlocks* free_list : {&small_free_, &large_free_}) {
-    for (Block* b : *free_list) {
-      if (b != exclude && committed_pages(b) != 0) decommit_candidates_.push_back(b);
-    }
-  }
-  std::sort(decommit_candidates_.begin(), decommit_candidates_.end(),
-            [&](const Block* a, const Block* b) { return committed_pages(a) > committed_pages(b); });
-  for (Block* b : decommit_candidates_) {
-    if (excess == 0) break;
-    excess -= std::min(excess, DecommitLocked(b, excess));
-  }
-}
-
-size_t CachingAllocator::DecommitLocked(Block* block, size_t wanted) {
-  const size_t g = decommit_granularity_;
-  char* const lo = RoundUpPtr(block->ptr, g);
-  char* top = RoundDownPtr(block->ptr + block->size, g);
-  size_t done = 0;
-  // Walks the committed gaps between the block's decommitted ranges, from the top down.
-  while (done < wanted && top > lo) {
-    char* gap_bottom = lo;
-    char* next_top = lo;
-    if (auto above = decommitted_.lower_bound(top); above != decommitted_.begin()) {
-      const auto below = std::prev(above);
-      if (below->first >= lo) {
-        gap_bottom = below->first + below->second;
-        next_top = below->first;
-      }
-    }
-    if (gap_bottom < top) {
-      const size_t take = std::min(static_cast<size_t>(top - gap_bottom), RoundUp(wanted - done, g));
-      if (!backend_->Decommit(top - take, take)) break;
-      ++counters_.backend_decommits;
-      AddDecommittedRangeLocked(top - take, take);
-      done += take;
-    }
-    top = next_top;
-  }
-  block->decommitted += done;
-  counters_.reserved_bytes -= done;
-  counters_.cached_free_bytes -= done;
-  counters_.decommitted_bytes += done;
-  return done;
-}
-
-void CachingAllocator::AddDecommittedRangeLocked(char* start, size_t bytes) {
-  if (const auto next = decommitted_.find(start + bytes); next != decommitted_.end()) {
-    bytes += next->second;
-    decommitted_.erase(next);
-  }
-  if (auto it = decommitted_.lower_bound(start); it != decommitted_.begin()) {
-    if (const auto prev = std::prev(it); prev->first + prev->second == start) {
-      prev->second += bytes;
-      return;
-    }
-  }
-  decommitted_.emplace(start, bytes);
-}
-
-absl::Status CachingAllocator::RecommitLocked(Block* block, size_t bytes, size_t size, StreamId stream) {
-  const size_t g = decommit_granularity_;
-  const size_t needed = block->decommitted;
-  MakeRoomLocked(needed, block);
-  if (options_.capacity_bytes != 0 && counters_.reserved_bytes + needed > options_.capacity_bytes) {
-    return OutOfMemoryLocked(bytes, size, stream,
-                             absl::StrCat("taking back ", Bytes(needed),
-                                          " of a cached block would exceed the pool's capacity budget"));
-  }
-  // The block's ranges lie between its first and last pages (the last may have merged with a
-  // range of the free remainder above it: only the part below `hi` is the block's).
-  char* const hi = RoundUpPtr(block->ptr + block->size, g);
-  auto it = decommitted_.lower_bound(RoundDownPtr(block->ptr, g));
-  while (block->decommitted != 0 && it != decommitted_.end()) {
-    char* const start = it->first;
-    const size_t length = it->second;
-    const size_t take = static_cast<size_t>(std::min(start + length, hi) - start);
-    if (!backend_->Commit(start, take)) {
-      return OutOfMemoryLocked(bytes, size, stream,
-                               absl::StrCat("backend '", backend_->name(), "' could not commit ",
-                                            Bytes(take), " of a cached block"));
-    }
-    ++counters_.backend_commits;
-    it = decommitted_.erase(it);
-    if (take < length) it = std::next(decommitted_.emplace_hint(it, start + take, length - take));
-    block->decommitted -= take;
-    counters_.decommitted_bytes -= take;
-    AddReservedLocked(take);
-  }
-  return absl::OkStatus();
-}
-
 absl::Status CachingAllocator::OutOfMemoryLocked(size_t bytes, size_t size, StreamId stream,
                                                  const std::string& reason) const {
   const std::string budget =
-      options_.capacity_bytes == 0 ? std::string("unlimited") : Bytes(options_.capacity_bytes);
+      options_.capacity_bytes == 0 ? std::string("unlimited") : FormatBytes(options_.capacity_bytes);
   return absl::ResourceExhaustedError(absl::StrCat(
-      "memory pool (", backend_->name(), ") out of memory: requested ", Bytes(bytes), " (block of ",
+      "memory pool (", backend_->name(), ") out of memory: requested ", FormatBytes(bytes), " (block of ",
       size, " bytes) on stream ", stream, ": ", reason, "; reserved ",
-      Bytes(counters_.reserved_bytes), ", allocated ", Bytes(counters_.allocated_bytes),
-      ", cached free ", Bytes(counters_.cached_free_bytes), ", pending free ",
-      Bytes(counters_.pending_free_bytes), ", budget ", budget,
+      FormatBytes(counters_.reserved_bytes), ", allocated ", FormatBytes(counters_.allocated_bytes),
+      ", cached free ", FormatBytes(counters_.cached_free_bytes), ", pending free ",
+      FormatBytes(counters_.pending_free_bytes), ", budget ", budget,
       ". Free memory no longer needed, use smaller batches, or raise the budget."));
 }
 
@@ -730,170 +599,6 @@ void CachingAllocator::ResetPeaks() {
   std::lock_guard<std::mutex> lock(mu_);
   counters_.peak_reserved_bytes = counters_.reserved_bytes;
   counters_.peak_allocated_bytes = counters_.allocated_bytes;
-}
-
-absl::Status CachingAllocator::CheckInvariants() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto fail = [this](const std::string& what) {
-    return absl::InternalError(absl::StrCat("memory pool invariant violated: ", what, " [",
-                                            DebugString(StatsLocked()), "]"));
-  };
-  auto at = [](const void* p) { return absl::StrFormat("%p", p); };
-
-  // Every block, by address, with the state its container implies.
-  std::map<const char*, const Block*> blocks;
-  uint64_t live_bytes = 0, requested_bytes = 0, free_bytes = 0, pending_bytes = 0;
-  for (const auto& [ptr, block] : live_) {
-    if (block->state != BlockState::kLive) {
-      return fail(absl::StrCat("live map holds non-live block ", at(ptr)));
-    }
-    if (ptr != block->ptr) return fail(absl::StrCat("live map key ", at(ptr), " != block address"));
-    if (block->requested == 0 || RoundRequest(block->requested) > block->size) {
-      return fail(absl::StrCat("live block ", at(ptr), " of ", block->size,
-                               " bytes holds a request of ", block->requested));
-    }
-    if (!blocks.emplace(block->ptr, block).second) {
-      return fail(absl::StrCat("block ", at(ptr), " listed twice"));
-    }
-    live_bytes += block->size;
-    requested_bytes += block->requested;
-  }
-  for (const FreeBlocks* free_list : {&small_free_, &large_free_}) {
-    for (const Block* block : *free_list) {
-      if (block->state != BlockState::kFree) {
-        return fail(absl::StrCat("free list holds non-free block ", at(block->ptr)));
-      }
-      if (block->small != (free_list == &small_free_)) {
-        return fail(absl::StrCat("block ", at(block->ptr), " in the wrong pool"));
-      }
-      if (!blocks.emplace(block->ptr, block).second) {
-        return fail(absl::StrCat("block ", at(block->ptr), " listed twice"));
-      }
-      free_bytes += CommittedBytes(block);
-    }
-  }
-  // Decommitted ranges: aligned, disjoint, each inside the whole pages of one free block, and
-  // summing to that block's count.
-  uint64_t decommitted_bytes = 0;
-  std::map<const Block*, size_t> decommitted_by_block;
-  const char* previous_end = nullptr;
-  for (const auto& [start, bytes] : decommitted_) {
-    const size_t g = decommit_granularity_;
-    if (g == 0 || reinterpret_cast<uintptr_t>(start) % g != 0 || bytes == 0 || bytes % g != 0) {
-      return fail(absl::StrCat("decommitted range ", at(start), " of ", bytes, " bytes"));
-    }
-    if (previous_end != nullptr && start < previous_end) {
-      return fail(absl::StrCat("decommitted range ", at(start), " overlaps the previous"));
-    }
-    previous_end = start + bytes;
-    auto owner = blocks.upper_bound(start);
-    const Block* block = owner == blocks.begin() ? nullptr : std::prev(owner)->second;
-    if (block == nullptr || block->state != BlockState::kFree || start < block->ptr ||
-        start + bytes > block->ptr + block->size) {
-      return fail(absl::StrCat("decommitted range ", at(start), " is not inside a free block"));
-    }
-    decommitted_by_block[block] += bytes;
-    decommitted_bytes += bytes;
-  }
-  for (const auto& [ptr, block] : blocks) {
-    const auto it = decommitted_by_block.find(block);
-    if (block->decommitted != (it == decommitted_by_block.end() ? 0 : it->second)) {
-      return fail(absl::StrCat("block ", at(ptr), " counts ", block->decommitted, " decommitted bytes"));
-    }
-  }
-  std::map<const Block*, int> events;
-  for (const PendingEvent& p : pending_) ++events[p.block];
-  for (const auto& [block, count] : events) {
-    if (block->state != BlockState::kPending || block->pending_events != count) {
-      return fail(absl::StrCat("pending block ", at(block->ptr), " expects ", block->pending_events,
-                               " events, ", count, " recorded"));
-    }
-    if (!blocks.emplace(block->ptr, block).second) {
-      return fail(absl::StrCat("block ", at(block->ptr), " listed twice"));
-    }
-    pending_bytes += block->size;
-  }
-
-  // Segments are tiled exactly by their blocks.
-  uint64_t reserved = 0;
-  size_t reached = 0;
-  const size_t alignment = std::min<size_t>(backend_->alignment(), kMinBlockSize);
-  for (const auto& [base, segment] : segments_) {
-    reserved += segment.size;
-    const auto head = blocks.find(base);
-    if (head == blocks.end()) {
-      return fail(absl::StrCat("segment ", at(base), " has no block at its start"));
-    }
-    if (head->second->prev != nullptr) {
-      return fail(absl::StrCat("first block of segment ", at(base), " has a prev"));
-    }
-    const char* expected = base;
-    const Block* prev = nullptr;
-    for (const Block* b = head->second; b != nullptr; prev = b, b = b->next) {
-      if (++reached > blocks.size()) return fail("the blocks' links form a cycle");
-      if (b->ptr != expected) {
-        return fail(absl::StrCat("gap or overlap at ", at(b->ptr), " in segment ", at(base)));
-      }
-      if (b->prev != prev) return fail(absl::StrCat("broken prev link at ", at(b->ptr)));
-      if (b->size == 0 || b->size % kMinBlockSize != 0) {
-        return fail(absl::StrCat("block ", at(b->ptr), " size ", b->size));
-      }
-      if (reinterpret_cast<uintptr_t>(b->ptr) % alignment != 0) {
-        return fail(absl::StrCat("block ", at(b->ptr), " misaligned"));
-      }
-      if (b->stream != segment.stream || b->small != segment.small) {
-        return fail(
-            absl::StrCat("block ", at(b->ptr), " disagrees with its segment's stream or pool"));
-      }
-      if (prev != nullptr && prev->state == BlockState::kFree && b->state == BlockState::kFree) {
-        return fail(absl::StrCat("adjacent free blocks at ", at(prev->ptr), " and ", at(b->ptr)));
-      }
-      if (blocks.find(b->ptr) == blocks.end() || blocks.at(b->ptr) != b) {
-        return fail(absl::StrCat("block ", at(b->ptr), " is in no state's container"));
-      }
-      expected = b->ptr + b->size;
-    }
-    if (expected != base + segment.size) {
-      return fail(absl::StrCat("blocks of segment ", at(base), " cover ", expected - base, " of ",
-                               segment.size, " bytes"));
-    }
-  }
-  if (reached != blocks.size()) {
-    return fail(absl::StrCat(blocks.size() - reached, " blocks belong to no segment"));
-  }
-
-  // Totals and counters.
-  const PoolStats& c = counters_;
-  if (c.allocated_bytes > c.reserved_bytes) return fail("allocated > reserved");
-  if (free_bytes + live_bytes + pending_bytes + decommitted_bytes != reserved) {
-    return fail("free + live + pending != reserved");
-  }
-  if (reserved != c.reserved_bytes + c.decommitted_bytes) {
-    return fail(absl::StrCat("segments hold ", reserved, " bytes, not reserved + decommitted"));
-  }
-  if (decommitted_bytes != c.decommitted_bytes) {
-    return fail(absl::StrCat("decommitted recount ", decommitted_bytes));
-  }
-  if (live_bytes != c.allocated_bytes) return fail(absl::StrCat("allocated recount ", live_bytes));
-  if (requested_bytes != c.requested_bytes) {
-    return fail(absl::StrCat("requested recount ", requested_bytes));
-  }
-  if (free_bytes != c.cached_free_bytes) {
-    return fail(absl::StrCat("cached free recount ", free_bytes));
-  }
-  if (pending_bytes != c.pending_free_bytes) {
-    return fail(absl::StrCat("pending free recount ", pending_bytes));
-  }
-  if (live_.size() != c.live_blocks) return fail("live block count");
-  if (events.size() != c.pending_free_blocks) return fail("pending block count");
-  if (segments_.size() != c.segments) return fail("segment count");
-  if (c.peak_reserved_bytes < c.reserved_bytes || c.peak_allocated_bytes < c.allocated_bytes) {
-    return fail("peak below current");
-  }
-  if (c.backend_allocations - c.backend_frees != c.segments) {
-    return fail("backend calls disagree with segments");
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace seqserve::memory

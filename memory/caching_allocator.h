@@ -17,7 +17,7 @@
 //      served, Allocate fails with RESOURCE_EXHAUSTED (the pool stays usable).
 // With Options::decommit_free_pages, memory the pool takes anew (step 3, or pages of a cached
 // block that were given back) never lifts its footprint above its previous peak while free pages
-// elsewhere could be given back first (Note [footprint ceiling] in caching_allocator.cc).
+// elsewhere could be given back first (Note [footprint ceiling] in footprint_ceiling.cc).
 // Free returns the block to its free list and merges it with free neighbours in its segment
 // (coalescing), so a segment whose blocks are all freed becomes one block again, ready for any
 // size or for release by EmptyCache().
@@ -38,6 +38,9 @@
 //
 // Thread-safety: thread-safe; one mutex guards all state (every public method takes it). The
 // backend and the trace sink are called with it held.
+//
+// Implementation: caching_allocator.cc (allocation, free, streams, release, statistics),
+// footprint_ceiling.cc (decommitting), caching_allocator_invariants.cc (CheckInvariants).
 #ifndef SEQSERVE_MEMORY_CACHING_ALLOCATOR_H_
 #define SEQSERVE_MEMORY_CACHING_ALLOCATOR_H_
 

@@ -4,6 +4,10 @@
 
 namespace seqserve::memory {
 
+std::string FormatBytes(uint64_t bytes) {
+  return absl::StrFormat("%d bytes (%.2f MiB)", bytes, static_cast<double>(bytes) / (1 << 20));
+}
+
 std::string DebugString(const PoolStats& s) {
   return absl::StrFormat(
       "reserved=%d allocated=%d requested=%d peak_reserved=%d peak_allocated=%d cached_free=%d "

@@ -62,6 +62,9 @@ struct PoolStats {
   double hit_rate = 0;
 };
 
+// "4194304 bytes (4.00 MiB)", for messages.
+std::string FormatBytes(uint64_t bytes);
+
 // One line, "reserved=20971520 allocated=512 ...", for logs and test failures.
 std::string DebugString(const PoolStats& stats);
 

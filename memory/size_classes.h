@@ -6,6 +6,7 @@
 #define SEQSERVE_MEMORY_SIZE_CLASSES_H_
 
 #include <cstddef>
+#include <cstdint>
 
 namespace seqserve::memory {
 
@@ -58,6 +59,14 @@ inline constexpr size_t kMaxRequestSize = size_t{1} << 48;
 // `bytes` rounded up to a multiple of `multiple` (> 0). No overflow for bytes <= kMaxRequestSize.
 inline constexpr size_t RoundUp(size_t bytes, size_t multiple) {
   return (bytes + multiple - 1) / multiple * multiple;
+}
+
+// `p` rounded down / up to a multiple of `multiple` (> 0).
+inline char* RoundDownPtr(char* p, size_t multiple) {
+  return p - reinterpret_cast<uintptr_t>(p) % multiple;
+}
+inline char* RoundUpPtr(char* p, size_t multiple) {
+  return p + (multiple - 1 - (reinterpret_cast<uintptr_t>(p) + multiple - 1) % multiple);
 }
 
 // The block size a request of `bytes` (1..kMaxRequestSize) needs.

@@ -1,5 +1,5 @@
 // The footprint ceiling (Options::decommit_free_pages, Note [footprint ceiling] in
-// caching_allocator.cc): before taking memory beyond its previous peak, the pool gives back the
+// footprint_ceiling.cc): before taking memory beyond its previous peak, the pool gives back the
 // pages of its free blocks.
 #include <gtest/gtest.h>
 
