@@ -60,9 +60,10 @@ struct CachingAllocatorOptions {
   // Note [footprint ceiling] (footprint_ceiling.cc): where the backend can decommit pages
   // (Backend::decommit_granularity; the host backend can), the pool never takes new memory
   // (growing or creating a segment, recommitting pages) beyond its previous peak while free
-  // pages could be given back instead: it first decommits free pages, from the largest free
-  // blocks, just as many as needed. Its peak footprint then follows the peak of the live bytes
-  // (plus at most two pages per free block and one growth step) whatever the placement; on the
+  // pages could be given back instead: it first decommits free pages, from the free blocks with
+  // the most committed pages, just as many as needed. Its peak footprint then follows the peak of
+  // the live (and pending) bytes, plus at most two pages per free block and one growth step,
+  // whatever the placement; on the
   // encoder's trace 1.076x -> 1.000x the live peak. Costs backend calls and page faults when
   // decommitted pages are reused, almost all of them during warm-up. Ignored where the backend
   // cannot decommit. Default false (the server's CPU pool turns it on: TorchCpuPoolOptions).

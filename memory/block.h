@@ -31,7 +31,8 @@ struct Block {
   BlockState state = BlockState::kFree;
   int pending_events = 0;  // events still to complete while pending
   // While free: bytes of its pages given back to the backend (Note [footprint ceiling] in
-  // footprint_ceiling.cc); always 0 while live or pending.
+  // footprint_ceiling.cc); 0 while live or pending. (Between a split and the recommit that
+  // follows it, the kept part also counts a page it shares with the remainder.)
   size_t decommitted = 0;
   Block* prev = nullptr;   // neighbours in the segment, by address
   Block* next = nullptr;

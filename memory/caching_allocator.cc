@@ -178,6 +178,7 @@ void CachingAllocator::MaybeSplitLocked(Block* block, size_t size, FreeBlocks::n
     // Decommitted pages from the remainder's first whole page up are the remainder's; a range
     // across that page boundary is cut there. (A page holding the end of the kept part stays
     // with it: the caller commits it.)
+    const size_t before = block->decommitted;
     char* const boundary = RoundUpPtr(rest->ptr, decommit_granularity_);
     auto it = decommitted_.lower_bound(boundary);
     if (it != decommitted_.begin()) {
@@ -188,10 +189,11 @@ void CachingAllocator::MaybeSplitLocked(Block* block, size_t size, FreeBlocks::n
         it = decommitted_.emplace_hint(it, boundary, upper);
       }
     }
-    for (; it != decommitted_.end() && it->first < rest->ptr + rest->size; ++it) {
-      rest->decommitted += it->second;
+    block->decommitted = 0;  // the kept part's ranges: those below `it` (usually none or one)
+    for (auto k = decommitted_.lower_bound(RoundDownPtr(block->ptr, decommit_granularity_)); k != it; ++k) {
+      block->decommitted += k->second;
     }
-    block->decommitted -= rest->decommitted;
+    rest->decommitted = before - block->decommitted;
   }
   rest->prev = block;
   rest->next = block->next;
@@ -268,8 +270,8 @@ absl::StatusOr<Block*> CachingAllocator::NewSegmentLocked(size_t bytes, size_t s
   };
 
   size_t segment = preferred;
-  MakeRoomLocked(segment, nullptr);
   if (options_.release_idle_before_growing) ReleaseCachedSegmentsLocked(kReleaseAll);
+  MakeRoomLocked(segment, nullptr);
   if (!fits(segment)) {
     // Note [capacity budget release]: release only what is needed, preferring one segment that
     // covers the shortfall, so a pool near its budget does not throw away its whole cache (and
@@ -289,7 +291,9 @@ absl::StatusOr<Block*> CachingAllocator::NewSegmentLocked(size_t bytes, size_t s
     // that other streams cannot reuse (or, on a shared device, that others need); release
     // every fully free segment and retry once, then once more at the minimum size.
     ++counters_.backend_failures;
-    if (ReleaseCachedSegmentsLocked(kReleaseAll) > 0) {
+    const uint64_t segments_before = counters_.segments;
+    ReleaseCachedSegmentsLocked(kReleaseAll);
+    if (counters_.segments < segments_before) {
       memory = backend_->Allocate(segment);
       if (!memory.ok()) ++counters_.backend_failures;
     }

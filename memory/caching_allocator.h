@@ -96,7 +96,7 @@ class CachingAllocator {
   absl::Status RecordStream(void* ptr, StreamId stream);
 
   // Returns every fully free segment to the backend (after collecting completed stream
-  // events); the bytes released. Segments with live or pending blocks stay.
+  // events); the bytes of memory released (decommitted pages of those segments not counted). Segments with live or pending blocks stay.
   size_t EmptyCache();
 
   // The block size behind a live allocation (>= the request rounded to 512 B).
@@ -169,8 +169,9 @@ class CachingAllocator {
   // out for a `bytes` request rounded to `size`). RESOURCE_EXHAUSTED when the budget or the
   // backend refuses (the pages committed so far stay committed).
   absl::Status RecommitLocked(Block* block, size_t bytes, size_t size, StreamId stream);
-  // Records a decommitted range (merged with a range that touches it).
-  void AddDecommittedRangeLocked(char* start, size_t bytes);
+  // Records a decommitted range of a free block whose whole pages are [lo, hi), merged with a
+  // range of the same block that touches it.
+  void AddDecommittedRangeLocked(char* start, size_t bytes, char* lo, char* hi);
   // Counts `bytes` more taken from the backend (reserved, its peak, the high-water mark).
   void AddReservedLocked(size_t bytes);
   // A free block's bytes that are backed by memory.

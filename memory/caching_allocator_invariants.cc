@@ -50,6 +50,19 @@ absl::Status CachingAllocator::CheckInvariants() const {
       free_bytes += CommittedBytes(block);
     }
   }
+  std::map<const Block*, int> events;
+  for (const PendingEvent& p : pending_) ++events[p.block];
+  for (const auto& [block, count] : events) {
+    if (block->state != BlockState::kPending || block->pending_events != count) {
+      return fail(absl::StrCat("pending block ", at(block->ptr), " expects ", block->pending_events,
+                               " events, ", count, " recorded"));
+    }
+    if (!blocks.emplace(block->ptr, block).second) {
+      return fail(absl::StrCat("block ", at(block->ptr), " listed twice"));
+    }
+    pending_bytes += block->size;
+  }
+
   // Decommitted ranges: aligned, disjoint, each inside the whole pages of one free block, and
   // summing to that block's count.
   uint64_t decommitted_bytes = 0;
@@ -66,30 +79,19 @@ absl::Status CachingAllocator::CheckInvariants() const {
     previous_end = start + bytes;
     auto owner = blocks.upper_bound(start);
     const Block* block = owner == blocks.begin() ? nullptr : std::prev(owner)->second;
-    if (block == nullptr || block->state != BlockState::kFree || start < block->ptr ||
-        start + bytes > block->ptr + block->size) {
-      return fail(absl::StrCat("decommitted range ", at(start), " is not inside a free block"));
+    if (block == nullptr || block->state != BlockState::kFree || start < RoundUpPtr(block->ptr, g) ||
+        start + bytes > RoundDownPtr(block->ptr + block->size, g)) {
+      return fail(absl::StrCat("decommitted range ", at(start), " is not inside a free block's whole pages"));
     }
     decommitted_by_block[block] += bytes;
     decommitted_bytes += bytes;
   }
+  // Every block, pending ones included, counts exactly its ranges (none unless free).
   for (const auto& [ptr, block] : blocks) {
     const auto it = decommitted_by_block.find(block);
     if (block->decommitted != (it == decommitted_by_block.end() ? 0 : it->second)) {
       return fail(absl::StrCat("block ", at(ptr), " counts ", block->decommitted, " decommitted bytes"));
     }
-  }
-  std::map<const Block*, int> events;
-  for (const PendingEvent& p : pending_) ++events[p.block];
-  for (const auto& [block, count] : events) {
-    if (block->state != BlockState::kPending || block->pending_events != count) {
-      return fail(absl::StrCat("pending block ", at(block->ptr), " expects ", block->pending_events,
-                               " events, ", count, " recorded"));
-    }
-    if (!blocks.emplace(block->ptr, block).second) {
-      return fail(absl::StrCat("block ", at(block->ptr), " listed twice"));
-    }
-    pending_bytes += block->size;
   }
 
   // Segments are tiled exactly by their blocks.
@@ -144,7 +146,7 @@ absl::Status CachingAllocator::CheckInvariants() const {
   const PoolStats& c = counters_;
   if (c.allocated_bytes > c.reserved_bytes) return fail("allocated > reserved");
   if (free_bytes + live_bytes + pending_bytes + decommitted_bytes != reserved) {
-    return fail("free + live + pending != reserved");
+    return fail("free + live + pending + decommitted != the segments' bytes");
   }
   if (reserved != c.reserved_bytes + c.decommitted_bytes) {
     return fail(absl::StrCat("segments hold ", reserved, " bytes, not reserved + decommitted"));

@@ -20,9 +20,11 @@ namespace seqserve::memory {
 // arenas all came out at 1.076 to 1.28x. But a hole's memory can go back to the system while its
 // addresses stay in the segment. So whenever the pool is about to take memory beyond its high-water
 // mark (growing or creating a segment, or recommitting given-back pages of a cached block), it
-// first decommits free whole pages, from the largest free blocks down and only as many as it is
-// short. The footprint then passes its old peak only when the free blocks have nothing left to give
-// but partial pages: peak footprint <= peak live + two pages per free block + one growth step.
+// first decommits free whole pages, from the free blocks with the most committed whole pages down
+// and only as many as it is short. The footprint then passes its old peak only when the free blocks
+// have nothing left to give but partial pages: peak footprint <= peak (live + pending) + two pages
+// per free block + one growth step (64 KiB with expandable segments; without them, the slack of
+// one new segment), unless the backend refused a Decommit.
 // Measured on that trace (benchmarks/RESULTS.md): 1.076 -> 1.000x, for about 300 decommit and 285
 // commit calls, 616 of the 620 in the first 8,600 events (warm-up and the first batches, while
 // shapes grow), 4 in the remaining 65,000; server throughput within noise (0.98x). Why only at the
@@ -72,7 +74,7 @@ size_t CachingAllocator::DecommitLocked(Block* block, size_t wanted) {
       const size_t take = std::min(static_cast<size_t>(top - gap_bottom), RoundUp(wanted - done, g));
       if (!backend_->Decommit(top - take, take)) break;
       ++counters_.backend_decommits;
-      AddDecommittedRangeLocked(top - take, take);
+      AddDecommittedRangeLocked(top - take, take, lo, RoundDownPtr(block->ptr + block->size, g));
       done += take;
     }
     top = next_top;
@@ -84,13 +86,15 @@ size_t CachingAllocator::DecommitLocked(Block* block, size_t wanted) {
   return done;
 }
 
-void CachingAllocator::AddDecommittedRangeLocked(char* start, size_t bytes) {
-  if (const auto next = decommitted_.find(start + bytes); next != decommitted_.end()) {
+void CachingAllocator::AddDecommittedRangeLocked(char* start, size_t bytes, char* lo, char* hi) {
+  // Only within the block: segments can be adjacent in the address space (a range of one must
+  // never swallow the start of the next).
+  if (const auto next = decommitted_.find(start + bytes); next != decommitted_.end() && next->first < hi) {
     bytes += next->second;
     decommitted_.erase(next);
   }
   if (auto it = decommitted_.lower_bound(start); it != decommitted_.begin()) {
-    if (const auto prev = std::prev(it); prev->first + prev->second == start) {
+    if (const auto prev = std::prev(it); prev->first >= lo && prev->first + prev->second == start) {
       prev->second += bytes;
       return;
     }
@@ -107,11 +111,11 @@ absl::Status CachingAllocator::RecommitLocked(Block* block, size_t bytes, size_t
                              absl::StrCat("taking back ", FormatBytes(needed),
                                           " of a cached block would exceed the pool's capacity budget"));
   }
-  // The block's ranges lie between its first and last pages (the last may have merged with a
-  // range of the free remainder above it: only the part below `hi` is the block's).
+  // The block's ranges lie between its first and last pages (MaybeSplitLocked cut any range that
+  // reached into the remainder at the remainder's first whole page).
   char* const hi = RoundUpPtr(block->ptr + block->size, g);
   auto it = decommitted_.lower_bound(RoundDownPtr(block->ptr, g));
-  while (block->decommitted != 0 && it != decommitted_.end()) {
+  while (block->decommitted != 0 && it != decommitted_.end() && it->first < hi) {
     char* const start = it->first;
     const size_t length = it->second;
     const size_t take = static_cast<size_t>(std::min(start + length, hi) - start);
@@ -126,6 +130,10 @@ absl::Status CachingAllocator::RecommitLocked(Block* block, size_t bytes, size_t
     block->decommitted -= take;
     counters_.decommitted_bytes -= take;
     AddReservedLocked(take);
+  }
+  if (block->decommitted != 0) {  // never hand out pages that are not there
+    return absl::InternalError(absl::StrCat("memory pool bookkeeping: ", block->decommitted,
+                                            " decommitted bytes of a block not found"));
   }
   return absl::OkStatus();
 }

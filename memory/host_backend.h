@@ -11,7 +11,9 @@
 // allocator_options.h). A reservation is 1 GiB or the segment's size if larger; 64-bit address
 // space makes that free, and pages count towards RSS only once touched. Decommit maps fresh
 // PROT_NONE pages over a range (the memory goes back to the system at once, and a stray access
-// faults instead of reading stale data); Commit makes them accessible again.
+// faults instead of reading stale data); Commit makes them accessible again. Each decommitted
+// range splits the mapping (one or two more kernel VMAs while it lasts; the pool keeps a few
+// ranges per free block, far below vm.max_map_count's default 65530).
 //
 // Thread-safe: one mutex guards the table of reservations; the counters are atomic.
 #ifndef SEQSERVE_MEMORY_HOST_BACKEND_H_

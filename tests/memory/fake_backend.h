@@ -25,7 +25,10 @@ class FakeBackend final : public Backend {
   // 4096-byte alignment by default, so pool pointers are 512-aligned and offsets easy to read.
   explicit FakeBackend(size_t alignment = 4096) : alignment_(alignment) {}
   ~FakeBackend() override {
-    for (const auto& [ptr, bytes] : segments_) std::free(ptr);
+    if (contiguous_ == nullptr) {
+      for (const auto& [ptr, bytes] : segments_) std::free(ptr);
+    }
+    std::free(contiguous_);
   }
 
   absl::StatusOr<void*> Allocate(size_t bytes) override {
@@ -42,7 +45,14 @@ class FakeBackend final : public Backend {
     }
     // With SetGrowable, each segment gets room to grow into (untouched pages cost nothing).
     const size_t rounded = (std::max(bytes, growable_bytes_) + alignment_ - 1) / alignment_ * alignment_;
-    void* ptr = std::aligned_alloc(alignment_, rounded);
+    void* ptr = nullptr;
+    if (contiguous_ != nullptr) {  // carved in order: each segment starts where the last one ends
+      if (contiguous_used_ + rounded > contiguous_bytes_) return absl::ResourceExhaustedError("contiguous buffer full");
+      ptr = contiguous_ + contiguous_used_;
+      contiguous_used_ += rounded;
+    } else {
+      ptr = std::aligned_alloc(alignment_, rounded);
+    }
     if (ptr == nullptr) return absl::ResourceExhaustedError("aligned_alloc failed");
     capacities_[ptr] = rounded;
     segments_[ptr] = bytes;
@@ -81,7 +91,7 @@ class FakeBackend final : public Backend {
       page = decommitted_pages_.erase(page);
     }
     bytes_in_use_ -= bytes - decommitted;
-    std::free(ptr);
+    if (contiguous_ == nullptr) std::free(ptr);
     ++frees;
   }
 
@@ -140,6 +150,13 @@ class FakeBackend final : public Backend {
   void SetGrowable(size_t bytes) { growable_bytes_ = bytes; }
   // Allocate fails once `bytes` are in use (0: unlimited), like a device of that size.
   void SetDeviceBytes(size_t bytes) { device_bytes_ = bytes; }
+  // From now on segments are carved, in order and back to back, from one buffer of `bytes`
+  // (so that one segment ends exactly where the next begins, as mmap often places them).
+  // Call before the first Allocate. Freed segments are not reused.
+  void SetContiguous(size_t bytes) {
+    contiguous_ = static_cast<char*>(std::aligned_alloc(alignment_, bytes));
+    contiguous_bytes_ = bytes;
+  }
   // Decommit and Commit work in pages of `bytes` (a power of two; 0, the default: never).
   void SetDecommitGranularity(size_t bytes) { decommit_granularity_ = bytes; }
   // Whether Commit fails (as if the system were out of memory).
@@ -220,6 +237,9 @@ class FakeBackend final : public Backend {
   size_t growable_bytes_ = 0;
   size_t decommit_granularity_ = 0;
   bool fail_commits_ = false;
+  char* contiguous_ = nullptr;
+  size_t contiguous_bytes_ = 0;
+  size_t contiguous_used_ = 0;
   std::set<char*> decommitted_pages_;
   size_t bytes_in_use_ = 0;
   bool auto_complete_ = false;

@@ -172,5 +172,39 @@ TEST(FootprintCeilingTest, AFailedCommitLeavesThePoolUsable) {
   MustFree(*pool, c);
 }
 
+TEST(FootprintCeilingTest, RangesOfAdjacentSegmentsStayApart) {
+  // Segment B ends exactly where segment A begins (mmap often places mappings back to back).
+  // A range given back at B's end and one at A's start must not merge into one: A's block would
+  // then count pages that lie in B (a regression found in review).
+  FakeBackend backend;
+  backend.SetContiguous(128 * kMiB);
+  backend.SetDecommitGranularity(4096);
+  CachingAllocator::Options options;
+  options.decommit_free_pages = true;  // 20 MiB segments, one per stream
+  auto pool = MakePool(&backend, options);
+  char* p = MustAllocate(*pool, 2 * kMiB, /*stream=*/0);  // segment B: [0, 20 MiB)
+  char* q1 = MustAllocate(*pool, 4 * kMiB, /*stream=*/1);  // segment A: [20 MiB, 40 MiB)
+  char* q2 = MustAllocate(*pool, 2 * kMiB, /*stream=*/1);
+  ASSERT_EQ(q1, p + 20 * kMiB) << "the fake backend did not place the segments back to back";
+  MustFree(*pool, q1);  // a 4 MiB hole at A's start
+  // 36 MiB more than the peak: all of B's free tail (18 MiB), A's free tail (14 MiB) and the hole
+  // at A's start (4 MiB) are given back: ranges [2, 20) and [20, 24) MiB touch across segments.
+  char* big = MustAllocate(*pool, 36 * kMiB, /*stream=*/2);
+  EXPECT_EQ(pool->stats().decommitted_bytes, 36 * kMiB);
+  ASSERT_POOL_CONSISTENT(*pool);
+  // The hole is best fit for 2 MiB: split, then its first 2 MiB committed again.
+  char* r = MustAllocate(*pool, 2 * kMiB, /*stream=*/1);
+  EXPECT_EQ(r, q1);
+  EXPECT_TRUE(backend.IsCommitted(r, 2 * kMiB));
+  EXPECT_EQ(pool->stats().decommitted_bytes, 34 * kMiB);
+  EXPECT_EQ(backend.bad_decommits, 0);
+  ASSERT_POOL_CONSISTENT(*pool);
+  for (char* x : {p, q2, big, r}) MustFree(*pool, x);
+  EXPECT_GT(pool->EmptyCache(), 0u);
+  EXPECT_EQ(pool->stats().decommitted_bytes, 0u);
+  EXPECT_EQ(backend.bytes_in_use(), 0u);
+  ASSERT_POOL_CONSISTENT(*pool);
+}
+
 }  // namespace
 }  // namespace seqserve::memory
