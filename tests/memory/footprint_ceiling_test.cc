@@ -3,11 +3,7 @@
 // pages of its free blocks.
 #include <gtest/gtest.h>
 
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <cstring>
-#include <vector>
 
 #include "memory/caching_allocator.h"
 #include "memory/host_backend.h"
@@ -22,22 +18,13 @@ using testing::FakeBackend;
 using testing::MakePool;
 using testing::MustAllocate;
 using testing::MustFree;
+using testing::ResidentPages;
 
 CachingAllocator::Options CeilingOptions() {
   CachingAllocator::Options options;
   options.expandable_segments = true;
   options.decommit_free_pages = true;
   return options;
-}
-
-// Pages of [p, p + bytes) resident in memory, by mincore.
-size_t ResidentPages(const void* p, size_t bytes) {
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  std::vector<unsigned char> vec(bytes / page);
-  EXPECT_EQ(mincore(const_cast<void*>(p), bytes, vec.data()), 0);
-  size_t resident = 0;
-  for (unsigned char v : vec) resident += v & 1;
-  return resident;
 }
 
 // An arena with a 1 MiB hole at its start, in front of a live 512 B block and the free rest of

@@ -2,15 +2,17 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdint>
-#include <cstring>
-#include <sys/mman.h>
 #include <unistd.h>
 
-#include <vector>
+#include <cstdint>
+#include <cstring>
+
+#include "tests/memory/pool_test_util.h"
 
 namespace seqserve::memory {
 namespace {
+
+using testing::ResidentPages;
 
 TEST(HostBackendTest, AlignsAndCountsItsCalls) {
   HostBackend backend;
@@ -46,16 +48,6 @@ TEST(HostBackendTest, GrowsSegmentsInPlaceWithinTheirReservation) {
   EXPECT_FALSE(backend.GrowInPlace(&other, 4, 8));  // not a segment of this backend
   backend.Free(*p, 6 << 20);
   EXPECT_EQ(backend.bytes_in_use(), 0);
-}
-
-// Pages of `p` resident in memory, by mincore.
-size_t ResidentPages(void* p, size_t bytes) {
-  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  std::vector<unsigned char> vec(bytes / page);
-  if (mincore(p, bytes, vec.data()) != 0) return ~size_t{0};
-  size_t resident = 0;
-  for (unsigned char v : vec) resident += v & 1;
-  return resident;
 }
 
 TEST(HostBackendTest, DecommitReturnsPagesAndCommitMakesThemUsableAgain) {

@@ -3,9 +3,12 @@
 #define SEQSERVE_TESTS_MEMORY_POOL_TEST_UTIL_H_
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "memory/caching_allocator.h"
 
@@ -36,6 +39,16 @@ inline char* MustAllocate(CachingAllocator& pool, size_t bytes, StreamId stream 
 inline void MustFree(CachingAllocator& pool, void* p) {
   const absl::Status status = pool.Free(p);
   EXPECT_TRUE(status.ok()) << status;
+}
+
+// Pages of [p, p + bytes) (page-aligned) resident in memory, by mincore.
+inline size_t ResidentPages(const void* p, size_t bytes) {
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> vec(bytes / page);
+  EXPECT_EQ(mincore(const_cast<void*>(p), bytes, vec.data()), 0);
+  size_t resident = 0;
+  for (unsigned char v : vec) resident += v & 1;
+  return resident;
 }
 
 }  // namespace seqserve::memory::testing
