@@ -38,17 +38,17 @@ struct CachingAllocatorOptions {
   size_t max_split_size = std::numeric_limits<size_t>::max();
 
   // Note [expandable segments]: when the backend can grow a segment in place
-  // (Backend::can_grow_in_place; the host backend can, the CUDA backend cannot yet), every
-  // request of a stream, small or large, comes from one segment (an arena) that grows at its end
-  // by multiples of kExpandableGrowth (64 KiB), and every remainder of 512 B or more is split
-  // off. So what the pool holds follows the high-water mark of the live bytes instead of the sum
-  // of the small and large pools' separate peaks plus a 20 MiB segment's slack. Measured on the
-  // encoder's recorded trace (34 MiB live), peak reserved / peak live: 1.191 with the two pools
-  // (ten 2 MiB and one 20 MiB segments); 1.108 with one growing arena per pool; 1.076 with one
-  // arena for all sizes (kept), at 0.9 backend calls per 1,000 allocations instead of 0.3 and
-  // the same speed. The rest is holes between live blocks at the peak (decommit_free_pages gives
-  // their memory back). Ignored where the
-  // backend cannot grow. Default false (the server's CPU pool turns it on: TorchCpuPoolOptions).
+  // (Backend::can_grow_in_place; the host backend can, the CUDA backend cannot yet), every request
+  // of a stream, small or large, comes from one segment (an arena) that grows at its end by
+  // multiples of kExpandableGrowth (64 KiB), and every remainder of 512 B or more is split off. So
+  // what the pool holds follows the high-water mark of the live bytes instead of the sum of the
+  // small and large pools' separate peaks plus a 20 MiB segment's slack. Measured on the encoder's
+  // recorded trace (34 MiB live), peak reserved / peak live: 1.191 with the two pools (ten 2 MiB
+  // and one 20 MiB segments); 1.108 with one growing arena per pool; 1.076 with one arena for all
+  // sizes (kept), at 0.9 backend calls per 1,000 allocations instead of 0.3 and the same speed. The
+  // rest is holes between live blocks at the peak (decommit_free_pages gives their memory back).
+  // Ignored where the backend cannot grow. Default false (the server's CPU pool turns it on:
+  // TorchCpuPoolOptions).
   bool expandable_segments = false;
 
   // When a miss needs a new segment, first return wholly free (idle) segments that cannot serve
@@ -58,15 +58,15 @@ struct CachingAllocatorOptions {
   bool release_idle_before_growing = false;
 
   // Note [footprint ceiling] (footprint_ceiling.cc): where the backend can decommit pages
-  // (Backend::decommit_granularity; the host backend can), the pool never takes new memory
-  // (growing or creating a segment, recommitting pages) beyond its previous peak while free
-  // pages could be given back instead: it first decommits free pages, from the free blocks with
-  // the most committed pages, just as many as needed. Its peak footprint then follows the peak of
-  // the live (and pending) bytes, plus at most two pages per free block and one growth step,
-  // whatever the placement; on the
-  // encoder's trace 1.076x -> 1.000x the live peak. Costs backend calls and page faults when
-  // decommitted pages are reused, almost all of them during warm-up. Ignored where the backend
-  // cannot decommit. Default false (the server's CPU pool turns it on: TorchCpuPoolOptions).
+  // (Backend::decommit_granularity; the host backend can), the pool never takes new memory (growing
+  // or creating a segment, recommitting pages) beyond its previous peak while free pages could be
+  // given back instead: it first decommits free pages, from the free blocks with the most committed
+  // pages, just as many as needed. Its peak footprint then follows the peak of the live (and
+  // pending) bytes, plus at most two pages per free block and one growth step, whatever the
+  // placement; on the encoder's trace 1.076x -> 1.000x the live peak. Costs backend calls and page
+  // faults when decommitted pages are reused, almost all of them during warm-up. Ignored where the
+  // backend cannot decommit. Default false (the server's CPU pool turns it on:
+  // TorchCpuPoolOptions).
   bool decommit_free_pages = false;
 
   // Receives one event per allocation and free (memory/trace.h); not owned, must outlive the

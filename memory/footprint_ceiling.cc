@@ -111,25 +111,22 @@ absl::Status CachingAllocator::RecommitLocked(Block* block, size_t bytes, size_t
                              absl::StrCat("taking back ", FormatBytes(needed),
                                           " of a cached block would exceed the pool's capacity budget"));
   }
-  // The block's ranges lie between its first and last pages (MaybeSplitLocked cut any range that
-  // reached into the remainder at the remainder's first whole page).
+  // The block's ranges lie whole between its first and last pages: MaybeSplitLocked cut any range
+  // that reached into the remainder, and ranges never merge across blocks.
   char* const hi = RoundUpPtr(block->ptr + block->size, g);
   auto it = decommitted_.lower_bound(RoundDownPtr(block->ptr, g));
   while (block->decommitted != 0 && it != decommitted_.end() && it->first < hi) {
-    char* const start = it->first;
-    const size_t length = it->second;
-    const size_t take = static_cast<size_t>(std::min(start + length, hi) - start);
-    if (!backend_->Commit(start, take)) {
+    const auto [start, length] = *it;
+    if (!backend_->Commit(start, length)) {
       return OutOfMemoryLocked(bytes, size, stream,
                                absl::StrCat("backend '", backend_->name(), "' could not commit ",
-                                            FormatBytes(take), " of a cached block"));
+                                            FormatBytes(length), " of a cached block"));
     }
     ++counters_.backend_commits;
     it = decommitted_.erase(it);
-    if (take < length) it = std::next(decommitted_.emplace_hint(it, start + take, length - take));
-    block->decommitted -= take;
-    counters_.decommitted_bytes -= take;
-    AddReservedLocked(take);
+    block->decommitted -= length;
+    counters_.decommitted_bytes -= length;
+    AddReservedLocked(length);
   }
   if (block->decommitted != 0) {  // never hand out pages that are not there
     return absl::InternalError(absl::StrCat("memory pool bookkeeping: ", block->decommitted,

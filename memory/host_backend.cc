@@ -97,7 +97,8 @@ void HostBackend::Free(void* ptr, size_t) {
 
 size_t HostBackend::decommit_granularity() const { return PageSize(); }
 
-HostBackend::Reservation* HostBackend::FindLocked(void* ptr, size_t bytes) {
+HostBackend::Reservation* HostBackend::FindPagesLocked(void* ptr, size_t bytes) {
+  if (bytes == 0 || reinterpret_cast<uintptr_t>(ptr) % PageSize() != 0 || bytes % PageSize() != 0) return nullptr;
   char* const p = static_cast<char*>(ptr);
   auto it = reservations_.upper_bound(p);
   if (it == reservations_.begin()) return nullptr;
@@ -108,9 +109,8 @@ HostBackend::Reservation* HostBackend::FindLocked(void* ptr, size_t bytes) {
 }
 
 bool HostBackend::Decommit(void* ptr, size_t bytes) {
-  if (bytes == 0 || reinterpret_cast<uintptr_t>(ptr) % PageSize() != 0 || bytes % PageSize() != 0) return false;
   std::lock_guard<std::mutex> lock(mu_);
-  Reservation* r = FindLocked(ptr, bytes);
+  Reservation* r = FindPagesLocked(ptr, bytes);
   if (r == nullptr) return false;
   // A new mapping over the range drops its pages in one call (munmap + mmap would open a window
   // in which another thread's mmap could take the addresses).
@@ -123,9 +123,8 @@ bool HostBackend::Decommit(void* ptr, size_t bytes) {
 }
 
 bool HostBackend::Commit(void* ptr, size_t bytes) {
-  if (bytes == 0 || reinterpret_cast<uintptr_t>(ptr) % PageSize() != 0 || bytes % PageSize() != 0) return false;
   std::lock_guard<std::mutex> lock(mu_);
-  Reservation* r = FindLocked(ptr, bytes);
+  Reservation* r = FindPagesLocked(ptr, bytes);
   if (r == nullptr || r->decommitted < bytes) return false;
   if (mprotect(ptr, bytes, PROT_READ | PROT_WRITE) != 0) return false;
   r->decommitted -= bytes;

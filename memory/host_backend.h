@@ -74,8 +74,9 @@ class HostBackend final : public Backend {
     size_t decommitted = 0; // of those, bytes decommitted since
   };
 
-  // The reservation whose grown part holds [ptr, ptr + bytes); nullptr if none. Requires mu_.
-  Reservation* FindLocked(void* ptr, size_t bytes);
+  // The reservation whose grown part holds [ptr, ptr + bytes), a non-empty run of whole pages;
+  // nullptr if none (or not whole pages). Requires mu_.
+  Reservation* FindPagesLocked(void* ptr, size_t bytes);
 
   const size_t alignment_;
   std::mutex mu_;

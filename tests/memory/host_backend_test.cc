@@ -75,7 +75,7 @@ TEST(HostBackendTest, DecommitReturnsPagesAndCommitMakesThemUsableAgain) {
   EXPECT_FALSE(backend.Decommit(bytes + 60 * page, 8 * page));  // past the segment's end
   int other = 0;
   EXPECT_FALSE(backend.Decommit(&other, page));  // not this backend's memory
-  EXPECT_FALSE(backend.Commit(bytes, page));     // nothing decommitted to take back
+  EXPECT_FALSE(backend.Commit(bytes, page));     // the segment has nothing decommitted now
   ASSERT_TRUE(backend.Decommit(bytes, 4 * page));
   backend.Free(*p, 64 * page);  // a segment freed with decommitted pages balances the count
   EXPECT_EQ(backend.bytes_in_use(), 0);
