@@ -7,6 +7,7 @@
 #include <atomic>
 #include <string>
 
+#include "memory/allocation_refusal.h"
 #include "memory/host_backend.h"
 #include "memory/trace.h"
 
@@ -29,6 +30,7 @@ class PoolCpuAllocator final : public c10::Allocator {
     CachingAllocator* pool = g_pool.load(std::memory_order_acquire);
     absl::StatusOr<void*> ptr = pool->Allocate(bytes);
     if (!ptr.ok()) {
+      NoteAllocationRefused();  // Note [OOM by type] in memory/allocation_refusal.h
       TORCH_CHECK_WITH(OutOfMemoryError, false, "seqserve CPU memory pool is out of memory: ",
                        std::string(ptr.status().message()));
     }

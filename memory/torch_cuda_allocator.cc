@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "memory/allocation_refusal.h"
 #include "memory/cuda_backend.h"
 
 namespace seqserve::memory {
@@ -22,9 +23,10 @@ void* AllocateOnDevice(size_t bytes, int device, cudaStream_t stream) {
   // returns: a null pointer becomes a tensor at address 0, the next kernel faults, and the CUDA
   // context is lost for the rest of the process (seen on an H100: every request after the first
   // OOM failed). So the failure is thrown here as libtorch's own CUDA out-of-memory error, which
-  // the runtime recognizes (Note [recognizing OOM] in runtime/torch_model.cc) and answers by
+  // the runtime recognizes (Note [OOM by type] in memory/allocation_refusal.h) and answers by
   // splitting the batch.
   if (!ptr.ok()) {
+    NoteAllocationRefused();
     TORCH_CHECK_WITH(OutOfMemoryError, false, "CUDA out of memory (seqserve pool): ", ptr.status().message());
   }
   return *ptr;

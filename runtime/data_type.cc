@@ -71,6 +71,18 @@ T SaturatingCast(double value) {
 }
 
 template <typename T>
+std::optional<OutOfRange> FindOutOfRangeOf(absl::string_view data, int64_t begin, int64_t end) {
+  const size_t n = data.size() / sizeof(T);
+  for (size_t i = 0; i < n; ++i) {
+    T v;
+    std::memcpy(&v, data.data() + i * sizeof(T), sizeof(T));
+    const int64_t value = static_cast<int64_t>(v);
+    if (value < begin || value >= end) return OutOfRange{i, value};
+  }
+  return std::nullopt;
+}
+
+template <typename T>
 std::string Bytes(T value) {
   std::string out(sizeof(T), '\0');
   std::memcpy(out.data(), &value, sizeof(T));
@@ -94,6 +106,30 @@ std::optional<DataType> DataTypeFromName(absl::string_view name) {
     if (info.name == name) return info.type;
   }
   return std::nullopt;
+}
+
+bool IsInteger(DataType type) {
+  switch (type) {
+    case DataType::kUint8:
+    case DataType::kInt8:
+    case DataType::kInt16:
+    case DataType::kInt32:
+    case DataType::kInt64:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::optional<OutOfRange> FindOutOfRange(DataType type, absl::string_view data, int64_t begin, int64_t end) {
+  switch (type) {
+    case DataType::kUint8: return FindOutOfRangeOf<uint8_t>(data, begin, end);
+    case DataType::kInt8: return FindOutOfRangeOf<int8_t>(data, begin, end);
+    case DataType::kInt16: return FindOutOfRangeOf<int16_t>(data, begin, end);
+    case DataType::kInt32: return FindOutOfRangeOf<int32_t>(data, begin, end);
+    case DataType::kInt64: return FindOutOfRangeOf<int64_t>(data, begin, end);
+    default: return std::nullopt;
+  }
 }
 
 std::string EncodeScalar(DataType type, double value) {

@@ -21,6 +21,20 @@ absl::string_view DataTypeName(DataType type);
 // Inverse of DataTypeName; nullopt for names seqserve does not support (e.g. "BYTES", "UINT16").
 std::optional<DataType> DataTypeFromName(absl::string_view name);
 
+// Whether `type` is an integer type (BOOL excluded).
+bool IsInteger(DataType type);
+
+// A value outside an integer range, and where it is.
+struct OutOfRange {
+  size_t index = 0;  // element index in the tensor
+  int64_t value = 0;
+};
+
+// The first element of `data` (elements of integer `type`, little-endian) outside
+// [begin, end), or nullopt when all lie inside. One pass, no allocation: it runs on every
+// request of a model whose input declares a valid_range.
+std::optional<OutOfRange> FindOutOfRange(DataType type, absl::string_view data, int64_t begin, int64_t end);
+
 // Encodes `value` as one element of `type` (rounding to nearest for FP16/BF16, truncating toward
 // zero and saturating at the type's range for integers, NaN -> 0; nonzero -> true for BOOL).
 // Used for pad values.

@@ -17,4 +17,16 @@ void LogLine(LogSeverity severity, absl::string_view message) {
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 
+bool LogRateLimiter::Allow(absl::Time now, int64_t* suppressed) {
+  absl::MutexLock lock(&mu_);
+  if (now < next_) {
+    ++suppressed_;
+    return false;
+  }
+  next_ = now + interval_;
+  *suppressed = suppressed_;
+  suppressed_ = 0;
+  return true;
+}
+
 }  // namespace seqserve

@@ -3,8 +3,13 @@
 #ifndef SEQSERVE_RUNTIME_LOGGING_H_
 #define SEQSERVE_RUNTIME_LOGGING_H_
 
+#include <cstdint>
+
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace seqserve {
 
@@ -18,6 +23,23 @@ template <typename... Args>
 void LogWarning(const Args&... args) { LogLine(LogSeverity::kWarning, absl::StrCat(args...)); }
 template <typename... Args>
 void LogError(const Args&... args) { LogLine(LogSeverity::kError, absl::StrCat(args...)); }
+
+// Lets one log line through per `interval` for one kind of event (e.g. a model's failures), so
+// that a flood of the same error cannot flood the log. Thread-safe.
+class LogRateLimiter {
+ public:
+  explicit LogRateLimiter(absl::Duration interval) : interval_(interval) {}
+
+  // True when a line may be written at `now`; then *suppressed is the number of lines held
+  // back since the last one let through.
+  bool Allow(absl::Time now, int64_t* suppressed);
+
+ private:
+  const absl::Duration interval_;
+  absl::Mutex mu_;
+  absl::Time next_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  int64_t suppressed_ ABSL_GUARDED_BY(mu_) = 0;
+};
 
 }  // namespace seqserve
 

@@ -62,6 +62,23 @@ bool PadValueFits(DataType type, double value) {
   }
 }
 
+// Checks a tensor's valid_range: integer inputs only, non-empty, and holding the pad value
+// (padded positions reach the model too).
+absl::Status CheckRange(absl::string_view model, absl::string_view kind, const TensorSpec& spec,
+                        const v1::TensorConfig& t) {
+  const v1::ValueRange& r = t.valid_range();
+  const std::string what = absl::StrCat(kind, " '", spec.name, "' has valid_range [", r.begin(), ", ", r.end(), ")");
+  if (kind != "input") return Invalid(model, absl::StrCat(what, ": only inputs take a valid_range"));
+  if (!IsInteger(spec.dtype)) {
+    return Invalid(model, absl::StrCat(what, ": only integer inputs take a valid_range, not ", DataTypeName(spec.dtype)));
+  }
+  if (r.end() <= r.begin()) return Invalid(model, absl::StrCat(what, ": end must be greater than begin"));
+  if (t.pad_value() < static_cast<double>(r.begin()) || t.pad_value() >= static_cast<double>(r.end())) {
+    return Invalid(model, absl::StrCat(what, ", which does not hold its pad_value ", t.pad_value()));
+  }
+  return absl::OkStatus();
+}
+
 // Fills TensorSpecs and checks dims: -1 only on the sequence axis, everything else positive.
 absl::StatusOr<std::vector<TensorSpec>> ToSpecs(
     absl::string_view model, absl::string_view kind,
@@ -98,6 +115,13 @@ absl::StatusOr<std::vector<TensorSpec>> ToSpecs(
                                          ", which is not a value of ", DataTypeName(spec.dtype)));
     }
     spec.pad_bytes = EncodeScalar(spec.dtype, t.pad_value());
+    if (t.has_valid_range()) {
+      absl::Status range = CheckRange(model, kind, spec, t);
+      if (!range.ok()) return range;
+      spec.has_range = true;
+      spec.range_begin = t.valid_range().begin();
+      spec.range_end = t.valid_range().end();
+    }
     specs.push_back(std::move(spec));
   }
   if (specs.empty()) return Invalid(model, absl::StrCat("needs at least one ", kind));
@@ -175,7 +199,7 @@ absl::StatusOr<ModelSetup> ParseModelConfig(absl::string_view text, absl::string
     b.set_mode(sig.has_sequence() ? v1::BatchingConfig::LENGTH_BUCKETED : v1::BatchingConfig::PAD_TO_MAX);
   }
   if (b.max_batch_tokens() == 0) b.set_max_batch_tokens(defaults.max_batch_tokens);
-  if (b.max_queue_delay_microseconds() == 0) {
+  if (!b.has_max_queue_delay_microseconds()) {
     b.set_max_queue_delay_microseconds(absl::ToInt64Microseconds(defaults.max_queue_delay));
   }
   if (b.max_queue_size() == 0) b.set_max_queue_size(static_cast<int32_t>(defaults.max_queue_size));
@@ -210,6 +234,14 @@ absl::StatusOr<ModelSetup> ParseModelConfig(absl::string_view text, absl::string
   setup.instances = inst.count();
   setup.intra_op_threads = inst.intra_op_threads();
   setup.device = inst.device() == v1::InstanceConfig::CUDA ? Device::kCuda : Device::kCpu;
+  if (setup.device == Device::kCuda && inst.gpus().empty()) inst.add_gpus(0);
+  if (setup.device != Device::kCuda && !inst.gpus().empty()) {
+    return Invalid(model_name, "instance.gpus applies to device: CUDA only");
+  }
+  for (int32_t gpu : inst.gpus()) {
+    if (gpu < 0 || gpu > 1023) return Invalid(model_name, absl::StrCat("instance.gpus has ", gpu, "; CUDA indices are 0..1023"));
+  }
+  setup.gpus.assign(inst.gpus().begin(), inst.gpus().end());
 
   v1::WarmupConfig& w = *c.mutable_warmup();
   if (w.lengths().empty() && sig.has_sequence()) {

@@ -4,6 +4,7 @@
 #define SEQSERVE_RUNTIME_MODEL_CONFIG_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -25,6 +26,8 @@ struct ModelSetup {
   int instances = 1;
   int intra_op_threads = 1;
   Device device = Device::kCpu;
+  // CUDA device of each instance: instance i runs on gpus[i % gpus.size()]. [0] by default.
+  std::vector<int> gpus;
 };
 
 // Parses config text for the model in directory `model_name`. INVALID_ARGUMENT with the reason

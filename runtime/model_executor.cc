@@ -12,17 +12,21 @@
 namespace seqserve {
 namespace {
 
-// A request of `rows` rows of all-ones inputs at sequence length `length`.
+// A request of `rows` rows of all-ones inputs at sequence length `length` (an input whose
+// valid_range excludes 1 gets the range's lowest value).
 std::unique_ptr<InferenceRequest> OnesRequest(const ModelSignature& sig, int64_t rows, int64_t length) {
   return SyntheticRequest(sig, rows, length, [](const TensorSpec& spec, std::string& data) {
-    const std::string one = EncodeScalar(spec.dtype, 1.0);
+    const bool one_is_valid = !spec.has_range || (spec.range_begin <= 1 && 1 < spec.range_end);
+    const double value = one_is_valid ? 1.0 : static_cast<double>(spec.range_begin);
+    const std::string one = EncodeScalar(spec.dtype, value);
     for (size_t i = 0; i + one.size() <= data.size(); i += one.size()) data.replace(i, one.size(), one);
   });
 }
 
 }  // namespace
 
-absl::Status WarmUp(BatchRunner& runner, const ModelSignature& sig, const WarmupOptions& warmup) {
+absl::Status WarmUp(BatchRunner& runner, const ModelSignature& sig, const WarmupOptions& warmup,
+                    const CancellationFlag* abort) {
   std::vector<int64_t> lengths = sig.has_sequence() ? warmup.lengths : std::vector<int64_t>{1};
   for (int64_t length : lengths) {
     int64_t most_rows = std::min<int64_t>(4, sig.max_batch_size);
@@ -35,6 +39,9 @@ absl::Status WarmUp(BatchRunner& runner, const ModelSignature& sig, const Warmup
       batch.rows = rows;
       batch.padded_length = batch.requests[0]->sequence_length;
       for (int i = 0; i < warmup.iterations; ++i) {
+        if (abort != nullptr && abort->cancelled()) {
+          return absl::CancelledError("warm-up stopped: the server is shutting down");
+        }
         std::vector<InferenceResponse> responses(1);
         absl::Status status = runner.Run(batch, responses);
         if (!status.ok()) {
@@ -54,7 +61,8 @@ ModelExecutor::ModelExecutor(ModelSignature signature, BatcherOptions batcher_op
 
 ModelExecutor::~ModelExecutor() { Stop(); }
 
-absl::Status ModelExecutor::Start(const BatchRunnerFactory& factory, const WarmupOptions& warmup) {
+absl::Status ModelExecutor::Start(const BatchRunnerFactory& factory, const WarmupOptions& warmup,
+                                  const CancellationFlag* abort) {
   std::mutex mu;
   std::condition_variable cv;
   int pending = instances_;
@@ -62,7 +70,7 @@ absl::Status ModelExecutor::Start(const BatchRunnerFactory& factory, const Warmu
   for (int i = 0; i < instances_; ++i) {
     threads_.emplace_back([&, i, this] {
       absl::StatusOr<std::unique_ptr<BatchRunner>> runner = factory(i);
-      absl::Status status = runner.ok() ? WarmUp(**runner, signature_, warmup) : runner.status();
+      absl::Status status = runner.ok() ? WarmUp(**runner, signature_, warmup, abort) : runner.status();
       {
         std::lock_guard<std::mutex> lock(mu);
         if (!status.ok() && first_error.ok()) first_error = status;
@@ -89,20 +97,26 @@ void ModelExecutor::RunAndComplete(BatchRunner& runner, Batch batch) {
   std::vector<InferenceResponse> responses(batch.requests.size());
   absl::Status status = runner.Run(batch, responses);
   const absl::Time done = absl::Now();
-  if (absl::IsResourceExhausted(status) && batch.requests.size() > 1) {
+  const bool oom = absl::IsResourceExhausted(status);
+  if (!status.ok() && batch.requests.size() > 1) {
     {
       std::lock_guard<std::mutex> lock(stats_mu_);
-      ++stats_.batch_splits;
+      ++(oom ? stats_.batch_splits : stats_.batch_bisections);
     }
-    LogWarning("batch of ", batch.rows, " rows x ", batch.padded_length, " tokens ran out of memory; splitting it");
+    int64_t suppressed = 0;
+    if (split_log_.Allow(done, &suppressed)) {
+      LogWarning("batch of ", batch.requests.size(), " requests (", batch.rows, " rows x ", batch.padded_length,
+                 " tokens) ", oom ? "ran out of memory" : "failed", "; splitting it to isolate the failure",
+                 suppressed > 0 ? absl::StrCat(" (", suppressed, " more splits since the last line)") : "");
+    }
     std::pair<Batch, Batch> halves = SplitBatch(std::move(batch));
     RunAndComplete(runner, std::move(halves.first));
     RunAndComplete(runner, std::move(halves.second));
     return;
   }
-  if (absl::IsResourceExhausted(status)) {
+  if (!status.ok()) {
     std::lock_guard<std::mutex> lock(stats_mu_);
-    ++stats_.oom_failures;
+    ++(oom ? stats_.oom_failures : stats_.model_failures);
   }
   RecordBatch(batch, status.ok(), started, done);
   for (size_t i = 0; i < batch.requests.size(); ++i) {

@@ -14,6 +14,7 @@
 #include "runtime/batch_runner.h"
 #include "runtime/batcher.h"
 #include "runtime/histogram.h"
+#include "runtime/logging.h"
 #include "runtime/windowed_mean.h"
 #include "runtime/model_signature.h"
 
@@ -33,6 +34,8 @@ struct ExecutionStats {
   int64_t last_inference_ms = 0;  // wall time of the last batch, ms since the epoch
   int64_t batch_splits = 0;     // batches split in two after running out of memory
   int64_t oom_failures = 0;     // requests failed RESOURCE_EXHAUSTED: out of memory even alone
+  int64_t batch_bisections = 0; // batches split in two after the model failed on them otherwise
+  int64_t model_failures = 0;   // requests failed because the model failed on them alone
   HistogramSnapshot queue_seconds;    // per request: acceptance to batch start
   HistogramSnapshot compute_seconds;  // per request: its batch's compute time
   double recent_queue_seconds = 0;    // mean queue wait over the last 30 s (0 if idle)
@@ -61,7 +64,10 @@ class ModelExecutor {
 
   // Creates one runner per instance (on its thread) and runs warm-up batches through each.
   // Blocks until every instance is ready or one failed; on failure the executor is stopped.
-  absl::Status Start(const BatchRunnerFactory& factory, const WarmupOptions& warmup);
+  // When `abort` (may be null) is set meanwhile, warm-up stops after the batch it is running
+  // and Start returns CANCELLED.
+  absl::Status Start(const BatchRunnerFactory& factory, const WarmupOptions& warmup,
+                     const CancellationFlag* abort = nullptr);
 
   // Queues a request that ValidateRequest accepted. See DynamicBatcher::Enqueue for ownership.
   absl::Status Submit(std::unique_ptr<InferenceRequest>& request) { return batcher_.Enqueue(request); }
@@ -75,11 +81,19 @@ class ModelExecutor {
 
  private:
   void Serve(BatchRunner& runner);
-  // Runs `batch` and completes its requests. Note [split on OOM]: when the runner reports
-  // RESOURCE_EXHAUSTED (out of memory) for a batch of several requests, the batch is split in
-  // two and each half is retried, down to single requests; only a request that does not fit
-  // alone fails, with RESOURCE_EXHAUSTED. Memory per batch grows with rows x padded length, so
-  // halving it is the cheapest way back under a memory budget without failing anyone.
+  // Runs `batch` and completes its requests. When the runner fails on a batch of several
+  // requests, the batch is split in two and each half is retried, down to single requests, so
+  // that only a request that fails alone gets an error and no request's failure touches
+  // another's:
+  //   - Note [split on OOM]: RESOURCE_EXHAUSTED (out of memory; the runner decides by type, see
+  //     memory/allocation_refusal.h) counts as a split. Memory per batch grows with rows x padded
+  //     length, so halving it is the cheapest way back under a memory budget without failing
+  //     anyone; a request that does not fit alone fails with RESOURCE_EXHAUSTED.
+  //   - Note [bisect on failure]: any other error counts as a bisection. One poison request
+  //     (an input the model raises on) among n costs about 2 log2(n) extra batches, all its
+  //     companions get their answers, and it alone gets the error. A model that fails on every
+  //     input costs 2n - 1 runs per batch of n instead of 1; that is the price of isolation, paid
+  //     only by a model that is broken anyway.
   void RunAndComplete(BatchRunner& runner, Batch batch);
   void RecordBatch(const Batch& batch, bool ok, absl::Time started, absl::Time done);
 
@@ -92,12 +106,14 @@ class ModelExecutor {
   Histogram queue_seconds_{Histogram::LatencyBounds()};
   Histogram compute_seconds_{Histogram::LatencyBounds()};
   WindowedMean recent_queue_seconds_{absl::Seconds(30)};
+  LogRateLimiter split_log_{absl::Seconds(10)};
 };
 
-// Runs synthetic batches (all-ones inputs) at each warm-up length: one row, and up to 4 rows as
-// the token budget allows.
+// Runs synthetic batches (all-ones inputs, or the lowest valid value of an input whose
+// valid_range excludes 1) at each warm-up length: one row, and up to 4 rows as the token
+// budget allows. CANCELLED, between two batches, once `abort` (may be null) is set.
 absl::Status WarmUp(BatchRunner& runner, const ModelSignature& signature,
-                    const WarmupOptions& warmup);
+                    const WarmupOptions& warmup, const CancellationFlag* abort = nullptr);
 
 }  // namespace seqserve
 

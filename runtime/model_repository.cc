@@ -1,6 +1,8 @@
 #include "runtime/model_repository.h"
 
 #include <filesystem>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -13,6 +15,36 @@
 namespace seqserve {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+bool IsVersionDir(const fs::directory_entry& entry) {
+  int64_t number = 0;
+  std::error_code ec;
+  return entry.is_directory(ec) && absl::SimpleAtoi(entry.path().filename().string(), &number) && number > 0;
+}
+
+// Note [what is a model]: pods mount repositories as volumes, and volumes carry entries that are
+// not models: `lost+found` at the root of an ext4 volume, dot-folders (`.git`, `.snapshot`), and
+// for a ConfigMap or Secret Kubernetes' own layout (`..data` -> `..2026_12_01_...`, each model a
+// symlink through `..data`). Counting those as failed models would keep a strict server from
+// ever becoming ready. So an entry is a model only if it is a directory (symlinks followed) not
+// named `lost+found` or starting with '.', holding a config.pbtxt or at least one version
+// folder; anything else is skipped with one log line. The reason, or nullopt for a model.
+std::optional<std::string> NotAModel(const fs::directory_entry& entry) {
+  const std::string name = entry.path().filename().string();
+  if (name.empty() || name[0] == '.') return "hidden entry (a dot-folder or Kubernetes' volume layout)";
+  if (name == "lost+found") return "the file system's lost+found";
+  std::error_code ec;
+  if (!entry.is_directory(ec)) return "not a directory";
+  if (fs::exists(entry.path() / "config.pbtxt", ec)) return std::nullopt;
+  for (const fs::directory_entry& v : fs::directory_iterator(entry.path(), ec)) {
+    if (IsVersionDir(v)) return std::nullopt;
+  }
+  return "no config.pbtxt and no version folder, so not a model";
+}
+
+}  // namespace
 
 absl::string_view VersionStateName(VersionState state) {
   switch (state) {
@@ -30,20 +62,24 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std
     return absl::NotFoundError(absl::StrCat("model repository ", path, " is not a directory"));
   }
   if (!factory) {
-    factory = [](const ModelSetup& setup, const std::string& version_dir, int) {
+    factory = [](const ModelSetup& setup, const std::string& version_dir, int instance) {
       TorchModelOptions options;
       options.path = (fs::path(version_dir) / setup.config.default_model_filename()).string();
       options.device = setup.device;
+      options.device_index = setup.gpus.empty() ? 0 : setup.gpus[instance % setup.gpus.size()];
       options.intra_op_threads = setup.intra_op_threads;
       return LoadTorchModel(setup.signature, options);
     };
   }
   std::unique_ptr<ModelRepository> repo(new ModelRepository(path, std::move(factory)));
   for (const fs::directory_entry& entry : fs::directory_iterator(path, ec)) {
-    if (!entry.is_directory()) continue;
+    const std::string name = entry.path().filename().string();
+    if (std::optional<std::string> why = NotAModel(entry)) {
+      LogInfo("model repository: skipping '", name, "': ", *why);
+      continue;
+    }
     Model model;
     model.dir = entry.path().string();
-    const std::string name = entry.path().filename().string();
     absl::StatusOr<ModelSetup> setup = LoadModelConfig(model.dir);
     if (setup.ok()) {
       model.config_ok = true;
@@ -54,7 +90,7 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std
     }
     for (const fs::directory_entry& v : fs::directory_iterator(entry.path(), ec)) {
       int64_t number = 0;
-      if (v.is_directory() && absl::SimpleAtoi(v.path().filename().string(), &number) && number > 0) {
+      if (IsVersionDir(v) && absl::SimpleAtoi(v.path().filename().string(), &number)) {
         Version version;
         version.status.version = number;
         if (!model.config_ok) {
@@ -76,7 +112,7 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std
 
 ModelRepository::~ModelRepository() { Shutdown(); }
 
-void ModelRepository::LoadAll() {
+void ModelRepository::LoadAll(const std::function<void()>& after_each) {
   std::vector<std::pair<std::string, int64_t>> todo;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -86,6 +122,13 @@ void ModelRepository::LoadAll() {
     }
   }
   for (const auto& [name, number] : todo) {
+    if (abort_loading_.cancelled()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      VersionStatus& status = models_.at(name).versions.at(number).status;
+      status.state = VersionState::kUnavailable;
+      status.reason = "not loaded: the server is shutting down";
+      continue;
+    }
     const Model* model;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -96,8 +139,8 @@ void ModelRepository::LoadAll() {
     const absl::Time start = absl::Now();
     auto executor = std::make_unique<ModelExecutor>(setup.signature, setup.batcher, setup.instances);
     absl::Status status = executor->Start(
-        [&](int instance) { return factory_(setup, version_dir, instance); }, setup.warmup);
-    std::lock_guard<std::mutex> lock(mu_);
+        [&](int instance) { return factory_(setup, version_dir, instance); }, setup.warmup, &abort_loading_);
+    std::unique_lock<std::mutex> lock(mu_);
     Version& version = models_.at(name).versions.at(number);
     if (status.ok()) {
       version.status.state = VersionState::kReady;
@@ -109,6 +152,8 @@ void ModelRepository::LoadAll() {
       version.status.reason = std::string(status.message());
       LogError("model '", name, "' version ", number, " is unavailable: ", status.message());
     }
+    lock.unlock();
+    if (after_each) after_each();
   }
 }
 

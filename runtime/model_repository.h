@@ -4,6 +4,8 @@
 // Layout (familiar to Triton users):
 //   <repository>/<model>/config.pbtxt
 //   <repository>/<model>/<version>/model.pt     versions are positive integers
+// Entries that are not models (lost+found, dot-folders, Kubernetes' ConfigMap layout, stray
+// files; Note [what is a model] in the .cc) are skipped with a log line.
 // Every version found is loaded; a request without a version runs the highest READY one.
 // A model or version that fails to load is UNAVAILABLE with its reason, the others serve.
 // Only names found in the repository are addressable: request strings never reach the
@@ -56,8 +58,13 @@ class ModelRepository {
                                                               RunnerFactory factory = nullptr);
   ~ModelRepository();
 
-  // Loads and warms up every version of every model, one after the other.
-  void LoadAll();
+  // Loads and warms up every version of every model, one after the other. After AbortLoading()
+  // it stops at the next warm-up batch; versions it did not load are UNAVAILABLE.
+  // `after_each` (optional) runs after each version is READY or UNAVAILABLE.
+  void LoadAll(const std::function<void()>& after_each = nullptr);
+
+  // Makes a running or later LoadAll() stop soon (for SIGTERM during start-up). Thread-safe.
+  void AbortLoading() { abort_loading_.Cancel(); }
 
   // The shared request path: finds the version, validates the request, and queues it.
   // On OK the request is owned by the runtime and request->done will be called once.
@@ -99,6 +106,7 @@ class ModelRepository {
 
   const std::string path_;
   const RunnerFactory factory_;
+  CancellationFlag abort_loading_;
   mutable std::mutex mu_;  // guards the maps' contents, not the executors' own work
   std::map<std::string, Model> models_;
 };

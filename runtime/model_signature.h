@@ -20,6 +20,10 @@ struct TensorSpec {
   bool carries_sequence = false;
   // Inputs: one element of `dtype` written into padded positions.
   std::string pad_bytes;
+  // Integer inputs: the values a request may carry, [range_begin, range_end), when has_range.
+  bool has_range = false;
+  int64_t range_begin = 0;
+  int64_t range_end = 0;
 };
 
 struct ModelSignature {

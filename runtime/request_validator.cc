@@ -18,6 +18,16 @@ std::string Names(const std::vector<TensorSpec>& specs) {
   });
 }
 
+// The coordinates of row-major element `index` in `shape`, e.g. "[0, 5]".
+std::string Coordinates(absl::Span<const int64_t> shape, size_t index) {
+  std::vector<int64_t> at(shape.size());
+  for (size_t i = shape.size(); i-- > 0;) {
+    at[i] = static_cast<int64_t>(index % static_cast<size_t>(shape[i]));
+    index /= static_cast<size_t>(shape[i]);
+  }
+  return ShapeString(at);
+}
+
 int FindSpec(const std::vector<TensorSpec>& specs, absl::string_view name) {
   for (size_t i = 0; i < specs.size(); ++i) {
     if (specs[i].name == name) return static_cast<int>(i);
@@ -68,6 +78,13 @@ absl::StatusOr<int64_t> CheckInput(const ModelSignature& sig, const TensorSpec& 
     return absl::InvalidArgumentError(absl::StrCat(
         "input '", spec.name, "' has ", t.data.size(), " bytes of data, but shape ",
         ShapeString(t.shape), " of ", DataTypeName(t.dtype), " needs ", want));
+  }
+  if (spec.has_range) {
+    if (std::optional<OutOfRange> bad = FindOutOfRange(t.dtype, t.data, spec.range_begin, spec.range_end)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "input '", spec.name, "' has value ", bad->value, " at ", Coordinates(t.shape, bad->index),
+          ", outside its valid range [", spec.range_begin, ", ", spec.range_end, ")"));
+    }
   }
   return spec.carries_sequence ? t.shape[1 + sig.sequence_axis] : 0;
 }

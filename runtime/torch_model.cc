@@ -12,8 +12,11 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "memory/allocation_refusal.h"
+#include "runtime/logging.h"
+#include "runtime/model_error.h"
 
 namespace seqserve {
 namespace {
@@ -35,21 +38,27 @@ c10::ScalarType ToScalarType(DataType type) {
   return c10::ScalarType::Undefined;
 }
 
-// Note [recognizing OOM]: allocators throw c10::OutOfMemoryError, but the TorchScript
-// interpreter rethrows errors from inside a scripted forward as a plain error with the original
-// message embedded, so the type is lost. The messages are stable: libtorch's CPU allocator says
-// "not enough memory", its CUDA allocator and seqserve's pool say "out of memory".
-bool IsOutOfMemory(const std::exception& e) {
-  if (dynamic_cast<const c10::OutOfMemoryError*>(&e) != nullptr) return true;
-  const absl::string_view message = e.what();
-  return absl::StrContains(message, "out of memory") || absl::StrContains(message, "not enough memory");
-}
+// A libtorch failure as a status for the client: RESOURCE_EXHAUSTED when the memory pool
+// refused an allocation (Note [OOM by type] in memory/allocation_refusal.h) or libtorch threw
+// its own OutOfMemoryError, INTERNAL otherwise; the message is one line (SummarizeModelError).
+// The full text (interpreter traceback and all) goes to the log, at most once per
+// kFullErrorLogInterval per model instance.
+constexpr absl::Duration kFullErrorLogInterval = absl::Seconds(10);
 
-absl::Status FromTorchError(const std::exception& e, absl::string_view what) {
+absl::Status FromTorchError(const std::exception& e, absl::string_view what, LogRateLimiter& full_text_log) {
   const auto* error = dynamic_cast<const c10::Error*>(&e);
   const std::string message = error != nullptr ? error->what_without_backtrace() : e.what();
-  if (IsOutOfMemory(e)) return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory: ", message));
-  return absl::InternalError(absl::StrCat(what, ": ", message));
+  const bool refused = memory::TakeAllocationRefused();
+  const bool oom = refused || dynamic_cast<const c10::OutOfMemoryError*>(&e) != nullptr;
+  int64_t suppressed = 0;
+  if (full_text_log.Allow(absl::Now(), &suppressed)) {
+    LogWarning(what, " (", oom ? "out of memory" : "model error", "; full text follows",
+               suppressed > 0 ? absl::StrCat(", ", suppressed, " more held back since the last") : "", "):\n",
+               message);
+  }
+  const std::string summary = SummarizeModelError(message);
+  if (oom) return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory: ", summary));
+  return absl::InternalError(absl::StrCat(what, ": ", summary));
 }
 
 // Note [CUDA execution]: each instance runs on a CUDA stream of its own (from libtorch's pool),
@@ -64,10 +73,11 @@ class TorchModel final : public BatchRunner {
   }
 
   absl::Status Run(const Batch& batch, std::vector<InferenceResponse>& responses) override {
+    memory::TakeAllocationRefused();  // forget refusals from before this batch
     try {
       return RunOrThrow(batch, responses);
     } catch (const std::exception& e) {
-      return FromTorchError(e, "model execution failed");
+      return FromTorchError(e, "model execution failed", full_text_log_);
     }
   }
 
@@ -137,6 +147,7 @@ class TorchModel final : public BatchRunner {
   torch::jit::Module module_;
   const c10::Device device_;
   std::optional<c10::cuda::CUDAStream> stream_;  // CUDA models only
+  LogRateLimiter full_text_log_{kFullErrorLogInterval};
 };
 
 }  // namespace
@@ -151,7 +162,12 @@ absl::StatusOr<std::unique_ptr<BatchRunner>> LoadTorchModel(const ModelSignature
     if (!torch::cuda::is_available()) {
       return absl::UnavailableError("config asks for a CUDA device but libtorch sees none");
     }
-    device = c10::Device(c10::kCUDA, 0);
+    const int count = static_cast<int>(torch::cuda::device_count());
+    if (options.device_index < 0 || options.device_index >= count) {
+      return absl::UnavailableError(absl::StrCat("config asks for CUDA device ", options.device_index,
+                                                 " but libtorch sees ", count, " (indices 0..", count - 1, ")"));
+    }
+    device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(options.device_index));
   }
   at::set_num_threads(std::max(1, options.intra_op_threads));
   try {

@@ -20,6 +20,8 @@ struct TorchModelOptions {
   // TorchScript file (`<repo>/<model>/<version>/model.pt`).
   std::string path;
   Device device = Device::kCpu;
+  // CUDA device index (kCuda only); UNAVAILABLE at load when the machine has no such device.
+  int device_index = 0;
   // Intra-op threads of the calling thread; applied when the model is loaded (on its thread).
   int intra_op_threads = 1;
   // When kFp16 or kBf16 (or kFp32/kFp64): the module's floating-point parameters and buffers
@@ -32,7 +34,7 @@ struct TorchModelOptions {
 // Loads the module and returns it as a BatchRunner. Must be called on the thread that will run
 // it (the intra-op thread count is per thread). libtorch errors become absl::Status:
 // NOT_FOUND for a missing file, INVALID_ARGUMENT for a file that is not TorchScript or was saved
-// by an incompatible PyTorch, UNAVAILABLE for CUDA without a device.
+// by an incompatible PyTorch, UNAVAILABLE for CUDA without that device.
 absl::StatusOr<std::unique_ptr<BatchRunner>> LoadTorchModel(const ModelSignature& signature,
                                                             const TorchModelOptions& options);
 

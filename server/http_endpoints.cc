@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/net_address.h"
 
 namespace seqserve {
 namespace {
@@ -39,25 +40,12 @@ absl::StatusOr<std::unique_ptr<HttpEndpoints>> HttpEndpoints::Start(const std::s
                                                                    const MetricsCollector& collector,
                                                                    std::function<bool()> ready) {
   std::unique_ptr<HttpEndpoints> http(new HttpEndpoints(collector, std::move(ready)));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  if (inet_pton(AF_INET, address.c_str(), &addr.sin_addr) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("metrics address '", address, "' is not an IPv4 address"));
+  absl::StatusOr<ListeningSocket> socket = ListenTcp(address, port, /*backlog=*/16);
+  if (!socket.ok()) {
+    return absl::Status(socket.status().code(), absl::StrCat("metrics endpoint: ", socket.status().message()));
   }
-  http->listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  const int one = 1;
-  setsockopt(http->listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  socklen_t len = sizeof(addr);
-  if (http->listen_fd_ < 0 || bind(http->listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      listen(http->listen_fd_, 16) != 0 ||
-      getsockname(http->listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    const std::string error = std::strerror(errno);
-    if (http->listen_fd_ >= 0) close(http->listen_fd_);
-    http->listen_fd_ = -1;
-    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", address, ":", port, ": ", error));
-  }
-  http->port_ = ntohs(addr.sin_port);
+  http->listen_fd_ = socket->fd;
+  http->port_ = socket->port;
   http->thread_ = std::thread([raw = http.get()] { raw->Serve(); });
   return http;
 }

@@ -171,12 +171,6 @@ class StreamReactor final
 
 }  // namespace
 
-bool KServeService::ServerIsReady() const {
-  if (state_.draining()) return false;
-  if (!strict_readiness_) return true;
-  return repository_.AllReady();
-}
-
 grpc::ServerUnaryReactor* KServeService::ServerLive(grpc::CallbackServerContext* context,
                                                     const inference::ServerLiveRequest*,
                                                     inference::ServerLiveResponse* response) {
@@ -187,7 +181,7 @@ grpc::ServerUnaryReactor* KServeService::ServerLive(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* KServeService::ServerReady(grpc::CallbackServerContext* context,
                                                      const inference::ServerReadyRequest*,
                                                      inference::ServerReadyResponse* response) {
-  response->set_ready(ServerIsReady());
+  response->set_ready(readiness_.ServerReady());
   return FinishNow(context, absl::OkStatus());
 }
 
@@ -197,8 +191,7 @@ grpc::ServerUnaryReactor* KServeService::ModelReady(grpc::CallbackServerContext*
   absl::StatusOr<int64_t> version = ParseKServeVersion(request->version());
   if (!version.ok()) return FinishNow(context, version.status());
   // Like Triton: an unknown model or version is simply not ready.
-  absl::StatusOr<int64_t> resolved = repository_.ResolveVersion(request->name(), *version);
-  response->set_ready(resolved.ok() && !state_.draining());
+  response->set_ready(readiness_.ModelReady(request->name(), *version));
   return FinishNow(context, absl::OkStatus());
 }
 

@@ -7,15 +7,16 @@
 
 #include "inference/grpc_service.grpc.pb.h"
 #include "runtime/model_repository.h"
+#include "server/readiness.h"
 #include "server/request_path.h"
 
 namespace seqserve {
 
-// Thread-safe; `path` must outlive the service.
+// Thread-safe; `path` and `readiness` must outlive the service.
 class KServeService final : public inference::GRPCInferenceService::CallbackService {
  public:
-  KServeService(RequestPath& path, bool strict_readiness)
-      : path_(path), repository_(path.repository()), state_(path.state()), strict_readiness_(strict_readiness) {}
+  KServeService(RequestPath& path, const Readiness& readiness)
+      : path_(path), repository_(path.repository()), readiness_(readiness) {}
 
   grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* context,
                                        const inference::ServerLiveRequest* request,
@@ -48,12 +49,9 @@ class KServeService final : public inference::GRPCInferenceService::CallbackServ
                                             inference::RepositoryIndexResponse* response) override;
 
  private:
-  bool ServerIsReady() const;
-
   RequestPath& path_;
   ModelRepository& repository_;
-  const ServingState& state_;
-  const bool strict_readiness_;
+  const Readiness& readiness_;
 };
 
 }  // namespace seqserve

@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -19,6 +20,7 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "memory/torch_cpu_allocator.h"
 #ifdef SEQSERVE_WITH_CUDA_POOL
@@ -32,7 +34,9 @@
 #include "server/kserve_service.h"
 #include "server/memory_metrics.h"
 #include "server/metrics_collector.h"
+#include "server/net_address.h"
 #include "server/predict_service.h"
+#include "server/readiness.h"
 #include "server/request_path.h"
 #include "server/server_options.h"
 #include "server/version.h"
@@ -51,17 +55,11 @@ sigset_t BlockShutdownSignals() {
   return set;
 }
 
-// Readiness of the whole server: not draining, and (with --strict-readiness) every model ready.
-bool ServerReady(const ModelRepository& repository, const ServingState& state, bool strict) {
-  return !state.draining() && (!strict || repository.AllReady());
-}
-
-void PublishHealth(grpc::Server& server, const ModelRepository& repository, const ServingState& state, bool strict) {
+// gRPC health's statuses, overall ("") and per model, from the one readiness rule.
+void PublishHealth(grpc::Server& server, const ModelRepository& repository, const Readiness& readiness) {
   grpc::HealthCheckServiceInterface* health = server.GetHealthCheckService();
-  for (const std::string& name : repository.ModelNames()) {
-    health->SetServingStatus(name, !state.draining() && repository.ResolveVersion(name, 0).ok());
-  }
-  health->SetServingStatus("", ServerReady(repository, state, strict));
+  for (const std::string& name : repository.ModelNames()) health->SetServingStatus(name, readiness.ModelReady(name, 0));
+  health->SetServingStatus("", readiness.ServerReady());
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
@@ -143,15 +141,16 @@ int Run(const ServerOptions& options) {
   ServingState state;
   RequestMetrics request_metrics(repository.ModelNames());
   RequestPath path(repository, state, request_metrics, {options.max_request_elements, options.default_deadline});
-  PredictService predict(path);
-  KServeService kserve(path, options.strict_readiness);
+  const Readiness readiness(repository, state, options.strict_readiness);
+  PredictService predict(path, readiness);
+  KServeService kserve(path, readiness);
 
   MetricsCollector collector(repository, request_metrics,
                              {kSeqserveVersion, TorchVersion(), CudaAvailable() ? "cuda" : "cpu"});
   if (!pools.empty()) collector.AddProvider(MemoryPoolMetrics(pools));
   absl::StatusOr<std::unique_ptr<HttpEndpoints>> http = HttpEndpoints::Start(
       options.metrics_address, options.metrics_port, collector,
-      [&] { return ServerReady(repository, state, options.strict_readiness); });
+      [&] { return readiness.ServerReady(); });
   if (!http.ok()) {
     LogError(http.status().message());
     return 1;
@@ -165,7 +164,7 @@ int Run(const ServerOptions& options) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(absl::StrCat(options.grpc_address, ":", options.grpc_port), *credentials, &port);
+  builder.AddListeningPort(HostPort(options.grpc_address, options.grpc_port), *credentials, &port);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
@@ -179,26 +178,28 @@ int Run(const ServerOptions& options) {
   builder.RegisterService(&kserve);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
-    LogError("cannot listen on ", options.grpc_address, ":", options.grpc_port);
+    LogError("cannot listen on ", HostPort(options.grpc_address, options.grpc_port));
     return 1;
   }
   // Note [health before load]: gRPC's default health service starts SERVING; flip it before
   // anything loads, so probes see NOT_SERVING until warm-up is done.
-  PublishHealth(*server, repository, state, options.strict_readiness);
+  PublishHealth(*server, repository, readiness);
   LogInfo("seqserve ", kSeqserveVersion, " (libtorch ", TorchVersion(), ", CUDA ",
           CudaAvailable() ? "available" : "not available", ", CPU allocator: ",
           pool != nullptr ? "seqserve pool" : "libtorch default", ", CUDA pools: ", pools.size() - (pool != nullptr ? 1 : 0),
-          "): gRPC on ", options.grpc_address, ":", port,
-          ", metrics on ", options.metrics_address, ":", (*http)->port());
+          "): gRPC on ", HostPort(options.grpc_address, port),
+          ", metrics on ", HostPort(options.metrics_address, (*http)->port()));
   if (!options.port_file.empty()) {
     std::ofstream(options.port_file) << "grpc_port=" << port << "\nmetrics_port=" << (*http)->port() << "\n";
   }
 
-  // Load in the background so that a signal during a long warm-up is still taken at once.
+  // Load in the background so that a signal during a long warm-up is still taken at once;
+  // health follows each model as it becomes ready.
+  absl::Notification loaded;
   std::thread loader([&] {
-    repository.LoadAll();
-    PublishHealth(*server, repository, state, options.strict_readiness);
+    repository.LoadAll([&] { PublishHealth(*server, repository, readiness); });
     LogInfo(repository.AllReady() ? "all models ready" : "loading finished; some models are unavailable");
+    loaded.Notify();
   });
 
   int signal_number = 0;
@@ -206,12 +207,23 @@ int Run(const ServerOptions& options) {
   LogInfo("received signal ", signal_number, "; draining (grace ", absl::FormatDuration(options.drain_grace),
           ", timeout ", absl::FormatDuration(options.drain_timeout), ")");
   state.StartDraining();
-  PublishHealth(*server, repository, state, options.strict_readiness);
+  repository.AbortLoading();  // a model still loading stops at its next warm-up batch
+  PublishHealth(*server, repository, readiness);
   absl::SleepFor(options.drain_grace);
   // Shutdown stops accepting calls and waits for the in-flight ones (their executors keep
   // running) until the deadline, then cancels the rest. Then the executors stop, completing
   // anything still queued.
-  server->Shutdown(absl::ToChronoTime(absl::Now() + options.drain_timeout));
+  const absl::Time deadline = absl::Now() + options.drain_timeout;
+  server->Shutdown(absl::ToChronoTime(deadline));
+  // Note [exit during load]: a load or a single warm-up batch cannot be interrupted inside
+  // libtorch. If one is still running at the drain deadline, nothing accepted is lost by leaving
+  // (the model never served), so the process exits at once, with 0 as for any drain, rather than
+  // overrun Kubernetes' grace period and be killed.
+  if (!loaded.WaitForNotificationWithDeadline(deadline)) {
+    LogWarning("a model is still loading at the drain deadline; exiting without waiting for it");
+    std::fflush(stderr);
+    std::_Exit(0);
+  }
   loader.join();
   repository.Shutdown();
   server->Wait();

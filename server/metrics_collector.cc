@@ -141,6 +141,8 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   MetricFamily tokens = Family("seqserve_tokens_total", "Tokens computed: kind=\"real\" (request data) or \"padded\" (including padding).", MetricType::Counter);
   MetricFamily efficiency = Family("seqserve_padding_efficiency_ratio", "Real tokens / padded tokens computed since start (1 = no padding).", MetricType::Gauge);
   MetricFamily splits = Family("seqserve_batch_splits_total", "Batches split in two after running out of memory.", MetricType::Counter);
+  MetricFamily bisections = Family("seqserve_batch_bisections_total", "Batches split in two after the model failed on them (not memory), to isolate the failing request.", MetricType::Counter);
+  MetricFamily failures = Family("seqserve_model_failures_total", "Requests the model failed on when run alone (not memory).", MetricType::Counter);
   MetricFamily rejections = Family("seqserve_rejections_total", "Requests refused or dropped before compute, by reason.", MetricType::Counter);
   std::map<std::string, std::map<std::string, int64_t>> reasons;
   for (const auto& [key, stats] : repository_.StatsSnapshot()) {
@@ -165,6 +167,8 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
     reasons[key.first]["cancelled"] += b.cancelled;
     reasons[key.first]["oom"] += e.oom_failures;
     AddValue(splits, labels, static_cast<double>(e.batch_splits));
+    AddValue(bisections, labels, static_cast<double>(e.batch_bisections));
+    AddValue(failures, labels, static_cast<double>(e.model_failures));
   }
   for (const auto& [model, n] : invalid) reasons[model]["invalid"] += static_cast<int64_t>(n);
   for (const auto& [model, by_reason] : reasons) {
@@ -172,7 +176,7 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
       AddValue(rejections, {{"model", model}, {"reason", reason}}, static_cast<double>(n));
     }
   }
-  for (MetricFamily* f : {&depth, &recent, &queue, &compute, &batches, &rows, &padded, &tokens, &efficiency, &splits, &rejections}) {
+  for (MetricFamily* f : {&depth, &recent, &queue, &compute, &batches, &rows, &padded, &tokens, &efficiency, &splits, &bisections, &failures, &rejections}) {
     Push(out, std::move(*f));
   }
 

@@ -47,7 +47,7 @@ grpc::ServerUnaryReactor* PredictService::ModelMetadata(grpc::CallbackServerCont
     return reactor;
   }
   absl::StatusOr<int64_t> version = repository_.ResolveVersion(request->model_name(), request->model_version());
-  response->set_ready(version.ok());
+  response->set_ready(readiness_.ModelReady(request->model_name(), request->model_version()));
   if (version.ok()) response->set_model_version(*version);
   const ModelSignature& sig = info->setup.signature;
   for (const TensorSpec& s : sig.inputs) DescribeTensor(sig, s, response->add_inputs());
@@ -65,7 +65,7 @@ grpc::ServerUnaryReactor* PredictService::ServerMetadata(grpc::CallbackServerCon
   response->set_version(kSeqserveVersion);
   response->set_torch_version(TorchVersion());
   for (const std::string& name : repository_.ModelNames()) response->add_models(name);
-  response->set_ready(repository_.AllReady() && !path_.state().draining());
+  response->set_ready(readiness_.ServerReady());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;

@@ -5,14 +5,16 @@
 
 #include "runtime/model_repository.h"
 #include "seqserve/v1/predict.grpc.pb.h"
+#include "server/readiness.h"
 #include "server/request_path.h"
 
 namespace seqserve {
 
-// Thread-safe; `path` must outlive the service.
+// Thread-safe; `path` and `readiness` must outlive the service.
 class PredictService final : public v1::PredictionService::CallbackService {
  public:
-  explicit PredictService(RequestPath& path) : path_(path), repository_(path.repository()) {}
+  PredictService(RequestPath& path, const Readiness& readiness)
+      : path_(path), repository_(path.repository()), readiness_(readiness) {}
 
   grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context,
                                     const v1::PredictRequest* request,
@@ -27,6 +29,7 @@ class PredictService final : public v1::PredictionService::CallbackService {
  private:
   RequestPath& path_;
   ModelRepository& repository_;
+  const Readiness& readiness_;
 };
 
 }  // namespace seqserve

@@ -110,3 +110,63 @@ TEST(ModelConfigTest, DemoConfigsLoad) {
 
 }  // namespace
 }  // namespace seqserve
+
+namespace seqserve {
+namespace {
+
+TEST(ModelConfigTest, ValidRangeOnIntegerInputs) {
+  absl::StatusOr<ModelSetup> setup = ParseModelConfig(R"pb(
+    max_batch_size: 8
+    input { name: "ids" data_type: INT64 dims: [-1] valid_range { begin: 0 end: 30522 } }
+    input { name: "mask" data_type: INT64 dims: [-1] }
+    output { name: "logits" data_type: FP32 dims: [4] }
+    sequence { max_length: 128 }
+  )pb", "enc");
+  ASSERT_TRUE(setup.ok()) << setup.status();
+  const TensorSpec& ids = setup->signature.inputs[0];
+  EXPECT_TRUE(ids.has_range);
+  EXPECT_EQ(ids.range_begin, 0);
+  EXPECT_EQ(ids.range_end, 30522);
+  EXPECT_FALSE(setup->signature.inputs[1].has_range);
+}
+
+TEST(ModelConfigTest, RejectsValidRangesThatMakeNoSense) {
+  const std::string head = "max_batch_size: 8 sequence { max_length: 16 } output { name: \"y\" data_type: FP32 dims: [2] } ";
+  ExpectInvalid(head + "input { name: \"x\" data_type: FP32 dims: [-1] valid_range { begin: 0 end: 5 } }",
+                "only integer inputs take a valid_range, not FP32");
+  ExpectInvalid(head + "input { name: \"x\" data_type: INT64 dims: [-1] valid_range { begin: 5 end: 5 } }",
+                "end must be greater than begin");
+  ExpectInvalid(head + "input { name: \"x\" data_type: INT64 dims: [-1] pad_value: 0 valid_range { begin: 1 end: 5 } }",
+                "which does not hold its pad_value 0");
+  ExpectInvalid("max_batch_size: 8 input { name: \"x\" data_type: INT64 dims: [2] } "
+                "output { name: \"y\" data_type: INT64 dims: [2] valid_range { begin: 0 end: 5 } }",
+                "only inputs take a valid_range");
+}
+
+// proto3 cannot tell 0 from "absent" for a plain field, so the delay is `optional`: 0 is a real
+// setting ("run at once"), absence takes the default.
+TEST(ModelConfigTest, QueueDelayZeroMeansZeroAndAbsentMeansTheDefault) {
+  absl::StatusOr<ModelSetup> zero = ParseModelConfig(std::string(kEncoder) + "batching { max_queue_delay_microseconds: 0 }", "enc");
+  ASSERT_TRUE(zero.ok()) << zero.status();
+  EXPECT_EQ(zero->batcher.max_queue_delay, absl::ZeroDuration());
+  EXPECT_TRUE(zero->config.batching().has_max_queue_delay_microseconds());
+  absl::StatusOr<ModelSetup> absent = ParseModelConfig(std::string(kEncoder) + "batching { max_batch_tokens: 512 }", "enc");
+  ASSERT_TRUE(absent.ok()) << absent.status();
+  EXPECT_EQ(absent->batcher.max_queue_delay, BatcherOptions().max_queue_delay);
+  EXPECT_GT(absent->batcher.max_queue_delay, absl::ZeroDuration());
+}
+
+TEST(ModelConfigTest, CudaInstancesTakeTheirGpus) {
+  absl::StatusOr<ModelSetup> one = ParseModelConfig(std::string(kEncoder) + "instance { device: CUDA }", "enc");
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->gpus, std::vector<int>{0});
+  absl::StatusOr<ModelSetup> two = ParseModelConfig(std::string(kEncoder) + "instance { count: 3 device: CUDA gpus: [1, 2] }", "enc");
+  ASSERT_TRUE(two.ok()) << two.status();
+  EXPECT_EQ(two->gpus, (std::vector<int>{1, 2}));
+  ExpectInvalid(std::string(kEncoder) + "instance { device: CUDA gpus: [-1] }", "instance.gpus has -1");
+  ExpectInvalid(std::string(kEncoder) + "instance { device: CPU gpus: [0] }", "instance.gpus applies to device: CUDA only");
+  EXPECT_TRUE(ParseModelConfig(kEncoder, "enc")->gpus.empty());
+}
+
+}  // namespace
+}  // namespace seqserve

@@ -158,5 +158,160 @@ TEST(ModelExecutorTest, FailedWarmUpReportsTheReason) {
   EXPECT_NE(status.message().find("warm-up at 1 rows x length 8 failed: boom"), std::string::npos) << status;
 }
 
+// Plus-one, except that a batch holding the value 13 anywhere fails as a whole with `error`,
+// and (when rows_that_fit > 0) a batch of more rows fails RESOURCE_EXHAUSTED, like a pool.
+class PoisonRunner : public BatchRunner {
+ public:
+  PoisonRunner(const ModelSignature& sig, absl::Status error, int64_t rows_that_fit = 0)
+      : sig_(sig), error_(std::move(error)), rows_that_fit_(rows_that_fit) {}
+  absl::Status Run(const Batch& batch, std::vector<InferenceResponse>& responses) override {
+    if (rows_that_fit_ > 0 && batch.rows > rows_that_fit_) return absl::ResourceExhaustedError("pool refused");
+    std::vector<int32_t> buffer(batch.rows * batch.padded_length);
+    AssembleInput(sig_, 0, batch, reinterpret_cast<char*>(buffer.data()));
+    for (int32_t v : buffer) {
+      if (v == 13) return error_;
+    }
+    for (int32_t& v : buffer) v += 1;
+    int64_t row = 0;
+    for (size_t i = 0; i < batch.requests.size(); ++i) {
+      responses[i].outputs.push_back(
+          ExtractOutput(sig_, 0, batch, reinterpret_cast<const char*>(buffer.data()), row, *batch.requests[i]));
+      row += batch.requests[i]->rows;
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  const ModelSignature& sig_;
+  const absl::Status error_;
+  const int64_t rows_that_fit_;
+};
+
+struct Outcome {
+  absl::StatusCode code = absl::StatusCode::kUnknown;
+  std::string message;
+  std::vector<int32_t> y;
+};
+
+// Submits one single-row request per value (length 4, all elements that value) while the queue
+// holds them (60 s delay), then Stop() hands them out as one batch. Returns each one's outcome.
+std::vector<Outcome> RunAsOneBatch(ModelExecutor& executor, const std::vector<int32_t>& values) {
+  std::vector<Outcome> outcomes(values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    auto r = std::make_unique<InferenceRequest>();
+    r->rows = 1;
+    r->sequence_length = 4;
+    r->output_indices = {0};
+    std::vector<int32_t> x(4, values[i]);
+    r->inputs.push_back({"x", DataType::kInt32, {1, 4}, std::string(reinterpret_cast<const char*>(x.data()), 16)});
+    r->done = [&outcomes, i](absl::StatusOr<InferenceResponse> result) {
+      outcomes[i].code = result.status().code();
+      outcomes[i].message = std::string(result.status().message());
+      if (result.ok()) {
+        outcomes[i].y.resize(4);
+        std::memcpy(outcomes[i].y.data(), result->outputs[0].data.data(), 16);
+      }
+    };
+    EXPECT_TRUE(executor.Submit(r).ok());
+  }
+  executor.Stop();
+  return outcomes;
+}
+
+BatcherOptions OneBatchOptions() {
+  BatcherOptions options;
+  options.max_queue_delay = absl::Seconds(60);  // only Stop() releases the requests, all at once
+  options.bucket_edges = DefaultBucketEdges(64);
+  return options;
+}
+
+absl::Status StartWith(ModelExecutor& executor, const ModelSignature& sig, absl::Status error, int64_t rows_that_fit) {
+  return executor.Start(
+      [&sig, error, rows_that_fit](int) -> absl::StatusOr<std::unique_ptr<BatchRunner>> {
+        return std::make_unique<PoisonRunner>(sig, error, rows_that_fit);
+      },
+      WarmupOptions{});
+}
+
+TEST(ModelExecutorTest, OnePoisonRequestFailsAloneAndItsCompanionsGetTheirAnswers) {
+  const ModelSignature sig = EchoSignature();
+  ModelExecutor executor(sig, OneBatchOptions(), 1);
+  ASSERT_TRUE(StartWith(executor, sig, absl::InternalError("model execution failed: poison"), 0).ok());
+  const std::vector<int32_t> values = {1, 2, 3, 13, 5, 6, 7};
+  const std::vector<Outcome> outcomes = RunAsOneBatch(executor, values);
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (values[i] == 13) {
+      EXPECT_EQ(outcomes[i].code, absl::StatusCode::kInternal);
+      EXPECT_EQ(outcomes[i].message, "model execution failed: poison");
+    } else {
+      EXPECT_EQ(outcomes[i].code, absl::StatusCode::kOk) << i << ": " << outcomes[i].message;
+      EXPECT_EQ(outcomes[i].y, std::vector<int32_t>(4, values[i] + 1)) << i;
+    }
+  }
+  const ExecutionStats stats = executor.execution_stats();
+  EXPECT_EQ(stats.success_count, 6);
+  EXPECT_EQ(stats.model_failures, 1);
+  EXPECT_EQ(stats.fail_count, 1);
+  EXPECT_GE(stats.batch_bisections, 3);  // 7 -> 3 + 4 -> ... down to the poison request alone
+  EXPECT_EQ(stats.batch_splits, 0);
+  EXPECT_EQ(stats.oom_failures, 0);
+}
+
+TEST(ModelExecutorTest, OutOfMemorySplitsAndEveryRequestSucceeds) {
+  const ModelSignature sig = EchoSignature();
+  ModelExecutor executor(sig, OneBatchOptions(), 1);
+  ASSERT_TRUE(StartWith(executor, sig, absl::OkStatus(), /*rows_that_fit=*/2).ok());
+  const std::vector<Outcome> outcomes = RunAsOneBatch(executor, {1, 2, 3, 4, 5, 6, 7});
+  for (const Outcome& o : outcomes) EXPECT_EQ(o.code, absl::StatusCode::kOk) << o.message;
+  const ExecutionStats stats = executor.execution_stats();
+  EXPECT_EQ(stats.success_count, 7);
+  EXPECT_GE(stats.batch_splits, 3);
+  EXPECT_EQ(stats.batch_bisections, 0);
+}
+
+// The executor goes by the status code the runner chose (by type, memory/allocation_refusal.h),
+// never by the words: a model error that says "out of memory" is bisected, not split, and the
+// request that fails alone gets INTERNAL, not RESOURCE_EXHAUSTED.
+TEST(ModelExecutorTest, AModelErrorThatSaysOutOfMemoryIsNotTakenForOne) {
+  const ModelSignature sig = EchoSignature();
+  ModelExecutor executor(sig, OneBatchOptions(), 1);
+  ASSERT_TRUE(StartWith(executor, sig, absl::InternalError("CUDA out of memory. Tried to allocate"), 0).ok());
+  const std::vector<Outcome> outcomes = RunAsOneBatch(executor, {13, 2, 3, 4});
+  EXPECT_EQ(outcomes[0].code, absl::StatusCode::kInternal);
+  for (size_t i = 1; i < outcomes.size(); ++i) EXPECT_EQ(outcomes[i].code, absl::StatusCode::kOk);
+  const ExecutionStats stats = executor.execution_stats();
+  EXPECT_EQ(stats.batch_splits, 0);
+  EXPECT_GE(stats.batch_bisections, 1);
+  EXPECT_EQ(stats.oom_failures, 0);
+  EXPECT_EQ(stats.model_failures, 1);
+}
+
+TEST(ModelExecutorTest, AbortedWarmUpStopsBetweenBatches) {
+  const ModelSignature sig = EchoSignature();
+  ModelExecutor executor(sig, BatcherOptions{}, 1);
+  CancellationFlag abort;
+  std::atomic<int> runs{0};
+  class Counting : public BatchRunner {
+   public:
+    Counting(std::atomic<int>& runs, CancellationFlag& abort) : runs_(runs), abort_(abort) {}
+    absl::Status Run(const Batch&, std::vector<InferenceResponse>&) override {
+      if (++runs_ == 3) abort_.Cancel();  // SIGTERM arrives during the third warm-up batch
+      return absl::OkStatus();
+    }
+
+   private:
+    std::atomic<int>& runs_;
+    CancellationFlag& abort_;
+  };
+  WarmupOptions warmup;
+  warmup.lengths = {8, 16, 32};
+  warmup.iterations = 100;
+  absl::Status status = executor.Start(
+      [&](int) -> absl::StatusOr<std::unique_ptr<BatchRunner>> { return std::make_unique<Counting>(runs, abort); },
+      warmup, &abort);
+  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
+  EXPECT_EQ(runs.load(), 3);
+}
+
 }  // namespace
 }  // namespace seqserve

@@ -1,6 +1,10 @@
 #include "runtime/request_validator.h"
 
+#include <cstring>
+
 #include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
 
 namespace seqserve {
 namespace {
@@ -116,6 +120,26 @@ TEST(RequestValidatorTest, FixedDimensionsMustMatch) {
   absl::Status status = ValidateRequest(sig, r);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find("model expects [-1, 3]"), std::string::npos) << status;
+}
+
+TEST(RequestValidatorTest, ValuesOutsideTheValidRangeAreRefusedNamingWhere) {
+  ModelSignature sig = Signature();
+  sig.inputs[0].has_range = true;  // ids in [0, 1000)
+  sig.inputs[0].range_begin = 0;
+  sig.inputs[0].range_end = 1000;
+  auto with_id = [](int64_t id, size_t at) {
+    InferenceRequest r = Valid(/*rows=*/2, /*length=*/5);
+    std::memcpy(r.inputs[1].data.data() + at * 8, &id, 8);  // inputs[1] is "ids" before reordering
+    return r;
+  };
+  InferenceRequest ok = with_id(999, 7);
+  EXPECT_TRUE(ValidateRequest(sig, ok).ok());
+  for (int64_t bad : {int64_t{1000}, int64_t{99999999}, int64_t{-1}}) {
+    InferenceRequest r = with_id(bad, 7);
+    absl::Status status = ValidateRequest(sig, r);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(status.message(), absl::StrCat("input 'ids' has value ", bad, " at [1, 2], outside its valid range [0, 1000)"));
+  }
 }
 
 }  // namespace
