@@ -137,6 +137,8 @@ void ModelRepository::LoadAll(const std::function<void()>& after_each) {
     const ModelSetup& setup = model->setup;  // immutable after Open
     const std::string version_dir = (fs::path(model->dir) / std::to_string(number)).string();
     const absl::Time start = absl::Now();
+    LogInfo("loading model '", name, "' version ", number, " (", setup.instances, " instance",
+            setup.instances == 1 ? "" : "s", ")");
     auto executor = std::make_unique<ModelExecutor>(setup.signature, setup.batcher, setup.instances);
     absl::Status status = executor->Start(
         [&](int instance) { return factory_(setup, version_dir, instance); }, setup.warmup, &abort_loading_);

@@ -270,6 +270,7 @@ grpc::ServerUnaryReactor* KServeService::ModelConfig(grpc::CallbackServerContext
     in->set_name(s.name);
     in->set_data_type(ToConfigType(s.dtype));
     for (int64_t d : s.dims) in->add_dims(d);
+    if (s.has_range) StringParameter(config, "seqserve.valid_range." + s.name, absl::StrCat("[", s.range_begin, ", ", s.range_end, ")"));
   }
   for (const TensorSpec& s : sig.outputs) {
     auto* out = config->add_output();
@@ -281,6 +282,7 @@ grpc::ServerUnaryReactor* KServeService::ModelConfig(grpc::CallbackServerContext
   group->set_count(setup.instances);
   group->set_kind(setup.device == Device::kCuda ? inference::ModelInstanceGroup::KIND_GPU
                                                 : inference::ModelInstanceGroup::KIND_CPU);
+  for (int gpu : setup.gpus) group->add_gpus(gpu);
   config->mutable_dynamic_batching()->set_max_queue_delay_microseconds(
       static_cast<uint64_t>(absl::ToInt64Microseconds(setup.batcher.max_queue_delay)));
   // seqserve's own batching knobs have no Triton field; they travel as parameters.

@@ -190,7 +190,10 @@ int Run(const ServerOptions& options) {
           "): gRPC on ", HostPort(options.grpc_address, port),
           ", metrics on ", HostPort(options.metrics_address, (*http)->port()));
   if (!options.port_file.empty()) {
-    std::ofstream(options.port_file) << "grpc_port=" << port << "\nmetrics_port=" << (*http)->port() << "\n";
+    // Written whole, then renamed: a reader never sees half of it.
+    const std::string partial = options.port_file + ".partial";
+    std::ofstream(partial) << "grpc_port=" << port << "\nmetrics_port=" << (*http)->port() << "\n";
+    std::rename(partial.c_str(), options.port_file.c_str());
   }
 
   // Load in the background so that a signal during a long warm-up is still taken at once;

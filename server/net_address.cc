@@ -5,8 +5,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -48,8 +50,13 @@ absl::StatusOr<ListeningSocket> ListenTcp(const std::string& host, int port, int
   if (const int rc = getaddrinfo(bare.empty() ? nullptr : bare.c_str(), service.c_str(), &hints, &found); rc != 0) {
     return absl::InvalidArgumentError(absl::StrCat("address '", host, "' does not resolve: ", gai_strerror(rc)));
   }
+  // IPv4 first for a name: "localhost" then serves clients that dial 127.0.0.1 as well as
+  // those that try each address of the name.
+  std::vector<addrinfo*> order;
+  for (addrinfo* a = found; a != nullptr; a = a->ai_next) order.push_back(a);
+  std::stable_partition(order.begin(), order.end(), [](addrinfo* a) { return a->ai_family == AF_INET; });
   std::string error = "no address";
-  for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+  for (addrinfo* a : order) {
     const int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
     if (fd < 0) {
       error = std::strerror(errno);

@@ -21,7 +21,7 @@ struct ListeningSocket {
 };
 
 // Listens on host:port (port 0 picks a free one). A host name binds the first of its addresses
-// that can be bound. INVALID_ARGUMENT for a host that does not resolve, UNAVAILABLE when no
+// that can be bound, IPv4 ones first. INVALID_ARGUMENT for a host that does not resolve, UNAVAILABLE when no
 // address can be bound.
 absl::StatusOr<ListeningSocket> ListenTcp(const std::string& host, int port, int backlog);
 

@@ -283,9 +283,8 @@ TEST_F(ServerE2ETest, KServeStreamAnswersInOrderAndSurvivesBadRequests) {
   EXPECT_TRUE(stream->Finish().ok());
 }
 
-// A repository with one broken model next to a good one: the good one serves, the broken one
-// is unavailable with its reason; overall readiness follows --strict-readiness.
-TEST(ServerRepositoryE2ETest, BrokenModelIsUnavailableWithReasonWhileOthersServe) {
+// A repository with one broken model next to a good one.
+std::string RepositoryWithABrokenModel() {
   const std::string repo = testing::MakeTempDir("seqserve_repo_");
   fs::copy(kRepo + "/linear", repo + "/linear", fs::copy_options::recursive);
   fs::create_directories(repo + "/broken/1");
@@ -299,11 +298,56 @@ TEST(ServerRepositoryE2ETest, BrokenModelIsUnavailableWithReasonWhileOthersServe
     std::ofstream(repo + "/broken/config.pbtxt") << config;
   }
   std::ofstream(repo + "/broken/1/model.pt") << "not a TorchScript archive";
+  return repo;
+}
+
+// What each of the four interfaces that report readiness says, once loading is over.
+struct ReadinessViews {
+  std::string health;    // grpc.health.v1, overall
+  bool kserve = false;   // KServe ServerReady
+  bool seqserve = false; // seqserve ServerMetadata.ready
+  int readyz = 0;        // HTTP /readyz status
+};
+
+ReadinessViews ReadinessOf(const ServerProcess& server) {
+  ReadinessViews views;
+  views.health = server.HealthStatus("");
+  inference::ServerReadyResponse kserve;
+  EXPECT_TRUE(inference::GRPCInferenceService::NewStub(server.Channel())->ServerReady(Context().get(), {}, &kserve).ok());
+  views.kserve = kserve.ready();
+  v1::ServerMetadataResponse metadata;
+  EXPECT_TRUE(v1::PredictionService::NewStub(server.Channel())->ServerMetadata(Context().get(), {}, &metadata).ok());
+  views.seqserve = metadata.ready();
+  views.readyz = server.HttpStatus("/readyz");
+  return views;
+}
+
+// The good model serves, the broken one is unavailable with its reason, and every interface
+// gives the same answer about readiness, which follows --strict-readiness.
+TEST(ServerRepositoryE2ETest, BrokenModelIsUnavailableWithReasonWhileOthersServe) {
+  const std::string repo = RepositoryWithABrokenModel();
   auto server = ServerProcess::Start(repo, {"--strict-readiness=false"});
   ASSERT_NE(server, nullptr);
   ASSERT_TRUE(server->WaitForServing("linear")) << server->Log();
-  EXPECT_TRUE(server->WaitForServing("")) << server->Log();
+  // Every view below is read once loading is over.
+  const absl::Time limit = absl::Now() + absl::Seconds(60);
+  while (server->Log().find("loading finished") == std::string::npos && absl::Now() < limit) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  const ReadinessViews lax = ReadinessOf(*server);
+  EXPECT_EQ(lax.health, "SERVING");
+  EXPECT_TRUE(lax.kserve);
+  EXPECT_TRUE(lax.seqserve);
+  EXPECT_EQ(lax.readyz, 200);
   EXPECT_EQ(server->HealthStatus("broken"), "NOT_SERVING");
+  auto kserve = inference::GRPCInferenceService::NewStub(server->Channel());
+  for (const auto& [model, ready] : std::vector<std::pair<std::string, bool>>{{"broken", false}, {"linear", true}}) {
+    inference::ModelReadyRequest ask;
+    ask.set_name(model);
+    inference::ModelReadyResponse answer;
+    ASSERT_TRUE(kserve->ModelReady(Context().get(), ask, &answer).ok());
+    EXPECT_EQ(answer.ready(), ready) << model;
+  }
 
   auto stub = v1::PredictionService::NewStub(server->Channel());
   v1::ModelMetadataRequest request;
@@ -322,6 +366,64 @@ TEST(ServerRepositoryE2ETest, BrokenModelIsUnavailableWithReasonWhileOthersServe
   EXPECT_TRUE(stub->Predict(Context().get(), PredictFor("linear", {x}), &response).ok());
   EXPECT_NE(server->Log().find("model 'broken' version 1 is unavailable"), std::string::npos);
   EXPECT_EQ(server->Stop(SIGTERM), 0) << server->Log();
+
+  // Strict (the default): the same repository is not ready, on every interface alike.
+  auto strict = ServerProcess::Start(repo);
+  ASSERT_NE(strict, nullptr);
+  ASSERT_TRUE(strict->WaitForServing("linear")) << strict->Log();
+  const absl::Time strict_limit = absl::Now() + absl::Seconds(60);
+  while (strict->Log().find("loading finished") == std::string::npos && absl::Now() < strict_limit) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  const ReadinessViews views = ReadinessOf(*strict);
+  EXPECT_EQ(views.health, "NOT_SERVING");
+  EXPECT_FALSE(views.kserve);
+  EXPECT_FALSE(views.seqserve);
+  EXPECT_EQ(views.readyz, 503);
+  EXPECT_EQ(strict->Stop(SIGTERM), 0) << strict->Log();
+}
+
+// SIGTERM while a model warms up: loading stops after the warm-up batch in progress, and the
+// process exits 0 well within --drain-timeout instead of finishing every warm-up first.
+TEST(ServerRepositoryE2ETest, SigtermDuringWarmUpExitsZeroWithinTheDrainTimeout) {
+  const std::string repo = testing::MakeTempDir("seqserve_slow_");
+  fs::copy(kRepo + "/encoder", repo + "/encoder", fs::copy_options::recursive);
+  // Thousands of 512-token batches: minutes of warm-up on any CPU.
+  std::ofstream(repo + "/encoder/config.pbtxt", std::ios::app) << "\nwarmup { lengths: [512] iterations: 1000 }\n";
+  auto server = ServerProcess::Start(repo, {"--drain-timeout=10"});
+  ASSERT_NE(server, nullptr);
+  // Once the load has begun, the abort can only land in the load or the warm-up.
+  const absl::Time limit = absl::Now() + absl::Seconds(60);
+  while (server->Log().find("loading model 'encoder' version 1") == std::string::npos && absl::Now() < limit) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_EQ(server->HealthStatus(""), "NOT_SERVING") << "still warming up";
+  const absl::Time signalled = absl::Now();
+  EXPECT_EQ(server->Stop(SIGTERM, absl::Seconds(60)), 0) << server->Log();
+  EXPECT_LT(absl::Now() - signalled, absl::Seconds(10)) << server->Log();
+  const std::string log = server->Log();
+  EXPECT_NE(log.find("warm-up stopped: the server is shutting down"), std::string::npos) << log;
+  EXPECT_EQ(log.find("is ready"), std::string::npos) << log;
+}
+
+// "::" listens on IPv6 and IPv4 alike; a host name works too.
+TEST(ServerRepositoryE2ETest, ListensOnIpv6AndHostNames) {
+  for (const std::string address : {"::", "localhost"}) {
+    auto server = ServerProcess::Start(kRepo, {"--grpc-address=" + address});
+    ASSERT_NE(server, nullptr) << address;
+    const std::string port = std::to_string(server->grpc_port());
+    std::vector<std::string> targets = {"localhost:" + port};
+    if (address == "::") targets = {"[::1]:" + port, "127.0.0.1:" + port};
+    for (const std::string& target : targets) {
+      auto stub = v1::PredictionService::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+      v1::ServerMetadataResponse metadata;
+      grpc::Status status = stub->ServerMetadata(Context().get(), {}, &metadata);
+      EXPECT_TRUE(status.ok()) << address << " via " << target << ": " << status.error_message();
+      EXPECT_EQ(metadata.name(), "seqserve");
+    }
+    EXPECT_NE(server->HttpStatus("/healthz"), -1) << "metrics follow the gRPC address";
+    EXPECT_EQ(server->Stop(SIGTERM), 0) << server->Log();
+  }
 }
 
 // Readiness is NOT_SERVING while models warm up, then SERVING; liveness answers throughout.
@@ -329,7 +431,7 @@ TEST(ServerRepositoryE2ETest, HealthFlipsToServingAfterWarmUp) {
   const std::string repo = testing::MakeTempDir("seqserve_slow_");
   fs::copy(kRepo + "/encoder", repo + "/encoder", fs::copy_options::recursive);
   // A long warm-up, so the window before SERVING is wide enough to observe.
-  std::ofstream(repo + "/encoder/config.pbtxt", std::ios::app) << "\nwarmup { lengths: [512] iterations: 40 }\n";
+  std::ofstream(repo + "/encoder/config.pbtxt", std::ios::app) << "\nwarmup { lengths: [512] iterations: 150 }\n";
   auto server = ServerProcess::Start(repo);
   ASSERT_NE(server, nullptr);
   EXPECT_EQ(server->HealthStatus(""), "NOT_SERVING");

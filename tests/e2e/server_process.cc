@@ -1,7 +1,10 @@
 #include "tests/e2e/server_process.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,10 +50,11 @@ std::unique_ptr<ServerProcess> ServerProcess::Start(const std::string& repositor
   }
   const absl::Time limit = absl::Now() + timeout;
   while (absl::Now() < limit) {
-    std::ifstream in(port_file);
-    std::string line;
-    if (std::getline(in, line) && absl::StartsWith(line, "grpc_port=") &&
-        absl::SimpleAtoi(line.substr(10), &server->grpc_port_) && server->grpc_port_ > 0) {
+    std::ifstream in(port_file);  // the server writes it whole (rename)
+    std::string grpc, metrics;
+    if (std::getline(in, grpc) && std::getline(in, metrics) && absl::StartsWith(grpc, "grpc_port=") &&
+        absl::StartsWith(metrics, "metrics_port=") && absl::SimpleAtoi(grpc.substr(10), &server->grpc_port_) &&
+        absl::SimpleAtoi(metrics.substr(13), &server->metrics_port_) && server->grpc_port_ > 0) {
       return server;
     }
     int status;
@@ -99,6 +103,28 @@ bool ServerProcess::WaitForServing(const std::string& service, absl::Duration ti
     absl::SleepFor(absl::Milliseconds(50));
   }
   return false;
+}
+
+int ServerProcess::HttpStatus(const std::string& path) const {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  timeval timeout{10, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(metrics_port_));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int code = -1;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    char reply[64] = {};
+    if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()) &&
+        recv(fd, reply, sizeof(reply) - 1, MSG_WAITALL) > 12 && absl::StartsWith(reply, "HTTP/1.1 ")) {
+      (void)absl::SimpleAtoi(absl::string_view(reply + 9, 3), &code);
+    }
+  }
+  close(fd);
+  return code;
 }
 
 int ServerProcess::Stop(int signal, absl::Duration timeout) {

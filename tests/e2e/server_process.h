@@ -26,6 +26,7 @@ class ServerProcess {
   ~ServerProcess();
 
   int grpc_port() const { return grpc_port_; }
+  int metrics_port() const { return metrics_port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
   std::shared_ptr<grpc::Channel> Channel() const;
 
@@ -33,6 +34,9 @@ class ServerProcess {
   bool WaitForServing(const std::string& service = "", absl::Duration timeout = absl::Seconds(120)) const;
   // The current grpc.health.v1 status of `service` ("SERVING", "NOT_SERVING", or the error).
   std::string HealthStatus(const std::string& service = "") const;
+
+  // The HTTP status code of GET `path` on the metrics port (127.0.0.1), or -1 when it fails.
+  int HttpStatus(const std::string& path) const;
 
   // Sends `signal` and waits for exit; returns the exit code, or -1 on a timeout or crash.
   int Stop(int signal, absl::Duration timeout = absl::Seconds(30));
@@ -43,6 +47,7 @@ class ServerProcess {
   ServerProcess() = default;
   pid_t pid_ = -1;
   int grpc_port_ = 0;
+  int metrics_port_ = 0;
   std::string dir_;
 };
 

@@ -107,7 +107,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t i = 0; i < sig.inputs.size(); ++i) CheckPad(sig.inputs[i], setup.config.input(static_cast<int>(i)).pad_value());
   FUZZ_CHECK(setup.batcher.max_batch_tokens >= 1);
   FUZZ_CHECK(setup.batcher.max_queue_size >= 1);
-  FUZZ_CHECK(setup.batcher.max_queue_delay > absl::ZeroDuration());
+  // 0 is a setting of its own ("run at once"); absence takes the default, which is positive.
+  FUZZ_CHECK(setup.batcher.max_queue_delay >= absl::ZeroDuration());
+  FUZZ_CHECK(setup.config.batching().has_max_queue_delay_microseconds());  // made explicit
+  for (const TensorSpec& spec : sig.inputs) {
+    if (!spec.has_range) continue;
+    FUZZ_CHECK(spec.range_begin < spec.range_end);
+    FUZZ_CHECK(seqserve::IsInteger(spec.dtype));
+  }
+  for (const TensorSpec& spec : sig.outputs) FUZZ_CHECK(!spec.has_range);
+  FUZZ_CHECK((setup.device == seqserve::Device::kCuda) == !setup.gpus.empty());
+  for (int gpu : setup.gpus) FUZZ_CHECK(gpu >= 0);
   FUZZ_CHECK(setup.instances >= 1 && setup.instances <= 64);
   FUZZ_CHECK(setup.intra_op_threads >= 1 && setup.intra_op_threads <= 256);
   FUZZ_CHECK(setup.warmup.iterations >= 1);

@@ -125,7 +125,7 @@ TEST_P(StressTest, FourThreadsOfRandomAllocationsAndFrees) {
   for (int i = 0; i < kThreads; ++i) threads.emplace_back(worker, i);
   // The scraper: snapshots and full checks while the workers run.
   int checks = 0;
-  while (running.load() > 0) {
+  do {  // at least once, however fast the workers finish
     const PoolStats s = pool->stats();
     EXPECT_LE(s.allocated_bytes, s.reserved_bytes);
     EXPECT_LE(s.reserved_bytes, options.capacity_bytes);
@@ -134,7 +134,7 @@ TEST_P(StressTest, FourThreadsOfRandomAllocationsAndFrees) {
     ++checks;
     // A full check holds the lock for O(blocks); pace it like a scraper so workers progress.
     std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
+  } while (running.load() > 0);
   for (std::thread& t : threads) t.join();
   for (const Allocation& a : handoff) {
     EXPECT_TRUE(Intact(a));

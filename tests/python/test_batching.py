@@ -2,6 +2,8 @@
 recovers; expired and cancelled requests are dropped before compute, never computed in vain."""
 import time
 
+import numpy as np
+
 import pytest
 import tritonclient.grpc as grpcclient
 
@@ -10,8 +12,11 @@ from helpers import encoder_inputs, encoder_repository, flood, metric
 
 @pytest.fixture(scope="module")
 def small_queue_server(request, start_server):
+    # Four places in the queue, and a batch that neither fills (4 x 512 < 4096) nor comes due
+    # for 10 s: the first four requests of a burst wait there and every later one finds the
+    # queue full, however fast or loaded the machine.
     repo = encoder_repository(request.config.getoption("--repository"),
-                              "batching { max_queue_size: 4 max_batch_tokens: 512 }")
+                              "batching { max_queue_size: 4 max_batch_tokens: 4096 max_queue_delay_microseconds: 10000000 }")
     server = start_server(repository=repo)
     server.wait_ready_http()
     yield server
@@ -21,28 +26,60 @@ def small_queue_server(request, start_server):
 def test_full_queue_answers_resource_exhausted_then_recovers(small_queue_server):
     server = small_queue_server
     outcomes = flood(server, 40, 512)
-    assert outcomes.count("StatusCode.RESOURCE_EXHAUSTED") > 0, outcomes
-    assert set(outcomes) <= {"OK", "StatusCode.RESOURCE_EXHAUSTED"}, outcomes
+    assert sorted(outcomes) == ["OK"] * 4 + ["StatusCode.RESOURCE_EXHAUSTED"] * 36, outcomes
     assert metric(server, "seqserve_rejections_total", model="encoder", reason="queue_full") == \
         outcomes.count("StatusCode.RESOURCE_EXHAUSTED")
     client = grpcclient.InferenceServerClient(url=server.url)
     assert client.infer("encoder", encoder_inputs(16)).as_numpy("logits").shape == (1, 4)
 
 
-def test_expired_requests_are_not_computed(small_queue_server):
-    server = small_queue_server
-    computed_before = metric(server, "seqserve_queue_duration_seconds_count", model="encoder", version="1")
-    expired_before = metric(server, "seqserve_rejections_total", model="encoder", reason="deadline")
-    cancelled_before = metric(server, "seqserve_rejections_total", model="encoder", reason="cancelled")
-    # 4 long requests keep the single instance busy for far longer than the short deadlines.
+def wait_for(condition, timeout=60, interval=0.05):
+    """Polls `condition` until it returns a true value or `timeout` seconds pass; returns it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+@pytest.fixture(scope="module")
+def holding_server(request, start_server):
+    """A queue that holds requests for 30 s before running a batch that is not full, and a token
+    budget no four of this test's requests can fill: requests wait in the queue, not in compute."""
+    repo = encoder_repository(request.config.getoption("--repository"),
+                              "batching { max_queue_delay_microseconds: 30000000 max_batch_tokens: 4096 }")
+    server = start_server(repository=repo)
+    server.wait_ready_http()
+    yield server
+    assert server.stop() == 0, server.read_log()
+
+
+def test_expired_requests_are_not_computed(holding_server):
+    # Four 512-token requests with a 50 ms deadline: their bucket is not full (4 x 512 < 4096)
+    # and it is not due for 30 s, so they are all still queued when their deadlines pass, on any
+    # machine however fast or loaded. The batcher must drop them, never compute them.
+    server = holding_server
+    def counters():
+        return (metric(server, "seqserve_queue_duration_seconds_count", model="encoder", version="1"),
+                metric(server, "seqserve_rejections_total", model="encoder", reason="deadline"),
+                metric(server, "seqserve_rejections_total", model="encoder", reason="cancelled"))
+    computed_before, expired_before, cancelled_before = counters()
     outcomes = flood(server, 4, 512, client_timeout=0.05)
-    deadline_exceeded = outcomes.count("StatusCode.DEADLINE_EXCEEDED")
-    assert deadline_exceeded >= 3, outcomes
-    time.sleep(1.0)  # let the server meet them in the queue
-    computed = metric(server, "seqserve_queue_duration_seconds_count", model="encoder", version="1") - computed_before
-    expired = metric(server, "seqserve_rejections_total", model="encoder", reason="deadline") - expired_before
-    # gRPC cancels a call whose deadline passed, so the batcher may see either reason.
-    cancelled = metric(server, "seqserve_rejections_total", model="encoder", reason="cancelled") - cancelled_before
-    # Whatever did not start computing before its deadline was dropped, not computed.
-    assert computed + expired + cancelled >= 4
-    assert computed <= 4 - deadline_exceeded + 1, (computed, outcomes)
+    assert outcomes == ["StatusCode.DEADLINE_EXCEEDED"] * 4, outcomes
+    # The batcher meets dead requests when it next forms a batch from their bucket: one request
+    # of 8 x 512 tokens fills it at once. It must drop the four, then compute this one alone.
+    rows = 8
+    ids = np.random.default_rng(1).integers(0, 1000, size=(rows, 512), dtype=np.int64)
+    inputs = [grpcclient.InferInput("input_ids", [rows, 512], "INT64"),
+              grpcclient.InferInput("attention_mask", [rows, 512], "INT64")]
+    inputs[0].set_data_from_numpy(ids)
+    inputs[1].set_data_from_numpy(np.ones_like(ids))
+    client = grpcclient.InferenceServerClient(url=server.url)
+    assert client.infer("encoder", inputs, client_timeout=60).as_numpy("logits").shape == (rows, 4)
+    # gRPC cancels a call whose deadline passed, so the batcher may count either reason.
+    def dropped():
+        _, expired, cancelled = counters()
+        return (expired - expired_before) + (cancelled - cancelled_before) == 4
+    assert wait_for(dropped, timeout=60), counters()
+    assert counters()[0] - computed_before == 1  # the 8-row request, and none of the four

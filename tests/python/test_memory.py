@@ -9,10 +9,12 @@ from helpers import encoder_inputs, encoder_repository, flood, metric
 
 @pytest.fixture(scope="module")
 def budget_server(request, start_server):
-    # A large token budget lets the batcher form batches of up to 32 x 512 tokens, whose
-    # attention scores alone need ~130 MB per layer: far more than the 160 MB pool allows.
+    # A token budget of exactly 24 x 512: the burst below fills its bucket only once all 24
+    # requests are queued (and the 30 s delay never comes due first), so it always runs as one
+    # batch of 24 x 512 tokens, whose attention scores alone need ~100 MB per layer: far more
+    # than the 160 MB pool allows.
     repo = encoder_repository(request.config.getoption("--repository"),
-                              "batching { max_batch_tokens: 16384 max_queue_delay_microseconds: 50000 }")
+                              "batching { max_batch_tokens: 12288 max_queue_delay_microseconds: 30000000 }")
     server = start_server("--memory-budget-bytes=160000000", repository=repo)
     server.wait_ready_http()
     yield server
