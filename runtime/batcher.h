@@ -61,7 +61,8 @@ struct BatcherOptions {
   int64_t max_batch_tokens = 1024;
 
   // Longest time a request waits for its batch to fill before its bucket runs anyway.
-  // Default 2 ms: small next to one batch of the encoder on CPU (tens of ms).
+  // Default 2 ms: small next to one batch of the encoder on CPU (tens of ms). Zero: a bucket
+  // runs as soon as an executor asks, with whatever has arrived by then.
   absl::Duration max_queue_delay = absl::Milliseconds(2);
 
   // Upper edges of the length buckets, ascending, the last >= the model's max length. Empty:

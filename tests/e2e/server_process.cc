@@ -149,4 +149,13 @@ std::string ServerProcess::Log() const {
   return text.str();
 }
 
+bool ServerProcess::WaitForLog(const std::string& text, absl::Duration timeout) const {
+  const absl::Time limit = absl::Now() + timeout;
+  while (Log().find(text) == std::string::npos) {
+    if (absl::Now() >= limit) return false;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return true;
+}
+
 }  // namespace seqserve::testing

@@ -42,6 +42,8 @@ class ServerProcess {
   int Stop(int signal, absl::Duration timeout = absl::Seconds(30));
   // The server's log so far.
   std::string Log() const;
+  // Polls the log until it holds `text` or `timeout`; returns whether it appeared.
+  bool WaitForLog(const std::string& text, absl::Duration timeout = absl::Seconds(60)) const;
 
  private:
   ServerProcess() = default;

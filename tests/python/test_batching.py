@@ -10,17 +10,23 @@ import tritonclient.grpc as grpcclient
 from helpers import encoder_inputs, encoder_repository, flood, metric
 
 
+def encoder_server(request, start_server, batching):
+    """Yields a server on the demo encoder with `batching` as its batching block; checks that it
+    stops cleanly."""
+    repo = encoder_repository(request.config.getoption("--repository"), batching)
+    server = start_server(repository=repo)
+    server.wait_ready_http()
+    yield server
+    assert server.stop() == 0, server.read_log()
+
+
 @pytest.fixture(scope="module")
 def small_queue_server(request, start_server):
     # Four places in the queue, and a batch that neither fills (4 x 512 < 4096) nor comes due
     # for 10 s: the first four requests of a burst wait there and every later one finds the
     # queue full, however fast or loaded the machine.
-    repo = encoder_repository(request.config.getoption("--repository"),
+    yield from encoder_server(request, start_server,
                               "batching { max_queue_size: 4 max_batch_tokens: 4096 max_queue_delay_microseconds: 10000000 }")
-    server = start_server(repository=repo)
-    server.wait_ready_http()
-    yield server
-    assert server.stop() == 0, server.read_log()
 
 
 def test_full_queue_answers_resource_exhausted_then_recovers(small_queue_server):
@@ -47,12 +53,8 @@ def wait_for(condition, timeout=60, interval=0.05):
 def holding_server(request, start_server):
     """A queue that holds requests for 30 s before running a batch that is not full, and a token
     budget no four of this test's requests can fill: requests wait in the queue, not in compute."""
-    repo = encoder_repository(request.config.getoption("--repository"),
+    yield from encoder_server(request, start_server,
                               "batching { max_queue_delay_microseconds: 30000000 max_batch_tokens: 4096 }")
-    server = start_server(repository=repo)
-    server.wait_ready_http()
-    yield server
-    assert server.stop() == 0, server.read_log()
 
 
 def test_expired_requests_are_not_computed(holding_server):

@@ -49,6 +49,19 @@ def valid_ids(seed, length=24):
     return np.random.default_rng(seed).integers(1, 1000, size=length)
 
 
+def oov_among_six_valid(server, client, oov_at):
+    """Six valid encoder requests and one with an out-of-vocabulary id at position `oov_at`, sent
+    at once to `server`. Returns the six answers alone (from the demo server behind `client`),
+    the six results from `server`, and the poison request's result."""
+    alone = [client.infer("encoder", encoder_request(valid_ids(s))).as_numpy("logits") for s in range(6)]
+    poison = valid_ids(99)
+    poison[oov_at] = OOV
+    requests = [encoder_request(valid_ids(s)) for s in range(3)] + [encoder_request(poison)] + \
+               [encoder_request(valid_ids(s)) for s in range(3, 6)]
+    results = concurrently(server, "encoder", requests)
+    return alone, results, results.pop(3)
+
+
 def expect_short(message):
     assert len(message) < 400 and message.count("\n") <= 1, message
     assert "Traceback" not in message and "<--- HERE" not in message, message
@@ -57,13 +70,7 @@ def expect_short(message):
 def test_out_of_range_token_id_is_refused_and_its_companions_answered(server, client):
     # The demo encoder declares input_ids' valid_range [0, 1000): the poison request never
     # reaches a batch.
-    alone = [client.infer("encoder", encoder_request(valid_ids(s))).as_numpy("logits") for s in range(6)]
-    poison = valid_ids(99)
-    poison[5] = OOV
-    requests = [encoder_request(valid_ids(s)) for s in range(3)] + [encoder_request(poison)] + \
-               [encoder_request(valid_ids(s)) for s in range(3, 6)]
-    results = concurrently(server, "encoder", requests)
-    error = results.pop(3)
+    alone, results, error = oov_among_six_valid(server, client, oov_at=5)
     assert isinstance(error, Exception), error
     assert error.status() == "StatusCode.INVALID_ARGUMENT", error
     assert f"input 'input_ids' has value {OOV} at [0, 5], outside its valid range [0, 1000)" in error.message()
@@ -155,13 +162,7 @@ def test_a_model_that_raises_for_one_input_fails_only_that_request(bisecting_ser
 
 def test_out_of_vocabulary_id_without_a_range_is_isolated_by_bisection(bisecting_server, client):
     server = bisecting_server
-    alone = [client.infer("encoder", encoder_request(valid_ids(s))).as_numpy("logits") for s in range(6)]
-    poison = valid_ids(99)
-    poison[0] = OOV
-    requests = [encoder_request(valid_ids(s)) for s in range(3)] + [encoder_request(poison)] + \
-               [encoder_request(valid_ids(s)) for s in range(3, 6)]
-    results = concurrently(server, "encoder", requests)
-    error = results.pop(3)
+    alone, results, error = oov_among_six_valid(server, client, oov_at=0)
     assert isinstance(error, Exception) and error.status() == "StatusCode.INTERNAL", error
     assert "index out of range" in error.message(), error.message()
     expect_short(error.message())
