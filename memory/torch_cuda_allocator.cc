@@ -27,7 +27,8 @@ void* AllocateOnDevice(size_t bytes, int device, cudaStream_t stream) {
   // splitting the batch.
   if (!ptr.ok()) {
     NoteAllocationRefused();
-    TORCH_CHECK_WITH(OutOfMemoryError, false, "CUDA out of memory (seqserve pool): ", ptr.status().message());
+    TORCH_CHECK_WITH(OutOfMemoryError, false, kRefusalMarker, " (CUDA device ", device,
+                     ", out of memory): ", ptr.status().message());
   }
   return *ptr;
 }

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 
 namespace seqserve {
 namespace {
@@ -62,6 +63,38 @@ int64_t Batch::real_tokens() const {
   int64_t tokens = 0;
   for (const auto& r : requests) tokens += r->rows * std::max<int64_t>(r->sequence_length, 1);
   return tokens;
+}
+
+bool IsDead(const InferenceRequest& request, absl::Time now) {
+  return (request.cancel != nullptr && request.cancel->cancelled()) || request.deadline <= now;
+}
+
+void CompleteDead(std::vector<std::unique_ptr<InferenceRequest>>& dead, absl::Time now, absl::string_view where) {
+  for (auto& request : dead) {
+    const bool cancelled = request->cancel != nullptr && request->cancel->cancelled();
+    const std::string waited = absl::FormatDuration(now - request->timing.received);
+    request->done(cancelled ? absl::CancelledError(absl::StrCat("request cancelled by the client while waiting ", where))
+                            : absl::DeadlineExceededError(absl::StrCat(
+                                  "deadline expired after ", waited, " ", where,
+                                  ", before compute; the server is saturated or the deadline is shorter than one batch")));
+  }
+  dead.clear();
+}
+
+void RemoveDead(Batch& batch, absl::Time now, std::vector<std::unique_ptr<InferenceRequest>>& dead) {
+  std::vector<std::unique_ptr<InferenceRequest>> live;
+  batch.rows = 0;
+  batch.padded_length = 0;
+  for (auto& request : batch.requests) {
+    if (IsDead(*request, now)) {
+      dead.push_back(std::move(request));
+      continue;
+    }
+    batch.rows += request->rows;
+    batch.padded_length = std::max(batch.padded_length, request->sequence_length);
+    live.push_back(std::move(request));
+  }
+  batch.requests = std::move(live);
 }
 
 std::pair<Batch, Batch> SplitBatch(Batch&& batch) {

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "runtime/inference_request.h"
 #include "runtime/model_signature.h"
 
@@ -26,6 +28,16 @@ struct Batch {
   // Sum over requests of rows x sequence length: the tokens that are not padding.
   int64_t real_tokens() const;
 };
+
+// Whether `request` should no longer be computed: its client cancelled or its deadline passed.
+bool IsDead(const InferenceRequest& request, absl::Time now);
+
+// Completes each of `dead` with CANCELLED or DEADLINE_EXCEEDED, saying `where` it waited (e.g.
+// "in the queue"), and empties it. Call without locks held: `done` runs client code.
+void CompleteDead(std::vector<std::unique_ptr<InferenceRequest>>& dead, absl::Time now, absl::string_view where);
+
+// Moves the dead requests of `batch` into `dead` and recomputes its rows and padded length.
+void RemoveDead(Batch& batch, absl::Time now, std::vector<std::unique_ptr<InferenceRequest>>& dead);
 
 // Splits `batch` into two batches of about half the requests each, in order, with their rows
 // and padded lengths recomputed. `batch` must hold at least two requests.

@@ -10,24 +10,6 @@
 namespace seqserve {
 namespace {
 
-// Completes requests that died in the queue; called without the batcher's lock held.
-void CompleteDead(std::vector<std::unique_ptr<InferenceRequest>>& dead, absl::Time now) {
-  for (auto& request : dead) {
-    const bool cancelled = request->cancel != nullptr && request->cancel->cancelled();
-    const std::string waited = absl::FormatDuration(now - request->timing.received);
-    request->done(cancelled ? absl::CancelledError("request cancelled by the client while queued")
-                            : absl::DeadlineExceededError(absl::StrCat(
-                                  "deadline expired after ", waited,
-                                  " in the queue, before compute; the server is saturated or the "
-                                  "deadline is shorter than one batch")));
-  }
-  dead.clear();
-}
-
-bool IsDead(const InferenceRequest& request, absl::Time now) {
-  return (request.cancel != nullptr && request.cancel->cancelled()) || request.deadline <= now;
-}
-
 }  // namespace
 
 std::vector<int64_t> DefaultBucketEdges(int64_t max_length) {
@@ -158,7 +140,7 @@ std::optional<Batch> DynamicBatcher::NextBatch() {
   while (true) {
     if (!dead.empty()) {
       lock.unlock();
-      CompleteDead(dead, absl::Now());
+      CompleteDead(dead, absl::Now(), "in the queue");
       lock.lock();
     }
     const int oldest = OldestBucket();
@@ -207,7 +189,7 @@ std::optional<Batch> DynamicBatcher::NextBatch() {
     batch_rows_.Observe(static_cast<double>(batch.rows));
     if (has_sequence_) padded_length_.Observe(static_cast<double>(batch.padded_length));
     lock.unlock();
-    CompleteDead(dead, now);
+    CompleteDead(dead, now, "in the queue");
     return batch;
   }
 }

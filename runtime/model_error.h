@@ -17,9 +17,9 @@ namespace seqserve {
 // Longest summary SummarizeModelError returns, in bytes (longer lines are cut, with "...").
 inline constexpr size_t kMaxModelErrorSummary = 300;
 
-// One line a client developer can act on: for a TorchScript interpreter traceback, its last line
-// (the original error, e.g. "RuntimeError: index out of range in self"); otherwise the first
-// line of `full`. At most kMaxModelErrorSummary bytes.
+// One line a client developer can act on: for a TorchScript interpreter traceback, the exception
+// it ends in (e.g. "RuntimeError: index out of range in self"); otherwise the first line of
+// `full`. At most kMaxModelErrorSummary bytes.
 std::string SummarizeModelError(absl::string_view full);
 
 }  // namespace seqserve

@@ -54,9 +54,11 @@ absl::Status WarmUp(BatchRunner& runner, const ModelSignature& sig, const Warmup
   return absl::OkStatus();
 }
 
-ModelExecutor::ModelExecutor(ModelSignature signature, BatcherOptions batcher_options, int instances)
+ModelExecutor::ModelExecutor(ModelSignature signature, BatcherOptions batcher_options, int instances,
+                             std::string name)
     : signature_(std::move(signature)),
       instances_(instances),
+      name_(std::move(name)),
       batcher_(std::move(batcher_options), signature_.has_sequence()) {}
 
 ModelExecutor::~ModelExecutor() { Stop(); }
@@ -105,13 +107,13 @@ void ModelExecutor::RunAndComplete(BatchRunner& runner, Batch batch) {
     }
     int64_t suppressed = 0;
     if (split_log_.Allow(done, &suppressed)) {
-      LogWarning("batch of ", batch.requests.size(), " requests (", batch.rows, " rows x ", batch.padded_length,
+      LogWarning(name_, ": batch of ", batch.requests.size(), " requests (", batch.rows, " rows x ", batch.padded_length,
                  " tokens) ", oom ? "ran out of memory" : "failed", "; splitting it to isolate the failure",
                  suppressed > 0 ? absl::StrCat(" (", suppressed, " more splits since the last line)") : "");
     }
     std::pair<Batch, Batch> halves = SplitBatch(std::move(batch));
-    RunAndComplete(runner, std::move(halves.first));
-    RunAndComplete(runner, std::move(halves.second));
+    RetryPart(runner, std::move(halves.first));
+    RetryPart(runner, std::move(halves.second));
     return;
   }
   if (!status.ok()) {
@@ -133,6 +135,22 @@ void ModelExecutor::RunAndComplete(BatchRunner& runner, Batch batch) {
     responses[i].timing = request.timing;
     request.done(std::move(responses[i]));
   }
+}
+
+void ModelExecutor::RetryPart(BatchRunner& runner, Batch part) {
+  // Never computed in vain: a request whose client gave up while the failed batch ran is
+  // answered now, like one that died in the queue.
+  const absl::Time now = absl::Now();
+  std::vector<std::unique_ptr<InferenceRequest>> dead;
+  RemoveDead(part, now, dead);
+  if (!dead.empty()) {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    for (const auto& r : dead) {
+      ++(r->cancel != nullptr && r->cancel->cancelled() ? stats_.cancelled_in_retry : stats_.expired_in_retry);
+    }
+  }
+  CompleteDead(dead, now, "for its batch to be retried");
+  if (!part.requests.empty()) RunAndComplete(runner, std::move(part));
 }
 
 void ModelExecutor::RecordBatch(const Batch& batch, bool ok, absl::Time started, absl::Time done) {

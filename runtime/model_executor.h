@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -36,6 +37,8 @@ struct ExecutionStats {
   int64_t oom_failures = 0;     // requests failed RESOURCE_EXHAUSTED: out of memory even alone
   int64_t batch_bisections = 0; // batches split in two after the model failed on them otherwise
   int64_t model_failures = 0;   // requests failed because the model failed on them alone
+  int64_t expired_in_retry = 0;   // deadline passed while a failed batch of theirs ran: not retried
+  int64_t cancelled_in_retry = 0; // cancelled likewise
   HistogramSnapshot queue_seconds;    // per request: acceptance to batch start
   HistogramSnapshot compute_seconds;  // per request: its batch's compute time
   double recent_queue_seconds = 0;    // mean queue wait over the last 30 s (0 if idle)
@@ -56,7 +59,8 @@ struct WarmupOptions {
 // every accepted request, then joins the threads.
 class ModelExecutor {
  public:
-  ModelExecutor(ModelSignature signature, BatcherOptions batcher_options, int instances);
+  // `name` says in log lines which model version this is (e.g. "model 'encoder' version 1").
+  ModelExecutor(ModelSignature signature, BatcherOptions batcher_options, int instances, std::string name = "model");
   ~ModelExecutor();
 
   ModelExecutor(const ModelExecutor&) = delete;
@@ -95,10 +99,14 @@ class ModelExecutor {
   //     input costs 2n - 1 runs per batch of n instead of 1; that is the price of isolation, paid
   //     only by a model that is broken anyway.
   void RunAndComplete(BatchRunner& runner, Batch batch);
+  // Retries one half of a failed batch, first answering (DEADLINE_EXCEEDED / CANCELLED) the
+  // requests that died meanwhile.
+  void RetryPart(BatchRunner& runner, Batch part);
   void RecordBatch(const Batch& batch, bool ok, absl::Time started, absl::Time done);
 
   const ModelSignature signature_;
   const int instances_;
+  const std::string name_;
   DynamicBatcher batcher_;
   std::vector<std::thread> threads_;
   mutable std::mutex stats_mu_;

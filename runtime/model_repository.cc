@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -24,24 +25,39 @@ bool IsVersionDir(const fs::directory_entry& entry) {
   return entry.is_directory(ec) && absl::SimpleAtoi(entry.path().filename().string(), &number) && number > 0;
 }
 
+// Why a repository entry is skipped; `suspicious` when it looks like a model set up wrongly
+// (model files but no config.pbtxt or version folder), which is logged as a warning.
+struct Skip {
+  std::string reason;
+  bool suspicious = false;
+};
+
 // Note [what is a model]: pods mount repositories as volumes, and volumes carry entries that are
 // not models: `lost+found` at the root of an ext4 volume, dot-folders (`.git`, `.snapshot`), and
 // for a ConfigMap or Secret Kubernetes' own layout (`..data` -> `..2026_12_01_...`, each model a
 // symlink through `..data`). Counting those as failed models would keep a strict server from
 // ever becoming ready. So an entry is a model only if it is a directory (symlinks followed) not
 // named `lost+found` or starting with '.', holding a config.pbtxt or at least one version
-// folder; anything else is skipped with one log line. The reason, or nullopt for a model.
-std::optional<std::string> NotAModel(const fs::directory_entry& entry) {
+// folder; anything else is skipped with one log line.
+std::optional<Skip> NotAModel(const fs::directory_entry& entry) {
   const std::string name = entry.path().filename().string();
-  if (name.empty() || name[0] == '.') return "hidden entry (a dot-folder or Kubernetes' volume layout)";
-  if (name == "lost+found") return "the file system's lost+found";
+  if (name.empty() || name[0] == '.') return Skip{"hidden entry (a dot-folder or Kubernetes' volume layout)"};
+  if (name == "lost+found") return Skip{"the file system's lost+found"};
   std::error_code ec;
-  if (!entry.is_directory(ec)) return "not a directory";
+  if (!entry.is_directory(ec)) return Skip{"not a directory"};
   if (fs::exists(entry.path() / "config.pbtxt", ec)) return std::nullopt;
+  bool model_files = false;
   for (const fs::directory_entry& v : fs::directory_iterator(entry.path(), ec)) {
     if (IsVersionDir(v)) return std::nullopt;
+    const std::string file = v.path().filename().string();
+    model_files |= absl::EndsWith(file, ".pt") || absl::EndsWith(file, ".pt2");
   }
-  return "no config.pbtxt and no version folder, so not a model";
+  if (model_files) {
+    return Skip{absl::StrCat("holds model files but no config.pbtxt and no version folder; a model needs ",
+                             name, "/config.pbtxt and ", name, "/1/model.pt"),
+                true};
+  }
+  return Skip{"no config.pbtxt and no version folder, so not a model"};
 }
 
 }  // namespace
@@ -67,6 +83,8 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std
       options.path = (fs::path(version_dir) / setup.config.default_model_filename()).string();
       options.device = setup.device;
       options.device_index = setup.gpus.empty() ? 0 : setup.gpus[instance % setup.gpus.size()];
+      options.log_name = absl::StrCat("model '", setup.config.name(), "' version ",
+                                      fs::path(version_dir).filename().string(), " instance ", instance);
       options.intra_op_threads = setup.intra_op_threads;
       return LoadTorchModel(setup.signature, options);
     };
@@ -74,8 +92,12 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std
   std::unique_ptr<ModelRepository> repo(new ModelRepository(path, std::move(factory)));
   for (const fs::directory_entry& entry : fs::directory_iterator(path, ec)) {
     const std::string name = entry.path().filename().string();
-    if (std::optional<std::string> why = NotAModel(entry)) {
-      LogInfo("model repository: skipping '", name, "': ", *why);
+    if (std::optional<Skip> skip = NotAModel(entry)) {
+      if (skip->suspicious) {
+        LogWarning("model repository: skipping '", name, "': ", skip->reason);
+      } else {
+        LogInfo("model repository: skipping '", name, "': ", skip->reason);
+      }
       continue;
     }
     Model model;
@@ -139,7 +161,8 @@ void ModelRepository::LoadAll(const std::function<void()>& after_each) {
     const absl::Time start = absl::Now();
     LogInfo("loading model '", name, "' version ", number, " (", setup.instances, " instance",
             setup.instances == 1 ? "" : "s", ")");
-    auto executor = std::make_unique<ModelExecutor>(setup.signature, setup.batcher, setup.instances);
+    auto executor = std::make_unique<ModelExecutor>(setup.signature, setup.batcher, setup.instances,
+                                                    absl::StrCat("model '", name, "' version ", number));
     absl::Status status = executor->Start(
         [&](int instance) { return factory_(setup, version_dir, instance); }, setup.warmup, &abort_loading_);
     std::unique_lock<std::mutex> lock(mu_);

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "memory/allocation_refusal.h"
@@ -45,14 +46,15 @@ c10::ScalarType ToScalarType(DataType type) {
 // kFullErrorLogInterval per model instance.
 constexpr absl::Duration kFullErrorLogInterval = absl::Seconds(10);
 
-absl::Status FromTorchError(const std::exception& e, absl::string_view what, LogRateLimiter& full_text_log) {
+absl::Status FromTorchError(const std::exception& e, absl::string_view what, absl::string_view who,
+                            LogRateLimiter& full_text_log) {
   const auto* error = dynamic_cast<const c10::Error*>(&e);
   const std::string message = error != nullptr ? error->what_without_backtrace() : e.what();
-  const bool refused = memory::TakeAllocationRefused();
+  const bool refused = memory::TakeAllocationRefused() && absl::StrContains(message, memory::kRefusalMarker);
   const bool oom = refused || dynamic_cast<const c10::OutOfMemoryError*>(&e) != nullptr;
   int64_t suppressed = 0;
   if (full_text_log.Allow(absl::Now(), &suppressed)) {
-    LogWarning(what, " (", oom ? "out of memory" : "model error", "; full text follows",
+    LogWarning(who, ": ", what, " (", oom ? "out of memory" : "model error", "; full text follows",
                suppressed > 0 ? absl::StrCat(", ", suppressed, " more held back since the last") : "", "):\n",
                message);
   }
@@ -67,8 +69,8 @@ absl::Status FromTorchError(const std::exception& e, absl::string_view what, Log
 // one blocking copy per output, which also waits for the batch's kernels.
 class TorchModel final : public BatchRunner {
  public:
-  TorchModel(const ModelSignature& signature, torch::jit::Module module, c10::Device device)
-      : signature_(signature), module_(std::move(module)), device_(device) {
+  TorchModel(const ModelSignature& signature, torch::jit::Module module, c10::Device device, std::string log_name)
+      : signature_(signature), module_(std::move(module)), device_(device), log_name_(std::move(log_name)) {
     if (device_.is_cuda()) stream_.emplace(c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device_.index()));
   }
 
@@ -77,7 +79,7 @@ class TorchModel final : public BatchRunner {
     try {
       return RunOrThrow(batch, responses);
     } catch (const std::exception& e) {
-      return FromTorchError(e, "model execution failed", full_text_log_);
+      return FromTorchError(e, "model execution failed", log_name_, full_text_log_);
     }
   }
 
@@ -147,6 +149,7 @@ class TorchModel final : public BatchRunner {
   torch::jit::Module module_;
   const c10::Device device_;
   std::optional<c10::cuda::CUDAStream> stream_;  // CUDA models only
+  const std::string log_name_;
   LogRateLimiter full_text_log_{kFullErrorLogInterval};
 };
 
@@ -181,7 +184,8 @@ absl::StatusOr<std::unique_ptr<BatchRunner>> LoadTorchModel(const ModelSignature
       }
       module.to(dtype);
     }
-    return std::make_unique<TorchModel>(signature, std::move(module), device);
+    return std::make_unique<TorchModel>(signature, std::move(module), device,
+                                        options.log_name.empty() ? options.path : options.log_name);
   } catch (const c10::Error& e) {
     return absl::InvalidArgumentError(absl::StrCat(
         "cannot load TorchScript from ", options.path,

@@ -19,6 +19,8 @@ enum class Device { kCpu, kCuda };
 struct TorchModelOptions {
   // TorchScript file (`<repo>/<model>/<version>/model.pt`).
   std::string path;
+  // How log lines name this instance, e.g. "model 'encoder' version 1". Default: the path.
+  std::string log_name;
   Device device = Device::kCpu;
   // CUDA device index (kCuda only); UNAVAILABLE at load when the machine has no such device.
   int device_index = 0;

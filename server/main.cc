@@ -20,6 +20,7 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "memory/torch_cpu_allocator.h"
@@ -55,8 +56,12 @@ sigset_t BlockShutdownSignals() {
   return set;
 }
 
-// gRPC health's statuses, overall ("") and per model, from the one readiness rule.
+// gRPC health's statuses, overall ("") and per model, from the one readiness rule. Called from
+// the loader and the signal-handling thread; serialized, so that the last call's (freshest)
+// view is the one that stays, never a stale SERVING published after the drain began.
 void PublishHealth(grpc::Server& server, const ModelRepository& repository, const Readiness& readiness) {
+  static absl::Mutex mu(absl::kConstInit);
+  absl::MutexLock lock(&mu);
   grpc::HealthCheckServiceInterface* health = server.GetHealthCheckService();
   for (const std::string& name : repository.ModelNames()) health->SetServingStatus(name, readiness.ModelReady(name, 0));
   health->SetServingStatus("", readiness.ServerReady());
@@ -224,6 +229,7 @@ int Run(const ServerOptions& options) {
   // overrun Kubernetes' grace period and be killed.
   if (!loaded.WaitForNotificationWithDeadline(deadline)) {
     LogWarning("a model is still loading at the drain deadline; exiting without waiting for it");
+    (void)memory::CloseTorchCpuPoolTrace();
     std::fflush(stderr);
     std::_Exit(0);
   }

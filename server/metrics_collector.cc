@@ -163,8 +163,8 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
     AddValue(tokens, pad, static_cast<double>(b.padded_tokens));
     AddValue(efficiency, labels, b.padded_tokens > 0 ? static_cast<double>(b.real_tokens) / b.padded_tokens : 1.0);
     reasons[key.first]["queue_full"] += b.rejected_queue_full;
-    reasons[key.first]["deadline"] += b.expired;
-    reasons[key.first]["cancelled"] += b.cancelled;
+    reasons[key.first]["deadline"] += b.expired + e.expired_in_retry;
+    reasons[key.first]["cancelled"] += b.cancelled + e.cancelled_in_retry;
     reasons[key.first]["oom"] += e.oom_failures;
     AddValue(splits, labels, static_cast<double>(e.batch_splits));
     AddValue(bisections, labels, static_cast<double>(e.batch_bisections));

@@ -75,6 +75,8 @@ absl::StatusOr<ListeningSocket> ListenTcp(const std::string& host, int port, int
     close(fd);
   }
   freeaddrinfo(found);
+  // "::" on a host without IPv6 (some containers): the IPv4 wildcard serves the same clients.
+  if (bare == "::") return ListenTcp("0.0.0.0", port, backlog);
   return absl::UnavailableError(absl::StrCat("cannot listen on ", HostPort(host, port), ": ", error));
 }
 

@@ -1,6 +1,7 @@
 // Listening addresses as users write them: IPv4 ("0.0.0.0", "127.0.0.1"), IPv6 ("::", "::1",
 // also bracketed "[::1]") and host names ("localhost"). "::" listens on both IPv6 and IPv4
-// (dual-stack), as a pod with either family expects. Thread-safe (pure functions).
+// (dual-stack), as a pod with either family expects; on a host without IPv6 it falls back to
+// the IPv4 wildcard. Thread-safe (pure functions).
 #ifndef SEQSERVE_SERVER_NET_ADDRESS_H_
 #define SEQSERVE_SERVER_NET_ADDRESS_H_
 

@@ -1,6 +1,9 @@
 // End-to-end tests: the real seqserve binary on 127.0.0.1, called through the generated stubs
 // of both APIs (seqserve.v1 and KServe v2), checked against Python reference values.
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -398,6 +401,13 @@ TEST(ServerRepositoryE2ETest, SigtermDuringWarmUpExitsZeroWithinTheDrainTimeout)
 
 // "::" listens on IPv6 and IPv4 alike; a host name works too.
 TEST(ServerRepositoryE2ETest, ListensOnIpv6AndHostNames) {
+  const int probe = socket(AF_INET6, SOCK_STREAM, 0);
+  sockaddr_in6 loopback{};
+  loopback.sin6_family = AF_INET6;
+  loopback.sin6_addr = in6addr_loopback;
+  const bool has_ipv6 = probe >= 0 && bind(probe, reinterpret_cast<sockaddr*>(&loopback), sizeof(loopback)) == 0;
+  if (probe >= 0) close(probe);
+  if (!has_ipv6) GTEST_SKIP() << "this machine cannot bind ::1";
   for (const std::string address : {"::", "localhost"}) {
     auto server = ServerProcess::Start(kRepo, {"--grpc-address=" + address});
     ASSERT_NE(server, nullptr) << address;

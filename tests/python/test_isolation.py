@@ -156,8 +156,10 @@ def test_a_model_that_raises_for_one_input_fails_only_that_request(bisecting_ser
     assert metric(server, "seqserve_model_failures_total", model=model, version="1") == 1
     assert metric(server, "seqserve_batch_splits_total", model=model, version="1") == 0
     assert metric(server, "seqserve_rejections_total", model=model, reason="oom") == 0
-    # The full text went to the log (once, rate-limited), not to the client.
-    assert "Traceback of TorchScript" in server.read_log()
+    # This model's full text went to the log (rate-limited), not to the client.
+    log = server.read_log()
+    assert f"model '{model}' version 1 instance 0: model execution failed (model error; full text follows" in log, log
+    assert error in log and "Traceback of TorchScript" in log
 
 
 def test_out_of_vocabulary_id_without_a_range_is_isolated_by_bisection(bisecting_server, client):

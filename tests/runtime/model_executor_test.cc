@@ -286,6 +286,50 @@ TEST(ModelExecutorTest, AModelErrorThatSaysOutOfMemoryIsNotTakenForOne) {
   EXPECT_EQ(stats.model_failures, 1);
 }
 
+// A client that gives up while its batch fails is answered CANCELLED, not computed again.
+TEST(ModelExecutorTest, RequestsThatDieWhileTheirBatchFailsAreNotRetried) {
+  const ModelSignature sig = EchoSignature();
+  ModelExecutor executor(sig, OneBatchOptions(), 1);
+  auto gives_up = std::make_shared<CancellationFlag>();
+  class CancelsOnFailure : public PoisonRunner {
+   public:
+    CancelsOnFailure(const ModelSignature& sig, std::shared_ptr<CancellationFlag> flag)
+        : PoisonRunner(sig, absl::InternalError("poison")), flag_(std::move(flag)) {}
+    absl::Status Run(const Batch& batch, std::vector<InferenceResponse>& responses) override {
+      absl::Status status = PoisonRunner::Run(batch, responses);
+      if (!status.ok()) flag_->Cancel();  // the client of value 2 hangs up meanwhile
+      return status;
+    }
+
+   private:
+    std::shared_ptr<CancellationFlag> flag_;
+  };
+  ASSERT_TRUE(executor
+                  .Start([&](int) -> absl::StatusOr<std::unique_ptr<BatchRunner>> {
+                    return std::make_unique<CancelsOnFailure>(sig, gives_up);
+                  }, WarmupOptions{})
+                  .ok());
+  const std::vector<int32_t> values = {1, 2, 13, 4};
+  std::vector<absl::StatusCode> codes(values.size(), absl::StatusCode::kUnknown);
+  for (size_t i = 0; i < values.size(); ++i) {
+    auto r = std::make_unique<InferenceRequest>();
+    r->rows = 1;
+    r->sequence_length = 4;
+    r->output_indices = {0};
+    if (values[i] == 2) r->cancel = gives_up;
+    std::vector<int32_t> x(4, values[i]);
+    r->inputs.push_back({"x", DataType::kInt32, {1, 4}, std::string(reinterpret_cast<const char*>(x.data()), 16)});
+    r->done = [&codes, i](absl::StatusOr<InferenceResponse> result) { codes[i] = result.status().code(); };
+    ASSERT_TRUE(executor.Submit(r).ok());
+  }
+  executor.Stop();
+  EXPECT_EQ(codes, (std::vector<absl::StatusCode>{absl::StatusCode::kOk, absl::StatusCode::kCancelled,
+                                                  absl::StatusCode::kInternal, absl::StatusCode::kOk}));
+  const ExecutionStats stats = executor.execution_stats();
+  EXPECT_EQ(stats.cancelled_in_retry, 1);
+  EXPECT_EQ(stats.success_count, 2);
+}
+
 TEST(ModelExecutorTest, AbortedWarmUpStopsBetweenBatches) {
   const ModelSignature sig = EchoSignature();
   ModelExecutor executor(sig, BatcherOptions{}, 1);
