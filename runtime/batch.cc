@@ -57,6 +57,13 @@ void CopyChunks(const char* src, int64_t src_len, char* dst, int64_t dst_len, in
   }
 }
 
+// Moves `request` to the end of `batch`, keeping its rows and padded length right.
+void Append(Batch& batch, std::unique_ptr<InferenceRequest> request) {
+  batch.rows += request->rows;
+  batch.padded_length = std::max(batch.padded_length, request->sequence_length);
+  batch.requests.push_back(std::move(request));
+}
+
 }  // namespace
 
 int64_t Batch::real_tokens() const {
@@ -82,29 +89,22 @@ void CompleteDead(std::vector<std::unique_ptr<InferenceRequest>>& dead, absl::Ti
 }
 
 void RemoveDead(Batch& batch, absl::Time now, std::vector<std::unique_ptr<InferenceRequest>>& dead) {
-  std::vector<std::unique_ptr<InferenceRequest>> live;
-  batch.rows = 0;
-  batch.padded_length = 0;
+  Batch live;
   for (auto& request : batch.requests) {
     if (IsDead(*request, now)) {
       dead.push_back(std::move(request));
-      continue;
+    } else {
+      Append(live, std::move(request));
     }
-    batch.rows += request->rows;
-    batch.padded_length = std::max(batch.padded_length, request->sequence_length);
-    live.push_back(std::move(request));
   }
-  batch.requests = std::move(live);
+  batch = std::move(live);
 }
 
 std::pair<Batch, Batch> SplitBatch(Batch&& batch) {
   std::pair<Batch, Batch> halves;
   const size_t half = batch.requests.size() / 2;
   for (size_t i = 0; i < batch.requests.size(); ++i) {
-    Batch& part = i < half ? halves.first : halves.second;
-    part.rows += batch.requests[i]->rows;
-    part.padded_length = std::max(part.padded_length, batch.requests[i]->sequence_length);
-    part.requests.push_back(std::move(batch.requests[i]));
+    Append(i < half ? halves.first : halves.second, std::move(batch.requests[i]));
   }
   batch.requests.clear();
   return halves;

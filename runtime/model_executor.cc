@@ -116,9 +116,9 @@ void ModelExecutor::RunAndComplete(BatchRunner& runner, Batch batch) {
     RetryPart(runner, std::move(halves.second));
     return;
   }
-  if (!status.ok()) {
+  if (oom) {
     std::lock_guard<std::mutex> lock(stats_mu_);
-    ++(oom ? stats_.oom_failures : stats_.model_failures);
+    ++stats_.oom_failures;
   }
   RecordBatch(batch, status.ok(), started, done);
   for (size_t i = 0; i < batch.requests.size(); ++i) {

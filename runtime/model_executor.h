@@ -25,7 +25,9 @@ namespace seqserve {
 struct ExecutionStats {
   int64_t success_count = 0;    // requests completed OK
   int64_t success_ns = 0;       // their time from acceptance to compute done
-  int64_t fail_count = 0;       // requests whose batch failed
+  int64_t fail_count = 0;       // requests failed by the model or by memory, alone (a failing
+                                // batch of several is split first); minus oom_failures: the
+                                // model's own failures
   int64_t fail_ns = 0;
   int64_t queue_ns = 0;         // time requests waited in the queue (all that reached compute)
   int64_t compute_ns = 0;       // batch compute time, charged to each request of the batch
@@ -36,7 +38,6 @@ struct ExecutionStats {
   int64_t batch_splits = 0;     // batches split in two after running out of memory
   int64_t oom_failures = 0;     // requests failed RESOURCE_EXHAUSTED: out of memory even alone
   int64_t batch_bisections = 0; // batches split in two after the model failed on them otherwise
-  int64_t model_failures = 0;   // requests failed because the model failed on them alone
   int64_t expired_in_retry = 0;   // deadline passed while a failed batch of theirs ran: not retried
   int64_t cancelled_in_retry = 0; // cancelled likewise
   HistogramSnapshot queue_seconds;    // per request: acceptance to batch start

@@ -168,7 +168,7 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
     reasons[key.first]["oom"] += e.oom_failures;
     AddValue(splits, labels, static_cast<double>(e.batch_splits));
     AddValue(bisections, labels, static_cast<double>(e.batch_bisections));
-    AddValue(failures, labels, static_cast<double>(e.model_failures));
+    AddValue(failures, labels, static_cast<double>(e.fail_count - e.oom_failures));
   }
   for (const auto& [model, n] : invalid) reasons[model]["invalid"] += static_cast<int64_t>(n);
   for (const auto& [model, by_reason] : reasons) {

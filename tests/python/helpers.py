@@ -7,13 +7,20 @@ from prometheus_client.parser import text_string_to_metric_families
 from seqserve_process import encoder_repository  # noqa: F401  (re-exported for the tests)
 
 
-def encoder_inputs(length, seed=0):
-    ids = np.random.default_rng(seed).integers(0, 1000, size=(1, length), dtype=np.int64)
-    inputs = [grpcclient.InferInput("input_ids", [1, length], "INT64"),
-              grpcclient.InferInput("attention_mask", [1, length], "INT64")]
+def encoder_request(ids):
+    """Encoder inputs for token `ids` (one row if 1-D, else [rows, length]), all attended."""
+    ids = np.asarray(ids, dtype=np.int64)
+    ids = ids.reshape(1, -1) if ids.ndim == 1 else ids
+    inputs = [grpcclient.InferInput("input_ids", list(ids.shape), "INT64"),
+              grpcclient.InferInput("attention_mask", list(ids.shape), "INT64")]
     inputs[0].set_data_from_numpy(ids)
     inputs[1].set_data_from_numpy(np.ones_like(ids))
     return inputs
+
+
+def encoder_inputs(length, seed=0, rows=1):
+    """Encoder inputs of random token ids, `rows` x `length`."""
+    return encoder_request(np.random.default_rng(seed).integers(0, 1000, size=(rows, length), dtype=np.int64))
 
 
 def metric(server, name, **labels):
@@ -24,20 +31,28 @@ def metric(server, name, **labels):
     return 0.0
 
 
-def flood(server, count, length, client_timeout=None):
-    """`count` concurrent requests of `length` tokens; returns their outcomes."""
-    outcomes = []
-    lock = threading.Lock()
-    done = threading.Semaphore(0)
+def concurrently(server, model, requests, client_timeout=120):
+    """Sends every request (a list of InferInputs each) at once; returns, in request order, each
+    one's result or its InferenceServerException. Waits at most 180 s for the answers."""
     client = grpcclient.InferenceServerClient(url=server.url)
+    results = [None] * len(requests)
+    done = threading.Semaphore(0)
 
-    def callback(result, error):
-        with lock:
-            outcomes.append("OK" if error is None else error.status())
-        done.release()
+    def callback(i):
+        def record(result, error):
+            results[i] = error if error is not None else result
+            done.release()
+        return record
 
-    for i in range(count):
-        client.async_infer("encoder", encoder_inputs(length, i), callback, client_timeout=client_timeout)
-    for _ in range(count):
-        assert done.acquire(timeout=120), "a request never completed"
-    return outcomes
+    for i, inputs in enumerate(requests):
+        client.async_infer(model, inputs, callback(i), client_timeout=client_timeout)
+    for _ in requests:
+        assert done.acquire(timeout=180), "a request never completed"
+    return results
+
+
+def flood(server, count, length, client_timeout=None):
+    """`count` concurrent encoder requests of `length` tokens; returns their outcomes ("OK" or
+    the status)."""
+    results = concurrently(server, "encoder", [encoder_inputs(length, i) for i in range(count)], client_timeout)
+    return ["OK" if not isinstance(r, Exception) else r.status() for r in results]

@@ -1,8 +1,5 @@
 """The batcher seen from a client: a full queue answers RESOURCE_EXHAUSTED at once and the server
 recovers; expired and cancelled requests are dropped before compute, never computed in vain."""
-import time
-
-import numpy as np
 
 import pytest
 import tritonclient.grpc as grpcclient
@@ -66,14 +63,9 @@ def test_expired_requests_are_not_computed(holding_server):
     # The batcher meets dead requests when it next forms a batch from their bucket: one request
     # of 8 x 512 tokens fills it at once. It must drop the dead ones (and answer them) before it
     # returns that batch, then compute the 8-row request alone.
-    rows = 8
-    ids = np.random.default_rng(1).integers(0, 1000, size=(rows, 512), dtype=np.int64)
-    inputs = [grpcclient.InferInput("input_ids", [rows, 512], "INT64"),
-              grpcclient.InferInput("attention_mask", [rows, 512], "INT64")]
-    inputs[0].set_data_from_numpy(ids)
-    inputs[1].set_data_from_numpy(np.ones_like(ids))
     client = grpcclient.InferenceServerClient(url=server.url)
-    assert client.infer("encoder", inputs, client_timeout=60).as_numpy("logits").shape == (rows, 4)
+    eight_rows = encoder_inputs(512, seed=1, rows=8)
+    assert client.infer("encoder", eight_rows, client_timeout=60).as_numpy("logits").shape == (8, 4)
     computed, dropped, died = (after - before for after, before in zip(counters(), (computed_before, dropped_before, died_before)))
     assert computed == 1, computed  # the 8-row request, and none of the four
     # Every one of the four that the server accepted died in the queue and was answered so.

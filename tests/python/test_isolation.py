@@ -5,44 +5,15 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 
 import numpy as np
 import pytest
 import torch
 import tritonclient.grpc as grpcclient
 
-from helpers import encoder_inputs, encoder_repository, metric
+from helpers import concurrently, encoder_inputs, encoder_repository, encoder_request, metric
 
 OOV = 99999999  # far outside the demo encoder's 1000-entry embedding table
-
-
-def encoder_request(ids):
-    ids = np.asarray(ids, dtype=np.int64).reshape(1, -1)
-    inputs = [grpcclient.InferInput("input_ids", list(ids.shape), "INT64"),
-              grpcclient.InferInput("attention_mask", list(ids.shape), "INT64")]
-    inputs[0].set_data_from_numpy(ids)
-    inputs[1].set_data_from_numpy(np.ones_like(ids))
-    return inputs
-
-
-def concurrently(server, model, requests):
-    """Sends every request at once; returns (result or exception) per request, in order."""
-    client = grpcclient.InferenceServerClient(url=server.url)
-    results = [None] * len(requests)
-    done = threading.Semaphore(0)
-
-    def callback(i):
-        def record(result, error):
-            results[i] = error if error is not None else result
-            done.release()
-        return record
-
-    for i, inputs in enumerate(requests):
-        client.async_infer(model, inputs, callback(i), client_timeout=120)
-    for _ in requests:
-        assert done.acquire(timeout=180), "a request never completed"
-    return results
 
 
 def valid_ids(seed, length=24):
