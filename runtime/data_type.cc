@@ -149,4 +149,49 @@ std::string EncodeScalar(DataType type, double value) {
   return std::string();
 }
 
+namespace {
+
+template <typename T>
+T Load(const char* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+
+float Bits32ToFloat(uint32_t x) {
+  float f;
+  std::memcpy(&f, &x, 4);
+  return f;
+}
+
+// IEEE 754 binary16 -> binary32 (exact).
+float HalfToFloat(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
+  const uint32_t exp = (h >> 10) & 0x1Fu;
+  const uint32_t mant = h & 0x3FFu;
+  if (exp == 0x1F) return Bits32ToFloat(sign | 0x7F800000u | (mant << 13));  // inf, NaN
+  if (exp != 0) return Bits32ToFloat(sign | ((exp + 112) << 23) | (mant << 13));
+  const float magnitude = static_cast<float>(mant) * (1.0f / 16777216.0f);  // subnormal: mant x 2^-24
+  return sign != 0 ? -magnitude : magnitude;
+}
+
+}  // namespace
+
+double DecodeScalar(DataType type, const char* element) {
+  switch (type) {
+    case DataType::kBool: return Load<uint8_t>(element) != 0 ? 1.0 : 0.0;
+    case DataType::kUint8: return Load<uint8_t>(element);
+    case DataType::kInt8: return Load<int8_t>(element);
+    case DataType::kInt16: return Load<int16_t>(element);
+    case DataType::kInt32: return Load<int32_t>(element);
+    case DataType::kInt64: return static_cast<double>(Load<int64_t>(element));
+    case DataType::kFp16: return HalfToFloat(Load<uint16_t>(element));
+    case DataType::kBf16: return Bits32ToFloat(static_cast<uint32_t>(Load<uint16_t>(element)) << 16);
+    case DataType::kFp32: return Load<float>(element);
+    case DataType::kFp64: return Load<double>(element);
+    case DataType::kInvalid: break;
+  }
+  return 0.0;
+}
+
 }  // namespace seqserve

@@ -40,6 +40,10 @@ std::optional<OutOfRange> FindOutOfRange(DataType type, absl::string_view data, 
 // Used for pad values.
 std::string EncodeScalar(DataType type, double value);
 
+// The element of `type` at `element` (ElementSize(type) bytes, little-endian) as a double:
+// exact for every type but INT64 beyond 2^53.
+double DecodeScalar(DataType type, const char* element);
+
 }  // namespace seqserve
 
 #endif  // SEQSERVE_RUNTIME_DATA_TYPE_H_

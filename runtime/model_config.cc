@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/io/tokenizer.h"
@@ -263,9 +264,35 @@ absl::StatusOr<ModelSetup> ParseModelConfig(absl::string_view text, absl::string
   setup.warmup.lengths.assign(w.lengths().begin(), w.lengths().end());
   setup.warmup.iterations = w.iterations();
   setup.warmup.max_batch_tokens = b.max_batch_tokens();
-  if (c.default_model_filename().empty()) c.set_default_model_filename("model.pt");
+  // The platform rule (model_config.proto, `platform`): explicit, else by file extension.
+  if (c.platform().empty()) {
+    c.set_platform(absl::EndsWith(c.default_model_filename(), ".pt2") ? kPlatformAoti : kPlatformTorchScript);
+  }
+  if (c.platform() == kPlatformAoti) {
+    setup.format = ModelFormat::kAotInductor;
+  } else if (c.platform() != kPlatformTorchScript) {
+    return Invalid(model_name, absl::StrCat("platform '", c.platform(), "' is not one of '", kPlatformTorchScript,
+                                            "' (TorchScript) and '", kPlatformAoti, "' (AOTInductor .pt2)"));
+  }
+  if (c.default_model_filename().empty()) {
+    c.set_default_model_filename(setup.format == ModelFormat::kAotInductor ? "model.pt2" : "model.pt");
+  }
   if (c.default_model_filename().find('/') != std::string::npos) {
     return Invalid(model_name, "default_model_filename must be a plain file name");
+  }
+  for (int k = 0; k < c.output_size(); ++k) {
+    Tolerance tolerance = DefaultTolerance(sig.outputs[k].dtype);
+    const v1::Tolerance& t = c.output(k).reference_tolerance();
+    if (t.atol() != 0 || t.rtol() != 0) tolerance = Tolerance{t.atol(), t.rtol()};
+    if (!(tolerance.atol >= 0) || !(tolerance.rtol >= 0)) {
+      return Invalid(model_name, absl::StrCat("output '", sig.outputs[k].name, "' has a negative reference_tolerance"));
+    }
+    setup.reference_tolerances.push_back(tolerance);
+  }
+  for (const v1::TensorConfig& t : c.input()) {
+    if (t.has_reference_tolerance()) {
+      return Invalid(model_name, absl::StrCat("input '", t.name(), "' has a reference_tolerance; only outputs take one"));
+    }
   }
   return setup;
 }

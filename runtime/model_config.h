@@ -11,6 +11,7 @@
 #include "runtime/batcher.h"
 #include "runtime/data_type.h"
 #include "runtime/model_executor.h"
+#include "runtime/model_manifest.h"
 #include "runtime/model_signature.h"
 #include "runtime/torch_model.h"
 #include "seqserve/v1/model_config.pb.h"
@@ -28,7 +29,15 @@ struct ModelSetup {
   Device device = Device::kCpu;
   // CUDA device of each instance: instance i runs on gpus[i % gpus.size()]. [0] by default.
   std::vector<int> gpus;
+  // What the model file is (config `platform`).
+  ModelFormat format = ModelFormat::kTorchScript;
+  // Per output, in config order: how close it must come to the manifest's reference outputs.
+  std::vector<Tolerance> reference_tolerances;
 };
+
+// Values of config `platform`.
+inline constexpr char kPlatformTorchScript[] = "pytorch_libtorch";
+inline constexpr char kPlatformAoti[] = "pytorch_aoti";
 
 // Parses config text for the model in directory `model_name`. INVALID_ARGUMENT with the reason
 // (and the offending field) for text that does not parse or a config that makes no sense.

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/logging.h"
+#include "runtime/model_manifest.h"
 #include "runtime/request_validator.h"
 #include "runtime/torch_model.h"
 
@@ -81,6 +82,7 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std
     factory = [](const ModelSetup& setup, const std::string& version_dir, int instance) {
       TorchModelOptions options;
       options.path = (fs::path(version_dir) / setup.config.default_model_filename()).string();
+      options.format = setup.format;
       options.device = setup.device;
       options.device_index = setup.gpus.empty() ? 0 : setup.gpus[instance % setup.gpus.size()];
       options.log_name = absl::StrCat("model '", setup.config.name(), "' version ",
@@ -163,8 +165,30 @@ void ModelRepository::LoadAll(const std::function<void()>& after_each) {
             setup.instances == 1 ? "" : "s", ")");
     auto executor = std::make_unique<ModelExecutor>(setup.signature, setup.batcher, setup.instances,
                                                     absl::StrCat("model '", name, "' version ", number));
-    absl::Status status = executor->Start(
-        [&](int instance) { return factory_(setup, version_dir, instance); }, setup.warmup, &abort_loading_);
+    // Self-checking load (runtime/model_manifest.h): the manifest's checks before the model
+    // loads, its references on every instance before that instance warms up.
+    absl::StatusOr<std::optional<v1::ModelManifest>> manifest = ReadManifest(version_dir);
+    absl::Status status = manifest.status();
+    if (status.ok() && manifest->has_value()) {
+      status = CheckManifest(**manifest, setup.signature,
+                             (fs::path(version_dir) / setup.config.default_model_filename()).string(),
+                             setup.format == ModelFormat::kAotInductor, TorchVersion());
+    }
+    if (status.ok()) {
+      status = executor->Start(
+          [&](int instance) -> absl::StatusOr<std::unique_ptr<BatchRunner>> {
+            absl::StatusOr<std::unique_ptr<BatchRunner>> runner = factory_(setup, version_dir, instance);
+            if (!runner.ok() || !manifest->has_value()) return runner;
+            absl::Status checked = CheckReferences(**runner, setup.signature, **manifest, setup.reference_tolerances);
+            if (!checked.ok()) return checked;
+            return runner;
+          },
+          setup.warmup, &abort_loading_);
+    }
+    if (status.ok() && manifest->has_value()) {
+      LogInfo("model '", name, "' version ", number, " passed its manifest's checks (SHA-256, PyTorch ",
+              (*manifest)->pytorch_version(), ", ", (*manifest)->references_size(), " reference outputs on each instance)");
+    }
     std::unique_lock<std::mutex> lock(mu_);
     Version& version = models_.at(name).versions.at(number);
     if (status.ok()) {

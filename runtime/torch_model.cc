@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/cuda.h>
 #include <torch/script.h>
 #include <torch/version.h>
@@ -14,6 +15,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "memory/allocation_refusal.h"
 #include "runtime/logging.h"
@@ -47,10 +49,13 @@ c10::ScalarType ToScalarType(DataType type) {
 constexpr absl::Duration kFullErrorLogInterval = absl::Seconds(10);
 
 absl::Status FromTorchError(const std::exception& e, absl::string_view what, absl::string_view who,
-                            LogRateLimiter& full_text_log) {
+                            bool opaque_errors, LogRateLimiter& full_text_log) {
   const auto* error = dynamic_cast<const c10::Error*>(&e);
   const std::string message = error != nullptr ? error->what_without_backtrace() : e.what();
-  const bool refused = memory::TakeAllocationRefused() && absl::StrContains(message, memory::kRefusalMarker);
+  // An AOTInductor package reports every failure as the same "API call failed" line (its C shim
+  // prints the cause to stderr), so there the pool's record alone says out of memory.
+  const bool refused = memory::TakeAllocationRefused() &&
+                       (opaque_errors || absl::StrContains(message, memory::kRefusalMarker));
   const bool oom = refused || dynamic_cast<const c10::OutOfMemoryError*>(&e) != nullptr;
   int64_t suppressed = 0;
   if (full_text_log.Allow(absl::Now(), &suppressed)) {
@@ -58,10 +63,66 @@ absl::Status FromTorchError(const std::exception& e, absl::string_view what, abs
                suppressed > 0 ? absl::StrCat(", ", suppressed, " more held back since the last") : "", "):\n",
                message);
   }
-  const std::string summary = SummarizeModelError(message);
+  const std::string summary =
+      opaque_errors ? "the compiled model (.pt2) failed; the server log has its error" : SummarizeModelError(message);
   if (oom) return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory: ", summary));
   return absl::InternalError(absl::StrCat(what, ": ", summary));
 }
+
+// What a TorchModel runs: a TorchScript module or an AOTInductor package. Forward throws on
+// failure (c10::Error, std::runtime_error), like libtorch itself.
+class Program {
+ public:
+  virtual ~Program() = default;
+  // `cuda_stream` is the instance's cudaStream_t (nullptr on CPU).
+  virtual std::vector<torch::Tensor> Forward(std::vector<torch::Tensor> inputs, void* cuda_stream) = 0;
+  // Whether failures come without their cause (see FromTorchError).
+  virtual bool opaque_errors() const = 0;
+};
+
+class ScriptProgram final : public Program {
+ public:
+  explicit ScriptProgram(torch::jit::Module module) : module_(std::move(module)) {}
+
+  std::vector<torch::Tensor> Forward(std::vector<torch::Tensor> inputs, void* /*cuda_stream*/) override {
+    std::vector<c10::IValue> args(std::make_move_iterator(inputs.begin()), std::make_move_iterator(inputs.end()));
+    c10::IValue result = module_.forward(std::move(args));
+    std::vector<torch::Tensor> outputs;
+    if (result.isTensor()) {
+      outputs.push_back(result.toTensor());
+    } else if (result.isTuple()) {
+      for (const c10::IValue& v : result.toTupleRef().elements()) {
+        TORCH_CHECK(v.isTensor(), "model returned a tuple holding a non-tensor");
+        outputs.push_back(v.toTensor());
+      }
+    } else if (result.isTensorList()) {
+      outputs = result.toTensorVector();
+    } else {
+      TORCH_CHECK(false, "model returned ", result.tagKind(), "; expected a tensor or a tuple of tensors");
+    }
+    return outputs;
+  }
+  bool opaque_errors() const override { return false; }
+
+ private:
+  torch::jit::Module module_;
+};
+
+// Note [one loader per instance]: AOTIModelPackageLoader with one runner serves one caller at
+// a time, as each instance's thread does; two instances load the package twice (its weights
+// twice too, as with TorchScript).
+class AotiProgram final : public Program {
+ public:
+  explicit AotiProgram(std::unique_ptr<torch::inductor::AOTIModelPackageLoader> loader) : loader_(std::move(loader)) {}
+
+  std::vector<torch::Tensor> Forward(std::vector<torch::Tensor> inputs, void* cuda_stream) override {
+    return loader_->boxed_run(std::move(inputs), cuda_stream);
+  }
+  bool opaque_errors() const override { return true; }
+
+ private:
+  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> loader_;
+};
 
 // Note [CUDA execution]: each instance runs on a CUDA stream of its own (from libtorch's pool),
 // so instances overlap on the device. Inputs are assembled (padded) once per batch into pinned
@@ -69,8 +130,9 @@ absl::Status FromTorchError(const std::exception& e, absl::string_view what, abs
 // one blocking copy per output, which also waits for the batch's kernels.
 class TorchModel final : public BatchRunner {
  public:
-  TorchModel(const ModelSignature& signature, torch::jit::Module module, c10::Device device, std::string log_name)
-      : signature_(signature), module_(std::move(module)), device_(device), log_name_(std::move(log_name)) {
+  TorchModel(const ModelSignature& signature, std::unique_ptr<Program> program, c10::Device device,
+             std::string log_name)
+      : signature_(signature), program_(std::move(program)), device_(device), log_name_(std::move(log_name)) {
     if (device_.is_cuda()) stream_.emplace(c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device_.index()));
   }
 
@@ -79,7 +141,7 @@ class TorchModel final : public BatchRunner {
     try {
       return RunOrThrow(batch, responses);
     } catch (const std::exception& e) {
-      return FromTorchError(e, "model execution failed", log_name_, full_text_log_);
+      return FromTorchError(e, "model execution failed", log_name_, program_->opaque_errors(), full_text_log_);
     }
   }
 
@@ -88,31 +150,17 @@ class TorchModel final : public BatchRunner {
     c10::InferenceMode inference_mode;
     std::optional<c10::cuda::CUDAStreamGuard> stream_guard;
     if (stream_.has_value()) stream_guard.emplace(*stream_);
-    std::vector<c10::IValue> inputs;
+    std::vector<torch::Tensor> inputs;
     inputs.reserve(signature_.inputs.size());
     for (size_t i = 0; i < signature_.inputs.size(); ++i) {
       const TensorSpec& spec = signature_.inputs[i];
       torch::Tensor t = torch::empty(BatchedShape(signature_, spec, batch.rows, batch.padded_length),
                                      torch::TensorOptions().dtype(ToScalarType(spec.dtype)).pinned_memory(device_.is_cuda()));
       AssembleInput(signature_, static_cast<int>(i), batch, static_cast<char*>(t.data_ptr()));
-      inputs.emplace_back(device_.is_cpu() ? std::move(t) : t.to(device_, /*non_blocking=*/true));
+      inputs.push_back(device_.is_cpu() ? std::move(t) : t.to(device_, /*non_blocking=*/true));
     }
-    c10::IValue result = module_.forward(inputs);
-
-    std::vector<torch::Tensor> outputs;
-    if (result.isTensor()) {
-      outputs.push_back(result.toTensor());
-    } else if (result.isTuple()) {
-      for (const c10::IValue& v : result.toTupleRef().elements()) {
-        if (!v.isTensor()) return absl::InternalError("model returned a tuple holding a non-tensor");
-        outputs.push_back(v.toTensor());
-      }
-    } else if (result.isTensorList()) {
-      for (const torch::Tensor& t : result.toTensorVector()) outputs.push_back(t);
-    } else {
-      return absl::InternalError(absl::StrCat("model returned ", result.tagKind(),
-                                              "; expected a tensor or a tuple of tensors"));
-    }
+    std::vector<torch::Tensor> outputs =
+        program_->Forward(std::move(inputs), stream_.has_value() ? static_cast<void*>(stream_->stream()) : nullptr);
     if (outputs.size() != signature_.outputs.size()) {
       return absl::InternalError(absl::StrCat("model returned ", outputs.size(),
                                               " outputs but its config.pbtxt declares ",
@@ -146,12 +194,70 @@ class TorchModel final : public BatchRunner {
   }
 
   const ModelSignature& signature_;
-  torch::jit::Module module_;
+  const std::unique_ptr<Program> program_;
   const c10::Device device_;
   std::optional<c10::cuda::CUDAStream> stream_;  // CUDA models only
   const std::string log_name_;
   LogRateLimiter full_text_log_{kFullErrorLogInterval};
 };
+
+// Whether this CPU has every instruction set an AOTInductor package's kernels were compiled for
+// (its metadata's AOTI_CPU_ISA, e.g. "AVX512 AVX512_VNNI"); names the first missing one.
+// Note [pt2 and the CPU]: Inductor compiles CPU kernels with -march=native on the packing
+// machine, so a package packed on an AVX-512 node dies of SIGILL on an AVX2-only one; checked
+// here so that it is UNAVAILABLE with a reason instead.
+std::optional<std::string> MissingCpuIsa(const std::string& isa_list) {
+  for (absl::string_view isa : absl::StrSplit(isa_list, ' ', absl::SkipEmpty())) {
+    bool ok = true;
+    if (isa == "AVX2") {
+      ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    } else if (isa == "AVX512") {
+      ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    } else if (isa == "AVX512_VNNI") {
+      ok = __builtin_cpu_supports("avx512vnni");
+    } else if (isa == "AVX512_BF16") {
+      ok = __builtin_cpu_supports("avx512bf16");
+    } else if (absl::StartsWith(isa, "AMX")) {
+      ok = __builtin_cpu_supports("amx-tile");
+    }  // others (NEON, SVE, ...) are not x86 and fail elsewhere if at all
+    if (!ok) return std::string(isa);
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<std::unique_ptr<Program>> LoadAotiPackage(const std::string& path, c10::Device device) {
+  try {
+    const std::unordered_map<std::string, std::string> metadata =
+        torch::inductor::AOTIModelPackageLoader::load_metadata_from_package(path, "model");
+    auto get = [&](const std::string& key) {
+      auto it = metadata.find(key);
+      return it == metadata.end() ? std::string() : it->second;
+    };
+    const std::string compiled_for = get("AOTI_DEVICE_KEY");
+    if (!compiled_for.empty() && compiled_for != (device.is_cuda() ? "cuda" : "cpu")) {
+      return absl::UnavailableError(absl::StrCat(path, " was compiled for ", compiled_for, " but config asks for ",
+                                                 device.is_cuda() ? "CUDA" : "CPU",
+                                                 "; re-pack it for this device or change instance.device"));
+    }
+    if (device.is_cpu()) {
+      if (std::optional<std::string> missing = MissingCpuIsa(get("AOTI_CPU_ISA"))) {
+        return absl::UnavailableError(absl::StrCat(path, " was compiled for CPUs with ", get("AOTI_CPU_ISA"),
+                                                   " and this CPU lacks ", *missing,
+                                                   "; pack it on a machine like this one"));
+      }
+    }
+    auto loader = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
+        path, "model", /*run_single_threaded=*/false, /*num_runners=*/1,
+        device.is_cuda() ? device.index() : static_cast<c10::DeviceIndex>(-1));
+    return std::make_unique<AotiProgram>(std::move(loader));
+  } catch (const std::exception& e) {
+    const auto* error = dynamic_cast<const c10::Error*>(&e);
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot load AOTInductor package ", path, " (is it a torch._inductor.aoti_compile_and_package .pt2 from PyTorch ",
+        TORCH_VERSION, "?): ", error != nullptr ? error->what_without_backtrace() : e.what()));
+  }
+}
 
 }  // namespace
 
@@ -173,6 +279,15 @@ absl::StatusOr<std::unique_ptr<BatchRunner>> LoadTorchModel(const ModelSignature
     device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(options.device_index));
   }
   at::set_num_threads(std::max(1, options.intra_op_threads));
+  const std::string log_name = options.log_name.empty() ? options.path : options.log_name;
+  if (options.format == ModelFormat::kAotInductor) {
+    if (options.parameter_dtype != DataType::kInvalid) {
+      return absl::InvalidArgumentError("parameter_dtype applies to TorchScript only; export the .pt2 in that dtype");
+    }
+    absl::StatusOr<std::unique_ptr<Program>> program = LoadAotiPackage(options.path, device);
+    if (!program.ok()) return program.status();
+    return std::make_unique<TorchModel>(signature, std::move(*program), device, log_name);
+  }
   try {
     torch::jit::Module module = torch::jit::load(options.path, device);
     module.eval();
@@ -184,8 +299,8 @@ absl::StatusOr<std::unique_ptr<BatchRunner>> LoadTorchModel(const ModelSignature
       }
       module.to(dtype);
     }
-    return std::make_unique<TorchModel>(signature, std::move(module), device,
-                                        options.log_name.empty() ? options.path : options.log_name);
+    return std::make_unique<TorchModel>(signature, std::make_unique<ScriptProgram>(std::move(module)), device,
+                                        log_name);
   } catch (const c10::Error& e) {
     return absl::InvalidArgumentError(absl::StrCat(
         "cannot load TorchScript from ", options.path,

@@ -16,9 +16,14 @@ namespace seqserve {
 
 enum class Device { kCpu, kCuda };
 
+// What a model file holds: a TorchScript module (torch.jit.save) or an AOTInductor package
+// (torch.export + torch._inductor.aoti_compile_and_package, a `.pt2` zip of compiled kernels).
+enum class ModelFormat { kTorchScript, kAotInductor };
+
 struct TorchModelOptions {
-  // TorchScript file (`<repo>/<model>/<version>/model.pt`).
+  // Model file (`<repo>/<model>/<version>/model.pt` or `model.pt2`).
   std::string path;
+  ModelFormat format = ModelFormat::kTorchScript;
   // How log lines name this instance, e.g. "model 'encoder' version 1". Default: the path.
   std::string log_name;
   Device device = Device::kCpu;

@@ -25,7 +25,7 @@ APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   prometheus-cpp-dev libcivetweb-dev libgtest-dev libgmock-dev libbenchmark-dev
-  grpc-proto prometheus yamllint python3-venv libb64-0d clang
+  grpc-proto prometheus yamllint python3-venv libb64-0d clang libssl-dev
 )
 
 missing=()

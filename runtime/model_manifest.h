@@ -1,0 +1,63 @@
+// Self-checking loads: the manifest `seqserve-model.json` that scripts/seqserve-pack writes beside
+// a model file (schema: proto/seqserve/v1/model_manifest.proto), and the checks a version with a
+// manifest passes before it serves:
+//   1. CheckManifest, before the model loads: the file's SHA-256 is the packed one; the format
+//      matches config `platform`; a .pt2 was compiled by this server's PyTorch release; the
+//      config's max_batch_size and sequence.max_length lie within the exported ranges; every
+//      reference names the config's inputs and outputs with fitting shapes.
+//   2. CheckReferences, on each loaded instance: it answers every reference input with outputs
+//      within the config's per-output tolerance of the packed ones.
+// Each failure says which check failed and what to do; the version is then UNAVAILABLE and the
+// other models serve. A version without a manifest is loaded without these checks.
+// Plain functions; thread-compatible.
+#ifndef SEQSERVE_RUNTIME_MODEL_MANIFEST_H_
+#define SEQSERVE_RUNTIME_MODEL_MANIFEST_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "runtime/batch_runner.h"
+#include "runtime/data_type.h"
+#include "runtime/model_signature.h"
+#include "seqserve/v1/model_manifest.pb.h"
+
+namespace seqserve {
+
+// The manifest's file name inside a version directory.
+inline constexpr char kManifestFileName[] = "seqserve-model.json";
+
+// How far an output may be from its reference: |got - want| <= atol + rtol * |want|.
+struct Tolerance {
+  double atol = 0;
+  double rtol = 0;
+};
+
+// Default per output type: atol 1e-4, rtol 1e-3 for FP32/FP64 (an fp32 model re-run on another
+// CPU's kernels drifts by ~1e-6); 1e-2, 1e-2 for FP16/BF16; exact for integers and BOOL.
+Tolerance DefaultTolerance(DataType type);
+
+// Reads `<version_dir>/seqserve-model.json`: nullopt when there is none; INVALID_ARGUMENT when it
+// does not parse.
+absl::StatusOr<std::optional<v1::ModelManifest>> ReadManifest(const std::string& version_dir);
+
+// Lower-case hex SHA-256 of a file's contents; NOT_FOUND when it cannot be read.
+absl::StatusOr<std::string> Sha256OfFile(const std::string& path);
+
+// Check 1 above. `model_file` is the path config.pbtxt points at; `pt2` whether config's
+// platform is pytorch_aoti; `torch_version` the server's libtorch release ("2.11.0").
+// FAILED_PRECONDITION with the reason.
+absl::Status CheckManifest(const v1::ModelManifest& manifest, const ModelSignature& signature,
+                           const std::string& model_file, bool pt2, const std::string& torch_version);
+
+// Check 2 above, on one loaded runner. `tolerances` has one entry per signature output.
+// FAILED_PRECONDITION naming the reference, output, element and both values on a mismatch; the
+// runner's own error when it fails to compute one.
+absl::Status CheckReferences(BatchRunner& runner, const ModelSignature& signature,
+                             const v1::ModelManifest& manifest, const std::vector<Tolerance>& tolerances);
+
+}  // namespace seqserve
+
+#endif  // SEQSERVE_RUNTIME_MODEL_MANIFEST_H_
