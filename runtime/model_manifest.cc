@@ -40,12 +40,13 @@ absl::Status CheckReferenceShapes(const v1::Reference& ref, int index, const Mod
   *rows = first.shape().empty() ? 0 : first.shape(0);
   *length = 0;
   if (sig.has_sequence()) {
-    const TensorSpec* carrier = nullptr;
-    for (const TensorSpec& spec : sig.inputs) {
-      if (spec.carries_sequence) carrier = &spec;
+    for (const TensorSpec& spec : sig.inputs) {  // the first sequence input present says it
+      const v1::ReferenceTensor* t = spec.carries_sequence ? FindTensor(ref.inputs(), spec.name) : nullptr;
+      if (t != nullptr && t->shape_size() > sig.sequence_axis + 1) {
+        *length = t->shape(sig.sequence_axis + 1);
+        break;
+      }
     }
-    const v1::ReferenceTensor* t = FindTensor(ref.inputs(), carrier->name);
-    if (t != nullptr && t->shape_size() > sig.sequence_axis + 1) *length = t->shape(sig.sequence_axis + 1);
   }
   if (*rows < 1 || *rows > sig.max_batch_size || (sig.has_sequence() && (*length < 1 || *length > sig.max_sequence_length))) {
     return Mismatch(absl::StrCat(which, " has ", *rows, " rows of length ", *length,

@@ -92,6 +92,36 @@ TEST(ModelConfigTest, RejectsBadConfigsWithReasons) {
   ExpectInvalid(std::string(kEncoder) + " warmup { iterations: -3 }", "warmup.iterations");
 }
 
+// One rule (model_config.proto, `platform`): explicit platform, else the file's extension.
+TEST(ModelConfigTest, PlatformAndModelFileFollowOneRule) {
+  auto with = [](const std::string& extra) { return ParseModelConfig(std::string(kEncoder) + extra, "enc"); };
+  absl::StatusOr<ModelSetup> plain = with("");
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->format, ModelFormat::kTorchScript);
+  EXPECT_EQ(plain->config.platform(), "pytorch_libtorch");
+  EXPECT_EQ(plain->config.default_model_filename(), "model.pt");
+
+  absl::StatusOr<ModelSetup> aoti = with("platform: \"pytorch_aoti\"");
+  ASSERT_TRUE(aoti.ok()) << aoti.status();
+  EXPECT_EQ(aoti->format, ModelFormat::kAotInductor);
+  EXPECT_EQ(aoti->config.default_model_filename(), "model.pt2");
+
+  absl::StatusOr<ModelSetup> by_name = with("default_model_filename: \"exported.pt2\"");
+  ASSERT_TRUE(by_name.ok()) << by_name.status();
+  EXPECT_EQ(by_name->format, ModelFormat::kAotInductor);
+  EXPECT_EQ(by_name->config.platform(), "pytorch_aoti");
+
+  absl::StatusOr<ModelSetup> explicit_ts = with("platform: \"pytorch_libtorch\" default_model_filename: \"odd.pt2\"");
+  ASSERT_TRUE(explicit_ts.ok());
+  EXPECT_EQ(explicit_ts->format, ModelFormat::kTorchScript);
+
+  absl::StatusOr<ModelSetup> onnx = with("platform: \"onnxruntime_onnx\"");
+  EXPECT_EQ(onnx.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(onnx.status().message().find("platform 'onnxruntime_onnx' is not one of"), std::string::npos);
+  EXPECT_FALSE(with("input { name: \"t\" data_type: INT64 dims: [-1] reference_tolerance { atol: 1 } }").ok());
+  EXPECT_FALSE(with("output { name: \"t\" data_type: FP32 dims: [1] reference_tolerance { atol: -1 } }").ok());
+}
+
 TEST(ModelConfigTest, ConvertsDataTypes) {
   EXPECT_EQ(FromProto(v1::FP16), DataType::kFp16);
   EXPECT_EQ(FromProto(v1::DATA_TYPE_UNSPECIFIED), DataType::kInvalid);
