@@ -40,13 +40,13 @@ def make_inputs(lengths_path, samples, out_path):
     return lengths
 
 
-def perf(server, inputs, csv_path, load_args):
-    """One perf_analyzer measurement of the encoder; None when it found no stable measurement
+def perf(server, inputs, csv_path, load_args, model="encoder"):
+    """One perf_analyzer measurement of `model`; None when it found no stable measurement
     (an overloaded server). `load_args` picks the load (--concurrency-range or
     --request-rate-range ...)."""
     if "--stability-percentage" not in load_args:
         load_args = [*load_args, "--stability-percentage", "25"]
-    cmd = [os.path.join(ROOT, "scripts", "perf_analyzer"), "-m", "encoder", "-i", "grpc", "-u", server.url,
+    cmd = [os.path.join(ROOT, "scripts", "perf_analyzer"), "-m", model, "-i", "grpc", "-u", server.url,
            "--input-data", inputs, "--percentile=99",
            "--measurement-mode", "count_windows", "--measurement-request-count", "500",
            "--max-trials", "6", "-f", csv_path, *load_args]

@@ -236,7 +236,15 @@ absl::StatusOr<ModelExecutor*> ModelRepository::Find(const std::string& name, in
       return v->second.executor.get();
     }
   }
-  return absl::UnavailableError(absl::StrCat("model '", name, "' has no ready version yet"));
+  // None ready: while one still loads that may change; otherwise say why the newest failed.
+  for (const auto& [number, v] : model.versions) {
+    if (v.status.state == VersionState::kLoading) {
+      return absl::UnavailableError(absl::StrCat("model '", name, "' has no ready version yet"));
+    }
+  }
+  const auto& [newest, v] = *model.versions.rbegin();
+  return absl::UnavailableError(absl::StrCat("model '", name, "' has no ready version; version ", newest,
+                                             " is unavailable: ", v.status.reason));
 }
 
 absl::Status ModelRepository::Infer(std::unique_ptr<InferenceRequest>& request) {

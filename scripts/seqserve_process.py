@@ -13,6 +13,7 @@ class Server:
     Every wait is bounded; stop() sends SIGTERM and returns the exit code (None if killed)."""
 
     def __init__(self, binary, repository, extra=()):
+        self.repository = repository
         self.dir = tempfile.mkdtemp(prefix="seqserve_py_")
         port_file = os.path.join(self.dir, "ports")
         self.log_path = os.path.join(self.dir, "server.log")

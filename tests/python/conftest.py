@@ -13,6 +13,10 @@ def pytest_addoption(parser):
     parser.addoption("--seqserve-binary", required=True)
     parser.addoption("--repository", required=True)
     parser.addoption("--reference", required=True)
+    parser.addoption("--checkpoints", required=True,
+                     help="Hugging Face checkpoints the build prepared (all-MiniLM-L6-v2, random-weight ones)")
+    parser.addoption("--packed-repository", required=True,
+                     help="repository the build packed from the random-weight checkpoints")
     parser.addoption("--perf-analyzer", default=None, help="scripts/perf_analyzer; its test skips without it")
 
 

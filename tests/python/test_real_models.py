@@ -1,0 +1,230 @@
+"""Real models through the real binary: all-MiniLM-L6-v2 as packed by the build (`minilm`,
+TorchScript, and `minilm_pt2`, AOTInductor) against sentence-transformers, random-weight checkpoints
+of two other architectures against eager transformers, and the self-checking load (a tampered
+reference output, a wrong SHA-256 and a .pt2 manifest from another PyTorch release)."""
+import json
+import os
+import shutil
+import time
+
+import numpy as np
+import pytest
+import tritonclient.grpc as grpcclient
+from tritonclient.utils import InferenceServerException
+
+from helpers import concurrently
+from sentences import real_sentences
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+MINILM = "all-MiniLM-L6-v2"
+MIN_COSINE = 0.9999
+
+
+@pytest.fixture(scope="module")
+def checkpoints(request):
+    return request.config.getoption("--checkpoints")
+
+
+@pytest.fixture(scope="module")
+def sentence_model(checkpoints):
+    from sentence_transformers import SentenceTransformer
+    return SentenceTransformer(os.path.join(checkpoints, MINILM), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def tokenizer(checkpoints):
+    """The checkpoint's own tokenizer, as a client would use it: its tokenizer.json pads every
+    input to 128, so padding is turned off (the server batches by length) and truncation set to
+    the model's 256."""
+    from tokenizers import Tokenizer
+    t = Tokenizer.from_file(os.path.join(checkpoints, MINILM, "tokenizer.json"))
+    t.no_padding()
+    t.enable_truncation(256)
+    return t
+
+
+def bert_request(ids, mask, type_ids=None):
+    arrays = [("input_ids", ids), ("attention_mask", mask)] + ([("token_type_ids", type_ids)] if type_ids is not None else [])
+    inputs = []
+    for name, array in arrays:
+        array = np.asarray(array, dtype=np.int64).reshape(1, -1) if np.ndim(array) == 1 else np.asarray(array, np.int64)
+        inputs.append(grpcclient.InferInput(name, list(array.shape), "INT64"))
+        inputs[-1].set_data_from_numpy(array)
+    return inputs
+
+
+def embed_through_server(server, model, tokenizer, sentences):
+    """Each sentence as its own request, all at once (so the batcher mixes lengths)."""
+    encodings = tokenizer.encode_batch(sentences)
+    requests = [bert_request(e.ids, e.attention_mask, e.type_ids) for e in encodings]
+    results = concurrently(server, model, requests)
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert not errors, errors[:3]
+    return np.concatenate([r.as_numpy("embedding") for r in results])
+
+
+def cosines(a, b):
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+README_SENTENCES = ["The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium."]
+
+
+def test_minilm_is_the_genuine_checkpoint(sentence_model):
+    """sentence-transformers' README example: these three sentences give 0.6660, 0.1046, 0.1411."""
+    e = sentence_model.encode(README_SENTENCES)
+    s = e @ e.T
+    assert [round(float(s[0, 1]), 4), round(float(s[0, 2]), 4), round(float(s[1, 2]), 4)] == [0.6660, 0.1046, 0.1411]
+
+
+@pytest.fixture(scope="module")
+def corpus(sentence_model, tokenizer):
+    """1,000 real sentences (6 to 256 tokens) and sentence-transformers' embeddings of them."""
+    sentences = real_sentences(1000)
+    assert len(sentences) == 1000
+    lengths = [len(e.ids) for e in tokenizer.encode_batch(sentences)]
+    assert min(lengths) < 10 and max(lengths) == 256, (min(lengths), max(lengths))
+    return sentences, sentence_model.encode(sentences, batch_size=64)
+
+
+@pytest.mark.parametrize("model", ["minilm", "minilm_pt2"])
+def test_minilm_through_server_equals_sentence_transformers(server, client, tokenizer, corpus, model, record_property):
+    sentences, expected = corpus
+    got = embed_through_server(server, model, tokenizer, sentences)
+    c = cosines(got, expected)
+    worst = int(np.argmin(c))
+    record_property("min_cosine", float(c.min()))
+    print(f"\n{model}: {len(sentences)} sentences, min cosine {c.min():.7f} (sentence {worst}), median {np.median(c):.7f}")
+    assert c.min() >= MIN_COSINE, (model, c.min(), sentences[worst])
+    readme = embed_through_server(server, model, tokenizer, README_SENTENCES)
+    s = readme @ readme.T
+    assert np.allclose([s[0, 1], s[0, 2], s[1, 2]], [0.6660, 0.1046, 0.1411], atol=6e-5), s
+
+
+def test_minilm_refuses_what_the_export_does_not_cover(client):
+    """Beyond the exported dynamic ranges (256 tokens, 64 rows) and the vocabulary: INVALID_ARGUMENT
+    before the model sees it."""
+    for inputs, words in [
+        (bert_request(np.ones((1, 257)), np.ones((1, 257)), np.zeros((1, 257))), "257"),
+        (bert_request(np.ones((65, 4)), np.ones((65, 4)), np.zeros((65, 4))), "65"),
+        (bert_request([101, 30522, 102], [1, 1, 1], [0, 0, 0]), "30522"),
+    ]:
+        with pytest.raises(InferenceServerException) as e:
+            client.infer("minilm_pt2", inputs)
+        assert e.value.status() == "StatusCode.INVALID_ARGUMENT", e.value
+        assert words in e.value.message(), e.value.message()
+
+
+@pytest.fixture(scope="module")
+def packed_server(request, start_server):
+    s = start_server(repository=request.config.getoption("--packed-repository"))
+    s.wait_ready(grpcclient.InferenceServerClient(url=s.url), timeout=300)
+    yield s
+    assert s.stop() == 0, s.read_log()
+
+
+@pytest.mark.parametrize("model,task", [("bert_base_classifier", "classification"), ("distilbert_embedding", "embedding")])
+def test_packed_architectures_equal_eager_transformers(packed_server, checkpoints, model, task):
+    """Random-weight checkpoints of two more architectures, packed by the build (BERT-base-sized
+    classifier as TorchScript, DistilBERT embedding as .pt2), served in mixed-length batches:
+    equal to eager PyTorch on the same checkpoint."""
+    import torch
+    import transformers
+    directory = os.path.join(checkpoints, model)
+    manifest_path = os.path.join(packed_server.repository, model, "1", "seqserve-model.json")
+    manifest = json.load(open(manifest_path))
+    if task == "classification":
+        eager = transformers.AutoModelForSequenceClassification.from_pretrained(directory, attn_implementation="eager")
+    else:
+        eager = transformers.AutoModel.from_pretrained(directory, attn_implementation="eager")
+    eager.eval()
+    takes_types = "token_type_ids" in json.dumps(manifest["references"][0]["inputs"])
+    vocab = eager.config.vocab_size
+    rng = np.random.default_rng(7)
+    lengths = [1, 3, 17, 40, 64, 5, 33, 64]
+    rows = [rng.integers(1000, vocab, size=n) for n in lengths]
+    requests = [bert_request(r, np.ones_like(r), np.zeros_like(r) if takes_types else None) for r in rows]
+    results = concurrently(packed_server, model, requests)
+    for ids, result in zip(rows, results):
+        assert not isinstance(result, Exception), result
+        with torch.no_grad():
+            t = torch.tensor(ids).unsqueeze(0)
+            out = eager(input_ids=t, attention_mask=torch.ones_like(t))
+        if task == "classification":
+            want, got = out.logits.numpy(), result.as_numpy("logits")
+            np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-3)
+        else:
+            h = out.last_hidden_state  # the packer's default pooling: masked mean
+            want, got = h.mean(1).numpy(), result.as_numpy("embedding")
+            assert cosines(got, want).min() >= MIN_COSINE
+            np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-3)
+
+
+def _entry(src_repo, src, dst_repo, dst, edit_manifest=None):
+    """dst: a copy of model src (config renamed, model file linked, manifest edited)."""
+    os.makedirs(os.path.join(dst_repo, dst, "1"))
+    config = open(os.path.join(src_repo, src, "config.pbtxt")).read().replace(f'name: "{src}"', f'name: "{dst}"')
+    open(os.path.join(dst_repo, dst, "config.pbtxt"), "w").write(config)
+    manifest = json.load(open(os.path.join(src_repo, src, "1", "seqserve-model.json")))
+    os.symlink(os.path.join(src_repo, src, "1", manifest["model_file"]), os.path.join(dst_repo, dst, "1", manifest["model_file"]))
+    if edit_manifest:
+        edit_manifest(manifest)
+    json.dump(manifest, open(os.path.join(dst_repo, dst, "1", "seqserve-model.json"), "w"))
+
+
+def _tamper_reference(m):
+    m["references"][1]["outputs"][0]["float_data"][5] += 0.05
+
+
+def test_self_checking_loads(request, start_server, tmp_path):
+    """A tampered reference output, a wrong SHA-256 and a .pt2 manifest from another PyTorch: each
+    of those models is UNAVAILABLE with the reason that says which, in RepositoryIndex, in
+    ModelMetadata / inference errors and in the log, while an intact copy serves."""
+    demo = request.config.getoption("--repository")
+    repo = str(tmp_path / "repo")
+    os.makedirs(repo)
+    _entry(demo, "minilm", repo, "intact")
+    _entry(demo, "minilm", repo, "tampered_reference", _tamper_reference)
+    _entry(demo, "minilm", repo, "wrong_sha256", lambda m: m.update(sha256="0" * 64))
+    _entry(demo, "minilm_pt2", repo, "pt2_from_other_pytorch", lambda m: m.update(pytorch_version="2.10.0+cu128"))
+    server = start_server(repository=repo)
+    client = grpcclient.InferenceServerClient(url=server.url)
+    deadline = time.monotonic() + 300
+    while True:
+        index = client.get_model_repository_index(as_json=True)["models"]
+        if len(index) == 4 and all(m.get("state") in ("READY", "UNAVAILABLE") for m in index):
+            break
+        assert time.monotonic() < deadline, index
+        time.sleep(0.2)
+    by_name = {m["name"]: m for m in index}
+    expected = {
+        "tampered_reference": "reference 1",
+        "wrong_sha256": "does not match its manifest: SHA-256",
+        "pt2_from_other_pytorch": "compiled by PyTorch 2.10.0+cu128 but this server runs libtorch 2.11.0",
+    }
+    assert by_name["intact"]["state"] == "READY", by_name
+    log = server.read_log()
+    for name, words in expected.items():
+        assert by_name[name]["state"] == "UNAVAILABLE", by_name[name]
+        assert words in by_name[name]["reason"], by_name[name]
+        assert f"model '{name}' version 1 is unavailable: manifest check failed: " in log
+        with pytest.raises(InferenceServerException) as e:
+            client.get_model_metadata(name)
+        assert words in e.value.message(), e.value.message()
+    assert "element 5 is" in by_name["tampered_reference"]["reason"]
+    assert "output 'embedding'" in by_name["tampered_reference"]["reason"]
+    ok = client.infer("intact", bert_request([101, 7592, 102], [1, 1, 1], [0, 0, 0]))
+    assert ok.as_numpy("embedding").shape == (1, 384)
+    assert server.stop() == 0, server.read_log()
+
+
+def test_readme_client_example(server, client, checkpoints):
+    """scripts/examples/embed.py, the README's client, prints sentence-transformers' numbers."""
+    import subprocess
+    import sys
+    example = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "examples", "embed.py")
+    out = subprocess.run([sys.executable, example, "--url", server.url, "--model", "minilm_pt2",
+                          "--tokenizer", os.path.join(checkpoints, MINILM, "tokenizer.json"), *README_SENTENCES],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert [line.split()[0] for line in out.stdout.splitlines()] == ["0.6660", "0.1046", "0.1411"], out.stdout
