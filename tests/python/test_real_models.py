@@ -166,7 +166,7 @@ def _entry(src_repo, src, dst_repo, dst, edit_manifest=None):
     config = open(os.path.join(src_repo, src, "config.pbtxt")).read().replace(f'name: "{src}"', f'name: "{dst}"')
     open(os.path.join(dst_repo, dst, "config.pbtxt"), "w").write(config)
     manifest = json.load(open(os.path.join(src_repo, src, "1", "seqserve-model.json")))
-    os.symlink(os.path.join(src_repo, src, "1", manifest["model_file"]), os.path.join(dst_repo, dst, "1", manifest["model_file"]))
+    os.symlink(os.path.abspath(os.path.join(src_repo, src, "1", manifest["model_file"])), os.path.join(dst_repo, dst, "1", manifest["model_file"]))
     if edit_manifest:
         edit_manifest(manifest)
     json.dump(manifest, open(os.path.join(dst_repo, dst, "1", "seqserve-model.json"), "w"))
