@@ -11,8 +11,8 @@
 #include "runtime/batcher.h"
 #include "runtime/data_type.h"
 #include "runtime/model_executor.h"
-#include "runtime/model_manifest.h"
 #include "runtime/model_signature.h"
+#include "runtime/tolerance.h"
 #include "runtime/torch_model.h"
 #include "seqserve/v1/model_config.pb.h"
 

@@ -75,16 +75,6 @@ absl::Status CheckReferenceShapes(const v1::Reference& ref, int index, const Mod
 
 }  // namespace
 
-Tolerance DefaultTolerance(DataType type) {
-  switch (type) {
-    case DataType::kFp32:
-    case DataType::kFp64: return Tolerance{1e-4, 1e-3};
-    case DataType::kFp16:
-    case DataType::kBf16: return Tolerance{1e-2, 1e-2};
-    default: return Tolerance{0, 0};
-  }
-}
-
 absl::StatusOr<std::optional<v1::ModelManifest>> ReadManifest(const std::string& version_dir) {
   const std::filesystem::path path = std::filesystem::path(version_dir) / kManifestFileName;
   std::error_code ec;

@@ -22,22 +22,13 @@
 #include "runtime/batch_runner.h"
 #include "runtime/data_type.h"
 #include "runtime/model_signature.h"
+#include "runtime/tolerance.h"
 #include "seqserve/v1/model_manifest.pb.h"
 
 namespace seqserve {
 
 // The manifest's file name inside a version directory.
 inline constexpr char kManifestFileName[] = "seqserve-model.json";
-
-// How far an output may be from its reference: |got - want| <= atol + rtol * |want|.
-struct Tolerance {
-  double atol = 0;
-  double rtol = 0;
-};
-
-// Default per output type: atol 1e-4, rtol 1e-3 for FP32/FP64 (an fp32 model re-run on another
-// CPU's kernels drifts by ~1e-6); 1e-2, 1e-2 for FP16/BF16; exact for integers and BOOL.
-Tolerance DefaultTolerance(DataType type);
 
 // Reads `<version_dir>/seqserve-model.json`: nullopt when there is none; INVALID_ARGUMENT when it
 // does not parse.

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -190,7 +191,10 @@ TEST_F(ServerE2ETest, MetadataDescribesModelsAndServer) {
   EXPECT_EQ(server.name(), "seqserve");
   EXPECT_TRUE(server.ready());
   EXPECT_EQ(server.torch_version().rfind("2.11", 0), 0u) << server.torch_version();
-  EXPECT_EQ(server.models_size(), 2);
+  std::vector<std::string> names;
+  for (const std::string& m : server.models()) names.push_back(m);
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"encoder", "linear", "minilm", "minilm_pt2"}));
 }
 
 TEST_F(ServerE2ETest, HealthServesOverallAndPerModel) {

@@ -228,3 +228,26 @@ def test_readme_client_example(server, client, checkpoints):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert [line.split()[0] for line in out.stdout.splitlines()] == ["0.6660", "0.1046", "0.1411"], out.stdout
+
+
+def test_pt2_out_of_memory_is_resource_exhausted_and_isolated(request, start_server, tmp_path):
+    """A .pt2 under a pool budget (60 MB; 64 x 256 tokens of MiniLM need ~200 MB of attention
+    scores, its warm-up ~15 MB): the batch that cannot fit is RESOURCE_EXHAUSTED, the requests
+    that fit are answered, before and after, and the server keeps serving."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    os.symlink(os.path.abspath(os.path.join(request.config.getoption("--repository"), "minilm_pt2")), repo / "minilm_pt2")
+    server = start_server("--memory-budget-bytes=60000000", repository=str(repo))
+    client = grpcclient.InferenceServerClient(url=server.url)
+    server.wait_ready(client, timeout=300)
+    big = bert_request(np.ones((64, 256)), np.ones((64, 256)), np.zeros((64, 256)))
+    small = [bert_request(np.full(n, 1000 + n), np.ones(n), np.zeros(n)) for n in (3, 20, 60)]
+    results = concurrently(server, "minilm_pt2", [small[0], big, small[1], small[2]])
+    assert isinstance(results[1], InferenceServerException), results[1]
+    assert results[1].status() == "StatusCode.RESOURCE_EXHAUSTED", results[1]
+    assert "out of memory" in results[1].message()
+    for r in results[0:1] + results[2:]:
+        assert not isinstance(r, Exception), r
+        assert r.as_numpy("embedding").shape == (1, 384)
+    assert client.infer("minilm_pt2", small[1]).as_numpy("embedding").shape == (1, 384)
+    assert server.stop() == 0, server.read_log()
