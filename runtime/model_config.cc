@@ -282,6 +282,8 @@ absl::StatusOr<ModelSetup> ParseModelConfig(absl::string_view text, absl::string
   }
   for (int k = 0; k < c.output_size(); ++k) {
     Tolerance tolerance = DefaultTolerance(sig.outputs[k].dtype);
+    // (0, 0) is proto3's "absent" and would demand bit-equality of floats, never what one means:
+    // it takes the type's default. Exactness is asked for with a tiny atol.
     const v1::Tolerance& t = c.output(k).reference_tolerance();
     if (t.atol() != 0 || t.rtol() != 0) tolerance = Tolerance{t.atol(), t.rtol()};
     if (!(tolerance.atol >= 0) || !(tolerance.rtol >= 0)) {

@@ -8,8 +8,11 @@
 #include <memory>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
 #include "runtime/batch.h"
 
@@ -35,9 +38,9 @@ const v1::ReferenceTensor* FindTensor(const google::protobuf::RepeatedPtrField<v
 absl::Status CheckReferenceShapes(const v1::Reference& ref, int index, const ModelSignature& sig, int64_t* rows,
                                   int64_t* length) {
   const std::string which = absl::StrCat("reference ", index);
-  if (ref.inputs().empty()) return Mismatch(absl::StrCat(which, " has no inputs"));
-  const v1::ReferenceTensor& first = ref.inputs(0);
-  *rows = first.shape().empty() ? 0 : first.shape(0);
+  const v1::ReferenceTensor* first = FindTensor(ref.inputs(), sig.inputs[0].name);
+  if (first == nullptr) return Mismatch(absl::StrCat(which, " lacks input '", sig.inputs[0].name, "' of config.pbtxt"));
+  *rows = first->shape().empty() ? 0 : first->shape(0);
   *length = 0;
   if (sig.has_sequence()) {
     for (const TensorSpec& spec : sig.inputs) {  // the first sequence input present says it
@@ -73,19 +76,60 @@ absl::Status CheckReferenceShapes(const v1::Reference& ref, int index, const Mod
   return absl::OkStatus();
 }
 
+// At most `most` bytes of UTF-8 `text`, cut at a character boundary, "..." when cut.
+std::string Abbreviated(const std::string& text, size_t most) {
+  if (text.size() <= most) return text;
+  size_t end = most;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return text.substr(0, end) + "...";
+}
+
 }  // namespace
+
+std::set<std::string> HostCpuFlags() {
+  static const std::set<std::string>* const flags = [] {
+    auto* out = new std::set<std::string>();
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (absl::StartsWith(line, "flags")) {
+        const size_t colon = line.find(':');
+        if (colon == std::string::npos) break;
+        for (absl::string_view f : absl::StrSplit(line.substr(colon + 1), ' ', absl::SkipEmpty())) out->emplace(f);
+        break;
+      }
+    }
+    return out;
+  }();
+  return *flags;
+}
+
+absl::Status CheckCpuFlags(const v1::ModelManifest& manifest, const std::set<std::string>& host) {
+  std::vector<std::string> missing;
+  for (const std::string& flag : manifest.cpu_flags()) {
+    if (host.count(flag) == 0) missing.push_back(flag);
+  }
+  if (missing.empty()) return absl::OkStatus();
+  return Mismatch(absl::StrCat(manifest.model_file().empty() ? "the model" : manifest.model_file(),
+                               " was compiled (-march=native) on a CPU with ", absl::StrJoin(missing, ", "),
+                               ", which this CPU lacks; pack it on a machine like this one"));
+}
 
 absl::StatusOr<std::optional<v1::ModelManifest>> ReadManifest(const std::string& version_dir) {
   const std::filesystem::path path = std::filesystem::path(version_dir) / kManifestFileName;
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) return std::optional<v1::ModelManifest>();
+  const bool exists = std::filesystem::exists(path, ec);
+  if (ec) return absl::FailedPreconditionError(absl::StrCat("cannot look for ", path.string(), ": ", ec.message()));
+  if (!exists) return std::optional<v1::ModelManifest>();
   std::ifstream in(path);
   std::stringstream text;
   text << in.rdbuf();
   if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", path.string()));
   v1::ModelManifest manifest;
   google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;  // newer packers may add fields
+  // Note [manifest fields]: unknown fields are ignored, so a manifest from a newer packer (with
+  // fields this server does not know) still loads, checked on the fields it knows.
+  options.ignore_unknown_fields = true;
   const auto status = google::protobuf::util::JsonStringToMessage(text.str(), &manifest, options);
   if (!status.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path.string(), " does not parse: ", status.message().as_string()));
@@ -103,12 +147,14 @@ absl::StatusOr<std::string> Sha256OfFile(const std::string& path) {
   std::vector<char> buffer(1 << 20);
   while (in) {
     in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    if (in.gcount() > 0) EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<size_t>(in.gcount()));
+    if (in.gcount() > 0 && EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<size_t>(in.gcount())) != 1) {
+      return absl::InternalError("SHA-256 update failed");
+    }
   }
   if (!in.eof()) return absl::DataLossError(absl::StrCat("reading ", path, " failed"));
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
-  EVP_DigestFinal_ex(ctx.get(), digest, &size);
+  if (EVP_DigestFinal_ex(ctx.get(), digest, &size) != 1) return absl::InternalError("SHA-256 failed");
   static constexpr char kHex[] = "0123456789abcdef";
   std::string hex;
   for (unsigned int i = 0; i < size; ++i) {
@@ -131,7 +177,7 @@ absl::Status CheckManifest(const v1::ModelManifest& manifest, const ModelSignatu
   }
   absl::StatusOr<std::string> sha = Sha256OfFile(model_file);
   if (!sha.ok()) return sha.status();
-  if (*sha != manifest.sha256()) {
+  if (*sha != absl::AsciiStrToLower(manifest.sha256())) {
     return Mismatch(absl::StrCat(file, " does not match its manifest: SHA-256 ", *sha, ", manifest ",
                                  manifest.sha256(), " (the file changed after packing; re-pack it)"));
   }
@@ -141,8 +187,21 @@ absl::Status CheckManifest(const v1::ModelManifest& manifest, const ModelSignatu
                                  "; an AOTInductor package runs only in the PyTorch release that compiled it: "
                                  "re-pack it with torch==", Release(torch_version)));
   }
+  if (pt2 && manifest.device() != "cuda") {
+    absl::Status cpu = CheckCpuFlags(manifest, HostCpuFlags());
+    if (!cpu.ok()) return cpu;
+  }
+  // A range with max 0 was not recorded (a hand-written manifest); a .pt2 must record both, as
+  // its package refuses sizes outside them.
   auto within = [&](const v1::DimensionRange& range, int64_t most, absl::string_view what) -> absl::Status {
-    if (range.max() == 0) return absl::OkStatus();  // not recorded
+    if (range.max() == 0) {
+      if (!pt2) return absl::OkStatus();
+      return Mismatch(absl::StrCat("the manifest of ", file, " does not record its exported range of ", what));
+    }
+    if (range.min() > 1) {
+      return Mismatch(absl::StrCat(file, " was exported for ", what, " from ", range.min(),
+                                   " only, but requests may be smaller; re-pack with a minimum of 1"));
+    }
     if (most > range.max()) {
       return Mismatch(absl::StrCat("config.pbtxt allows ", what, " up to ", most, " but ", file,
                                    " was exported for at most ", range.max(), "; lower it or re-pack"));
@@ -186,9 +245,18 @@ absl::Status CheckReferences(BatchRunner& runner, const ModelSignature& sig, con
     if (!status.ok()) {
       return absl::Status(status.code(), absl::StrCat("reference ", i, " failed to run: ", status.message()));
     }
+    if (responses[0].outputs.size() != sig.outputs.size()) {
+      return Mismatch(absl::StrCat("reference ", i, " got ", responses[0].outputs.size(), " outputs, config.pbtxt declares ",
+                                   sig.outputs.size()));
+    }
     for (size_t k = 0; k < sig.outputs.size(); ++k) {
       const TensorSpec& spec = sig.outputs[k];
       const Tensor& got = responses[0].outputs[k];
+      const std::vector<int64_t> want_shape = BatchedShape(sig, spec, rows, length);
+      if (got.shape != want_shape || got.data.size() != static_cast<size_t>(NumElements(want_shape)) * ElementSize(spec.dtype)) {
+        return Mismatch(absl::StrCat("reference ", i, " output '", spec.name, "' came back as [",
+                                     absl::StrJoin(got.shape, ", "), "], not [", absl::StrJoin(want_shape, ", "), "]"));
+      }
       const v1::ReferenceTensor& want = *FindTensor(ref.outputs(), spec.name);
       const bool integer = IsInteger(spec.dtype) || spec.dtype == DataType::kBool;
       const size_t size = ElementSize(spec.dtype);
@@ -196,9 +264,9 @@ absl::Status CheckReferences(BatchRunner& runner, const ModelSignature& sig, con
       for (int64_t e = 0; e < NumElements(got.shape); ++e) {
         const double g = DecodeScalar(spec.dtype, got.data.data() + e * size);
         const double w = integer ? static_cast<double>(want.int64_data(static_cast<int>(e))) : want.float_data(static_cast<int>(e));
-        if (!(std::abs(g - w) <= tol.atol + tol.rtol * std::abs(w))) {
+        if (g != w && !(std::abs(g - w) <= tol.atol + tol.rtol * std::abs(w))) {  // g != w: equal infinities pass
           return Mismatch(absl::StrCat(
-              "reference ", i, " (", ref.text().substr(0, 40), ref.text().size() > 40 ? "..." : "", ") output '",
+              "reference ", i, " (", Abbreviated(ref.text(), 40), ") output '",
               spec.name, "' element ", e, " is ", g, " but was ", w, " when packed (tolerance atol ", tol.atol,
               " + rtol ", tol.rtol, "): the model computes different numbers here than where it was packed"));
         }

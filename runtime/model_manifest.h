@@ -2,18 +2,21 @@
 // a model file (schema: proto/seqserve/v1/model_manifest.proto), and the checks a version with a
 // manifest passes before it serves:
 //   1. CheckManifest, before the model loads: the file's SHA-256 is the packed one; the format
-//      matches config `platform`; a .pt2 was compiled by this server's PyTorch release; the
+//      matches config `platform`; a .pt2 was compiled by this server's PyTorch release, on a CPU
+//      whose instruction sets this one has (cpu_flags); the
 //      config's max_batch_size and sequence.max_length lie within the exported ranges; every
 //      reference names the config's inputs and outputs with fitting shapes.
 //   2. CheckReferences, on each loaded instance: it answers every reference input with outputs
 //      within the config's per-output tolerance of the packed ones.
 // Each failure says which check failed and what to do; the version is then UNAVAILABLE and the
 // other models serve. A version without a manifest is loaded without these checks.
-// Plain functions; thread-compatible.
+// Plain functions, safe to call from several threads at once (the repository runs
+// CheckReferences on each instance's thread, each with its own runner).
 #ifndef SEQSERVE_RUNTIME_MODEL_MANIFEST_H_
 #define SEQSERVE_RUNTIME_MODEL_MANIFEST_H_
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -42,6 +45,12 @@ absl::StatusOr<std::string> Sha256OfFile(const std::string& path);
 // FAILED_PRECONDITION with the reason.
 absl::Status CheckManifest(const v1::ModelManifest& manifest, const ModelSignature& signature,
                            const std::string& model_file, bool pt2, const std::string& torch_version);
+
+// The instruction-set flags of this machine's CPU (/proc/cpuinfo "flags"), read once.
+std::set<std::string> HostCpuFlags();
+
+// Part of check 1 for a .pt2 on CPU: every flag in manifest.cpu_flags is in `host`.
+absl::Status CheckCpuFlags(const v1::ModelManifest& manifest, const std::set<std::string>& host);
 
 // Check 2 above, on one loaded runner. `tolerances` has one entry per signature output.
 // FAILED_PRECONDITION naming the reference, output, element and both values on a mismatch; the

@@ -1,5 +1,5 @@
 // How close a model's output must come to a reference output (runtime/model_manifest.h), per
-// output of config.pbtxt (`reference_tolerance`).
+// output of config.pbtxt (`reference_tolerance`). A plain value type.
 #ifndef SEQSERVE_RUNTIME_TOLERANCE_H_
 #define SEQSERVE_RUNTIME_TOLERANCE_H_
 

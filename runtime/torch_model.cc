@@ -1,6 +1,7 @@
 #include "runtime/torch_model.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
@@ -52,8 +53,9 @@ absl::Status FromTorchError(const std::exception& e, absl::string_view what, abs
                             bool opaque_errors, LogRateLimiter& full_text_log) {
   const auto* error = dynamic_cast<const c10::Error*>(&e);
   const std::string message = error != nullptr ? error->what_without_backtrace() : e.what();
-  // An AOTInductor package reports every failure as the same "API call failed" line (its C shim
-  // prints the cause to stderr), so there the pool's record alone says out of memory.
+  // Note [pt2 errors]: an AOTInductor package reports every failure as the same "API call
+  // failed" line (its C shim prints the cause to stderr, unthrottled), so there the pool's record
+  // that it refused an allocation during this batch is taken alone as out of memory.
   const bool refused = memory::TakeAllocationRefused() &&
                        (opaque_errors || absl::StrContains(message, memory::kRefusalMarker));
   const bool oom = refused || dynamic_cast<const c10::OutOfMemoryError*>(&e) != nullptr;
@@ -201,11 +203,13 @@ class TorchModel final : public BatchRunner {
   LogRateLimiter full_text_log_{kFullErrorLogInterval};
 };
 
-// Whether this CPU has every instruction set an AOTInductor package's kernels were compiled for
-// (its metadata's AOTI_CPU_ISA, e.g. "AVX512 AVX512_VNNI"); names the first missing one.
-// Note [pt2 and the CPU]: Inductor compiles CPU kernels with -march=native on the packing
-// machine, so a package packed on an AVX-512 node dies of SIGILL on an AVX2-only one; checked
-// here so that it is UNAVAILABLE with a reason instead.
+// Whether this CPU has the vector instruction set an AOTInductor package's kernels were written
+// for (its metadata's AOTI_CPU_ISA, e.g. "AVX512 AVX512_VNNI"); names the first missing one.
+// Note [pt2 and the CPU]: Inductor compiles a CPU package with -march=native on the packing
+// machine, so it may use any instruction set of that CPU, and a CPU without one dies of SIGILL
+// running it. AOTI_CPU_ISA names only the vector ISA Inductor chose: this check is coarse, for
+// packages without a manifest. The manifest's cpu_flags (the packing CPU's flags, checked by
+// CheckManifest before the package loads) is the precise one.
 std::optional<std::string> MissingCpuIsa(const std::string& isa_list) {
   for (absl::string_view isa : absl::StrSplit(isa_list, ' ', absl::SkipEmpty())) {
     bool ok = true;
@@ -219,8 +223,13 @@ std::optional<std::string> MissingCpuIsa(const std::string& isa_list) {
     } else if (isa == "AVX512_BF16") {
       ok = __builtin_cpu_supports("avx512bf16");
     } else if (absl::StartsWith(isa, "AMX")) {
-      ok = __builtin_cpu_supports("amx-tile");
-    }  // others (NEON, SVE, ...) are not x86 and fail elsewhere if at all
+      ok = __builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-bf16") &&
+           __builtin_cpu_supports("amx-int8");
+    } else if (isa == "INVALID_VEC_ISA") {
+      ok = true;  // Inductor found no vector ISA: plain scalar code
+    } else {
+      return absl::StrCat(isa, " (an instruction set this server does not know how to check)");
+    }
     if (!ok) return std::string(isa);
   }
   return std::nullopt;
@@ -239,6 +248,16 @@ absl::StatusOr<std::unique_ptr<Program>> LoadAotiPackage(const std::string& path
       return absl::UnavailableError(absl::StrCat(path, " was compiled for ", compiled_for, " but config asks for ",
                                                  device.is_cuda() ? "CUDA" : "CPU",
                                                  "; re-pack it for this device or change instance.device"));
+    }
+    if (device.is_cuda()) {
+      const cudaDeviceProp* prop = at::cuda::getDeviceProperties(device.index());
+      const std::string have = absl::StrCat(prop->major, prop->minor);
+      const std::string want = get("AOTI_COMPUTE_CAPABILITY");
+      if (!want.empty() && want != have) {
+        return absl::UnavailableError(absl::StrCat(path, " was compiled for GPUs of compute capability ", want,
+                                                   " but CUDA device ", device.index(), " is ", have,
+                                                   "; re-pack it on this kind of GPU"));
+      }
     }
     if (device.is_cpu()) {
       if (std::optional<std::string> missing = MissingCpuIsa(get("AOTI_CPU_ISA"))) {
@@ -264,7 +283,12 @@ absl::StatusOr<std::unique_ptr<Program>> LoadAotiPackage(const std::string& path
 absl::StatusOr<std::unique_ptr<BatchRunner>> LoadTorchModel(const ModelSignature& signature,
                                                             const TorchModelOptions& options) {
   if (!std::filesystem::is_regular_file(options.path)) {
-    return absl::NotFoundError(absl::StrCat("model file ", options.path, " does not exist"));
+    const std::filesystem::path pt2 = std::filesystem::path(options.path).replace_extension(".pt2");
+    const bool hint = options.format == ModelFormat::kTorchScript && std::filesystem::is_regular_file(pt2);
+    return absl::NotFoundError(absl::StrCat("model file ", options.path, " does not exist",
+                                            hint ? absl::StrCat("; for ", pt2.filename().string(),
+                                                                " set platform: \"pytorch_aoti\" in config.pbtxt")
+                                                 : ""));
   }
   c10::Device device(c10::kCPU);
   if (options.device == Device::kCuda) {

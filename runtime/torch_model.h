@@ -1,4 +1,5 @@
-// TorchModel: one instance of a TorchScript model, computing batches with libtorch.
+// TorchModel: one instance of a TorchScript module or an AOTInductor (.pt2) package, computing
+// batches with libtorch.
 // This header is plain C++; torch_model.cc is the only translation unit of runtime/ that
 // includes libtorch (its bundled protobuf headers clash with Debian's, see CMakeLists.txt).
 #ifndef SEQSERVE_RUNTIME_TORCH_MODEL_H_
@@ -38,10 +39,12 @@ struct TorchModelOptions {
   DataType parameter_dtype = DataType::kInvalid;
 };
 
-// Loads the module and returns it as a BatchRunner. Must be called on the thread that will run
-// it (the intra-op thread count is per thread). libtorch errors become absl::Status:
-// NOT_FOUND for a missing file, INVALID_ARGUMENT for a file that is not TorchScript or was saved
-// by an incompatible PyTorch, UNAVAILABLE for CUDA without that device.
+// Loads the model file and returns it as a BatchRunner. Must be called on the thread that will
+// run it (the intra-op thread count is per thread). libtorch errors become absl::Status:
+// NOT_FOUND for a missing file; INVALID_ARGUMENT for a file that is not TorchScript / a .pt2 or
+// was saved by an incompatible PyTorch, and for parameter_dtype with a .pt2; UNAVAILABLE for
+// CUDA without that device, and for a .pt2 compiled for another device, GPU architecture or
+// CPU instruction set.
 absl::StatusOr<std::unique_ptr<BatchRunner>> LoadTorchModel(const ModelSignature& signature,
                                                             const TorchModelOptions& options);
 

@@ -119,6 +119,26 @@ def export_pt2(module, example, names, max_batch, max_length, path, threads):
     return options, read_cpu_isa(path)
 
 
+# /proc/cpuinfo flags of instruction sets that code compiled with -march=native uses without
+# being asked (vector units, FMA, bit manipulation) or that Inductor's kernels call (AMX). Not the
+# intrinsics-only ones (sha_ni, vaes, gfni, ...) nor AMD's sse4a: requiring those would refuse an
+# AMD-packed model on Intel CPUs that run it fine.
+_ISA_FLAG_PREFIXES = ("avx", "amx", "sse", "ssse3", "fma", "f16c", "bmi", "popcnt", "abm", "lzcnt", "movbe")
+_NOT_GENERATED = {"sse4a"}
+
+
+def cpu_instruction_flags():
+    """The packing CPU's instruction-set flags (sorted), for the manifest's cpu_flags."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("flags"):
+                return sorted({f for f in line.split(":", 1)[1].split()
+                               if f.startswith(_ISA_FLAG_PREFIXES) and f not in _NOT_GENERATED})
+    except OSError:
+        pass
+    return []
+
+
 def read_cpu_isa(path):
     """AOTI_CPU_ISA from the package's */data/aotinductor/model/*_metadata.json ("" if absent)."""
     found = []

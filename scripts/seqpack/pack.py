@@ -102,6 +102,8 @@ def _manifest(args, source, loaded, model_file, digest, options, cpu_isa, refs, 
     }
     if cpu_isa:
         manifest["cpu_isa"] = cpu_isa
+        from seqpack.export import cpu_instruction_flags
+        manifest["cpu_flags"] = cpu_instruction_flags()
     manifest["references"] = refs
     return manifest
 

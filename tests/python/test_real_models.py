@@ -177,7 +177,8 @@ def _tamper_reference(m):
 
 
 def test_self_checking_loads(request, start_server, tmp_path):
-    """A tampered reference output, a wrong SHA-256 and a .pt2 manifest from another PyTorch: each
+    """A tampered reference output (TorchScript and .pt2), a wrong SHA-256, a .pt2 manifest from
+    another PyTorch and one from a CPU with an instruction set this one lacks: each
     of those models is UNAVAILABLE with the reason that says which, in RepositoryIndex, in
     ModelMetadata / inference errors and in the log, while an intact copy serves."""
     demo = request.config.getoption("--repository")
@@ -187,12 +188,14 @@ def test_self_checking_loads(request, start_server, tmp_path):
     _entry(demo, "minilm", repo, "tampered_reference", _tamper_reference)
     _entry(demo, "minilm", repo, "wrong_sha256", lambda m: m.update(sha256="0" * 64))
     _entry(demo, "minilm_pt2", repo, "pt2_from_other_pytorch", lambda m: m.update(pytorch_version="2.10.0+cu128"))
+    _entry(demo, "minilm_pt2", repo, "pt2_tampered_reference", _tamper_reference)
+    _entry(demo, "minilm_pt2", repo, "pt2_from_another_cpu", lambda m: m.update(cpu_flags=m["cpu_flags"] + ["avx1024"]))
     server = start_server(repository=repo)
     client = grpcclient.InferenceServerClient(url=server.url)
     deadline = time.monotonic() + 300
     while True:
         index = client.get_model_repository_index(as_json=True)["models"]
-        if len(index) == 4 and all(m.get("state") in ("READY", "UNAVAILABLE") for m in index):
+        if len(index) == 6 and all(m.get("state") in ("READY", "UNAVAILABLE") for m in index):
             break
         assert time.monotonic() < deadline, index
         time.sleep(0.2)
@@ -201,6 +204,8 @@ def test_self_checking_loads(request, start_server, tmp_path):
         "tampered_reference": "reference 1",
         "wrong_sha256": "does not match its manifest: SHA-256",
         "pt2_from_other_pytorch": "compiled by PyTorch 2.10.0+cu128 but this server runs libtorch 2.11.0",
+        "pt2_tampered_reference": "reference 1",
+        "pt2_from_another_cpu": "on a CPU with avx1024, which this CPU lacks",
     }
     assert by_name["intact"]["state"] == "READY", by_name
     log = server.read_log()
@@ -211,8 +216,8 @@ def test_self_checking_loads(request, start_server, tmp_path):
         with pytest.raises(InferenceServerException) as e:
             client.get_model_metadata(name)
         assert words in e.value.message(), e.value.message()
-    assert "element 5 is" in by_name["tampered_reference"]["reason"]
-    assert "output 'embedding'" in by_name["tampered_reference"]["reason"]
+    for name in ("tampered_reference", "pt2_tampered_reference"):
+        assert "output 'embedding' element 5 is" in by_name[name]["reason"], by_name[name]
     ok = client.infer("intact", bert_request([101, 7592, 102], [1, 1, 1], [0, 0, 0]))
     assert ok.as_numpy("embedding").shape == (1, 384)
     assert server.stop() == 0, server.read_log()

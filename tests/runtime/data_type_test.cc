@@ -1,5 +1,6 @@
 #include "runtime/data_type.h"
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -39,6 +40,23 @@ TEST(DataTypeTest, EncodesHalfPrecisionWithRounding) {
   EXPECT_EQ(Half(DataType::kFp16, 0.0), 0x0000);
   EXPECT_EQ(Half(DataType::kBf16, 1.0), 0x3F80);
   EXPECT_EQ(Half(DataType::kBf16, -0.5), 0xBF00);
+}
+
+// DecodeScalar inverts EncodeScalar, exactly where the type holds the value.
+TEST(DataTypeTest, DecodesWhatItEncodes) {
+  auto round_trip = [](DataType type, double value) { return DecodeScalar(type, EncodeScalar(type, value).data()); };
+  EXPECT_EQ(round_trip(DataType::kFp16, 1.5), 1.5);
+  EXPECT_EQ(round_trip(DataType::kFp16, -65504.0), -65504.0);            // largest half
+  EXPECT_EQ(round_trip(DataType::kFp16, 5.960464477539063e-08), 5.960464477539063e-08);  // smallest subnormal
+  EXPECT_TRUE(std::isinf(round_trip(DataType::kFp16, 1e6)));
+  EXPECT_TRUE(std::isnan(DecodeScalar(DataType::kFp16, "\x00\x7e")));   // 0x7E00: a NaN
+  EXPECT_EQ(round_trip(DataType::kBf16, -2.5), -2.5);
+  EXPECT_EQ(round_trip(DataType::kFp32, 0.1), static_cast<double>(0.1f));
+  EXPECT_EQ(round_trip(DataType::kFp64, 0.1), 0.1);
+  EXPECT_EQ(round_trip(DataType::kInt64, -123456789012.0), -123456789012.0);
+  EXPECT_EQ(round_trip(DataType::kInt8, -7), -7);
+  EXPECT_EQ(round_trip(DataType::kUint8, 200), 200);
+  EXPECT_EQ(round_trip(DataType::kBool, 3), 1);
 }
 
 TEST(DataTypeTest, EncodesIntegersAndBool) {

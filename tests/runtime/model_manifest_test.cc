@@ -193,6 +193,47 @@ TEST_F(ModelManifestTest, RefusesReferencesThatDoNotFitTheConfig) {
   EXPECT_NE(Check(m).message().find("reference 1 has 'score' of shape [2, 2] with 5 values"), std::string::npos) << Check(m);
 }
 
+TEST_F(ModelManifestTest, RefusesPt2RangesItCannotTrust) {
+  v1::ModelManifest m = SumManifest(kAbcSha256);
+  m.set_format("pt2");
+  m.set_model_file("");
+  m.mutable_sequence()->set_min(2);
+  EXPECT_NE(Check(m, true).message().find("from 2 only"), std::string::npos) << Check(m, true);
+  m.clear_sequence();
+  EXPECT_NE(Check(m, true).message().find("does not record its exported range of sequences"), std::string::npos)
+      << Check(m, true);
+  m.set_format("torchscript");
+  EXPECT_TRUE(Check(m).ok());  // TorchScript takes any size; the ranges are what the packer checked
+}
+
+TEST_F(ModelManifestTest, Pt2NeedsEveryInstructionSetOfThePackingCpu) {
+  v1::ModelManifest m = SumManifest(kAbcSha256);
+  m.add_cpu_flags("avx2");
+  m.add_cpu_flags("avx512_bf16");
+  m.add_cpu_flags("amx_tile");
+  EXPECT_TRUE(CheckCpuFlags(m, {"avx2", "avx512_bf16", "amx_tile", "sse4a"}).ok());
+  absl::Status s = CheckCpuFlags(m, {"avx2", "fma"});
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("on a CPU with avx512_bf16, amx_tile, which this CPU lacks"), std::string::npos) << s;
+  EXPECT_TRUE(CheckCpuFlags(SumManifest(kAbcSha256), {}).ok());  // nothing recorded, nothing required
+  EXPECT_TRUE(HostCpuFlags().count("sse2") == 1 || HostCpuFlags().empty());  // x86-64 has SSE2
+}
+
+// A runner that answers with the wrong shape: refused, not read past its data.
+class ShortRunner : public BatchRunner {
+ public:
+  absl::Status Run(const Batch& batch, std::vector<InferenceResponse>& responses) override {
+    responses[0].outputs = {Tensor{"score", DataType::kFp32, {1, 1}, std::string(4, '\0')}};
+    return absl::OkStatus();
+  }
+};
+
+TEST_F(ModelManifestTest, ReferencesRefuseOutputsOfTheWrongShape) {
+  ShortRunner runner;
+  absl::Status s = CheckReferences(runner, setup_.signature, SumManifest(kAbcSha256), setup_.reference_tolerances);
+  EXPECT_NE(s.message().find("output 'score' came back as [1, 1], not [1, 2]"), std::string::npos) << s;
+}
+
 TEST_F(ModelManifestTest, ReferencesPassWithinToleranceAndFailBeyond) {
   const v1::ModelManifest m = SumManifest(kAbcSha256);
   SumRunner exact, close(5e-5f), off(0.5f);
