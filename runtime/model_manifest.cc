@@ -34,6 +34,13 @@ const v1::ReferenceTensor* FindTensor(const google::protobuf::RepeatedPtrField<v
   return nullptr;
 }
 
+// Whether a ReferenceTensor of `type` holds its values in int64_data (else in float_data).
+bool StoredAsInt64(DataType type) { return IsInteger(type) || type == DataType::kBool; }
+
+double ReferenceValue(const v1::ReferenceTensor& t, DataType type, int element) {
+  return StoredAsInt64(type) ? static_cast<double>(t.int64_data(element)) : t.float_data(element);
+}
+
 // Rows and sequence length of a reference, from its first input; checks every tensor's shape.
 absl::Status CheckReferenceShapes(const v1::Reference& ref, int index, const ModelSignature& sig, int64_t* rows,
                                   int64_t* length) {
@@ -65,8 +72,7 @@ absl::Status CheckReferenceShapes(const v1::Reference& ref, int index, const Mod
       }
       const std::vector<int64_t> want = BatchedShape(sig, spec, *rows, *length);
       const std::vector<int64_t> got(t->shape().begin(), t->shape().end());
-      const int64_t values = IsInteger(spec.dtype) || spec.dtype == DataType::kBool ? t->int64_data_size()
-                                                                                    : t->float_data_size();
+      const int64_t values = StoredAsInt64(spec.dtype) ? t->int64_data_size() : t->float_data_size();
       if (got != want || values != NumElements(want)) {
         return Mismatch(absl::StrCat(which, " has '", spec.name, "' of shape [", absl::StrJoin(got, ", "), "] with ",
                                      values, " values; config.pbtxt makes it [", absl::StrJoin(want, ", "), "]"));
@@ -86,7 +92,7 @@ std::string Abbreviated(const std::string& text, size_t most) {
 
 }  // namespace
 
-std::set<std::string> HostCpuFlags() {
+const std::set<std::string>& HostCpuFlags() {
   static const std::set<std::string>* const flags = [] {
     auto* out = new std::set<std::string>();
     std::ifstream in("/proc/cpuinfo");
@@ -232,10 +238,8 @@ absl::Status CheckReferences(BatchRunner& runner, const ModelSignature& sig, con
     batch.requests.push_back(SyntheticRequest(sig, rows, length, [&](const TensorSpec& spec, std::string& data) {
       const v1::ReferenceTensor& t = *FindTensor(ref.inputs(), spec.name);
       const size_t size = ElementSize(spec.dtype);
-      const bool integer = IsInteger(spec.dtype) || spec.dtype == DataType::kBool;
       for (size_t e = 0; e * size < data.size(); ++e) {
-        const double v = integer ? static_cast<double>(t.int64_data(static_cast<int>(e))) : t.float_data(static_cast<int>(e));
-        data.replace(e * size, size, EncodeScalar(spec.dtype, v));
+        data.replace(e * size, size, EncodeScalar(spec.dtype, ReferenceValue(t, spec.dtype, static_cast<int>(e))));
       }
     }));
     batch.rows = rows;
@@ -258,12 +262,11 @@ absl::Status CheckReferences(BatchRunner& runner, const ModelSignature& sig, con
                                      absl::StrJoin(got.shape, ", "), "], not [", absl::StrJoin(want_shape, ", "), "]"));
       }
       const v1::ReferenceTensor& want = *FindTensor(ref.outputs(), spec.name);
-      const bool integer = IsInteger(spec.dtype) || spec.dtype == DataType::kBool;
       const size_t size = ElementSize(spec.dtype);
       const Tolerance tol = tolerances[k];
       for (int64_t e = 0; e < NumElements(got.shape); ++e) {
         const double g = DecodeScalar(spec.dtype, got.data.data() + e * size);
-        const double w = integer ? static_cast<double>(want.int64_data(static_cast<int>(e))) : want.float_data(static_cast<int>(e));
+        const double w = ReferenceValue(want, spec.dtype, static_cast<int>(e));
         if (g != w && !(std::abs(g - w) <= tol.atol + tol.rtol * std::abs(w))) {  // g != w: equal infinities pass
           return Mismatch(absl::StrCat(
               "reference ", i, " (", Abbreviated(ref.text(), 40), ") output '",

@@ -47,7 +47,7 @@ absl::Status CheckManifest(const v1::ModelManifest& manifest, const ModelSignatu
                            const std::string& model_file, bool pt2, const std::string& torch_version);
 
 // The instruction-set flags of this machine's CPU (/proc/cpuinfo "flags"), read once.
-std::set<std::string> HostCpuFlags();
+const std::set<std::string>& HostCpuFlags();
 
 // Part of check 1 for a .pt2 on CPU: every flag in manifest.cpu_flags is in `host`.
 absl::Status CheckCpuFlags(const v1::ModelManifest& manifest, const std::set<std::string>& host);

@@ -61,6 +61,11 @@ std::optional<Skip> NotAModel(const fs::directory_entry& entry) {
   return Skip{"no config.pbtxt and no version folder, so not a model"};
 }
 
+// The model file of one version: config's default_model_filename in the version folder.
+std::string ModelFilePath(const ModelSetup& setup, const std::string& version_dir) {
+  return (fs::path(version_dir) / setup.config.default_model_filename()).string();
+}
+
 }  // namespace
 
 absl::string_view VersionStateName(VersionState state) {
@@ -81,7 +86,7 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std
   if (!factory) {
     factory = [](const ModelSetup& setup, const std::string& version_dir, int instance) {
       TorchModelOptions options;
-      options.path = (fs::path(version_dir) / setup.config.default_model_filename()).string();
+      options.path = ModelFilePath(setup, version_dir);
       options.format = setup.format;
       options.device = setup.device;
       options.device_index = setup.gpus.empty() ? 0 : setup.gpus[instance % setup.gpus.size()];
@@ -170,8 +175,7 @@ void ModelRepository::LoadAll(const std::function<void()>& after_each) {
     absl::StatusOr<std::optional<v1::ModelManifest>> manifest = ReadManifest(version_dir);
     absl::Status status = manifest.status();
     if (status.ok() && manifest->has_value()) {
-      status = CheckManifest(**manifest, setup.signature,
-                             (fs::path(version_dir) / setup.config.default_model_filename()).string(),
+      status = CheckManifest(**manifest, setup.signature, ModelFilePath(setup, version_dir),
                              setup.format == ModelFormat::kAotInductor, TorchVersion());
     }
     if (status.ok()) {

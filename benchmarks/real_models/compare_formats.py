@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "python"))
 from loadgen import benchmark_arguments, perf  # noqa: E402
 from seqserve_process import Server  # noqa: E402
-from sentences import real_sentences  # noqa: E402
+from sentences import client_tokenizer, real_sentences  # noqa: E402
 
 MODELS = ["minilm", "minilm_pt2"]
 
@@ -70,10 +70,7 @@ def pack_seconds(fmt, checkpoint, out):
 
 
 def sentence_inputs(checkpoint, samples, path):
-    from tokenizers import Tokenizer
-    tokenizer = Tokenizer.from_file(os.path.join(checkpoint, "tokenizer.json"))
-    tokenizer.no_padding()
-    tokenizer.enable_truncation(256)
+    tokenizer = client_tokenizer(os.path.join(checkpoint, "tokenizer.json"))
     data, lengths = [], []
     for e in tokenizer.encode_batch(real_sentences(samples)):
         n = len(e.ids)

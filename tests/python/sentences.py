@@ -48,6 +48,17 @@ def _prose(text):
     return len(words) >= 3 and letters >= 0.85 * len(text) and text[0].isupper()
 
 
+def client_tokenizer(tokenizer_json, max_length=256):
+    """A checkpoint's tokenizer as a client of the server uses it: its tokenizer.json may pad every
+    input to a fixed length (MiniLM's pads to 128), so padding is turned off (the server batches
+    by length and pads each batch itself) and truncation set to the model's max_length."""
+    from tokenizers import Tokenizer
+    tokenizer = Tokenizer.from_file(tokenizer_json)
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length)
+    return tokenizer
+
+
 def real_sentences(count):
     """`count` distinct sentences (about one in ten a whole paragraph of 60+ words), in a fixed
     order; fewer only if the standard library ran out."""

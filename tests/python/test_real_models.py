@@ -13,7 +13,7 @@ import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
 from helpers import concurrently
-from sentences import real_sentences
+from sentences import client_tokenizer, real_sentences
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 MINILM = "all-MiniLM-L6-v2"
@@ -33,14 +33,7 @@ def sentence_model(checkpoints):
 
 @pytest.fixture(scope="module")
 def tokenizer(checkpoints):
-    """The checkpoint's own tokenizer, as a client would use it: its tokenizer.json pads every
-    input to 128, so padding is turned off (the server batches by length) and truncation set to
-    the model's 256."""
-    from tokenizers import Tokenizer
-    t = Tokenizer.from_file(os.path.join(checkpoints, MINILM, "tokenizer.json"))
-    t.no_padding()
-    t.enable_truncation(256)
-    return t
+    return client_tokenizer(os.path.join(checkpoints, MINILM, "tokenizer.json"))
 
 
 def bert_request(ids, mask, type_ids=None):
