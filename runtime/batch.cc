@@ -144,7 +144,7 @@ void AssembleInput(const ModelSignature& sig, int input_index, const Batch& batc
   for (const auto& request : batch.requests) {
     const int64_t src_len = spec.carries_sequence ? request->sequence_length : 1;
     const int64_t chunks = request->rows * layout.outer;
-    CopyChunks(request->inputs[input_index].data.data(), src_len, dst, dst_len, chunks,
+    CopyChunks(request->inputs[input_index].bytes().data(), src_len, dst, dst_len, chunks,
                layout.inner_bytes, spec.pad_bytes);
     dst += static_cast<size_t>(chunks * dst_len) * layout.inner_bytes;
   }

@@ -108,6 +108,10 @@ std::optional<DataType> DataTypeFromName(absl::string_view name) {
   return std::nullopt;
 }
 
+bool IsFloatingPoint(DataType type) {
+  return type == DataType::kFp16 || type == DataType::kBf16 || type == DataType::kFp32 || type == DataType::kFp64;
+}
+
 bool IsInteger(DataType type) {
   switch (type) {
     case DataType::kUint8:

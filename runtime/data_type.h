@@ -23,6 +23,8 @@ std::optional<DataType> DataTypeFromName(absl::string_view name);
 
 // Whether `type` is an integer type (BOOL excluded).
 bool IsInteger(DataType type);
+// Whether `type` is FP16, BF16, FP32 or FP64.
+bool IsFloatingPoint(DataType type);
 
 // A value outside an integer range, and where it is.
 struct OutOfRange {

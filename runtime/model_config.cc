@@ -149,7 +149,7 @@ v1::DataType ToProto(DataType type) {
   return out;
 }
 
-absl::StatusOr<ModelSetup> ParseModelConfig(absl::string_view text, absl::string_view model_name) {
+absl::StatusOr<ModelSetup> ParseModelConfig(absl::string_view text, absl::string_view model_name, int cpu_cores) {
   ModelSetup setup;
   v1::ModelConfig& c = setup.config;
   google::protobuf::TextFormat::Parser parser;
@@ -226,12 +226,17 @@ absl::StatusOr<ModelSetup> ParseModelConfig(absl::string_view text, absl::string
   setup.batcher.max_queue_size = b.max_queue_size();
 
   v1::InstanceConfig& inst = *c.mutable_instance();
-  if (inst.count() == 0) inst.set_count(1);
-  if (inst.intra_op_threads() == 0) inst.set_intra_op_threads(1);
   if (inst.device() == v1::InstanceConfig::DEVICE_UNSPECIFIED) inst.set_device(v1::InstanceConfig::CPU);
   if (inst.count() < 0 || inst.count() > 64 || inst.intra_op_threads() < 0 || inst.intra_op_threads() > 256) {
     return Invalid(model_name, "instance.count must be 1..64 and intra_op_threads 1..256");
   }
+  // CPU: what config leaves unset comes from the process's cores (runtime/host_cpu.h);
+  // CUDA: one instance with one host thread unless config says otherwise.
+  const InstanceLayout layout = inst.device() == v1::InstanceConfig::CUDA
+                                    ? InstanceLayout{std::max(1, inst.count()), std::max(1, inst.intra_op_threads())}
+                                    : DefaultInstanceLayout(cpu_cores, inst.count(), inst.intra_op_threads());
+  inst.set_count(layout.instances);
+  inst.set_intra_op_threads(layout.intra_op_threads);
   setup.instances = inst.count();
   setup.intra_op_threads = inst.intra_op_threads();
   setup.device = inst.device() == v1::InstanceConfig::CUDA ? Device::kCuda : Device::kCpu;
@@ -280,8 +285,27 @@ absl::StatusOr<ModelSetup> ParseModelConfig(absl::string_view text, absl::string
   if (c.default_model_filename().find('/') != std::string::npos) {
     return Invalid(model_name, "default_model_filename must be a plain file name");
   }
+  // Precision: which ones a device can run is checked at load (runtime/torch_model.cc).
+  v1::OptimizationConfig& opt = *c.mutable_optimization();
+  if (opt.precision() == v1::OptimizationConfig::PRECISION_UNSPECIFIED) opt.set_precision(v1::OptimizationConfig::FP32);
+  switch (opt.precision()) {
+    case v1::OptimizationConfig::BF16: setup.precision = Precision::kBf16; break;
+    case v1::OptimizationConfig::FP16: setup.precision = Precision::kFp16; break;
+    case v1::OptimizationConfig::INT8_DYNAMIC: setup.precision = Precision::kInt8Dynamic; break;
+    default: setup.precision = Precision::kFp32; break;
+  }
+  if (setup.precision == Precision::kInt8Dynamic &&
+      (setup.device != Device::kCpu || setup.format != ModelFormat::kTorchScript)) {
+    return Invalid(model_name, "optimization.precision INT8_DYNAMIC is for TorchScript on CPU only");
+  }
   for (int k = 0; k < c.output_size(); ++k) {
+    // A model computing in reduced precision misses its FP32 references by that precision's
+    // rounding, whatever type its outputs are converted to.
     Tolerance tolerance = DefaultTolerance(sig.outputs[k].dtype);
+    if (IsFloatingPoint(sig.outputs[k].dtype) && (setup.precision == Precision::kBf16 || setup.precision == Precision::kFp16)) {
+      const Tolerance reduced = DefaultTolerance(setup.precision == Precision::kBf16 ? DataType::kBf16 : DataType::kFp16);
+      tolerance = Tolerance{std::max(tolerance.atol, reduced.atol), std::max(tolerance.rtol, reduced.rtol)};
+    }
     // (0, 0) is proto3's "absent" and would demand bit-equality of floats, never what one means:
     // it takes the type's default. Exactness is asked for with a tiny atol.
     const v1::Tolerance& t = c.output(k).reference_tolerance();
@@ -299,14 +323,14 @@ absl::StatusOr<ModelSetup> ParseModelConfig(absl::string_view text, absl::string
   return setup;
 }
 
-absl::StatusOr<ModelSetup> LoadModelConfig(const std::string& model_dir) {
+absl::StatusOr<ModelSetup> LoadModelConfig(const std::string& model_dir, int cpu_cores) {
   const std::filesystem::path dir(model_dir);
   const std::string name = dir.filename().string();
   std::ifstream in(dir / "config.pbtxt");
   if (!in) return absl::NotFoundError(absl::StrCat("model '", name, "' has no config.pbtxt in ", model_dir));
   std::stringstream text;
   text << in.rdbuf();
-  return ParseModelConfig(text.str(), name);
+  return ParseModelConfig(text.str(), name, cpu_cores);
 }
 
 }  // namespace seqserve

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "runtime/batcher.h"
+#include "runtime/host_cpu.h"
 #include "runtime/data_type.h"
 #include "runtime/model_executor.h"
 #include "runtime/model_signature.h"
@@ -24,6 +25,8 @@ struct ModelSetup {
   ModelSignature signature;
   BatcherOptions batcher;
   WarmupOptions warmup;
+  // Instances and intra-op threads of each; unset in config, from the process's CPU budget
+  // (DefaultInstanceLayout in runtime/host_cpu.h).
   int instances = 1;
   int intra_op_threads = 1;
   Device device = Device::kCpu;
@@ -31,6 +34,8 @@ struct ModelSetup {
   std::vector<int> gpus;
   // What the model file is (config `platform`).
   ModelFormat format = ModelFormat::kTorchScript;
+  // What it computes in (config optimization.precision).
+  Precision precision = Precision::kFp32;
   // Per output, in config order: how close it must come to the manifest's reference outputs.
   std::vector<Tolerance> reference_tolerances;
 };
@@ -41,10 +46,12 @@ inline constexpr char kPlatformAoti[] = "pytorch_aoti";
 
 // Parses config text for the model in directory `model_name`. INVALID_ARGUMENT with the reason
 // (and the offending field) for text that does not parse or a config that makes no sense.
-absl::StatusOr<ModelSetup> ParseModelConfig(absl::string_view text, absl::string_view model_name);
+// `cpu_cores` is the budget that unset instance settings are derived from.
+absl::StatusOr<ModelSetup> ParseModelConfig(absl::string_view text, absl::string_view model_name,
+                                            int cpu_cores = ProcessCpuBudget().cores);
 
 // Reads and parses `<model_dir>/config.pbtxt`; the model name is the directory's name.
-absl::StatusOr<ModelSetup> LoadModelConfig(const std::string& model_dir);
+absl::StatusOr<ModelSetup> LoadModelConfig(const std::string& model_dir, int cpu_cores = ProcessCpuBudget().cores);
 
 // The runtime's DataType for a protobuf one, and back.
 DataType FromProto(v1::DataType type);

@@ -92,24 +92,6 @@ std::string Abbreviated(const std::string& text, size_t most) {
 
 }  // namespace
 
-const std::set<std::string>& HostCpuFlags() {
-  static const std::set<std::string>* const flags = [] {
-    auto* out = new std::set<std::string>();
-    std::ifstream in("/proc/cpuinfo");
-    std::string line;
-    while (std::getline(in, line)) {
-      if (absl::StartsWith(line, "flags")) {
-        const size_t colon = line.find(':');
-        if (colon == std::string::npos) break;
-        for (absl::string_view f : absl::StrSplit(line.substr(colon + 1), ' ', absl::SkipEmpty())) out->emplace(f);
-        break;
-      }
-    }
-    return out;
-  }();
-  return *flags;
-}
-
 absl::Status CheckCpuFlags(const v1::ModelManifest& manifest, const std::set<std::string>& host) {
   std::vector<std::string> missing;
   for (const std::string& flag : manifest.cpu_flags()) {

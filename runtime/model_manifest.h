@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "runtime/batch_runner.h"
 #include "runtime/data_type.h"
+#include "runtime/host_cpu.h"
 #include "runtime/model_signature.h"
 #include "runtime/tolerance.h"
 #include "seqserve/v1/model_manifest.pb.h"
@@ -45,9 +46,6 @@ absl::StatusOr<std::string> Sha256OfFile(const std::string& path);
 // FAILED_PRECONDITION with the reason.
 absl::Status CheckManifest(const v1::ModelManifest& manifest, const ModelSignature& signature,
                            const std::string& model_file, bool pt2, const std::string& torch_version);
-
-// The instruction-set flags of this machine's CPU (/proc/cpuinfo "flags"), read once.
-const std::set<std::string>& HostCpuFlags();
 
 // Part of check 1 for a .pt2 on CPU: every flag in manifest.cpu_flags is in `host`.
 absl::Status CheckCpuFlags(const v1::ModelManifest& manifest, const std::set<std::string>& host);

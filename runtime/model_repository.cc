@@ -66,6 +66,32 @@ std::string ModelFilePath(const ModelSetup& setup, const std::string& version_di
   return (fs::path(version_dir) / setup.config.default_model_filename()).string();
 }
 
+// How the default factory loads one version: once, shared by its instances (Note [one copy of
+// the weights] in runtime/torch_model.h).
+TorchModelOptions TorchOptions(const ModelSetup& setup, const std::string& version_dir, const std::string& log_name,
+                               const std::optional<v1::ModelManifest>& manifest) {
+  TorchModelOptions options;
+  options.path = ModelFilePath(setup, version_dir);
+  options.format = setup.format;
+  options.device = setup.device;
+  options.log_name = log_name;
+  options.precision = setup.precision;
+  if (manifest.has_value()) {
+    options.precision_of_file = Precision::kFp32;
+    for (Precision p : {Precision::kFp32, Precision::kBf16, Precision::kFp16, Precision::kInt8Dynamic}) {
+      if (manifest->precision() == PrecisionName(p)) options.precision_of_file = p;
+    }
+  }
+  // Instances on the busiest device run at once.
+  std::map<int, int> per_device;
+  int most = 1;
+  for (int i = 0; i < setup.instances; ++i) {
+    most = std::max(most, ++per_device[setup.gpus.empty() ? 0 : setup.gpus[i % setup.gpus.size()]]);
+  }
+  options.concurrent_runs = most;
+  return options;
+}
+
 }  // namespace
 
 absl::string_view VersionStateName(VersionState state) {
@@ -82,19 +108,6 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std
   std::error_code ec;
   if (!fs::is_directory(path, ec)) {
     return absl::NotFoundError(absl::StrCat("model repository ", path, " is not a directory"));
-  }
-  if (!factory) {
-    factory = [](const ModelSetup& setup, const std::string& version_dir, int instance) {
-      TorchModelOptions options;
-      options.path = ModelFilePath(setup, version_dir);
-      options.format = setup.format;
-      options.device = setup.device;
-      options.device_index = setup.gpus.empty() ? 0 : setup.gpus[instance % setup.gpus.size()];
-      options.log_name = absl::StrCat("model '", setup.config.name(), "' version ",
-                                      fs::path(version_dir).filename().string(), " instance ", instance);
-      options.intra_op_threads = setup.intra_op_threads;
-      return LoadTorchModel(setup.signature, options);
-    };
   }
   std::unique_ptr<ModelRepository> repo(new ModelRepository(path, std::move(factory)));
   for (const fs::directory_entry& entry : fs::directory_iterator(path, ec)) {
@@ -134,8 +147,11 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std
       model.config_error = absl::StrCat("no version directory (e.g. ", name, "/1/) in ", model.dir);
       LogError("model '", name, "' is unavailable: ", model.config_error);
     }
+    std::lock_guard<std::mutex> lock(repo->mu_);
     repo->models_.emplace(name, std::move(model));
   }
+  std::lock_guard<std::mutex> lock(repo->mu_);
+  repo->PublishRoutes();
   return repo;
 }
 
@@ -156,6 +172,7 @@ void ModelRepository::LoadAll(const std::function<void()>& after_each) {
       VersionStatus& status = models_.at(name).versions.at(number).status;
       status.state = VersionState::kUnavailable;
       status.reason = "not loaded: the server is shutting down";
+      PublishRoutes();
       continue;
     }
     const Model* model;
@@ -167,7 +184,8 @@ void ModelRepository::LoadAll(const std::function<void()>& after_each) {
     const std::string version_dir = (fs::path(model->dir) / std::to_string(number)).string();
     const absl::Time start = absl::Now();
     LogInfo("loading model '", name, "' version ", number, " (", setup.instances, " instance",
-            setup.instances == 1 ? "" : "s", ")");
+            setup.instances == 1 ? "" : "s", " x ", setup.intra_op_threads, " intra-op thread",
+            setup.intra_op_threads == 1 ? "" : "s", ", ", PrecisionName(setup.precision), ")");
     auto executor = std::make_unique<ModelExecutor>(setup.signature, setup.batcher, setup.instances,
                                                     absl::StrCat("model '", name, "' version ", number));
     // Self-checking load (runtime/model_manifest.h): the manifest's checks before the model
@@ -178,10 +196,17 @@ void ModelRepository::LoadAll(const std::function<void()>& after_each) {
       status = CheckManifest(**manifest, setup.signature, ModelFilePath(setup, version_dir),
                              setup.format == ModelFormat::kAotInductor, TorchVersion());
     }
+    const std::string log_name = absl::StrCat("model '", name, "' version ", number);
+    SharedTorchModel shared(TorchOptions(setup, version_dir, log_name, manifest.ok() ? *manifest : std::nullopt));
+    auto make_runner = [&](int instance) -> absl::StatusOr<std::unique_ptr<BatchRunner>> {
+      if (factory_) return factory_(setup, version_dir, instance);
+      return shared.NewRunner(setup.signature, setup.gpus.empty() ? 0 : setup.gpus[instance % setup.gpus.size()],
+                              setup.intra_op_threads, absl::StrCat(log_name, " instance ", instance));
+    };
     if (status.ok()) {
       status = executor->Start(
           [&](int instance) -> absl::StatusOr<std::unique_ptr<BatchRunner>> {
-            absl::StatusOr<std::unique_ptr<BatchRunner>> runner = factory_(setup, version_dir, instance);
+            absl::StatusOr<std::unique_ptr<BatchRunner>> runner = make_runner(instance);
             if (!runner.ok() || !manifest->has_value()) return runner;
             absl::Status checked = CheckReferences(**runner, setup.signature, **manifest, setup.reference_tolerances);
             if (!checked.ok()) return checked;
@@ -205,18 +230,33 @@ void ModelRepository::LoadAll(const std::function<void()>& after_each) {
       version.status.reason = std::string(status.message());
       LogError("model '", name, "' version ", number, " is unavailable: ", status.message());
     }
+    PublishRoutes();
     lock.unlock();
     if (after_each) after_each();
   }
 }
 
-absl::StatusOr<ModelExecutor*> ModelRepository::Find(const std::string& name, int64_t version,
-                                                     int64_t* resolved) const {
-  auto it = models_.find(name);
-  if (it == models_.end()) {
+void ModelRepository::PublishRoutes() {
+  auto table = std::make_unique<RoutingTable>();
+  for (const auto& [name, model] : models_) {
+    ModelRoutes& routes = (*table)[name];
+    routes.config_ok = model.config_ok;
+    routes.config_error = model.config_error;
+    for (const auto& [number, version] : model.versions) {
+      routes.versions[number] = Route{version.status.state, version.status.reason, version.executor.get()};
+    }
+  }
+  routes_.store(table.get(), std::memory_order_release);
+  tables_.push_back(std::move(table));
+}
+
+absl::StatusOr<ModelExecutor*> ModelRepository::Find(const RoutingTable& table, const std::string& name,
+                                                     int64_t version, int64_t* resolved) {
+  auto it = table.find(name);
+  if (it == table.end()) {
     return absl::NotFoundError(absl::StrCat("unknown model '", name, "'; ServerMetadata lists the models"));
   }
-  const Model& model = it->second;
+  const ModelRoutes& model = it->second;
   if (!model.config_ok) {
     return absl::UnavailableError(absl::StrCat("model '", name, "' is unavailable: ", model.config_error));
   }
@@ -225,42 +265,38 @@ absl::StatusOr<ModelExecutor*> ModelRepository::Find(const std::string& name, in
     if (v == model.versions.end()) {
       return absl::NotFoundError(absl::StrCat("model '", name, "' has no version ", version));
     }
-    if (v->second.status.state != VersionState::kReady) {
+    if (v->second.state != VersionState::kReady) {
       return absl::UnavailableError(absl::StrCat("model '", name, "' version ", version, " is ",
-                                                 VersionStateName(v->second.status.state),
-                                                 v->second.status.reason.empty() ? "" : ": ",
-                                                 v->second.status.reason));
+                                                 VersionStateName(v->second.state),
+                                                 v->second.reason.empty() ? "" : ": ",
+                                                 v->second.reason));
     }
     *resolved = version;
-    return v->second.executor.get();
+    return v->second.executor;
   }
   for (auto v = model.versions.rbegin(); v != model.versions.rend(); ++v) {
-    if (v->second.status.state == VersionState::kReady) {
+    if (v->second.state == VersionState::kReady) {
       *resolved = v->first;
-      return v->second.executor.get();
+      return v->second.executor;
     }
   }
   // None ready: while one still loads that may change; otherwise say why the newest failed.
   for (const auto& [number, v] : model.versions) {
-    if (v.status.state == VersionState::kLoading) {
+    if (v.state == VersionState::kLoading) {
       return absl::UnavailableError(absl::StrCat("model '", name, "' has no ready version yet"));
     }
   }
   const auto& [newest, v] = *model.versions.rbegin();
   return absl::UnavailableError(absl::StrCat("model '", name, "' has no ready version; version ", newest,
-                                             " is unavailable: ", v.status.reason));
+                                             " is unavailable: ", v.reason));
 }
 
 absl::Status ModelRepository::Infer(std::unique_ptr<InferenceRequest>& request) {
-  ModelExecutor* executor;
-  {
-    // Executors live until Shutdown(), which first drains all RPCs; the pointer stays valid.
-    std::lock_guard<std::mutex> lock(mu_);
-    absl::StatusOr<ModelExecutor*> found = Find(request->model_name, request->model_version,
-                                                &request->model_version);
-    if (!found.ok()) return found.status();
-    executor = *found;
-  }
+  // Executors live until Shutdown(), which first drains all RPCs; the pointer stays valid.
+  absl::StatusOr<ModelExecutor*> found = Find(routes(), request->model_name, request->model_version,
+                                              &request->model_version);
+  if (!found.ok()) return found.status();
+  ModelExecutor* executor = *found;
   absl::Status status = ValidateRequest(executor->signature(), *request);
   if (!status.ok()) return status;
   return executor->Submit(request);
@@ -300,9 +336,8 @@ absl::StatusOr<ModelInfo> ModelRepository::GetModelInfo(const std::string& name)
 }
 
 absl::StatusOr<int64_t> ModelRepository::ResolveVersion(const std::string& name, int64_t version) const {
-  std::lock_guard<std::mutex> lock(mu_);
   int64_t resolved = 0;
-  absl::StatusOr<ModelExecutor*> found = Find(name, version, &resolved);
+  absl::StatusOr<ModelExecutor*> found = Find(routes(), name, version, &resolved);
   if (!found.ok()) return found.status();
   return resolved;
 }
@@ -326,7 +361,8 @@ std::map<std::pair<std::string, int64_t>, ModelRepository::VersionStats> ModelRe
   for (const auto& [name, model] : models_) {
     for (const auto& [number, version] : model.versions) {
       if (version.executor) {
-        out[{name, number}] = {version.executor->batcher_stats(), version.executor->execution_stats()};
+        out[{name, number}] = {version.executor->batcher_stats(), version.executor->execution_stats(),
+                               model.setup.instances, model.setup.intra_op_threads};
       }
     }
   }

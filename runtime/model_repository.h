@@ -13,12 +13,14 @@
 #ifndef SEQSERVE_RUNTIME_MODEL_REPOSITORY_H_
 #define SEQSERVE_RUNTIME_MODEL_REPOSITORY_H_
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "runtime/model_config.h"
@@ -49,7 +51,9 @@ struct ModelInfo {
 // be called concurrently with LoadAll() (versions not yet ready answer UNAVAILABLE).
 class ModelRepository {
  public:
-  // Creates the runner for one instance of a version; the default loads TorchScript.
+  // Creates the runner for one instance of a version (for tests). Null, the default: the
+  // version's model file loaded once with libtorch and shared by its instances
+  // (SharedTorchModel in runtime/torch_model.h).
   using RunnerFactory = std::function<absl::StatusOr<std::unique_ptr<BatchRunner>>(
       const ModelSetup& setup, const std::string& version_dir, int instance)>;
 
@@ -85,6 +89,8 @@ class ModelRepository {
   struct VersionStats {
     BatcherStats batcher;
     ExecutionStats execution;
+    int instances = 0;
+    int intra_op_threads = 0;
   };
   std::map<std::pair<std::string, int64_t>, VersionStats> StatsSnapshot() const;
 
@@ -101,14 +107,38 @@ class ModelRepository {
     std::map<int64_t, Version> versions;
   };
 
+  // Note [routing table]: what a request needs to reach its executor (per model the config
+  // error or, per version, its state and executor) is an immutable RoutingTable, rebuilt under
+  // mu_ and published with one atomic store whenever a version changes state; Infer() reads
+  // it with one atomic load and takes no lock. Tables are few (one per state change, a few
+  // hundred bytes each) and are kept until the repository goes, so a reader never holds a
+  // table that was freed; executors live until Shutdown() likewise.
+  struct Route {
+    VersionState state = VersionState::kLoading;
+    std::string reason;
+    ModelExecutor* executor = nullptr;  // set when READY
+  };
+  struct ModelRoutes {
+    bool config_ok = false;
+    std::string config_error;
+    std::map<int64_t, Route> versions;
+  };
+  using RoutingTable = std::map<std::string, ModelRoutes>;
+
   ModelRepository(std::string path, RunnerFactory factory) : path_(std::move(path)), factory_(std::move(factory)) {}
-  absl::StatusOr<ModelExecutor*> Find(const std::string& name, int64_t version, int64_t* resolved) const;
+  static absl::StatusOr<ModelExecutor*> Find(const RoutingTable& table, const std::string& name, int64_t version,
+                                             int64_t* resolved);
+  // Builds a table from models_ and makes it current.
+  void PublishRoutes() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  const RoutingTable& routes() const { return *routes_.load(std::memory_order_acquire); }
 
   const std::string path_;
   const RunnerFactory factory_;
   CancellationFlag abort_loading_;
   mutable std::mutex mu_;  // guards the maps' contents, not the executors' own work
-  std::map<std::string, Model> models_;
+  std::map<std::string, Model> models_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<const RoutingTable>> tables_ ABSL_GUARDED_BY(mu_);  // every one published
+  std::atomic<const RoutingTable*> routes_{nullptr};  // the newest of tables_
 };
 
 }  // namespace seqserve

@@ -74,13 +74,13 @@ absl::StatusOr<int64_t> CheckInput(const ModelSignature& sig, const TensorSpec& 
     return absl::InvalidArgumentError(absl::StrCat("input '", spec.name, "' has shape ", ShapeString(t.shape),
                                                    ": too many elements"));
   }
-  if (t.data.size() != want) {
+  if (t.bytes().size() != want) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "input '", spec.name, "' has ", t.data.size(), " bytes of data, but shape ",
+        "input '", spec.name, "' has ", t.bytes().size(), " bytes of data, but shape ",
         ShapeString(t.shape), " of ", DataTypeName(t.dtype), " needs ", want));
   }
   if (spec.has_range) {
-    if (std::optional<OutOfRange> bad = FindOutOfRange(t.dtype, t.data, spec.range_begin, spec.range_end)) {
+    if (std::optional<OutOfRange> bad = FindOutOfRange(t.dtype, t.bytes(), spec.range_begin, spec.range_end)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "input '", spec.name, "' has value ", bad->value, " at ", Coordinates(t.shape, bad->index),
           ", outside its valid range [", spec.range_begin, ", ", spec.range_end, ")"));

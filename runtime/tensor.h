@@ -7,18 +7,27 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "runtime/data_type.h"
 
 namespace seqserve {
 
-// Elements are row-major, little-endian, in `data`; a valid tensor has
-// data.size() == NumElements(shape) * ElementSize(dtype). A value type; not synchronized.
+// Elements are row-major, little-endian, in bytes(); a valid tensor has
+// bytes().size() == NumElements(shape) * ElementSize(dtype). A value type; not synchronized.
 struct Tensor {
   std::string name;
   DataType dtype = DataType::kInvalid;
   std::vector<int64_t> shape;
+  // The elements, owned. Empty when `borrowed` is set.
   std::string data;
+  // Request inputs only: the elements left where the transport received them, in a message
+  // that outlives the request (a unary RPC's message is released only after `done` ran), so
+  // decoding copies nothing (Note [borrowed inputs] in server/kserve_codec.h). Null: use `data`.
+  absl::string_view borrowed;
+
+  // The elements, wherever they are. Read inputs through this, never through `data`.
+  absl::string_view bytes() const { return borrowed.data() != nullptr ? borrowed : absl::string_view(data); }
 };
 
 // Product of the dimensions (1 for a scalar). Only for shapes already known to be valid and

@@ -14,11 +14,13 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "memory/allocation_refusal.h"
+#include "runtime/host_cpu.h"
 #include "runtime/logging.h"
 #include "runtime/model_error.h"
 
@@ -110,9 +112,8 @@ class ScriptProgram final : public Program {
   torch::jit::Module module_;
 };
 
-// Note [one loader per instance]: AOTIModelPackageLoader with one runner serves one caller at
-// a time, as each instance's thread does; two instances load the package twice (its weights
-// twice too, as with TorchScript).
+// One loader, built with as many runners as instances will call it at once (Note [one copy of
+// the weights] in torch_model.h).
 class AotiProgram final : public Program {
  public:
   explicit AotiProgram(std::unique_ptr<torch::inductor::AOTIModelPackageLoader> loader) : loader_(std::move(loader)) {}
@@ -132,9 +133,13 @@ class AotiProgram final : public Program {
 // one blocking copy per output, which also waits for the batch's kernels.
 class TorchModel final : public BatchRunner {
  public:
-  TorchModel(const ModelSignature& signature, std::unique_ptr<Program> program, c10::Device device,
-             std::string log_name)
-      : signature_(signature), program_(std::move(program)), device_(device), log_name_(std::move(log_name)) {
+  TorchModel(const ModelSignature& signature, std::shared_ptr<Program> program, c10::Device device,
+             bool convert_outputs, std::string log_name)
+      : signature_(signature),
+        program_(std::move(program)),
+        device_(device),
+        convert_outputs_(convert_outputs),
+        log_name_(std::move(log_name)) {
     if (device_.is_cuda()) stream_.emplace(c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device_.index()));
   }
 
@@ -171,6 +176,7 @@ class TorchModel final : public BatchRunner {
     for (size_t k = 0; k < outputs.size(); ++k) {
       const TensorSpec& spec = signature_.outputs[k];
       torch::Tensor& t = outputs[k];
+      if (convert_outputs_ && t.is_floating_point() && IsFloatingPoint(spec.dtype)) t = t.to(ToScalarType(spec.dtype));
       if (t.scalar_type() != ToScalarType(spec.dtype)) {
         return absl::InternalError(absl::StrCat("model returned ", c10::toString(t.scalar_type()),
                                                 " for output '", spec.name, "' declared ",
@@ -196,8 +202,10 @@ class TorchModel final : public BatchRunner {
   }
 
   const ModelSignature& signature_;
-  const std::unique_ptr<Program> program_;
+  const std::shared_ptr<Program> program_;  // shared with the version's other instances
   const c10::Device device_;
+  // Reduced precision: floating-point outputs are converted to their declared type.
+  const bool convert_outputs_;
   std::optional<c10::cuda::CUDAStream> stream_;  // CUDA models only
   const std::string log_name_;
   LogRateLimiter full_text_log_{kFullErrorLogInterval};
@@ -235,7 +243,7 @@ std::optional<std::string> MissingCpuIsa(const std::string& isa_list) {
   return std::nullopt;
 }
 
-absl::StatusOr<std::unique_ptr<Program>> LoadAotiPackage(const std::string& path, c10::Device device) {
+absl::StatusOr<std::unique_ptr<Program>> LoadAotiPackage(const std::string& path, c10::Device device, int runners) {
   try {
     const std::unordered_map<std::string, std::string> metadata =
         torch::inductor::AOTIModelPackageLoader::load_metadata_from_package(path, "model");
@@ -267,7 +275,7 @@ absl::StatusOr<std::unique_ptr<Program>> LoadAotiPackage(const std::string& path
       }
     }
     auto loader = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
-        path, "model", /*run_single_threaded=*/false, /*num_runners=*/1,
+        path, "model", /*run_single_threaded=*/false, /*num_runners=*/static_cast<size_t>(std::max(1, runners)),
         device.is_cuda() ? device.index() : static_cast<c10::DeviceIndex>(-1));
     return std::make_unique<AotiProgram>(std::move(loader));
   } catch (const std::exception& e) {
@@ -278,59 +286,131 @@ absl::StatusOr<std::unique_ptr<Program>> LoadAotiPackage(const std::string& path
   }
 }
 
-}  // namespace
-
-absl::StatusOr<std::unique_ptr<BatchRunner>> LoadTorchModel(const ModelSignature& signature,
-                                                            const TorchModelOptions& options) {
-  if (!std::filesystem::is_regular_file(options.path)) {
-    const std::filesystem::path pt2 = std::filesystem::path(options.path).replace_extension(".pt2");
-    const bool hint = options.format == ModelFormat::kTorchScript && std::filesystem::is_regular_file(pt2);
-    return absl::NotFoundError(absl::StrCat("model file ", options.path, " does not exist",
-                                            hint ? absl::StrCat("; for ", pt2.filename().string(),
-                                                                " set platform: \"pytorch_aoti\" in config.pbtxt")
-                                                 : ""));
-  }
-  c10::Device device(c10::kCPU);
-  if (options.device == Device::kCuda) {
-    if (!torch::cuda::is_available()) {
-      return absl::UnavailableError("config asks for a CUDA device but libtorch sees none");
-    }
-    const int count = static_cast<int>(torch::cuda::device_count());
-    if (options.device_index < 0 || options.device_index >= count) {
-      return absl::UnavailableError(absl::StrCat("config asks for CUDA device ", options.device_index,
-                                                 " but libtorch sees ", count, " (indices 0..", count - 1, ")"));
-    }
-    device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(options.device_index));
-  }
-  at::set_num_threads(std::max(1, options.intra_op_threads));
-  const std::string log_name = options.log_name.empty() ? options.path : options.log_name;
-  if (options.format == ModelFormat::kAotInductor) {
-    if (options.parameter_dtype != DataType::kInvalid) {
-      return absl::InvalidArgumentError("parameter_dtype applies to TorchScript only; export the .pt2 in that dtype");
-    }
-    absl::StatusOr<std::unique_ptr<Program>> program = LoadAotiPackage(options.path, device);
-    if (!program.ok()) return program.status();
-    return std::make_unique<TorchModel>(signature, std::move(*program), device, log_name);
-  }
+// Loads a TorchScript module with its floating-point parameters cast to `cast_to` (kFp32: as
+// saved).
+absl::StatusOr<std::unique_ptr<Program>> LoadScript(const std::string& path, c10::Device device, Precision cast_to) {
   try {
-    torch::jit::Module module = torch::jit::load(options.path, device);
+    torch::jit::Module module = torch::jit::load(path, device);
     module.eval();
-    if (options.parameter_dtype != DataType::kInvalid) {
-      const c10::ScalarType dtype = ToScalarType(options.parameter_dtype);
-      if (!c10::isFloatingType(dtype)) {
-        return absl::InvalidArgumentError(absl::StrCat("parameter_dtype must be a floating-point type, not ",
-                                                       DataTypeName(options.parameter_dtype)));
+    if (cast_to != Precision::kFp32) {
+      bool floating_parameters = false;
+      for (const torch::Tensor& p : module.parameters()) floating_parameters |= p.is_floating_point();
+      if (!floating_parameters) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            path, " has no floating-point parameters to cast to ", PrecisionName(cast_to),
+            " (a frozen module keeps its weights as graph constants); pack it in that precision: "
+            "scripts/seqserve-pack --precision ", absl::AsciiStrToLower(PrecisionName(cast_to))));
       }
-      module.to(dtype);
+      module.to(cast_to == Precision::kBf16 ? c10::kBFloat16 : c10::kHalf);
     }
-    return std::make_unique<TorchModel>(signature, std::make_unique<ScriptProgram>(std::move(module)), device,
-                                        log_name);
+    return std::make_unique<ScriptProgram>(std::move(module));
   } catch (const c10::Error& e) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "cannot load TorchScript from ", options.path,
-        " (is it a torch.jit.save'd module from a PyTorch no newer than ", TORCH_VERSION, "?): ",
-        e.what_without_backtrace()));
+        "cannot load TorchScript from ", path, " (is it a torch.jit.save'd module from a PyTorch no newer than ",
+        TORCH_VERSION, "?): ", e.what_without_backtrace()));
   }
+}
+
+// The device a model runs on; UNAVAILABLE when the machine has no such device.
+absl::StatusOr<c10::Device> ResolveDevice(Device kind, int index) {
+  if (kind == Device::kCpu) return c10::Device(c10::kCPU);
+  if (!torch::cuda::is_available()) return absl::UnavailableError("config asks for a CUDA device but libtorch sees none");
+  const int count = static_cast<int>(torch::cuda::device_count());
+  if (index < 0 || index >= count) {
+    return absl::UnavailableError(absl::StrCat("config asks for CUDA device ", index, " but libtorch sees ", count,
+                                               " (indices 0..", count - 1, ")"));
+  }
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
+}
+
+}  // namespace
+
+struct SharedTorchModel::Loaded {
+  absl::StatusOr<std::shared_ptr<Program>> program;
+  c10::Device device{c10::kCPU};
+  bool convert_outputs = false;
+};
+
+SharedTorchModel::SharedTorchModel(TorchModelOptions options) : options_(std::move(options)) {}
+SharedTorchModel::~SharedTorchModel() = default;
+
+int SharedTorchModel::loads() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(loaded_.size());
+}
+
+absl::StatusOr<std::unique_ptr<BatchRunner>> SharedTorchModel::NewRunner(const ModelSignature& signature,
+                                                                         int device_index, int intra_op_threads,
+                                                                         const std::string& instance_name) {
+  at::set_num_threads(std::max(1, intra_op_threads));
+  const int key = options_.device == Device::kCuda ? device_index : -1;
+  std::shared_ptr<Loaded> loaded;
+  {
+    std::lock_guard<std::mutex> lock(mu_);  // the first instance on a device loads; the others wait for it
+    std::shared_ptr<Loaded>& slot = loaded_[key];
+    if (slot == nullptr) slot = Load(device_index);
+    loaded = slot;
+  }
+  if (!loaded->program.ok()) return loaded->program.status();
+  return std::make_unique<TorchModel>(signature, *loaded->program, loaded->device, loaded->convert_outputs,
+                                      instance_name.empty() ? options_.path : instance_name);
+}
+
+std::shared_ptr<SharedTorchModel::Loaded> SharedTorchModel::Load(int device_index) const {
+  auto loaded = std::make_shared<Loaded>();
+  const TorchModelOptions& o = options_;
+  if (!std::filesystem::is_regular_file(o.path)) {
+    const std::filesystem::path pt2 = std::filesystem::path(o.path).replace_extension(".pt2");
+    const bool hint = o.format == ModelFormat::kTorchScript && std::filesystem::is_regular_file(pt2);
+    loaded->program = absl::NotFoundError(absl::StrCat(
+        "model file ", o.path, " does not exist",
+        hint ? absl::StrCat("; for ", pt2.filename().string(), " set platform: \"pytorch_aoti\" in config.pbtxt") : ""));
+    return loaded;
+  }
+  absl::StatusOr<c10::Device> device = ResolveDevice(o.device, device_index);
+  if (!device.ok()) {
+    loaded->program = device.status();
+    return loaded;
+  }
+  loaded->device = *device;
+  std::optional<int> compute_capability;
+  if (device->is_cuda()) {
+    const cudaDeviceProp* prop = at::cuda::getDeviceProperties(device->index());
+    compute_capability = prop->major * 10 + prop->minor;
+  }
+  if (absl::Status s = CheckPrecisionSupported(o.precision, HostCpuFlags(), compute_capability); !s.ok()) {
+    loaded->program = s;
+    return loaded;
+  }
+  // What the file computes in, and whether it must be cast here (see TorchModelOptions).
+  const Precision in_file = o.precision_of_file.value_or(o.format == ModelFormat::kAotInductor ? o.precision : Precision::kFp32);
+  const bool cast = in_file == Precision::kFp32 && o.format == ModelFormat::kTorchScript &&
+                    (o.precision == Precision::kBf16 || o.precision == Precision::kFp16);
+  if (in_file != o.precision && !cast) {
+    loaded->program = absl::InvalidArgumentError(absl::StrCat(
+        o.path, " was packed in ", PrecisionName(in_file), " but config.pbtxt asks for optimization.precision ",
+        PrecisionName(o.precision), "; pack it in that precision: scripts/seqserve-pack --precision ",
+        absl::AsciiStrToLower(PrecisionName(o.precision))));
+    return loaded;
+  }
+  loaded->convert_outputs = o.precision == Precision::kBf16 || o.precision == Precision::kFp16;
+  if (o.format == ModelFormat::kAotInductor) {
+    absl::StatusOr<std::unique_ptr<Program>> program = LoadAotiPackage(o.path, *device, o.concurrent_runs);
+    if (program.ok()) loaded->program = std::shared_ptr<Program>(std::move(*program)); else loaded->program = program.status();
+    return loaded;
+  }
+  absl::StatusOr<std::unique_ptr<Program>> program =
+      LoadScript(o.path, *device, cast ? o.precision : Precision::kFp32);
+  if (program.ok()) loaded->program = std::shared_ptr<Program>(std::move(*program)); else loaded->program = program.status();
+  return loaded;
+}
+
+absl::StatusOr<std::unique_ptr<BatchRunner>> LoadTorchModel(const ModelSignature& signature,
+                                                            const TorchModelOptions& options, int device_index,
+                                                            int intra_op_threads) {
+  // The runner keeps the loaded program alive; the SharedTorchModel itself may go.
+  SharedTorchModel model(options);
+  return model.NewRunner(signature, device_index, intra_op_threads, options.log_name);
 }
 
 std::string TorchVersion() { return TORCH_VERSION; }

@@ -12,14 +12,15 @@ class Server:
     """One seqserve process. Ports are read from its --port-file; its log goes to a file.
     Every wait is bounded; stop() sends SIGTERM and returns the exit code (None if killed)."""
 
-    def __init__(self, binary, repository, extra=()):
+    def __init__(self, binary, repository, extra=(), prefix=()):
+        """`prefix`: a command the binary runs under (e.g. taskset -c 0)."""
         self.repository = repository
         self.dir = tempfile.mkdtemp(prefix="seqserve_py_")
         port_file = os.path.join(self.dir, "ports")
         self.log_path = os.path.join(self.dir, "server.log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
-            [binary, f"--model-repository={repository}", "--grpc-address=127.0.0.1",
+            [*prefix, binary, f"--model-repository={repository}", "--grpc-address=127.0.0.1",
              "--grpc-port=0", "--metrics-port=0", f"--port-file={port_file}", *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60

@@ -66,7 +66,8 @@ absl::StatusOr<int64_t> ParseKServeVersion(const std::string& version) {
   return v;
 }
 
-absl::StatusOr<std::unique_ptr<InferenceRequest>> FromKServe(const inference::ModelInferRequest& wire) {
+absl::StatusOr<std::unique_ptr<InferenceRequest>> FromKServe(const inference::ModelInferRequest& wire,
+                                                             InputBytes input_bytes) {
   auto request = std::make_unique<InferenceRequest>();
   request->model_name = wire.model_name();
   request->id = wire.id();
@@ -99,7 +100,11 @@ absl::StatusOr<std::unique_ptr<InferenceRequest>> FromKServe(const inference::Mo
             "input '", input.name(), "' has typed contents while the request uses raw_input_contents; "
             "use one or the other for all inputs"));
       }
-      t.data = wire.raw_input_contents(i);
+      if (input_bytes == InputBytes::kBorrow) {
+        t.borrowed = wire.raw_input_contents(i);
+      } else {
+        t.data = wire.raw_input_contents(i);
+      }
     } else {
       absl::StatusOr<int64_t> count = EncodeContents(input, t.dtype, t.data);
       if (!count.ok()) return count.status();

@@ -235,7 +235,8 @@ grpc::ServerUnaryReactor* KServeService::ModelInfer(grpc::CallbackServerContext*
                                                     const inference::ModelInferRequest* request,
                                                     inference::ModelInferResponse* response) {
   auto* reactor = new InferReactor();
-  path_.Start(Api::kKServe, context, reactor, request->model_name(), FromKServe(*request),
+  // The message outlives the request (Finish runs in its done callback): it may borrow.
+  path_.Start(Api::kKServe, context, reactor, request->model_name(), FromKServe(*request, InputBytes::kBorrow),
                  [request, response](InferenceResponse& result) {
                    ToKServe(*request, result, response);
                    return grpc::Status::OK;

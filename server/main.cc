@@ -28,6 +28,7 @@
 #include "memory/cuda_backend.h"
 #include "memory/torch_cuda_allocator.h"
 #endif
+#include "runtime/host_cpu.h"
 #include "runtime/logging.h"
 #include "runtime/model_repository.h"
 #include "runtime/torch_model.h"
@@ -194,6 +195,11 @@ int Run(const ServerOptions& options) {
           pool != nullptr ? "seqserve pool" : "libtorch default", ", CUDA pools: ", pools.size() - (pool != nullptr ? 1 : 0),
           "): gRPC on ", HostPort(options.grpc_address, port),
           ", metrics on ", HostPort(options.metrics_address, (*http)->port()));
+  const CpuBudget& cpu = ProcessCpuBudget();
+  const InstanceLayout layout = DefaultInstanceLayout(cpu.cores);
+  LogInfo("CPU budget: ", cpu.cores, " core", cpu.cores == 1 ? "" : "s", " (", cpu.source, "); CPU models without instance "
+          "settings run ", layout.instances, " instance", layout.instances == 1 ? "" : "s", " x ", layout.intra_op_threads,
+          " intra-op thread", layout.intra_op_threads == 1 ? "" : "s");
   if (!options.port_file.empty()) {
     // Written whole, then renamed: a reader never sees half of it.
     const std::string partial = options.port_file + ".partial";

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_split.h"
+#include "runtime/host_cpu.h"
 
 namespace seqserve {
 namespace {
@@ -144,12 +145,16 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   MetricFamily bisections = Family("seqserve_batch_bisections_total", "Batches split in two after the model failed on them (not memory), to isolate the failing request.", MetricType::Counter);
   MetricFamily failures = Family("seqserve_model_failures_total", "Requests the model failed on when run alone (not memory).", MetricType::Counter);
   MetricFamily rejections = Family("seqserve_rejections_total", "Requests refused or dropped before compute, by reason.", MetricType::Counter);
+  MetricFamily instances = Family("seqserve_model_instances", "Instances (executor threads) serving the model version.", MetricType::Gauge);
+  MetricFamily threads = Family("seqserve_model_intra_op_threads", "Intra-op threads of each instance of the model version.", MetricType::Gauge);
   std::map<std::string, std::map<std::string, int64_t>> reasons;
   for (const auto& [key, stats] : repository_.StatsSnapshot()) {
     const Labels labels = {{"model", key.first}, {"version", std::to_string(key.second)}};
     const BatcherStats& b = stats.batcher;
     const ExecutionStats& e = stats.execution;
     AddValue(depth, labels, static_cast<double>(b.queued));
+    AddValue(instances, labels, stats.instances);
+    AddValue(threads, labels, stats.intra_op_threads);
     AddValue(recent, labels, e.recent_queue_seconds);
     AddHistogram(queue, labels, e.queue_seconds);
     AddHistogram(compute, labels, e.compute_seconds);
@@ -176,12 +181,17 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
       AddValue(rejections, {{"model", model}, {"reason", reason}}, static_cast<double>(n));
     }
   }
-  for (MetricFamily* f : {&depth, &recent, &queue, &compute, &batches, &rows, &padded, &tokens, &efficiency, &splits, &bisections, &failures, &rejections}) {
+  for (MetricFamily* f : {&depth, &recent, &queue, &compute, &batches, &rows, &padded, &tokens, &efficiency, &splits, &bisections, &failures, &rejections, &instances, &threads}) {
     Push(out, std::move(*f));
   }
 
   for (const Provider& provider : providers_) provider(out);
 
+  MetricFamily cores = Family("seqserve_cpu_budget_cores",
+                              "Cores this process may use: min(cgroup CPU quota, affinity mask); CPU instance defaults follow it.",
+                              MetricType::Gauge);
+  AddValue(cores, {}, ProcessCpuBudget().cores);
+  out.push_back(std::move(cores));
   MetricFamily build = Family("seqserve_build_info", "Build information; the value is always 1.", MetricType::Gauge);
   AddValue(build, {{"version", build_.version}, {"torch_version", build_.torch_version}, {"device", build_.device}}, 1);
   out.push_back(std::move(build));

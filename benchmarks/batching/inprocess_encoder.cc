@@ -101,8 +101,7 @@ int Main(int argc, char** argv) {
   ConfigureTorchProcess();
   TorchModelOptions options;
   options.path = flags.repository + "/encoder/1/model.pt";
-  options.intra_op_threads = flags.threads;
-  absl::StatusOr<std::unique_ptr<BatchRunner>> runner = LoadTorchModel(setup->signature, options);
+  absl::StatusOr<std::unique_ptr<BatchRunner>> runner = LoadTorchModel(setup->signature, options, /*device_index=*/0, flags.threads);
   if (!runner.ok()) {
     std::fprintf(stderr, "%s\n", runner.status().ToString().c_str());
     return 1;

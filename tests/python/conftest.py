@@ -25,9 +25,9 @@ def start_server(request):
     """Factory for extra servers (stopped at the end of the session if the test did not)."""
     started = []
 
-    def start(*extra, repository=None):
+    def start(*extra, repository=None, prefix=()):
         s = Server(request.config.getoption("--seqserve-binary"),
-                   repository or request.config.getoption("--repository"), extra)
+                   repository or request.config.getoption("--repository"), extra, prefix=prefix)
         started.append(s)
         return s
 

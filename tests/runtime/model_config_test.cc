@@ -15,7 +15,7 @@ constexpr char kEncoder[] = R"pb(
 )pb";
 
 TEST(ModelConfigTest, ParsesAndFillsDefaults) {
-  absl::StatusOr<ModelSetup> setup = ParseModelConfig(kEncoder, "enc");
+  absl::StatusOr<ModelSetup> setup = ParseModelConfig(kEncoder, "enc", /*cpu_cores=*/1);
   ASSERT_TRUE(setup.ok()) << setup.status();
   EXPECT_EQ(setup->config.name(), "enc");
   const ModelSignature& sig = setup->signature;
@@ -35,11 +35,54 @@ TEST(ModelConfigTest, ParsesAndFillsDefaults) {
   EXPECT_EQ(setup->batcher.max_queue_delay, defaults.max_queue_delay);
   EXPECT_EQ(setup->batcher.bucket_edges, DefaultBucketEdges(128));
   EXPECT_EQ(setup->config.batching().max_batch_tokens(), defaults.max_batch_tokens);
-  EXPECT_EQ(setup->instances, 1);
+  EXPECT_EQ(setup->instances, 1);  // one core
   EXPECT_EQ(setup->intra_op_threads, 1);
   EXPECT_EQ(setup->device, Device::kCpu);
+  EXPECT_EQ(setup->precision, Precision::kFp32);
+  EXPECT_EQ(setup->config.optimization().precision(), v1::OptimizationConfig::FP32);
   EXPECT_EQ(setup->warmup.lengths, (std::vector<int64_t>{1, 16, 64, 128}));
   EXPECT_EQ(setup->config.default_model_filename(), "model.pt");
+}
+
+TEST(ModelConfigTest, InstancesDefaultToTheCpuBudget) {
+  auto layout = [](const std::string& extra, int cores) {
+    absl::StatusOr<ModelSetup> setup = ParseModelConfig(std::string(kEncoder) + extra, "enc", cores);
+    EXPECT_TRUE(setup.ok()) << setup.status();
+    // Written back into the config, as every default is.
+    EXPECT_EQ(setup->config.instance().count(), setup->instances);
+    EXPECT_EQ(setup->config.instance().intra_op_threads(), setup->intra_op_threads);
+    return std::make_pair(setup->instances, setup->intra_op_threads);
+  };
+  EXPECT_EQ(layout("", 2), std::make_pair(2, 1));
+  EXPECT_EQ(layout("", 8), std::make_pair(4, 2));
+  EXPECT_EQ(layout("instance { count: 1 }", 8), std::make_pair(1, 8));
+  EXPECT_EQ(layout("instance { count: 3 intra_op_threads: 1 }", 8), std::make_pair(3, 1));
+  EXPECT_EQ(layout("instance { device: CUDA }", 8), std::make_pair(1, 1));  // GPUs are not cores
+  // The process's own budget when none is given.
+  const InstanceLayout here = DefaultInstanceLayout(ProcessCpuBudget().cores);
+  absl::StatusOr<ModelSetup> setup = ParseModelConfig(kEncoder, "enc");
+  ASSERT_TRUE(setup.ok());
+  EXPECT_EQ(setup->instances, here.instances);
+  EXPECT_EQ(setup->intra_op_threads, here.intra_op_threads);
+}
+
+TEST(ModelConfigTest, PrecisionIsParsedAndWidensDefaultTolerances) {
+  absl::StatusOr<ModelSetup> bf16 = ParseModelConfig(std::string(kEncoder) + "optimization { precision: BF16 }", "enc");
+  ASSERT_TRUE(bf16.ok()) << bf16.status();
+  EXPECT_EQ(bf16->precision, Precision::kBf16);
+  // FP32 outputs of a bf16 computation: bf16's default tolerance, not fp32's.
+  ASSERT_FALSE(bf16->reference_tolerances.empty());
+  EXPECT_DOUBLE_EQ(bf16->reference_tolerances[0].atol, DefaultTolerance(DataType::kBf16).atol);
+  absl::StatusOr<ModelSetup> fp32 = ParseModelConfig(kEncoder, "enc");
+  EXPECT_DOUBLE_EQ(fp32->reference_tolerances[0].atol, DefaultTolerance(DataType::kFp32).atol);
+  absl::StatusOr<ModelSetup> int8 =
+      ParseModelConfig(std::string(kEncoder) + "optimization { precision: INT8_DYNAMIC }", "enc");
+  ASSERT_TRUE(int8.ok()) << int8.status();
+  EXPECT_EQ(int8->precision, Precision::kInt8Dynamic);
+  absl::StatusOr<ModelSetup> int8_cuda = ParseModelConfig(
+      std::string(kEncoder) + "optimization { precision: INT8_DYNAMIC } instance { device: CUDA }", "enc");
+  EXPECT_EQ(int8_cuda.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(int8_cuda.status().message().find("CPU only"), std::string::npos) << int8_cuda.status();
 }
 
 TEST(ModelConfigTest, FixedShapeModelDefaultsToOneQueue) {

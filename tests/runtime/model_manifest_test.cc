@@ -26,6 +26,7 @@ constexpr char kConfig[] = R"pb(
   input { name: "mask" data_type: INT64 dims: [-1] }
   output { name: "score" data_type: FP32 dims: [2] }
   sequence { axis: 0 max_length: 16 }
+  instance { count: 1 }
 )pb";
 
 class SumRunner : public BatchRunner {

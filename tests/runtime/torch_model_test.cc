@@ -4,9 +4,11 @@
 
 #include <fstream>
 #include <random>
+#include <thread>
 
 #include <gtest/gtest.h>
 
+#include "runtime/host_cpu.h"
 #include "runtime/model_config.h"
 #include "runtime/request_validator.h"
 #include "tests/testing/reference.h"
@@ -109,6 +111,108 @@ TEST(TorchModelTest, PaddedBatchEqualsEachRequestAlone) {
       }
     }
   }
+}
+
+// Note [one copy of the weights]: instances share one loaded module and run it at once.
+TEST(TorchModelTest, InstancesShareOneLoadAndRunItConcurrently) {
+  absl::StatusOr<ModelSetup> setup = LoadModelConfig(kRepo + "/encoder");
+  ASSERT_TRUE(setup.ok());
+  TorchModelOptions options;
+  options.path = kRepo + "/encoder/1/model.pt";
+  SharedTorchModel shared(options);
+  const auto cases = testing::LoadReference(SEQSERVE_DEMO_REFERENCE);
+  constexpr int kInstances = 3;
+  std::vector<double> worst(kInstances, 0);
+  std::vector<int> runs(kInstances, 0);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kInstances; ++i) {
+    threads.emplace_back([&, i] {
+      absl::StatusOr<std::unique_ptr<BatchRunner>> runner = shared.NewRunner(setup->signature, 0, 1, "instance");
+      ASSERT_TRUE(runner.ok()) << runner.status();
+      Loaded model{*setup, std::move(*runner)};
+      for (int round = 0; round < 5; ++round) {
+        for (const auto& [name, c] : cases) {
+          if (c.model != "encoder") continue;
+          std::vector<std::unique_ptr<InferenceRequest>> one;
+          one.push_back(FromInputs(c.model, c.inputs));
+          const auto outputs = RunBatch(model, std::move(one));
+          for (size_t k = 0; k < c.outputs.size(); ++k) {
+            worst[i] = std::max(worst[i], testing::MaxAbsDiff(outputs[0][k], c.outputs[k]));
+          }
+          ++runs[i];
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(shared.loads(), 1);
+  for (int i = 0; i < kInstances; ++i) {
+    EXPECT_GT(runs[i], 0);
+    EXPECT_LE(worst[i], 1e-4) << "instance " << i;
+  }
+}
+
+bool CpuHasBf16() { return HostCpuFlags().count("avx512_bf16") > 0 || HostCpuFlags().count("amx_bf16") > 0; }
+
+TEST(TorchModelTest, Bf16CastsAnUnfrozenModuleAndAnswersInTheDeclaredType) {
+  Loaded fp32 = Load("encoder");
+  ASSERT_TRUE(fp32.runner);
+  TorchModelOptions options;
+  options.path = kRepo + "/encoder/1/model.pt";
+  options.precision = Precision::kBf16;
+  absl::StatusOr<std::unique_ptr<BatchRunner>> runner = LoadTorchModel(fp32.setup.signature, options);
+  if (!CpuHasBf16()) {
+    EXPECT_EQ(runner.status().code(), absl::StatusCode::kUnavailable);
+    EXPECT_NE(runner.status().message().find("avx512_bf16"), std::string::npos) << runner.status();
+    return;
+  }
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  Loaded bf16{fp32.setup, std::move(*runner)};
+  const auto cases = testing::LoadReference(SEQSERVE_DEMO_REFERENCE);
+  int compared = 0;
+  for (const auto& [name, c] : cases) {
+    if (c.model != "encoder") continue;
+    std::vector<std::unique_ptr<InferenceRequest>> a, b;
+    a.push_back(FromInputs(c.model, c.inputs));
+    b.push_back(FromInputs(c.model, c.inputs));
+    const auto reduced = RunBatch(bf16, std::move(a));
+    const auto full = RunBatch(fp32, std::move(b));
+    for (size_t k = 0; k < full[0].size(); ++k) {
+      EXPECT_EQ(reduced[0][k].dtype, full[0][k].dtype);  // declared FP32, converted back
+      const double diff = testing::MaxAbsDiff(reduced[0][k], full[0][k]);
+      EXPECT_GT(diff, 0) << "computed in bf16, it cannot equal fp32 exactly";
+      EXPECT_LE(diff, 0.1) << name;
+      ++compared;
+    }
+  }
+  EXPECT_GT(compared, 0);
+}
+
+TEST(TorchModelTest, PrecisionTheFileCannotTakeIsRefusedWithWhatToDo) {
+  ModelSignature sig;
+  TorchModelOptions options;
+  // A frozen module (the packer freezes) has no parameters to cast.
+  options.path = kRepo + "/minilm/1/model.pt";
+  options.precision = Precision::kBf16;
+  absl::Status frozen = LoadTorchModel(sig, options).status();
+  if (CpuHasBf16()) {
+    EXPECT_EQ(frozen.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(frozen.message().find("seqserve-pack --precision bf16"), std::string::npos) << frozen;
+  } else {
+    EXPECT_EQ(frozen.code(), absl::StatusCode::kUnavailable);
+  }
+  // INT8 cannot be made at load: it is packed.
+  options.path = kRepo + "/encoder/1/model.pt";
+  options.precision = Precision::kInt8Dynamic;
+  absl::Status int8 = LoadTorchModel(sig, options).status();
+  EXPECT_EQ(int8.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(int8.message().find("--precision int8_dynamic"), std::string::npos) << int8;
+  // A file packed in BF16 (its manifest says so) served as FP32: refused, not silently converted.
+  options.precision = Precision::kFp32;
+  options.precision_of_file = Precision::kBf16;
+  absl::Status packed = LoadTorchModel(sig, options).status();
+  EXPECT_EQ(packed.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(packed.message().find("packed in BF16"), std::string::npos) << packed;
 }
 
 TEST(TorchModelTest, LoadFailuresAreStatuses) {

@@ -33,8 +33,15 @@ TEST(KServeCodecTest, RawInputsBecomeTensors) {
   EXPECT_EQ((*request)->id, "req-1");
   ASSERT_EQ((*request)->inputs.size(), 2u);
   EXPECT_EQ((*request)->inputs[1].shape, (std::vector<int64_t>{1, 3}));
-  EXPECT_EQ((*request)->inputs[1].data.size(), 24u);
+  EXPECT_EQ((*request)->inputs[1].bytes().size(), 24u);
   EXPECT_EQ((*request)->requested_outputs, (std::vector<std::string>{"logits"}));
+  // Copied by default (a stream reuses its message); kBorrow points into the message instead.
+  EXPECT_NE((*request)->inputs[1].bytes().data(), r.raw_input_contents(1).data());
+  auto borrowed = FromKServe(r, InputBytes::kBorrow);
+  ASSERT_TRUE(borrowed.ok()) << borrowed.status();
+  EXPECT_EQ((*borrowed)->inputs[1].bytes().data(), r.raw_input_contents(1).data());
+  EXPECT_EQ((*borrowed)->inputs[1].bytes().size(), 24u);
+  EXPECT_TRUE((*borrowed)->inputs[1].data.empty());
 }
 
 TEST(KServeCodecTest, TypedContentsAreEncodedLittleEndian) {
@@ -45,7 +52,7 @@ TEST(KServeCodecTest, TypedContentsAreEncodedLittleEndian) {
   auto request = FromKServe(r);
   ASSERT_TRUE(request.ok()) << request.status();
   int64_t third;
-  std::memcpy(&third, (*request)->inputs[0].data.data() + 16, 8);
+  std::memcpy(&third, (*request)->inputs[0].bytes().data() + 16, 8);
   EXPECT_EQ(third, 7);
 
   inference::ModelInferRequest fp;
@@ -57,7 +64,7 @@ TEST(KServeCodecTest, TypedContentsAreEncodedLittleEndian) {
   x->mutable_contents()->add_int_contents(4);
   auto small = FromKServe(fp);
   ASSERT_TRUE(small.ok()) << small.status();
-  EXPECT_EQ((*small)->inputs[0].data, std::string("\xfd\x04", 2));
+  EXPECT_EQ((*small)->inputs[0].bytes(), std::string("\xfd\x04", 2));
 }
 
 void ExpectInvalid(const inference::ModelInferRequest& r, const std::string& fragment) {

@@ -1,0 +1,126 @@
+#include "runtime/host_cpu.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "runtime/precision.h"
+
+namespace seqserve {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(HostCpuTest, ParsesCgroupQuotas) {
+  EXPECT_DOUBLE_EQ(*ParseCpuMax("200000 100000\n"), 2.0);
+  EXPECT_DOUBLE_EQ(*ParseCpuMax("150000 100000"), 1.5);
+  EXPECT_FALSE(ParseCpuMax("max 100000\n").has_value());
+  EXPECT_FALSE(ParseCpuMax("garbage").has_value());
+  EXPECT_FALSE(ParseCpuMax("").has_value());
+  EXPECT_DOUBLE_EQ(*ParseCfsQuota("50000\n", "100000\n"), 0.5);
+  EXPECT_FALSE(ParseCfsQuota("-1", "100000").has_value());
+  EXPECT_FALSE(ParseCfsQuota("100000", "0").has_value());
+}
+
+TEST(HostCpuTest, BudgetIsTheSmallerOfQuotaAndAffinity) {
+  EXPECT_EQ(BudgetCores(std::nullopt, 8), 8);
+  EXPECT_EQ(BudgetCores(2.0, 8), 2);
+  EXPECT_EQ(BudgetCores(1.5, 8), 1);   // a fraction of a core is not a core to spin a thread on
+  EXPECT_EQ(BudgetCores(0.5, 8), 1);   // but there is always one
+  EXPECT_EQ(BudgetCores(16.0, 4), 4);  // the affinity mask binds too
+  EXPECT_EQ(BudgetCores(std::nullopt, 0), 1);
+}
+
+TEST(HostCpuTest, DefaultLayoutFollowsTheNotesRule) {
+  auto layout = [](int cores, int count = 0, int threads = 0) {
+    InstanceLayout l = DefaultInstanceLayout(cores, count, threads);
+    return std::make_pair(l.instances, l.intra_op_threads);
+  };
+  EXPECT_EQ(layout(1), std::make_pair(1, 1));
+  EXPECT_EQ(layout(2), std::make_pair(2, 1));
+  EXPECT_EQ(layout(4), std::make_pair(4, 1));
+  EXPECT_EQ(layout(8), std::make_pair(4, 2));
+  EXPECT_EQ(layout(6), std::make_pair(4, 1));  // never more threads than cores
+  // What config fixes stays; the other follows from the cores.
+  EXPECT_EQ(layout(8, 1), std::make_pair(1, 8));
+  EXPECT_EQ(layout(8, 0, 4), std::make_pair(2, 4));
+  EXPECT_EQ(layout(2, 3), std::make_pair(3, 1));
+  EXPECT_EQ(layout(2, 3, 5), std::make_pair(3, 5));
+}
+
+// A cgroup tree on disk, as the kernel lays it out, read through DetectCpuBudget.
+class FakeCgroupTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() / ("seqserve_cgroup_" + std::to_string(::getpid()) + "_" +
+                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(root_);
+  }
+  // Not fs::remove_all (see model_repository_test.cc).
+  void TearDown() override { ASSERT_EQ(std::system(("rm -rf '" + root_.string() + "'").c_str()), 0); }
+  void Write(const fs::path& relative, const std::string& text) {
+    fs::create_directories((root_ / relative).parent_path());
+    std::ofstream(root_ / relative) << text;
+  }
+  CpuBudget Detect() { return DetectCpuBudget(root_.string(), (root_ / "self_cgroup").string()); }
+  fs::path root_;
+};
+
+TEST_F(FakeCgroupTest, CgroupV2QuotaOfThePodApplies) {
+  Write("self_cgroup", "0::/kubepods/pod1/ctr\n");
+  Write("kubepods/pod1/ctr/cpu.max", "max 100000\n");
+  Write("kubepods/pod1/cpu.max", "200000 100000\n");  // the pod's limit, one level up
+  const CpuBudget b = Detect();
+  ASSERT_TRUE(b.quota_cores.has_value());
+  EXPECT_DOUBLE_EQ(*b.quota_cores, 2.0);
+  EXPECT_EQ(b.cores, std::min(2, b.affinity_cores));
+  EXPECT_NE(b.source.find("kubepods/pod1/cpu.max"), std::string::npos) << b.source;
+}
+
+TEST_F(FakeCgroupTest, CgroupV1QuotaWinsOnAHybridHost) {
+  Write("self_cgroup", "4:cpu,cpuacct:/job\n0::/\n");
+  Write("cpu,cpuacct/job/cpu.cfs_quota_us", "100000\n");
+  Write("cpu,cpuacct/job/cpu.cfs_period_us", "100000\n");
+  Write("cpu.max", "400000 100000\n");  // v2 without the cpu controller: ignored
+  const CpuBudget b = Detect();
+  ASSERT_TRUE(b.quota_cores.has_value());
+  EXPECT_DOUBLE_EQ(*b.quota_cores, 1.0);
+  EXPECT_EQ(b.cores, 1);
+}
+
+TEST_F(FakeCgroupTest, NoQuotaMeansTheAffinityMask) {
+  Write("self_cgroup", "0::/\n");
+  Write("cpu.max", "max 100000\n");
+  const CpuBudget b = Detect();
+  EXPECT_FALSE(b.quota_cores.has_value());
+  EXPECT_EQ(b.cores, b.affinity_cores);
+  EXPECT_GE(b.cores, 1);
+}
+
+TEST(PrecisionTest, RefusedWhereTheDeviceCannotRunIt) {
+  const std::set<std::string> plain = {"sse4_2", "avx2", "fma"};
+  const std::set<std::string> bf16 = {"avx2", "avx512f", "avx512_bf16"};
+  EXPECT_TRUE(CheckPrecisionSupported(Precision::kFp32, {}, std::nullopt).ok());
+  EXPECT_TRUE(CheckPrecisionSupported(Precision::kBf16, bf16, std::nullopt).ok());
+  EXPECT_TRUE(CheckPrecisionSupported(Precision::kBf16, {"amx_bf16", "amx_tile"}, std::nullopt).ok());
+  absl::Status no_bf16 = CheckPrecisionSupported(Precision::kBf16, plain, std::nullopt);
+  EXPECT_EQ(no_bf16.code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(no_bf16.message().find("avx512_bf16"), std::string::npos) << no_bf16;
+  EXPECT_EQ(CheckPrecisionSupported(Precision::kFp16, bf16, std::nullopt).code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(CheckPrecisionSupported(Precision::kInt8Dynamic, plain, std::nullopt).ok());
+  EXPECT_EQ(CheckPrecisionSupported(Precision::kInt8Dynamic, {"sse4_2"}, std::nullopt).code(),
+            absl::StatusCode::kUnavailable);
+  // CUDA: by compute capability.
+  EXPECT_TRUE(CheckPrecisionSupported(Precision::kBf16, {}, 90).ok());
+  EXPECT_EQ(CheckPrecisionSupported(Precision::kBf16, {}, 75).code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(CheckPrecisionSupported(Precision::kFp16, {}, 75).ok());
+  EXPECT_EQ(CheckPrecisionSupported(Precision::kInt8Dynamic, bf16, 90).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(PrecisionName(Precision::kInt8Dynamic), "INT8_DYNAMIC");
+}
+
+}  // namespace
+}  // namespace seqserve
