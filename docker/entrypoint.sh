@@ -19,7 +19,8 @@
 # An unset or empty variable leaves the server's default. Arguments given to the container come
 # after these flags and win (the server keeps the last value of a repeated flag). A first argument
 # that is not a flag is run instead of the server (e.g. `docker run -it IMAGE bash`).
-# Threads are not a server flag: they are per model, `instance { intra_op_threads }` in config.pbtxt.
+# Threads are not a server flag: by default they follow the container's CPU quota (runtime/host_cpu.h);
+# a model's config.pbtxt may fix them (`instance { count intra_op_threads }`).
 set -euo pipefail
 
 if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then

@@ -12,9 +12,9 @@
 // The default layout (DefaultInstanceLayout): instances = min(cores, 4), intra-op threads =
 // cores / instances. Measured on all-MiniLM-L6-v2 TorchScript, 2-core AMD EPYC, 32 clients of
 // real sentences (benchmarks/real_models/instance_layouts.py, benchmarks/RESULTS.md):
-// 2 instances x 1 thread served 1.9x the sentences/s of 1 x 1 and 1.3x of 1 x 2 (intra-op
-// threads parallelize a small batch of short sentences poorly); 2 x 2 (oversubscribed) was no
-// faster than 2 x 1 and had a higher p99. Instances cost only their activations, since they share
+// 2 instances x 1 thread served 1.83x the sentences/s of 1 x 1 and 1.82x of 1 x 2 (intra-op
+// threads parallelize a small batch of short sentences poorly), with half the p99; 2 x 2
+// (oversubscribed) served 0.89x of 2 x 1 with a higher p99. Instances cost only their activations, since they share
 // the weights (Note [one copy of the weights] in runtime/torch_model.h). Beyond 4 instances the
 // batcher's batches shrink (each instance takes its own), so large budgets add threads per
 // instance instead. Nothing is set aside for gRPC: its work per request is small next to the

@@ -15,7 +15,7 @@ absl::StatusOr<Tensor> FromWire(const v1::Tensor& wire) {
     return absl::InvalidArgumentError(absl::StrCat("input '", wire.name(), "' has no dtype set"));
   }
   t.shape.assign(wire.shape().begin(), wire.shape().end());
-  t.data = wire.data();
+  t.borrowed = wire.data();  // Note [borrowed inputs] in server/kserve_codec.h
   return t;
 }
 

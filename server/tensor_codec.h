@@ -9,14 +9,16 @@
 
 namespace seqserve {
 
-// Copies a wire tensor into a runtime tensor. INVALID_ARGUMENT for an unset or unknown dtype.
-// Shape and size are checked later, against the model (ValidateRequest).
+// A runtime tensor over a wire tensor: its bytes are borrowed, not copied, so `wire` must outlive
+// it unchanged (a unary Predict's message does; Note [borrowed inputs] in kserve_codec.h).
+// INVALID_ARGUMENT for an unset or unknown dtype. Shape and size are checked later, against the
+// model (ValidateRequest).
 absl::StatusOr<Tensor> FromWire(const v1::Tensor& wire);
 
 // Moves a runtime tensor's bytes into a wire tensor.
 void ToWire(Tensor&& tensor, v1::Tensor* wire);
 
-// Builds the runtime request for a Predict call.
+// Builds the runtime request for a Predict call; its inputs borrow from `wire`, as above.
 absl::StatusOr<std::unique_ptr<InferenceRequest>> FromWire(const v1::PredictRequest& wire);
 
 // Describes a tensor of a signature, with the row dimension as -1 first.

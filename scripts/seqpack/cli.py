@@ -15,6 +15,7 @@ PROG = "seqserve-pack"
 FORMATS = ("torchscript", "pt2")
 TASKS = ("embedding", "classification")
 POOLINGS = ("mean", "cls")
+PRECISIONS = ("fp32", "bf16", "fp16", "int8_dynamic")
 DEFAULT_MAX_BATCH_SIZE = 64
 
 DESCRIPTION = """\
@@ -27,8 +28,8 @@ in REPO by rename, complete or not at all."""
 
 EPILOG = """\
 defaults: task embedding with mean pooling and no normalization, max length = the model's
-position table (at most 512), max batch size 64; a sentence-transformers directory (modules.json)
-gives its own pooling, normalization and max_seq_length.
+position table (at most 512), max batch size 64, precision fp32; a sentence-transformers
+directory (modules.json) gives its own pooling, normalization and max_seq_length.
 supported model types: {families}.
 exit codes: 0 packed, 2 bad usage or inputs, 1 export or check failed, 130/143 interrupted."""
 
@@ -93,11 +94,17 @@ def build_parser():
     p.add_argument("--max-length", type=_positive, default=None, metavar="L", help="longest sequence served")
     p.add_argument("--max-batch-size", type=_positive, default=DEFAULT_MAX_BATCH_SIZE, metavar="B",
                    help=f"most rows in one batch (default {DEFAULT_MAX_BATCH_SIZE})")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="what the model computes in: fp32; bf16 / fp16: the model cast before export (outputs "
+                        "stay FP32; fast on CPUs with avx512_bf16 / AMX, fp16 on CUDA or avx512_fp16); "
+                        "int8_dynamic: nn.Linear in int8, activations quantized per call (TorchScript only, "
+                        "x86). Written to config optimization.precision and the manifest (default fp32)")
     p.add_argument("--force", action="store_true", help="replace REPO/NAME/N (and the config) if it exists")
     p.add_argument("--threads", type=_positive, default=None, metavar="T",
                    help="intra-op threads per instance: config intra_op_threads, and for pt2 the thread count "
-                        "compiled into the kernels (inductor cpp.threads); default 1 in the config, kernels "
-                        "follow the server's setting")
+                        "compiled into the kernels (inductor cpp.threads). Default: TorchScript leaves it to the "
+                        "server (instances x threads from its cores); pt2 compiles 1 thread and writes "
+                        "intra_op_threads: 1, so the server runs one instance per core")
     return p
 
 

@@ -6,8 +6,9 @@
                then AOTInductor (torch._inductor.aoti_compile_and_package, freezing on); model.pt2.
 
 Either way the file is loaded back and run over several (batch, length) shapes, from 1x1 to the
-maximum batch and length, with padded rows; it must agree with eager within CHECK_ATOL or the
-export fails (and nothing is written to the repository).
+maximum batch and length, with padded rows; it must agree with eager (at the packed precision)
+within CHECK_ATOL (fp32; see precision.CHECK_TOLERANCES for the others) or the export fails (and
+nothing is written to the repository).
 """
 import json
 import logging
@@ -158,13 +159,14 @@ def load_exported(fmt, path):
     return torch._inductor.aoti_load_package(path)
 
 
-def check(eager, exported, names, loaded, max_batch, max_length):
-    """Runs eager and the exported file over check_shapes; ExportError if they differ by more than
-    CHECK_ATOL anywhere. Returns (shapes, worst difference)."""
+def check(eager, exported, names, loaded, max_batch, max_length, tolerance=(CHECK_ATOL, 0.0), what="eager"):
+    """Runs eager and the exported file over check_shapes; ExportError if they differ anywhere by
+    more than atol + rtol * |eager| (`tolerance`: (atol, rtol)). Returns (shapes, worst difference)."""
+    atol, rtol = tolerance
     generator = torch.Generator().manual_seed(SEED)
     shapes = check_shapes(max_batch, max_length)
     worst = 0.0
-    with step(f"checking the saved model against eager at (batch x length) "
+    with step(f"checking the saved model against {what} at (batch x length) "
               f"{', '.join(f'{b}x{l}' for b, l in shapes)}"), torch.no_grad():
         for batch, length in shapes:
             inputs = make_inputs(names, batch, length, loaded, generator)
@@ -184,9 +186,12 @@ def check(eager, exported, names, loaded, max_batch, max_length):
                 if tuple(got.shape) != tuple(want.shape):
                     raise ExportError(f"the exported model returns shape {list(got.shape)} at batch {batch} x "
                                       f"length {length}; eager returns {list(want.shape)}")
-                diff = (got.float() - want).abs().max().item() if want.numel() else 0.0
-                if not diff <= CHECK_ATOL:  # also catches NaN
-                    raise ExportError(f"the exported model differs from eager by {diff:.3g} (> {CHECK_ATOL}) at "
+                error = (got.float() - want.float()).abs()
+                diff = error.max().item() if want.numel() else 0.0
+                excess = (error - rtol * want.float().abs()).max().item() if want.numel() else 0.0
+                if not excess <= atol:  # also catches NaN
+                    bound = f"{atol}" + (f" + {rtol} x |{what}|" if rtol else "")
+                    raise ExportError(f"the exported model differs from {what} by {diff:.3g} (> {bound}) at "
                                       f"batch {batch} x length {length}")
                 shape_diff = max(shape_diff, diff)
             worst = max(worst, shape_diff)

@@ -11,19 +11,30 @@ from seqpack.source import read_source
 
 def pack(args):
     start = time.monotonic()
+    from seqpack.precision import CONFIG_NAMES, check_format
+    check_format(args.precision, args.format)
+    precision_name = CONFIG_NAMES[args.precision]
     target = repository.Target(args.repository, args.name, args.version, args.force)
     source = read_source(args)
-    target.check_siblings(args.format, source.max_batch_size, source.max_length)
+    target.check_siblings(args.format, source.max_batch_size, source.max_length, precision=precision_name)
 
     import torch
-    from seqpack import export, references
+    from seqpack import export, precision, references
     from seqpack.source import load_model
     from seqpack.wrappers import OUTPUT_NAMES, wrap
 
     auto = "AutoModelForSequenceClassification" if source.task == "classification" else "AutoModel"
     with step(f"loading {source.hf_dir} with transformers ({auto}, fp32, eager attention)"):
         loaded = load_model(source)
-    eager = wrap(loaded, source)
+    fp32_eager = wrap(loaded, source)
+    if args.precision == "fp32":
+        eager, precision_options = fp32_eager, {}
+    else:
+        precision.note_cpu(args.precision)
+        how = ("quantizing nn.Linear to int8 (torch.ao dynamic quantization)" if args.precision == "int8_dynamic"
+               else f"casting the model to {args.precision}")
+        with step(how):
+            eager, precision_options = precision.at_precision(fp32_eager, args.precision)
     names = loaded.input_names
     output_name = OUTPUT_NAMES[source.task]
     max_batch, max_length = source.max_batch_size, source.max_length
@@ -37,19 +48,34 @@ def pack(args):
         if args.format == "torchscript":
             options = export.export_torchscript(eager, example, path)
         else:
-            options, cpu_isa = export.export_pt2(eager, example, names, max_batch, max_length, path, args.threads)
-        options["threads"] = str(args.threads) if args.threads else "default (config intra_op_threads 1)"
+            # A .pt2's kernels run the thread count compiled into them: one by default, so that
+            # the server's instances (one per core) are what spreads the work.
+            options, cpu_isa = export.export_pt2(eager, example, names, max_batch, max_length, path, args.threads or 1)
+        options.update(precision_options)
+        options["threads"] = str(args.threads) if args.threads else "default (the server's instance layout)"
         exported = export.load_exported(args.format, path)
-        shapes, worst = export.check(eager, exported, names, loaded, max_batch, max_length)
-        del exported
+        tolerance = precision.CHECK_TOLERANCES[args.precision]
+        what = "eager" if args.precision == "fp32" else f"eager {args.precision}"
+        shapes, worst = export.check(eager, exported, names, loaded, max_batch, max_length, tolerance, what)
         options["checked_shapes"] = ",".join(f"{b}x{l}" for b, l in shapes)
         options["checked_max_abs_diff"] = repr(worst)
-        options["check_atol"] = repr(export.CHECK_ATOL)
+        options["check_atol"] = repr(tolerance[0])
+        if tolerance[1]:
+            options["check_rtol"] = repr(tolerance[1])
 
-        with step("computing reference outputs with eager PyTorch"):
+        with step(f"computing reference outputs with {what} PyTorch"):
             refs, tokenized = references.build(eager, source, loaded, names, output_name)
         output_width = refs[0]["outputs"][0]["shape"][1]
-        target.check_siblings(args.format, max_batch, max_length, names, (output_name, [output_width]))
+        target.check_siblings(args.format, max_batch, max_length, names, (output_name, [output_width]),
+                              precision=precision_name)
+        with step("re-running the saved model on the references"):
+            rerun, accuracy, pairs = precision.measure(exported, fp32_eager, refs, source.task, args.precision)
+        del exported
+        options.update(accuracy)
+        output_tolerance = precision.reference_tolerance(args.precision, max(rerun, worst))
+        precision.check_references(pairs, output_tolerance)
+        if output_tolerance is not None:
+            options["reference_tolerance"] = f"atol {output_tolerance[0]!r} rtol {output_tolerance[1]!r}"
 
         with step(f"hashing {model_file}"):
             digest = repository.sha256_of(path)
@@ -59,10 +85,11 @@ def pack(args):
         ranges = [("input_ids", loaded.vocab_size), ("attention_mask", 2)]
         if "token_type_ids" in names:
             ranges.append(("token_type_ids", loaded.type_vocab_size))
-        header = _config_header(args, source, loaded, model_file, output_width, shapes, worst, len(refs), cpu_isa)
+        header = _config_header(args, source, loaded, model_file, output_width, shapes, worst, len(refs), cpu_isa,
+                                accuracy, output_tolerance)
         stage.write("config.pbtxt", repository.render_config(
             args.name, args.format, ranges, loaded.pad_token_id, output_name, output_width, max_batch, max_length,
-            args.threads, header))
+            args.threads or (1 if args.format == "pt2" else None), header, precision_name, output_tolerance))
         stage.commit()
     size = os.path.getsize(os.path.join(target.version_dir, model_file))
     progress(f"packed {target.model_dir}: config.pbtxt, {args.version}/{model_file} ({size / 1e6:.1f} MB), "
@@ -73,6 +100,7 @@ def _manifest(args, source, loaded, model_file, digest, options, cpu_isa, refs, 
     """ModelManifest (proto/seqserve/v1/model_manifest.proto) as a dict of its JSON field names."""
     import torch
     import transformers
+    from seqpack.precision import CONFIG_NAMES, WEIGHT_DTYPES
     source_map = {
         "architecture": source.architecture, "model_type": source.model_type, "task": source.task,
         "pooling": source.pooling, "normalize": str(source.normalize).lower(),
@@ -94,7 +122,8 @@ def _manifest(args, source, loaded, model_file, digest, options, cpu_isa, refs, 
         "cuda_version": torch.version.cuda or "",
         "transformers_version": transformers.__version__,
         "device": "cpu",
-        "dtype": "fp32",
+        "dtype": WEIGHT_DTYPES[args.precision],
+        "precision": CONFIG_NAMES[args.precision],
         "export_options": options,
         "source": source_map,
         "batch": {"min": 1, "max": source.max_batch_size},
@@ -108,7 +137,8 @@ def _manifest(args, source, loaded, model_file, digest, options, cpu_isa, refs, 
     return manifest
 
 
-def _config_header(args, source, loaded, model_file, output_width, shapes, worst, num_refs, cpu_isa):
+def _config_header(args, source, loaded, model_file, output_width, shapes, worst, num_refs, cpu_isa, accuracy,
+                   output_tolerance):
     """The comment lines at the top of config.pbtxt: what was packed, from where, and how."""
     import torch
     import transformers
@@ -121,16 +151,33 @@ def _config_header(args, source, loaded, model_file, output_width, shapes, worst
                 f"hidden state{', L2-normalized' if source.normalize else ''} -> embedding [B, {output_width}]")
     else:
         what = f"{source.architecture} logits -> logits [B, {output_width}] (labels {', '.join(loaded.labels)})"
+    precision_lines = []
+    if args.precision != "fp32":
+        computes = {"bf16": "weights and compute in bfloat16 (cast before export)",
+                    "fp16": "weights and compute in float16 (cast before export)",
+                    "int8_dynamic": "nn.Linear weights int8, activations quantized per call (torch.ao "
+                                    "quantize_dynamic), the rest fp32"}[args.precision]
+        if "accuracy_vs_fp32_min_cosine" in accuracy:
+            vs = (f"cosine similarity min {accuracy['accuracy_vs_fp32_min_cosine']}, mean "
+                  f"{accuracy['accuracy_vs_fp32_mean_cosine']}")
+        else:
+            vs = f"logits max abs error {accuracy['accuracy_vs_fp32_max_abs_error']}"
+        precision_lines = [
+            f"Precision {args.precision}: {computes}; outputs float32.",
+            f"  Against the fp32 model on the {accuracy['accuracy_vs_fp32_rows']} reference rows: {vs};",
+            f"  reference_tolerance atol {output_tolerance[0]:g} rtol {output_tolerance[1]:g}."]
     return [
         f"Packed by scripts/seqserve-pack from {source.root_dir}",
         f"  {source.architecture} (model_type {source.model_type}), {loaded.num_parameters:,} parameters"
         + (", sentence-transformers" if source.sentence_transformers else ""),
         f"as {args.format} ({how}) with torch {torch.__version__}, transformers {transformers.__version__};",
-        f"  version {args.version}: {args.version}/{model_file}, checked against eager at batch x length "
+        f"  version {args.version}: {args.version}/{model_file}, checked against eager"
+        f"{'' if args.precision == 'fp32' else ' ' + args.precision} at batch x length "
         f"{', '.join(f'{b}x{l}' for b, l in shapes)} (max abs diff {worst:.3g});",
         f"  {num_refs} reference requests in {args.version}/{repository.MANIFEST_FILE}"
         + (f"; kernels compiled for CPU ISA {cpu_isa}." if cpu_isa else "."),
         f"Task {source.task}: {what}.",
+        *precision_lines,
         "Settings:",
         *[f"  {setting}" for setting in source.settings],
         "Inputs are in the order forward() takes them: the server passes them positionally.",

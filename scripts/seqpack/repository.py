@@ -49,9 +49,9 @@ class Target:
             if not os.path.isdir(self.version_dir) or os.path.islink(self.version_dir):
                 raise UsageError(f"{self.version_dir} exists and is not a version directory; not replacing it")
 
-    def check_siblings(self, fmt, max_batch, max_length, input_names=None, output=None):
+    def check_siblings(self, fmt, max_batch, max_length, input_names=None, output=None, precision="FP32"):
         """The config is shared by every version of the model: refuse to write one that the other
-        versions (those with a manifest) cannot serve under."""
+        versions (those with a manifest) cannot serve under. `precision`: config.pbtxt's name."""
         if not os.path.isdir(self.model_dir):
             return
         for entry in sorted(os.listdir(self.model_dir)):
@@ -72,6 +72,10 @@ class Target:
             if other.get("format") and other["format"] != fmt:
                 raise UsageError(f"{where} is {other['format']} and config.pbtxt's platform is shared by all "
                                  f"versions; pack the {fmt} model under another --name")
+            theirs = other.get("precision") or "FP32"
+            if theirs != precision:
+                raise UsageError(f"{where} is packed in {theirs} and config.pbtxt's optimization.precision is shared "
+                                 f"by all versions; pack with --precision {theirs.lower()} or under another --name")
             for key, value, flag in (("batch", max_batch, "--max-batch-size"), ("sequence", max_length, "--max-length")):
                 top = int((other.get(key) or {}).get("max", 0) or 0)
                 if top and value > top:
@@ -101,8 +105,10 @@ def _pbtxt_tensor(kind, name, dtype, dims, extra=""):
 
 
 def render_config(name, fmt, input_ranges, pad_token_id, output_name, output_width, max_batch, max_length,
-                  threads, header):
-    """config.pbtxt text. `input_ranges`: [(input name, end of its valid range)] in forward order."""
+                  threads, header, precision="FP32", output_tolerance=None):
+    """config.pbtxt text. `input_ranges`: [(input name, end of its valid range)] in forward order;
+    `precision`: OptimizationConfig.Precision's name (FP32 writes no optimization block);
+    `output_tolerance`: (atol, rtol) of the output's reference_tolerance, None for the default."""
     lines = [f"# {line}" if line else "#" for line in header]
     lines += [f"name: {json.dumps(name)}",
               f"platform: {json.dumps(PLATFORMS[fmt])}",
@@ -112,10 +118,16 @@ def render_config(name, fmt, input_ranges, pad_token_id, output_name, output_wid
         pad = pad_token_id if input_name == "input_ids" else 0
         lines.append(_pbtxt_tensor("input", input_name, "INT64", [-1],
                                    f" pad_value: {pad} valid_range {{ begin: 0 end: {end} }}"))
-    lines.append(_pbtxt_tensor("output", output_name, "FP32", [output_width]))
+    tolerance = ""
+    if output_tolerance is not None:
+        tolerance = f" reference_tolerance {{ atol: {output_tolerance[0]!r} rtol: {output_tolerance[1]!r} }}"
+    lines.append(_pbtxt_tensor("output", output_name, "FP32", [output_width], tolerance))
     lines += [f"sequence {{ axis: 0 max_length: {max_length} }}",
               "batching { mode: LENGTH_BUCKETED }",
-              f"instance {{ count: 1 intra_op_threads: {threads or 1} device: CPU }}"]
+              # Without --threads the server picks instances x threads from its cores.
+              f"instance {{ intra_op_threads: {threads} device: CPU }}" if threads else "instance { device: CPU }"]
+    if precision != "FP32":
+        lines.append(f"optimization {{ precision: {precision} }}")
     return "\n".join(lines) + "\n"
 
 

@@ -5,6 +5,9 @@ tensor, with a forward that takes exactly the config's inputs, positionally, in 
                   sentence-transformers' Pooling computes it) or its first token, then optionally
                   L2-normalized (sentence-transformers' Normalize).
   classification  [B, num_labels] FP32: the logits of a *ForSequenceClassification model.
+
+A model cast to bfloat16 / float16 (--precision) computes the encoder in that type; its output is
+cast to float32 first, so pooling and normalization run in float32 and the outputs stay FP32.
 """
 import torch
 import torch.nn.functional as F
@@ -24,6 +27,8 @@ class _Head(nn.Module):
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
         out = self.model(**kwargs)[0]  # last_hidden_state, or logits for a classifier
+        if out.dtype != torch.float32:  # a bf16 / fp16 model (decided when traced: no op for fp32)
+            out = out.float()
         if self.task == "classification":
             return out
         if self.pooling == "cls":

@@ -44,9 +44,13 @@ v1::PredictRequest PredictFor(const std::string& model, const std::vector<Tensor
   return request;
 }
 
+// An owned copy (FromWire borrows from the message).
 Tensor ToTensor(const v1::Tensor& wire) {
   absl::StatusOr<Tensor> t = FromWire(wire);
-  return t.ok() ? *t : Tensor{};
+  if (!t.ok()) return Tensor{};
+  t->data = std::string(t->bytes());
+  t->borrowed = {};
+  return *t;
 }
 
 std::vector<Tensor> EncoderInputs(int64_t rows, int64_t length, uint32_t seed) {

@@ -119,7 +119,7 @@ inline void CheckValidated(const ModelSignature& sig, const InferenceRequest& r)
     FUZZ_CHECK(t.name == spec.name);
     FUZZ_CHECK(t.dtype == spec.dtype);
     FUZZ_CHECK(t.shape == seqserve::BatchedShape(sig, spec, r.rows, r.sequence_length));
-    FUZZ_CHECK(t.data.size() == ByteSize(sig, spec, r.rows, r.sequence_length));
+    FUZZ_CHECK(t.bytes().size() == ByteSize(sig, spec, r.rows, r.sequence_length));
   }
   FUZZ_CHECK(!r.output_indices.empty());
   for (int k : r.output_indices) FUZZ_CHECK(k >= 0 && k < static_cast<int>(sig.outputs.size()));
@@ -163,7 +163,7 @@ inline void RunBatch(const ModelSignature& sig, const Batch& batch) {
     for (const auto& request : batch.requests) {
       Tensor back = seqserve::ExtractOutput(mirror, static_cast<int>(i), batch, buffer.get(), row_offset, *request);
       FUZZ_CHECK(back.shape == request->inputs[i].shape);
-      FUZZ_CHECK(back.data == request->inputs[i].data);
+      FUZZ_CHECK(absl::string_view(back.data) == request->inputs[i].bytes());
       row_offset += request->rows;
     }
     FUZZ_CHECK(row_offset == batch.rows);

@@ -337,7 +337,7 @@ def test_pack_sentence_transformers_bert(checkpoints, tmp_path):
     assert all("data_type: INT64 dims: [-1]" in l for l in inputs)
     assert re.search(r'^output \{ name: "embedding" +data_type: FP32 +dims: \[64\] \}$', config, re.M)
     for line in ("sequence { axis: 0 max_length: 32 }", "batching { mode: LENGTH_BUCKETED }",
-                 "instance { count: 1 intra_op_threads: 1 device: CPU }"):
+                 "instance { device: CPU }"):
         assert line in body
 
     text = (repo / "tiny" / "1" / "seqserve-model.json").read_text()
@@ -421,3 +421,119 @@ def test_force_replaces_a_version(checkpoints, repo):
         m = mask.unsqueeze(-1).float()
         want = (hidden * m).sum(1) / m.sum(1)
         assert torch.allclose(module(ids, mask), want, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# --precision: all-MiniLM-L6-v2 from --checkpoints, short (64 tokens, batches of up to 8).
+
+MINILM = "all-MiniLM-L6-v2"
+SMALL = ("--max-length", 64, "--max-batch-size", 8)
+
+
+@pytest.fixture(scope="session")
+def minilm(request):
+    path = os.path.join(request.config.getoption("--checkpoints"), MINILM)
+    if not os.path.isfile(os.path.join(path, "model.safetensors")):
+        pytest.skip(f"no {MINILM} checkpoint in --checkpoints")
+    return path
+
+
+def _config_tolerance(config, output_name):
+    line = re.search(rf'^output \{{ name: "{output_name}".*$', config, re.M).group(0)
+    found = re.search(r"reference_tolerance \{ atol: ([0-9.e+-]+) rtol: ([0-9.e+-]+) \}", line)
+    return (float(found.group(1)), float(found.group(2))) if found else (1e-4, 1e-3)  # runtime/tolerance.h
+
+
+def _check_references_reproduce(module, refs, tolerance):
+    """The saved module re-run on every reference request, as the server checks at load."""
+    import numpy as np
+    import torch
+    atol, rtol = tolerance
+    with torch.no_grad():
+        for ref in refs:
+            out = module(*_tensors(ref))
+            assert out.dtype == torch.float32
+            assert list(out.shape) == ref["outputs"][0]["shape"]
+            np.testing.assert_allclose(out.numpy().ravel(), ref["outputs"][0]["float_data"], atol=atol, rtol=rtol)
+
+
+def _pack_minilm(minilm, repo, name, precision, *extra):
+    r = run_packer("--hf", minilm, "--name", name, "--repository", repo, "--precision", precision, *SMALL, *extra)
+    assert r.returncode == 0, r.stderr
+    config = open(os.path.join(repo, name, "config.pbtxt")).read()
+    text = open(os.path.join(repo, name, "1", "seqserve-model.json")).read()
+    return r, config, text, json.loads(text)
+
+
+def test_pack_minilm_bf16(minilm, tmp_path):
+    import torch
+    repo = str(tmp_path / "repo")
+    r, config, text, manifest = _pack_minilm(minilm, repo, "minilm_bf16", "bf16")
+    assert (manifest["precision"], manifest["dtype"]) == ("BF16", "bf16")
+    assert "optimization { precision: BF16 }" in config.splitlines()
+    assert re.search(r'^output \{ name: "embedding" +data_type: FP32 +dims: \[384\] '
+                     r'reference_tolerance \{ atol: 0.02 rtol: 0.02 \} \}$', config, re.M)
+    assert all("data_type: INT64" in l for l in config.splitlines() if l.startswith("input "))
+    options = manifest["export_options"]
+    assert float(options["check_atol"]) == float(options["check_rtol"]) == 1e-2
+    min_cos, mean_cos = float(options["accuracy_vs_fp32_min_cosine"]), float(options["accuracy_vs_fp32_mean_cosine"])
+    assert 0.999 < min_cos <= mean_cos <= 1.0
+    assert "accuracy of bf16 vs the fp32 eager model" in r.stderr
+    assert options["accuracy_vs_fp32_min_cosine"] in r.stderr
+    refs = _check_manifest_shapes(manifest, ["input_ids", "attention_mask", "token_type_ids"], "embedding", 384, 8, 64)
+
+    messages = _proto_messages(tmp_path)
+    if messages is not None:
+        from google.protobuf import json_format, text_format
+        manifest_message, config_message = messages
+        assert json_format.Parse(text, manifest_message()).precision == "BF16"
+        parsed = text_format.Parse(config, config_message())
+        assert config_message.DESCRIPTOR.fields_by_name["optimization"].message_type.enum_types_by_name[
+            "Precision"].values_by_number[parsed.optimization.precision].name == "BF16"
+        assert parsed.output[0].reference_tolerance.atol == pytest.approx(0.02)
+
+    # Traced from the bf16 model: bf16 weights, and the attention mask filled with bf16's minimum
+    # (transformers takes it from the model's dtype at trace time); outputs float32, matching the
+    # references (eager bf16) within the tolerance config.pbtxt gives.
+    module = torch.jit.load(os.path.join(repo, "minilm_bf16", "1", "model.pt"))
+    dtypes = {n.t("value").dtype for n in module.graph.nodes()
+              if n.kind() == "prim::Constant" and n.hasAttribute("value") and n.kindOf("value") == "t"}
+    assert torch.bfloat16 in dtypes and torch.float32 not in dtypes
+    assert repr(torch.finfo(torch.bfloat16).min) in module.code
+    _check_references_reproduce(module, refs, _config_tolerance(config, "embedding"))
+
+    # A version in another precision cannot share this config.pbtxt.
+    before = snapshot(repo)
+    r = run_packer("--hf", minilm, "--name", "minilm_bf16", "--repository", repo, "--version", 2, *SMALL)
+    assert_refused(r, "minilm_bf16/1 is packed in BF16", "--precision bf16")
+    assert snapshot(repo) == before
+
+
+def test_int8_dynamic_is_torchscript_only(minilm, repo):
+    before = snapshot(repo)
+    r = run_packer("--hf", minilm, "--name", "q", "--repository", repo, "--precision", "int8_dynamic",
+                   "--format", "pt2")
+    assert_refused(r, "--precision int8_dynamic is TorchScript-only", "--format torchscript")
+    assert snapshot(repo) == before
+    assert_refused(run_packer("--hf", minilm, "--name", "q", "--repository", repo, "--precision", "int4"),
+                   "--precision", "invalid choice")
+
+
+def test_pack_minilm_int8_dynamic(minilm, tmp_path):
+    import torch
+    repo = str(tmp_path / "repo")
+    r, config, _, manifest = _pack_minilm(minilm, repo, "minilm_int8", "int8_dynamic")
+    assert (manifest["precision"], manifest["dtype"]) == ("INT8_DYNAMIC", "fp32")
+    assert "optimization { precision: INT8_DYNAMIC }" in config.splitlines()
+    options = manifest["export_options"]
+    assert int(options["quantized_linear_modules"]) >= 6 * 6  # 6 layers of q, k, v, out, up, down (+ pooler)
+    assert 0 < float(options["accuracy_vs_fp32_min_cosine"]) <= float(options["accuracy_vs_fp32_mean_cosine"]) <= 1
+    atol, rtol = _config_tolerance(config, "embedding")
+    assert atol >= 1e-3 and atol >= 10 * float(options["reference_rerun_max_abs_diff"]) and rtol > 0
+    assert options["reference_tolerance"] == f"atol {atol!r} rtol {rtol!r}"
+
+    module = torch.jit.load(os.path.join(repo, "minilm_int8", "1", "model.pt"))
+    assert str(module.graph).count("quantized::linear_dynamic") >= 6 * 6
+    assert "ops.quantized.linear_dynamic" in module.code
+    refs = _check_manifest_shapes(manifest, ["input_ids", "attention_mask", "token_type_ids"], "embedding", 384, 8, 64)
+    _check_references_reproduce(module, refs, (atol, rtol))
