@@ -40,17 +40,21 @@ def make_inputs(lengths_path, samples, out_path):
     return lengths
 
 
-def perf(server, inputs, csv_path, load_args, model="encoder"):
+def perf(server, inputs, csv_path, load_args, model="encoder", timeout=600):
     """One perf_analyzer measurement of `model`; None when it found no stable measurement
-    (an overloaded server). `load_args` picks the load (--concurrency-range or
-    --request-rate-range ...)."""
+    within `timeout` seconds (an overloaded server). `load_args` picks the load
+    (--concurrency-range or --request-rate-range ...)."""
     if "--stability-percentage" not in load_args:
         load_args = [*load_args, "--stability-percentage", "25"]
     cmd = [os.path.join(ROOT, "scripts", "perf_analyzer"), "-m", model, "-i", "grpc", "-u", server.url,
            "--input-data", inputs, "--percentile=99",
            "--measurement-mode", "count_windows", "--measurement-request-count", "500",
            "--max-trials", "6", "-f", csv_path, *load_args]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    try:
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        open(csv_path + ".log", "w").write(f"no result in {timeout} s\n{e.stdout or ''}{e.stderr or ''}")
+        return None
     open(csv_path + ".log", "w").write(run.stdout + run.stderr)
     if run.returncode != 0 or not os.path.exists(csv_path):
         return None  # overloaded: no stable measurement (see the .log)

@@ -419,7 +419,11 @@ bool CudaAvailable() { return torch::cuda::is_available(); }
 
 void ConfigureTorchProcess() {
   // Note [inter-op threads]: seqserve runs one batch per instance thread; TorchScript's
-  // inter-op pool would only add threads competing for the same cores.
+  // inter-op pool would only add threads competing for the same cores, so it is 1. Intra-op
+  // threads are set on each instance thread when its runner is made (at::set_num_threads sets
+  // that thread's OpenMP team size and MKL's), from config or the CPU budget
+  // (runtime/host_cpu.h); OMP_NUM_THREADS / MKL_NUM_THREADS in the environment are overridden
+  // there. A .pt2 runs the thread count compiled into it.
   try {
     at::set_num_interop_threads(1);
   } catch (const c10::Error&) {
