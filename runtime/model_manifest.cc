@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
 #include "runtime/batch.h"
+#include "runtime/precision.h"
 
 namespace seqserve {
 namespace {
@@ -162,6 +163,10 @@ absl::Status CheckManifest(const v1::ModelManifest& manifest, const ModelSignatu
   if (!manifest.model_file().empty() && manifest.model_file() != file) {
     return Mismatch(absl::StrCat("the manifest describes '", manifest.model_file(), "' but config.pbtxt loads '", file,
                                  "'"));
+  }
+  if (!manifest.precision().empty() && !PrecisionFromName(manifest.precision()).has_value()) {
+    return Mismatch(absl::StrCat("the manifest says precision '", manifest.precision(),
+                                 "', not one of FP32, BF16, FP16, INT8_DYNAMIC"));
   }
   absl::StatusOr<std::string> sha = Sha256OfFile(model_file);
   if (!sha.ok()) return sha.status();

@@ -76,11 +76,8 @@ TorchModelOptions TorchOptions(const ModelSetup& setup, const std::string& versi
   options.device = setup.device;
   options.log_name = log_name;
   options.precision = setup.precision;
-  if (manifest.has_value()) {
-    options.precision_of_file = Precision::kFp32;
-    for (Precision p : {Precision::kFp32, Precision::kBf16, Precision::kFp16, Precision::kInt8Dynamic}) {
-      if (manifest->precision() == PrecisionName(p)) options.precision_of_file = p;
-    }
+  if (manifest.has_value()) {  // CheckManifest refused unknown names; empty is FP32
+    options.precision_of_file = PrecisionFromName(manifest->precision()).value_or(Precision::kFp32);
   }
   // Instances on the busiest device run at once.
   std::map<int, int> per_device;

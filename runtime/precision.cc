@@ -14,6 +14,13 @@ absl::string_view PrecisionName(Precision precision) {
   return "UNKNOWN";
 }
 
+std::optional<Precision> PrecisionFromName(absl::string_view name) {
+  for (Precision p : {Precision::kFp32, Precision::kBf16, Precision::kFp16, Precision::kInt8Dynamic}) {
+    if (name == PrecisionName(p)) return p;
+  }
+  return std::nullopt;
+}
+
 absl::Status CheckPrecisionSupported(Precision precision, const std::set<std::string>& cpu_flags,
                                      std::optional<int> cuda_compute_capability) {
   auto has = [&](const char* flag) { return cpu_flags.count(flag) > 0; };

@@ -23,6 +23,8 @@ enum class Precision { kFp32, kBf16, kFp16, kInt8Dynamic };
 
 // "FP32", "BF16", "FP16", "INT8_DYNAMIC": the names of config.pbtxt and of the manifest.
 absl::string_view PrecisionName(Precision precision);
+// Inverse of PrecisionName; nullopt for any other text.
+std::optional<Precision> PrecisionFromName(absl::string_view name);
 
 // OK when the device can run `precision`; UNAVAILABLE with the reason and what to do otherwise.
 // `cpu_flags`: /proc/cpuinfo flag names of this CPU (for a CPU model); `cuda_compute_capability`:

@@ -100,7 +100,16 @@ run_bench() {
   fi
 }
 # Allocators alternate within each repeat, so drift on a shared machine hits both alike.
-for dtype in fp32 fp16 bf16; do
+dtypes=(fp32 fp16 bf16)
+if [ "$dry_run" -eq 1 ]; then
+  # On CPU the server refuses a reduced precision the CPU has no instructions for
+  # (runtime/precision.h): the dry run takes only what this CPU runs natively.
+  flags="$(grep -m1 '^flags' /proc/cpuinfo || true)"
+  dtypes=(fp32)
+  if [[ " $flags " == *" avx512_fp16 "* || " $flags " == *" amx_fp16 "* ]]; then dtypes+=(fp16); fi
+  if [[ " $flags " == *" avx512_bf16 "* || " $flags " == *" amx_bf16 "* ]]; then dtypes+=(bf16); fi
+fi
+for dtype in "${dtypes[@]}"; do
   for ((r = 0; r < repeats; r++)); do
     for allocator in native pool pool-lean; do run_bench --allocator="$allocator" --dtype="$dtype"; done
   done

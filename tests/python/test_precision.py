@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -40,7 +41,19 @@ def precision_server(request, tmp_path_factory, start_server):
                       + "\noptimization { precision: BF16 }\n")
     server = start_server(repository=str(repo))
     client = grpcclient.InferenceServerClient(url=server.url)
-    server.wait_ready_http()  # some versions are UNAVAILABLE on purpose: ready means loading ended
+    # One model is UNAVAILABLE on purpose, so the server never reports ready: wait until every
+    # model has finished loading one way or the other.
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            states = [m.get("state") for m in client.get_model_repository_index(as_json=True).get("models", [])]
+        except grpcclient.InferenceServerException:
+            states = []
+        if len(states) == 4 and all(s in ("READY", "UNAVAILABLE") for s in states):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"models still loading after 300 s:\n{server.read_log()}")
     yield server, client
     server.stop()
 

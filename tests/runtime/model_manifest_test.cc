@@ -158,6 +158,16 @@ TEST_F(ModelManifestTest, RefusesAnotherFile) {
   EXPECT_NE(s.message().find("does not match its manifest: SHA-256 " + std::string(kAbcSha256)), std::string::npos) << s;
 }
 
+TEST_F(ModelManifestTest, RefusesAnUnknownPrecision) {
+  v1::ModelManifest m = SumManifest(kAbcSha256);
+  m.set_precision("BF16");
+  EXPECT_TRUE(Check(m).ok());  // whether it matches the config is the loader's rule
+  m.set_precision("INT4");
+  absl::Status s = Check(m);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("precision 'INT4'"), std::string::npos) << s;
+}
+
 TEST_F(ModelManifestTest, RefusesAPt2FromAnotherPyTorchRelease) {
   v1::ModelManifest m = SumManifest(kAbcSha256);
   m.set_format("pt2");
