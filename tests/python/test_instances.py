@@ -94,6 +94,10 @@ def cpu_cgroup_with_quota(cores):
             if os.path.isdir(path):
                 os.rmdir(path)
             continue
+        # Moving a process in may still be refused (a delegated or read-only hierarchy): try it.
+        if subprocess.run(["sh", "-c", f"echo $$ > {path}/cgroup.procs"], capture_output=True).returncode != 0:
+            subprocess.run(["rmdir", path], check=False)
+            continue
         return path, ("sh", "-c", f'echo $$ > {path}/cgroup.procs && exec "$@"', "sh")
     return None
 
