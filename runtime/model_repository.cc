@@ -68,13 +68,12 @@ std::string ModelFilePath(const ModelSetup& setup, const std::string& version_di
 
 // How the default factory loads one version: once, shared by its instances (Note [one copy of
 // the weights] in runtime/torch_model.h).
-TorchModelOptions TorchOptions(const ModelSetup& setup, const std::string& version_dir, const std::string& log_name,
+TorchModelOptions TorchOptions(const ModelSetup& setup, const std::string& version_dir,
                                const std::optional<v1::ModelManifest>& manifest) {
   TorchModelOptions options;
   options.path = ModelFilePath(setup, version_dir);
   options.format = setup.format;
   options.device = setup.device;
-  options.log_name = log_name;
   options.precision = setup.precision;
   if (manifest.has_value()) {  // CheckManifest refused unknown names; empty is FP32
     options.precision_of_file = PrecisionFromName(manifest->precision()).value_or(Precision::kFp32);
@@ -193,12 +192,14 @@ void ModelRepository::LoadAll(const std::function<void()>& after_each) {
       status = CheckManifest(**manifest, setup.signature, ModelFilePath(setup, version_dir),
                              setup.format == ModelFormat::kAotInductor, TorchVersion());
     }
-    const std::string log_name = absl::StrCat("model '", name, "' version ", number);
-    SharedTorchModel shared(TorchOptions(setup, version_dir, log_name, manifest.ok() ? *manifest : std::nullopt));
+    // The default: one load shared by the instances; it may go once they hold their runners.
+    std::optional<SharedTorchModel> shared;
+    if (!factory_) shared.emplace(TorchOptions(setup, version_dir, manifest.ok() ? *manifest : std::nullopt));
     auto make_runner = [&](int instance) -> absl::StatusOr<std::unique_ptr<BatchRunner>> {
       if (factory_) return factory_(setup, version_dir, instance);
-      return shared.NewRunner(setup.signature, setup.gpus.empty() ? 0 : setup.gpus[instance % setup.gpus.size()],
-                              setup.intra_op_threads, absl::StrCat(log_name, " instance ", instance));
+      return shared->NewRunner(setup.signature, setup.gpus.empty() ? 0 : setup.gpus[instance % setup.gpus.size()],
+                               setup.intra_op_threads,
+                               absl::StrCat("model '", name, "' version ", number, " instance ", instance));
     };
     if (status.ok()) {
       status = executor->Start(

@@ -394,14 +394,9 @@ std::shared_ptr<SharedTorchModel::Loaded> SharedTorchModel::Load(int device_inde
     return loaded;
   }
   loaded->convert_outputs = o.precision == Precision::kBf16 || o.precision == Precision::kFp16;
-  if (o.format == ModelFormat::kAotInductor) {
-    absl::StatusOr<std::unique_ptr<Program>> program = LoadAotiPackage(o.path, *device, o.concurrent_runs);
-    if (program.ok()) loaded->program = std::shared_ptr<Program>(std::move(*program)); else loaded->program = program.status();
-    return loaded;
-  }
-  absl::StatusOr<std::unique_ptr<Program>> program =
-      LoadScript(o.path, *device, cast ? o.precision : Precision::kFp32);
-  if (program.ok()) loaded->program = std::shared_ptr<Program>(std::move(*program)); else loaded->program = program.status();
+  loaded->program = o.format == ModelFormat::kAotInductor
+                        ? LoadAotiPackage(o.path, *device, o.concurrent_runs)
+                        : LoadScript(o.path, *device, cast ? o.precision : Precision::kFp32);
   return loaded;
 }
 

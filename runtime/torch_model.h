@@ -32,7 +32,8 @@ struct TorchModelOptions {
   // Model file (`<repo>/<model>/<version>/model.pt` or `model.pt2`).
   std::string path;
   ModelFormat format = ModelFormat::kTorchScript;
-  // How log lines name this version, e.g. "model 'encoder' version 1". Default: the path.
+  // How LoadTorchModel's runner names itself in log lines. Default: the path. (SharedTorchModel
+  // names each runner in NewRunner.)
   std::string log_name;
   Device device = Device::kCpu;
   // What the model computes in (runtime/precision.h); refused (UNAVAILABLE) where the device
@@ -52,11 +53,13 @@ struct TorchModelOptions {
 // Note [one copy of the weights]: every instance of a model version runs the same loaded
 // module (one per CUDA device), so N instances hold the weights once and add only their
 // activations. That is safe because a forward call changes no state of the module: TorchScript
-// runs each call in an interpreter frame of its own (its graph executor locks only while it
-// optimizes a graph for new input shapes), and an AOTInductor package built with N runners keeps
-// N copies of its activation state over one shared constants map, handing each call a free one.
-// A TorchScript module that mutates its own attributes in forward() (a call counter, a cache)
-// would race; models exported for inference do not.
+// runs each call in an interpreter frame of its own, and an AOTInductor package built with N
+// runners keeps N copies of its activation state over one shared constants map, handing each
+// call a free one (read in the wheel's aoti_runtime/model_container.h; TorchScript's graph
+// executor was not audited here: TorchModelTest.InstancesShareOneLoadAndRunItConcurrently runs
+// one module from 3 threads, and the e2e tests run 2-4 instances). A TorchScript module that
+// mutates its own attributes in forward() (a call counter, a cache) would race; models exported
+// for inference do not.
 
 // One model version's file, loaded at most once per device and shared by its instances.
 // Thread-safe: instances call NewRunner from their own threads at the same time.

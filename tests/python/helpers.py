@@ -56,3 +56,27 @@ def flood(server, count, length, client_timeout=None):
     the status)."""
     results = concurrently(server, "encoder", [encoder_inputs(length, i) for i in range(count)], client_timeout)
     return ["OK" if not isinstance(r, Exception) else r.status() for r in results]
+
+
+def bert_request(ids, mask, type_ids=None):
+    arrays = [("input_ids", ids), ("attention_mask", mask)] + ([("token_type_ids", type_ids)] if type_ids is not None else [])
+    inputs = []
+    for name, array in arrays:
+        array = np.asarray(array, dtype=np.int64).reshape(1, -1) if np.ndim(array) == 1 else np.asarray(array, np.int64)
+        inputs.append(grpcclient.InferInput(name, list(array.shape), "INT64"))
+        inputs[-1].set_data_from_numpy(array)
+    return inputs
+
+
+def embed_through_server(server, model, tokenizer, sentences):
+    """Each sentence as its own request, all at once (so the batcher mixes lengths)."""
+    encodings = tokenizer.encode_batch(sentences)
+    requests = [bert_request(e.ids, e.attention_mask, e.type_ids) for e in encodings]
+    results = concurrently(server, model, requests)
+    errors = [r for r in results if isinstance(r, Exception)]
+    assert not errors, errors[:3]
+    return np.concatenate([r.as_numpy("embedding") for r in results])
+
+
+def cosines(a, b):
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))

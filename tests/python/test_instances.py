@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 
-from helpers import metric
+from helpers import embed_through_server, metric
 from sentences import client_tokenizer, real_sentences
 
 
@@ -36,17 +36,8 @@ def layout(server, model):
             metric(server, "seqserve_model_intra_op_threads", model=model, version="1"))
 
 
-def embed(client, request, model, texts):
-    tokenizer = client_tokenizer(os.path.join(request.config.getoption("--checkpoints"), "all-MiniLM-L6-v2", "tokenizer.json"))
-    out = []
-    for e in tokenizer.encode_batch(texts):
-        inputs = []
-        for name, values in (("input_ids", e.ids), ("attention_mask", e.attention_mask), ("token_type_ids", e.type_ids)):
-            t = grpcclient.InferInput(name, [1, len(values)], "INT64")
-            t.set_data_from_numpy(np.array([values], dtype=np.int64))
-            inputs.append(t)
-        out.append(client.infer(model, inputs).as_numpy("embedding")[0])
-    return np.array(out)
+def minilm_tokenizer(request):
+    return client_tokenizer(os.path.join(request.config.getoption("--checkpoints"), "all-MiniLM-L6-v2", "tokenizer.json"))
 
 
 def test_instances_default_to_the_cores_of_the_process(request, tmp_path, start_server):
@@ -126,8 +117,8 @@ def test_instances_share_one_copy_of_the_weights(request, tmp_path, start_server
     for count in (1, 4):
         repo = one_model_repository(request, tmp_path / str(count), model, f"instance {{ count: {count} intra_op_threads: 1 }}")
         server = start_server(repository=repo)
-        client = ready(server)
-        embeddings = embed(client, request, model, texts)
+        ready(server)
+        embeddings = embed_through_server(server, model, minilm_tokenizer(request), texts)
         measured[count] = {"rss": server.memory_bytes(), "allocated": metric(server, "seqserve_memory_allocated_bytes"),
                            "embeddings": embeddings}
         assert layout(server, model)[1] == count

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 
+from helpers import cosines, embed_through_server
 from sentences import client_tokenizer, real_sentences
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -63,24 +64,12 @@ def reason(client, model):
     return index[model]["state"], index[model].get("reason", "")
 
 
-def embeddings(request, client, model, texts):
+def embeddings(request, server, model, texts):
     tokenizer = client_tokenizer(os.path.join(request.config.getoption("--checkpoints"), "all-MiniLM-L6-v2",
                                               "tokenizer.json"))
-    out = []
-    for e in tokenizer.encode_batch(texts):
-        inputs = []
-        for name, values in (("input_ids", e.ids), ("attention_mask", e.attention_mask), ("token_type_ids", e.type_ids)):
-            t = grpcclient.InferInput(name, [1, len(values)], "INT64")
-            t.set_data_from_numpy(np.array([values], dtype=np.int64))
-            inputs.append(t)
-        result = client.infer(model, inputs).as_numpy("embedding")
-        assert result.dtype == np.float32  # as declared, whatever the model computes in
-        out.append(result[0])
-    return np.array(out)
-
-
-def cosines(a, b):
-    return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    result = embed_through_server(server, model, tokenizer, texts)
+    assert result.dtype == np.float32  # as declared, whatever the model computes in
+    return result
 
 
 def short_sentences(count):
@@ -95,7 +84,7 @@ def test_bf16_serves_fp32_embeddings_within_cosine_0_9999(request, precision_ser
         return
     assert state == "READY", why
     texts = short_sentences(100)
-    c = cosines(embeddings(request, client, "minilm_bf16", texts), embeddings(request, client, "minilm", texts))
+    c = cosines(embeddings(request, server, "minilm_bf16", texts), embeddings(request, server, "minilm", texts))
     assert c.min() >= 0.9999, c.min()
     assert c.min() < 1.0  # it did compute in bf16
     assert re.search(r"loading model 'minilm_bf16' version 1 \(.*BF16\)", server.read_log())
@@ -106,7 +95,7 @@ def test_int8_dynamic_serves_and_is_coarser(request, precision_server):
     state, why = reason(client, "minilm_int8")
     assert state == "READY", why
     texts = short_sentences(50)
-    c = cosines(embeddings(request, client, "minilm_int8", texts), embeddings(request, client, "minilm", texts))
+    c = cosines(embeddings(request, server, "minilm_int8", texts), embeddings(request, server, "minilm", texts))
     # Documented as opt-in for its accuracy (README "Cores, instances and precision").
     assert 0.8 < c.min() < 0.9999, c.min()
 
