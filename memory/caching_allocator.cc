@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "memory/allocation_scope.h"
 #include "memory/size_classes.h"
 
 namespace seqserve::memory {
@@ -48,7 +49,21 @@ CachingAllocator::CachingAllocator(Backend* backend, Options options)
     : backend_(backend),
       options_(options),
       expandable_(options.expandable_segments && backend->can_grow_in_place()),
-      decommit_granularity_(options.decommit_free_pages ? backend->decommit_granularity() : 0) {}
+      decommit_granularity_(options.decommit_free_pages ? backend->decommit_granularity() : 0),
+      capacity_bytes_(options.capacity_bytes) {}
+
+void CachingAllocator::SetCapacity(size_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  capacity_bytes_ = bytes;
+  if (bytes != 0 && counters_.reserved_bytes > bytes) {
+    ReleaseCachedSegmentsLocked(counters_.reserved_bytes - bytes);
+  }
+}
+
+size_t CachingAllocator::capacity() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return capacity_bytes_;
+}
 
 CachingAllocator::~CachingAllocator() {
   std::lock_guard<std::mutex> lock(mu_);
@@ -107,6 +122,7 @@ absl::StatusOr<void*> CachingAllocator::Allocate(size_t bytes, StreamId stream) 
   ++counters_.live_blocks;
   counters_.peak_allocated_bytes =
       std::max(counters_.peak_allocated_bytes, counters_.allocated_bytes);
+  AllocationScope::Charge(block->size);
   // Note [tracing cost]: with no sink this is the only cost of tracing: one predictable branch.
   // The clock is read only when a sink is present.
   if (options_.trace_sink != nullptr) TraceLocked(TraceOp::kAlloc, block);
@@ -225,7 +241,7 @@ Block* CachingAllocator::GrowExpandableSegmentLocked(StreamId stream, size_t siz
   const size_t grow = RoundUp(tail_free ? size - std::min(size, tail->size) : size, kExpandableGrowth);
   if (grow == 0) return nullptr;
   MakeRoomLocked(grow, tail_free ? tail : nullptr);
-  if (options_.capacity_bytes != 0 && counters_.reserved_bytes + grow > options_.capacity_bytes) return nullptr;
+  if (capacity_bytes_ != 0 && counters_.reserved_bytes + grow > capacity_bytes_) return nullptr;
   if (!backend_->GrowInPlace(base, info.size, info.size + grow)) return nullptr;
   info.size += grow;
   ++counters_.backend_grows;
@@ -263,7 +279,7 @@ absl::StatusOr<Block*> CachingAllocator::NewSegmentLocked(size_t bytes, size_t s
   const size_t preferred =
       expandable ? RoundUp(size, kExpandableGrowth) : SegmentSizeFor(size, options_.large_segment_bytes);
   const size_t minimum = MinSegmentSizeFor(size);
-  const size_t capacity = options_.capacity_bytes;
+  const size_t capacity = capacity_bytes_;
   auto fits = [&](size_t segment) {
     return capacity == 0 ||
            (counters_.reserved_bytes <= capacity && segment <= capacity - counters_.reserved_bytes);
@@ -330,7 +346,7 @@ void CachingAllocator::AddReservedLocked(size_t bytes) {
 absl::Status CachingAllocator::OutOfMemoryLocked(size_t bytes, size_t size, StreamId stream,
                                                  const std::string& reason) const {
   const std::string budget =
-      options_.capacity_bytes == 0 ? std::string("unlimited") : FormatBytes(options_.capacity_bytes);
+      capacity_bytes_ == 0 ? std::string("unlimited") : FormatBytes(capacity_bytes_);
   return absl::ResourceExhaustedError(absl::StrCat(
       "memory pool (", backend_->name(), ") out of memory: requested ", FormatBytes(bytes), " (block of ",
       size, " bytes) on stream ", stream, ": ", reason, "; reserved ",
@@ -354,6 +370,7 @@ absl::Status CachingAllocator::Free(void* ptr) {
   live_.erase(it);
   if (options_.trace_sink != nullptr) TraceLocked(TraceOp::kFree, block);
   counters_.allocated_bytes -= block->size;
+  AllocationScope::Credit(block->size);
   counters_.requested_bytes -= block->requested;
   --counters_.live_blocks;
   block->requested = 0;

@@ -36,6 +36,9 @@
 // This is what libtorch's own allocators do for empty tensors, and it avoids spending a
 // 512-byte block on every empty tensor just to make its pointer unique.
 //
+// Per-thread accounting: each allocation is charged, each free credited, to the AllocationScope
+// open on the calling thread (memory/allocation_scope.h), which is how one batch's peak is seen.
+//
 // Thread-safety: thread-safe; one mutex guards all state (every public method takes it). The
 // backend and the trace sink are called with it held.
 //
@@ -105,6 +108,12 @@ class CachingAllocator {
   // A consistent snapshot, O(number of streams with free blocks).
   PoolStats stats() const;
 
+  // Changes the capacity budget (Options::capacity_bytes; 0: unlimited). Below what the pool
+  // reserves now, cached free segments are returned until it fits (if they suffice); live
+  // memory stays, and the pool grows no more until it is back under the budget.
+  void SetCapacity(size_t bytes);
+  size_t capacity() const;
+
   // Sets peak_reserved_bytes and peak_allocated_bytes to the current values.
   void ResetPeaks();
 
@@ -115,6 +124,7 @@ class CachingAllocator {
   // INTERNAL naming the first violation. O(blocks).
   absl::Status CheckInvariants() const;
 
+  // The options at creation (capacity_bytes may have changed since: capacity()).
   const Options& options() const { return options_; }
   Backend* backend() const { return backend_; }
 
@@ -214,6 +224,7 @@ class CachingAllocator {
   std::map<char*, size_t> decommitted_;
   uint64_t high_water_bytes_ = 0;
   std::vector<Block*> decommit_candidates_;  // MakeRoomLocked's scratch space
+  size_t capacity_bytes_;  // Options::capacity_bytes, changed by SetCapacity
   PoolStats counters_;  // the fields maintained incrementally; StatsLocked() adds the rest
 };
 

@@ -106,7 +106,7 @@ absl::Status CachingAllocator::RecommitLocked(Block* block, size_t bytes, size_t
   const size_t g = decommit_granularity_;
   const size_t needed = block->decommitted;
   MakeRoomLocked(needed, block);
-  if (options_.capacity_bytes != 0 && counters_.reserved_bytes + needed > options_.capacity_bytes) {
+  if (capacity_bytes_ != 0 && counters_.reserved_bytes + needed > capacity_bytes_) {
     return OutOfMemoryLocked(bytes, size, stream,
                              absl::StrCat("taking back ", FormatBytes(needed),
                                           " of a cached block would exceed the pool's capacity budget"));

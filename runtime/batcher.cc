@@ -45,27 +45,48 @@ size_t DynamicBatcher::BucketFor(int64_t length) const {
   return std::min(i, edges.size() - 1);
 }
 
-absl::Status DynamicBatcher::Enqueue(std::unique_ptr<InferenceRequest>& request) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (closed_) {
-      return absl::UnavailableError("model is shutting down; retry on another replica");
-    }
-    if (stats_.queued >= options_.max_queue_size) {
-      ++stats_.rejected_queue_full;
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "queue of model '", request->model_name, "' is full (", options_.max_queue_size,
-          " requests waiting); retry with backoff"));
-    }
-    request->timing.received = absl::Now();
+absl::Status DynamicBatcher::EnqueueLocked(std::unique_ptr<InferenceRequest>* requests, size_t n) {
+  if (closed_) {
+    return absl::UnavailableError("model is shutting down; retry on another replica");
+  }
+  if (stats_.queued + static_cast<int64_t>(n) > options_.max_queue_size) {
+    ++stats_.rejected_queue_full;
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "queue of model '", requests[0]->model_name, "' is full (", stats_.queued, " requests waiting, at most ",
+        options_.max_queue_size, n > 1 ? absl::StrCat("; this one needs ", n, " places, one per row chunk") : "",
+        "); retry with backoff"));
+  }
+  const absl::Time now = absl::Now();
+  for (size_t i = 0; i < n; ++i) {
+    std::unique_ptr<InferenceRequest>& request = requests[i];
+    request->timing.received = now;
     Bucket& bucket = buckets_[BucketFor(request->sequence_length)];
     bucket.rows += request->rows;
     bucket.longest = std::max(bucket.longest, request->sequence_length);
     bucket.requests.push_back(std::move(request));
-    ++stats_.queued;
-    ++stats_.enqueued;
+  }
+  stats_.queued += static_cast<int64_t>(n);
+  stats_.enqueued += static_cast<int64_t>(n);
+  return absl::OkStatus();
+}
+
+absl::Status DynamicBatcher::Enqueue(std::unique_ptr<InferenceRequest>& request) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (absl::Status queued = EnqueueLocked(&request, 1); !queued.ok()) return queued;
   }
   cv_.notify_one();
+  return absl::OkStatus();
+}
+
+absl::Status DynamicBatcher::EnqueueAll(std::vector<std::unique_ptr<InferenceRequest>>& requests) {
+  if (requests.empty()) return absl::OkStatus();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (absl::Status queued = EnqueueLocked(requests.data(), requests.size()); !queued.ok()) return queued;
+  }
+  requests.clear();
+  cv_.notify_all();
   return absl::OkStatus();
 }
 
@@ -98,12 +119,13 @@ std::unique_ptr<InferenceRequest> DynamicBatcher::Take(Bucket& bucket, size_t in
   return request;
 }
 
-void DynamicBatcher::TakeFrom(Bucket& bucket, Batch& batch, int64_t& real_tokens, bool neighbour,
-                              absl::Time now,
+bool DynamicBatcher::TakeFrom(Bucket& bucket, Batch& batch, int64_t& real_tokens, bool neighbour,
+                              absl::Time now, const BatchFits& fits,
                               std::vector<std::unique_ptr<InferenceRequest>>& dead) {
+  bool memory_stopped = false;
   size_t i = 0;
   while (i < bucket.requests.size()) {
-    if (options_.mode == BatchingMode::kNone && !batch.requests.empty()) return;
+    if (options_.mode == BatchingMode::kNone && !batch.requests.empty()) return memory_stopped;
     InferenceRequest& r = *bucket.requests[i];
     if (IsDead(r, now)) {
       ++(r.cancel != nullptr && r.cancel->cancelled() ? stats_.cancelled : stats_.expired);
@@ -114,16 +136,21 @@ void DynamicBatcher::TakeFrom(Bucket& bucket, Batch& batch, int64_t& real_tokens
     const int64_t padded = std::max(batch.padded_length, r.sequence_length);
     const int64_t tokens = rows * std::max<int64_t>(padded, 1);
     const int64_t real = real_tokens + r.rows * std::max<int64_t>(r.sequence_length, 1);
-    const bool fits = batch.requests.empty() ||
-                      (rows <= options_.max_batch_size && tokens <= token_limit_);
-    if (!fits) {
+    const bool within_limits = batch.requests.empty() ||
+                               (rows <= options_.max_batch_size && tokens <= token_limit_);
+    const bool efficient = !neighbour || static_cast<double>(real) >= options_.neighbour_min_efficiency * tokens;
+    // The memory check last: it is the dearest, and a batch it stops counts as memory-limited.
+    const bool within_memory = batch.requests.empty() || fits == nullptr || !within_limits || !efficient ||
+                               fits(rows, padded);
+    if (!within_limits || !within_memory) {
+      memory_stopped |= !within_memory;
       // Within the main bucket, arrival order is kept: stop at the first misfit. A neighbour
       // is only a top-up, so a misfit there is skipped and shorter ones may still fit.
-      if (!neighbour) return;
+      if (!neighbour) return memory_stopped;
       ++i;
       continue;
     }
-    if (neighbour && static_cast<double>(real) < options_.neighbour_min_efficiency * tokens) {
+    if (!efficient) {
       ++i;
       continue;
     }
@@ -132,9 +159,10 @@ void DynamicBatcher::TakeFrom(Bucket& bucket, Batch& batch, int64_t& real_tokens
     real_tokens = real;
     batch.requests.push_back(Take(bucket, i));
   }
+  return memory_stopped;
 }
 
-std::optional<Batch> DynamicBatcher::NextBatch() {
+std::optional<Batch> DynamicBatcher::NextBatch(const BatchFits& fits) {
   std::vector<std::unique_ptr<InferenceRequest>> dead;
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
@@ -170,19 +198,20 @@ std::optional<Batch> DynamicBatcher::NextBatch() {
 
     Batch batch;
     int64_t real_tokens = 0;
-    TakeFrom(buckets_[chosen], batch, real_tokens, /*neighbour=*/false, now, dead);
+    bool memory_stopped = TakeFrom(buckets_[chosen], batch, real_tokens, /*neighbour=*/false, now, fits, dead);
     // Top up from neighbours, nearest first, shorter before longer.
     for (int step = 1; step < static_cast<int>(buckets_.size()); ++step) {
       if (batch.requests.empty() || batch.rows >= options_.max_batch_size) break;
       if (options_.mode == BatchingMode::kNone) break;
       for (int b : {chosen - step, chosen + step}) {
         if (b >= 0 && b < static_cast<int>(buckets_.size())) {
-          TakeFrom(buckets_[b], batch, real_tokens, /*neighbour=*/true, now, dead);
+          memory_stopped |= TakeFrom(buckets_[b], batch, real_tokens, /*neighbour=*/true, now, fits, dead);
         }
       }
     }
     if (batch.requests.empty()) continue;  // everything taken was dead; look again
     ++stats_.batches;
+    if (memory_stopped) ++stats_.memory_limited_batches;
     stats_.batch_rows += batch.rows;
     stats_.real_tokens += real_tokens;
     stats_.padded_tokens += batch.rows * std::max<int64_t>(batch.padded_length, 1);

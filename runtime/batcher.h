@@ -15,7 +15,10 @@
 // A batch takes requests from its bucket in arrival order while they fit both limits (rows and
 // padded tokens; a single request always fits), then tops up from the neighbouring buckets
 // (shorter first) with requests that keep the batch's padding efficiency (real tokens / padded
-// tokens) at or above neighbour_min_efficiency. The batch is padded to its longest member only.
+// tokens) at or above neighbour_min_efficiency, and, where the executor passes a memory check,
+// while the batch's predicted peak memory still fits what the pool has free (the first request
+// always fits; a batch that stops growing for memory alone counts in memory_limited_batches).
+// The batch is padded to its longest member only.
 // Requests whose deadline has passed or whose client cancelled are completed with
 // DEADLINE_EXCEEDED / CANCELLED when met, and never reach compute. Once Close() is called no
 // request waits for its delay: the queue drains as fast as the executors go.
@@ -29,6 +32,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -91,6 +95,7 @@ struct BatcherStats {
   int64_t expired = 0;             // completed with DEADLINE_EXCEEDED before compute
   int64_t cancelled = 0;           // completed with CANCELLED before compute
   int64_t batches = 0;             // batches handed to executors
+  int64_t memory_limited_batches = 0;  // batches that stopped growing because of the memory check
   int64_t batch_rows = 0;          // rows in those batches
   int64_t real_tokens = 0;         // tokens that were not padding
   int64_t padded_tokens = 0;       // tokens computed, padding included
@@ -113,9 +118,16 @@ class DynamicBatcher {
   // `done` will be called exactly once. On error (RESOURCE_EXHAUSTED when full, UNAVAILABLE after
   // Close) `request` is left with the caller and `done` is not called.
   absl::Status Enqueue(std::unique_ptr<InferenceRequest>& request);
+  // Queues all of `requests` or, with the same errors, none (each counts against
+  // max_queue_size); on OK the vector is left empty.
+  absl::Status EnqueueAll(std::vector<std::unique_ptr<InferenceRequest>>& requests);
 
-  // Blocks until a batch is due and returns it; returns nullopt once closed and empty.
-  std::optional<Batch> NextBatch();
+  // Whether a batch of (rows, padded length) may be formed (the memory check); null: any.
+  using BatchFits = std::function<bool(int64_t rows, int64_t padded_length)>;
+
+  // Blocks until a batch is due and returns it; returns nullopt once closed and empty. The batch
+  // grows only while `fits` (may be null) accepts it; it is asked under the batcher's lock.
+  std::optional<Batch> NextBatch(const BatchFits& fits = nullptr);
 
   // Refuses new requests; waiting ones are still handed out, without waiting for their delay.
   void Close();
@@ -135,8 +147,11 @@ class DynamicBatcher {
   // Index of the bucket whose front request is oldest, or -1 when all are empty.
   int OldestBucket() const;
   // Takes requests from `bucket` into `batch` per the limits; drops dead ones into `dead`.
-  void TakeFrom(Bucket& bucket, Batch& batch, int64_t& real_tokens, bool neighbour, absl::Time now,
-                std::vector<std::unique_ptr<InferenceRequest>>& dead);
+  // Returns whether the memory check stopped it from taking a request the other limits allowed.
+  bool TakeFrom(Bucket& bucket, Batch& batch, int64_t& real_tokens, bool neighbour, absl::Time now,
+                const BatchFits& fits, std::vector<std::unique_ptr<InferenceRequest>>& dead);
+  // Checks and queues requests[0..n) under mu_; all or none.
+  absl::Status EnqueueLocked(std::unique_ptr<InferenceRequest>* requests, size_t n);
   // Removes and returns bucket.requests[index], keeping the bucket's totals right.
   std::unique_ptr<InferenceRequest> Take(Bucket& bucket, size_t index);
 

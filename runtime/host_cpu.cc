@@ -5,9 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <functional>
 #include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -15,35 +13,12 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "runtime/cgroup.h"
 
 namespace seqserve {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::optional<std::string> ReadFile(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// The smallest quota on the way from `dir` up to `root` (a limit on an ancestor binds too).
-std::optional<double> SmallestQuotaUpTo(const fs::path& root, fs::path dir,
-                                        const std::function<std::optional<double>(const fs::path&)>& quota_of,
-                                        fs::path* where) {
-  std::optional<double> smallest;
-  for (int depth = 0; depth < 64; ++depth) {
-    if (std::optional<double> q = quota_of(dir); q.has_value() && (!smallest || *q < *smallest)) {
-      smallest = q;
-      *where = dir;
-    }
-    if (dir == root || !dir.has_parent_path() || dir.parent_path() == dir) break;
-    dir = dir.parent_path();
-  }
-  return smallest;
-}
 
 int AffinityCores() {
   cpu_set_t set;
@@ -84,27 +59,17 @@ CpuBudget DetectCpuBudget(const std::string& cgroup_root, const std::string& pro
   budget.affinity_cores = AffinityCores();
   const fs::path root(cgroup_root);
   fs::path where;
-  // "0::/path" (v2), "4:cpu,cpuacct:/path" (v1). Where the cpu controller is on v1 (a hybrid
-  // host mounts v2 too, without it), v1 has the quota.
-  std::optional<std::string> v1_path, v2_path;
-  for (absl::string_view line : absl::StrSplit(ReadFile(proc_self_cgroup).value_or(""), '\n', absl::SkipEmpty())) {
-    std::vector<std::string> fields = absl::StrSplit(line, absl::MaxSplits(':', 2));
-    if (fields.size() != 3) continue;
-    std::string relative = fields[2];
-    while (!relative.empty() && relative.front() == '/') relative.erase(0, 1);
-    std::vector<absl::string_view> controllers = absl::StrSplit(fields[1], ',');
-    if (fields[0] == "0" && fields[1].empty()) {
-      v2_path = relative;
-    } else if (std::find(controllers.begin(), controllers.end(), "cpu") != controllers.end()) {
-      v1_path = relative;
-    }
-  }
+  // Where the cpu controller is on v1 (a hybrid host mounts v2 too, without it), v1 has the
+  // quota.
+  const CgroupMembership membership = ParseProcCgroup(ReadCgroupFile(proc_self_cgroup).value_or(""));
+  std::optional<std::string> v1_path, v2_path = membership.unified;
+  if (auto cpu = membership.v1.find("cpu"); cpu != membership.v1.end()) v1_path = cpu->second;
   if (v1_path.has_value()) {
     for (const char* mount : {"cpu", "cpu,cpuacct", "cpuacct,cpu"}) {
       const fs::path base = root / mount;
-      budget.quota_cores = SmallestQuotaUpTo(base, base / *v1_path, [](const fs::path& dir) {
-        std::optional<std::string> quota = ReadFile(dir / "cpu.cfs_quota_us");
-        std::optional<std::string> period = ReadFile(dir / "cpu.cfs_period_us");
+      budget.quota_cores = SmallestLimitUpTo(base, base / *v1_path, [](const fs::path& dir) {
+        std::optional<std::string> quota = ReadCgroupFile(dir / "cpu.cfs_quota_us");
+        std::optional<std::string> period = ReadCgroupFile(dir / "cpu.cfs_period_us");
         return quota && period ? ParseCfsQuota(*quota, *period) : std::nullopt;
       }, &where);
       if (budget.quota_cores) {
@@ -113,8 +78,8 @@ CpuBudget DetectCpuBudget(const std::string& cgroup_root, const std::string& pro
       }
     }
   } else if (v2_path.has_value()) {
-    budget.quota_cores = SmallestQuotaUpTo(root, root / *v2_path, [](const fs::path& dir) {
-      std::optional<std::string> text = ReadFile(dir / "cpu.max");
+    budget.quota_cores = SmallestLimitUpTo(root, root / *v2_path, [](const fs::path& dir) {
+      std::optional<std::string> text = ReadCgroupFile(dir / "cpu.max");
       return text ? ParseCpuMax(*text) : std::nullopt;
     }, &where);
     if (budget.quota_cores) budget.source = (where / "cpu.max").string();

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -15,15 +16,20 @@
 
 namespace seqserve {
 
-// Set by the transport when the client cancels; read by the batcher before compute.
-// Thread-safe.
+// Set by the transport when the client cancels; read by the batcher before compute. A flag
+// with a parent is also cancelled when its parent is (the row chunks of one request share one,
+// under the client's). Thread-safe.
 class CancellationFlag {
  public:
+  explicit CancellationFlag(std::shared_ptr<const CancellationFlag> parent = nullptr) : parent_(std::move(parent)) {}
   void Cancel() { cancelled_.store(true, std::memory_order_relaxed); }
-  bool cancelled() const { return cancelled_.load(std::memory_order_relaxed); }
+  bool cancelled() const {
+    return cancelled_.load(std::memory_order_relaxed) || (parent_ != nullptr && parent_->cancelled());
+  }
 
  private:
   std::atomic<bool> cancelled_{false};
+  const std::shared_ptr<const CancellationFlag> parent_;
 };
 
 // Where the time of a request went; filled by the runtime, read by the server for metrics.

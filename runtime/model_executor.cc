@@ -6,8 +6,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "memory/allocation_scope.h"
 #include "runtime/logging.h"
+#include "runtime/row_chunks.h"
 
 namespace seqserve {
 namespace {
@@ -26,10 +29,10 @@ std::unique_ptr<InferenceRequest> OnesRequest(const ModelSignature& sig, int64_t
 }  // namespace
 
 absl::Status WarmUp(BatchRunner& runner, const ModelSignature& sig, const WarmupOptions& warmup,
-                    const CancellationFlag* abort) {
+                    const CancellationFlag* abort, std::vector<MemoryPoint>* points) {
   std::vector<int64_t> lengths = sig.has_sequence() ? warmup.lengths : std::vector<int64_t>{1};
   for (int64_t length : lengths) {
-    int64_t most_rows = std::min<int64_t>(4, sig.max_batch_size);
+    int64_t most_rows = sig.max_batch_size;
     if (warmup.max_batch_tokens > 0 && sig.has_sequence()) {
       most_rows = std::max<int64_t>(1, std::min(most_rows, warmup.max_batch_tokens / length));
     }
@@ -43,10 +46,15 @@ absl::Status WarmUp(BatchRunner& runner, const ModelSignature& sig, const Warmup
           return absl::CancelledError("warm-up stopped: the server is shutting down");
         }
         std::vector<InferenceResponse> responses(1);
+        memory::AllocationScope scope;
         absl::Status status = runner.Run(batch, responses);
         if (!status.ok()) {
           return absl::Status(status.code(), absl::StrCat("warm-up at ", rows, " rows x length ",
                                                           length, " failed: ", status.message()));
+        }
+        // The last iteration: the first ones may still allocate for the executor's own sake.
+        if (points != nullptr && i + 1 == warmup.iterations) {
+          points->push_back({rows, std::max<int64_t>(batch.padded_length, 1), scope.peak()});
         }
       }
     }
@@ -55,50 +63,119 @@ absl::Status WarmUp(BatchRunner& runner, const ModelSignature& sig, const Warmup
 }
 
 ModelExecutor::ModelExecutor(ModelSignature signature, BatcherOptions batcher_options, int instances,
-                             std::string name)
+                             std::string name, MemoryGate* gate)
     : signature_(std::move(signature)),
       instances_(instances),
       name_(std::move(name)),
+      gate_(gate),
       batcher_(std::move(batcher_options), signature_.has_sequence()) {}
 
 ModelExecutor::~ModelExecutor() { Stop(); }
 
 absl::Status ModelExecutor::Start(const BatchRunnerFactory& factory, const WarmupOptions& warmup,
                                   const CancellationFlag* abort) {
-  std::mutex mu;
-  std::condition_variable cv;
-  int pending = instances_;
-  absl::Status first_error;
-  for (int i = 0; i < instances_; ++i) {
-    threads_.emplace_back([&, i, this] {
-      absl::StatusOr<std::unique_ptr<BatchRunner>> runner = factory(i);
-      absl::Status status = runner.ok() ? WarmUp(**runner, signature_, warmup, abort) : runner.status();
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        if (!status.ok() && first_error.ok()) first_error = status;
-        --pending;
-        cv.notify_all();  // under the lock: Start() may return and destroy `cv` right after
-      }
-      if (status.ok()) Serve(**runner);
-    });
+  {
+    std::lock_guard<std::mutex> lock(start_mu_);
+    pending_ = instances_;
   }
-  std::unique_lock<std::mutex> lock(mu);
-  cv.wait(lock, [&] { return pending == 0; });
-  absl::Status result = first_error;
+  for (int i = 0; i < instances_; ++i) {
+    threads_.emplace_back([&factory, &warmup, abort, i, this] { InstanceMain(factory, warmup, abort, i); });
+  }
+  std::unique_lock<std::mutex> lock(start_mu_);
+  start_cv_.wait(lock, [&] { return pending_ == 0; });
+  absl::Status result = first_error_;
   lock.unlock();
   if (!result.ok()) Stop();
   return result;
 }
 
+void ModelExecutor::InstanceMain(const BatchRunnerFactory& factory, const WarmupOptions& warmup,
+                                 const CancellationFlag* abort, int instance) {
+  std::vector<MemoryPoint> points;
+  absl::StatusOr<std::unique_ptr<BatchRunner>> runner = factory(instance);
+  absl::Status status = runner.ok() ? WarmUp(**runner, signature_, warmup, abort, &points) : runner.status();
+  {
+    // `factory` and `warmup` belong to Start(), which may return once pending_ is 0: not used below.
+    std::unique_lock<std::mutex> lock(start_mu_);
+    if (!status.ok() && first_error_.ok()) first_error_ = status;
+    warmup_points_.insert(warmup_points_.end(), points.begin(), points.end());
+    if (--pending_ == 0) {
+      if (first_error_.ok()) cost_ = MemoryCostModel::Fit(warmup_points_);
+      start_cv_.notify_all();
+    } else {
+      start_cv_.wait(lock, [&] { return pending_ == 0; });
+    }
+  }
+  if (status.ok()) Serve(**runner);
+}
+
+int64_t ModelExecutor::MostRowsPerBatch(int64_t length) const {
+  const BatcherOptions& options = batcher_.options();
+  int64_t rows = options.max_batch_size;
+  if (signature_.has_sequence() && options.max_batch_tokens > 0) {
+    rows = std::min(rows, std::max<int64_t>(1, options.max_batch_tokens / std::max<int64_t>(length, 1)));
+  }
+  if (gate_ != nullptr && cost_.valid() && gate_->budget() != MemoryGate::kUnlimited) {
+    rows = std::min(rows, cost_.MostRowsWithin(signature_.has_sequence() ? length : 1, gate_->budget()));
+  }
+  return rows;
+}
+
+absl::Status ModelExecutor::Submit(std::unique_ptr<InferenceRequest>& request) {
+  const int64_t most = MostRowsPerBatch(request->sequence_length);
+  if (most < 1) {
+    {
+      std::lock_guard<std::mutex> lock(stats_mu_);
+      ++stats_.memory_refusals;
+    }
+    const int64_t length = signature_.has_sequence() ? request->sequence_length : 1;
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "one row%s needs about %.1f MiB of memory at its peak, more than this server's memory budget for batches "
+        "(%.1f MiB, from its memory limit); send shorter inputs or give the server more memory",
+        signature_.has_sequence() ? absl::StrCat(" of ", length, " tokens") : "", cost_.Predict(1, length) / 1048576.0,
+        gate_->budget() / 1048576.0));
+  }
+  if (request->rows <= most) return batcher_.Enqueue(request);
+  RowChunks chunks = RowChunks::Split(request, most);
+  const int64_t parts = static_cast<int64_t>(chunks.parts().size());
+  if (absl::Status queued = batcher_.EnqueueAll(chunks.parts()); !queued.ok()) {
+    request = chunks.Abandon();
+    return queued;
+  }
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  ++stats_.chunked_requests;
+  stats_.row_chunks += parts;
+  return absl::OkStatus();
+}
+
 void ModelExecutor::Serve(BatchRunner& runner) {
-  while (std::optional<Batch> batch = batcher_.NextBatch()) RunAndComplete(runner, std::move(*batch));
+  const bool gated = gate_ != nullptr && cost_.valid();
+  DynamicBatcher::BatchFits fits;
+  if (gated) {
+    fits = [this](int64_t rows, int64_t padded) { return cost_.Predict(rows, std::max<int64_t>(padded, 1)) <= gate_->Available(); };
+  }
+  while (std::optional<Batch> batch = batcher_.NextBatch(fits)) {
+    bool waited = false;
+    MemoryGate::Ticket ticket;
+    if (gated) ticket = gate_->Admit(cost_.Predict(batch->rows, std::max<int64_t>(batch->padded_length, 1)), &waited);
+    if (waited) {
+      std::lock_guard<std::mutex> lock(stats_mu_);
+      ++stats_.memory_waits;
+    }
+    RunAndComplete(runner, std::move(*batch));
+  }
 }
 
 void ModelExecutor::RunAndComplete(BatchRunner& runner, Batch batch) {
   const absl::Time started = absl::Now();
   std::vector<InferenceResponse> responses(batch.requests.size());
+  memory::AllocationScope scope;
   absl::Status status = runner.Run(batch, responses);
   const absl::Time done = absl::Now();
+  if (status.ok() && cost_.valid()) {
+    const int64_t predicted = cost_.Predict(batch.rows, std::max<int64_t>(batch.padded_length, 1));
+    if (predicted > 0) memory_ratio_.Observe(static_cast<double>(scope.peak()) / static_cast<double>(predicted));
+  }
   const bool oom = absl::IsResourceExhausted(status);
   if (!status.ok() && batch.requests.size() > 1) {
     {
@@ -186,6 +263,7 @@ ExecutionStats ModelExecutor::execution_stats() const {
   }
   stats.queue_seconds = queue_seconds_.Snapshot();
   stats.compute_seconds = compute_seconds_.Snapshot();
+  stats.memory_actual_over_predicted = memory_ratio_.Snapshot();
   stats.recent_queue_seconds = recent_queue_seconds_.Mean(absl::Now());
   return stats;
 }

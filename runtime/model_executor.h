@@ -1,8 +1,15 @@
 // ModelExecutor: one model version being served: a DynamicBatcher feeding a fixed set of
 // instance threads, each computing batches with its own BatchRunner.
+//
+// Memory: warm-up measures each batch's peak pool bytes (memory/allocation_scope.h) and fits a
+// MemoryCostModel to them. With a MemoryGate (the pool's budget for batches), a request is cut
+// into row chunks that fit one batch (Note [row chunks] in runtime/row_chunks.h), batches are
+// formed and admitted by their predicted peak (runtime/memory_gate.h), and only a single row that
+// cannot fit alone is refused. Without a gate only the row and token limits cut requests.
 #ifndef SEQSERVE_RUNTIME_MODEL_EXECUTOR_H_
 #define SEQSERVE_RUNTIME_MODEL_EXECUTOR_H_
 
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -16,8 +23,10 @@
 #include "runtime/batcher.h"
 #include "runtime/histogram.h"
 #include "runtime/logging.h"
-#include "runtime/windowed_mean.h"
+#include "runtime/memory_cost_model.h"
+#include "runtime/memory_gate.h"
 #include "runtime/model_signature.h"
+#include "runtime/windowed_mean.h"
 
 namespace seqserve {
 
@@ -40,9 +49,15 @@ struct ExecutionStats {
   int64_t batch_bisections = 0; // batches split in two after the model failed on them otherwise
   int64_t expired_in_retry = 0;   // deadline passed while a failed batch of theirs ran: not retried
   int64_t cancelled_in_retry = 0; // cancelled likewise
+  int64_t chunked_requests = 0;   // requests cut into row chunks (Note [row chunks])
+  int64_t row_chunks = 0;         // the chunks they were cut into
+  int64_t memory_refusals = 0;    // requests refused: one of their rows alone exceeds the memory budget
+  int64_t memory_waits = 0;       // batches that waited at the memory gate for others to finish
   HistogramSnapshot queue_seconds;    // per request: acceptance to batch start
   HistogramSnapshot compute_seconds;  // per request: its batch's compute time
   double recent_queue_seconds = 0;    // mean queue wait over the last 30 s (0 if idle)
+  // Per successful batch with a prediction: measured peak pool bytes / predicted.
+  HistogramSnapshot memory_actual_over_predicted;
 };
 
 struct WarmupOptions {
@@ -61,7 +76,10 @@ struct WarmupOptions {
 class ModelExecutor {
  public:
   // `name` says in log lines which model version this is (e.g. "model 'encoder' version 1").
-  ModelExecutor(ModelSignature signature, BatcherOptions batcher_options, int instances, std::string name = "model");
+  // `gate` (may be null; not owned, must outlive the executor): the memory pool's budget for
+  // batches, shared with the other executors of that pool.
+  ModelExecutor(ModelSignature signature, BatcherOptions batcher_options, int instances, std::string name = "model",
+                MemoryGate* gate = nullptr);
   ~ModelExecutor();
 
   ModelExecutor(const ModelExecutor&) = delete;
@@ -74,13 +92,21 @@ class ModelExecutor {
   absl::Status Start(const BatchRunnerFactory& factory, const WarmupOptions& warmup,
                      const CancellationFlag* abort = nullptr);
 
-  // Queues a request that ValidateRequest accepted. See DynamicBatcher::Enqueue for ownership.
-  absl::Status Submit(std::unique_ptr<InferenceRequest>& request) { return batcher_.Enqueue(request); }
+  // Queues a request that ValidateRequest accepted, as row chunks when it has more rows than
+  // one batch may hold (MostRowsPerBatch). See DynamicBatcher::Enqueue for ownership. Also
+  // RESOURCE_EXHAUSTED when one row alone is predicted to exceed the memory budget.
+  absl::Status Submit(std::unique_ptr<InferenceRequest>& request);
+
+  // The most rows of sequence length `length` one batch may hold: max_batch_size, the token
+  // budget and, with a gate and a measured cost model, the memory budget; 0 when not one row fits.
+  int64_t MostRowsPerBatch(int64_t length) const;
 
   // Refuses new requests, completes the queued ones, joins the instance threads. Idempotent.
   void Stop();
 
   const ModelSignature& signature() const { return signature_; }
+  // Fitted at the end of Start(); invalid before, or when warm-up measured nothing.
+  const MemoryCostModel& memory_cost_model() const { return cost_; }
   BatcherStats batcher_stats() const { return batcher_.stats(); }
   ExecutionStats execution_stats() const;
 
@@ -100,6 +126,10 @@ class ModelExecutor {
   //     input costs 2n - 1 runs per batch of n instead of 1; that is the price of isolation, paid
   //     only by a model that is broken anyway.
   void RunAndComplete(BatchRunner& runner, Batch batch);
+  // The instance thread: creates its runner, warms it up, waits for the others (the cost model
+  // is fitted by the last), then serves.
+  void InstanceMain(const BatchRunnerFactory& factory, const WarmupOptions& warmup,
+                    const CancellationFlag* abort, int instance);
   // Retries one half of a failed batch, first answering (DEADLINE_EXCEEDED / CANCELLED) the
   // requests that died meanwhile.
   void RetryPart(BatchRunner& runner, Batch part);
@@ -108,21 +138,35 @@ class ModelExecutor {
   const ModelSignature signature_;
   const int instances_;
   const std::string name_;
+  MemoryGate* const gate_;
   DynamicBatcher batcher_;
   std::vector<std::thread> threads_;
+  // Start-up: the instance threads and Start() meet here before anything is served.
+  std::mutex start_mu_;
+  std::condition_variable start_cv_;
+  int pending_ = 0;                      // instances still warming up
+  absl::Status first_error_;             // of the instances' start-up
+  std::vector<MemoryPoint> warmup_points_;
+  // Written by the last instance to finish warming up, under start_mu_, before any serves; then
+  // read-only.
+  MemoryCostModel cost_;
   mutable std::mutex stats_mu_;
   ExecutionStats stats_;
   Histogram queue_seconds_{Histogram::LatencyBounds()};
   Histogram compute_seconds_{Histogram::LatencyBounds()};
+  Histogram memory_ratio_{{0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 4.0}};
   WindowedMean recent_queue_seconds_{absl::Seconds(30)};
   LogRateLimiter split_log_{absl::Seconds(10)};
 };
 
 // Runs synthetic batches (all-ones inputs, or the lowest valid value of an input whose
-// valid_range excludes 1) at each warm-up length: one row, and up to 4 rows as the token
-// budget allows. CANCELLED, between two batches, once `abort` (may be null) is set.
+// valid_range excludes 1) at each warm-up length: one row, and the most rows a batch of that
+// length may hold (max_batch_size and the token budget), so the largest real batches have been
+// seen. The last iteration of each is measured into `points` (may be null): its peak pool
+// bytes on this thread. CANCELLED, between two batches, once `abort` (may be null) is set.
 absl::Status WarmUp(BatchRunner& runner, const ModelSignature& signature,
-                    const WarmupOptions& warmup, const CancellationFlag* abort = nullptr);
+                    const WarmupOptions& warmup, const CancellationFlag* abort = nullptr,
+                    std::vector<MemoryPoint>* points = nullptr);
 
 }  // namespace seqserve
 

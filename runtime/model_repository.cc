@@ -100,12 +100,13 @@ absl::string_view VersionStateName(VersionState state) {
 }
 
 absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std::string& path,
-                                                                        RunnerFactory factory) {
+                                                                        RunnerFactory factory,
+                                                                        MemoryGate* cpu_memory) {
   std::error_code ec;
   if (!fs::is_directory(path, ec)) {
     return absl::NotFoundError(absl::StrCat("model repository ", path, " is not a directory"));
   }
-  std::unique_ptr<ModelRepository> repo(new ModelRepository(path, std::move(factory)));
+  std::unique_ptr<ModelRepository> repo(new ModelRepository(path, std::move(factory), cpu_memory));
   for (const fs::directory_entry& entry : fs::directory_iterator(path, ec)) {
     const std::string name = entry.path().filename().string();
     if (std::optional<Skip> skip = NotAModel(entry)) {
@@ -183,7 +184,8 @@ void ModelRepository::LoadAll(const std::function<void()>& after_each) {
             setup.instances == 1 ? "" : "s", " x ", setup.intra_op_threads, " intra-op thread",
             setup.intra_op_threads == 1 ? "" : "s", ", ", PrecisionName(setup.precision), ")");
     auto executor = std::make_unique<ModelExecutor>(setup.signature, setup.batcher, setup.instances,
-                                                    absl::StrCat("model '", name, "' version ", number));
+                                                    absl::StrCat("model '", name, "' version ", number),
+                                                    setup.device == Device::kCpu ? cpu_memory_ : nullptr);
     // Self-checking load (runtime/model_manifest.h): the manifest's checks before the model
     // loads, its references on every instance before that instance warms up.
     absl::StatusOr<std::optional<v1::ModelManifest>> manifest = ReadManifest(version_dir);
@@ -222,7 +224,8 @@ void ModelRepository::LoadAll(const std::function<void()>& after_each) {
       version.status.state = VersionState::kReady;
       version.executor = std::move(executor);
       LogInfo("model '", name, "' version ", number, " is ready (loaded and warmed up in ",
-              absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Milliseconds(1))), ")");
+              absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Milliseconds(1))),
+              "); pool memory per batch ~ ", version.executor->memory_cost_model().Describe());
     } else {
       version.status.state = VersionState::kUnavailable;
       version.status.reason = std::string(status.message());

@@ -58,8 +58,11 @@ class ModelRepository {
       const ModelSetup& setup, const std::string& version_dir, int instance)>;
 
   // Scans `path` for model directories. NOT_FOUND when `path` is not a directory.
+  // `cpu_memory` (may be null; not owned, must outlive the repository): the CPU pool's gate,
+  // given to every CPU model's executor (memory-aware batching, runtime/memory_gate.h).
   static absl::StatusOr<std::unique_ptr<ModelRepository>> Open(const std::string& path,
-                                                              RunnerFactory factory = nullptr);
+                                                              RunnerFactory factory = nullptr,
+                                                              MemoryGate* cpu_memory = nullptr);
   ~ModelRepository();
 
   // Loads and warms up every version of every model, one after the other. After AbortLoading()
@@ -125,7 +128,8 @@ class ModelRepository {
   };
   using RoutingTable = std::map<std::string, ModelRoutes>;
 
-  ModelRepository(std::string path, RunnerFactory factory) : path_(std::move(path)), factory_(std::move(factory)) {}
+  ModelRepository(std::string path, RunnerFactory factory, MemoryGate* cpu_memory)
+      : path_(std::move(path)), factory_(std::move(factory)), cpu_memory_(cpu_memory) {}
   static absl::StatusOr<ModelExecutor*> Find(const RoutingTable& table, const std::string& name, int64_t version,
                                              int64_t* resolved);
   // Builds a table from models_ and makes it current.
@@ -134,6 +138,7 @@ class ModelRepository {
 
   const std::string path_;
   const RunnerFactory factory_;
+  MemoryGate* const cpu_memory_;
   CancellationFlag abort_loading_;
   mutable std::mutex mu_;  // guards the maps' contents, not the executors' own work
   std::map<std::string, Model> models_ ABSL_GUARDED_BY(mu_);

@@ -29,6 +29,8 @@
 #include "memory/torch_cuda_allocator.h"
 #endif
 #include "runtime/host_cpu.h"
+#include "runtime/host_memory.h"
+#include "runtime/memory_gate.h"
 #include "runtime/logging.h"
 #include "runtime/model_repository.h"
 #include "runtime/torch_model.h"
@@ -37,6 +39,7 @@
 #include "server/memory_metrics.h"
 #include "server/metrics_collector.h"
 #include "server/net_address.h"
+#include "server/pod_memory.h"
 #include "server/predict_service.h"
 #include "server/readiness.h"
 #include "server/request_path.h"
@@ -106,7 +109,7 @@ absl::Status InstallCudaPools(const ServerOptions& options, std::vector<PoolSour
     const uint64_t capacity = options.cuda_memory_budget_bytes > 0
                                   ? static_cast<uint64_t>(options.cuda_memory_budget_bytes)
                                   : memory::CudaBackend::DeviceMemoryBytes(static_cast<int>(device));
-    pools.push_back({absl::StrCat("cuda:", device), (*installed)[device], capacity});
+    pools.push_back({absl::StrCat("cuda:", device), (*installed)[device], [capacity] { return capacity; }});
   }
 #else
   (void)options;
@@ -122,7 +125,7 @@ int Run(const ServerOptions& options) {
   std::vector<PoolSource> pools;
   if (options.cpu_pool) {
     memory::TorchCpuPoolOptions pool_options;
-    pool_options.capacity_bytes = static_cast<size_t>(options.memory_budget_bytes);
+    // PodMemory sets the budget (Note [budget from the pod]); unlimited until then.
     pool_options.trace_path = options.memory_trace;
     pool_options.decommit_free_pages = options.memory_footprint_ceiling;
     absl::StatusOr<memory::CachingAllocator*> installed = memory::InstallTorchCpuPool(pool_options);
@@ -131,14 +134,18 @@ int Run(const ServerOptions& options) {
       return 1;
     }
     pool = *installed;
-    pools.push_back({"cpu", pool, MemoryCapacityBytes(static_cast<uint64_t>(options.memory_budget_bytes))});
   }
+  MemoryGate cpu_memory;  // the CPU pool's budget for batches
+  PodMemory pod_memory(options.memory_budget_bytes, pool, &cpu_memory, DetectMemoryLimit());
+  pod_memory.PlanBeforeLoading();
+  if (pool != nullptr) pools.push_back({"cpu", pool, [&pod_memory] { return pod_memory.CapacityBytes(); }});
   if (absl::Status cuda = InstallCudaPools(options, pools); !cuda.ok()) {
     LogError("cannot install the CUDA memory pool: ", cuda.message());
     return 1;
   }
   ConfigureTorchProcess();
-  absl::StatusOr<std::unique_ptr<ModelRepository>> opened = ModelRepository::Open(options.model_repository);
+  absl::StatusOr<std::unique_ptr<ModelRepository>> opened = ModelRepository::Open(options.model_repository, nullptr,
+                                                                                 pool != nullptr ? &cpu_memory : nullptr);
   if (!opened.ok()) {
     LogError(opened.status().message());
     return 1;
@@ -154,6 +161,7 @@ int Run(const ServerOptions& options) {
   MetricsCollector collector(repository, request_metrics,
                              {kSeqserveVersion, TorchVersion(), CudaAvailable() ? "cuda" : "cpu"});
   if (!pools.empty()) collector.AddProvider(MemoryPoolMetrics(pools));
+  collector.AddProvider(pod_memory.Metrics());
   absl::StatusOr<std::unique_ptr<HttpEndpoints>> http = HttpEndpoints::Start(
       options.metrics_address, options.metrics_port, collector,
       [&] { return readiness.ServerReady(); });
@@ -211,7 +219,11 @@ int Run(const ServerOptions& options) {
   // health follows each model as it becomes ready.
   absl::Notification loaded;
   std::thread loader([&] {
-    repository.LoadAll([&] { PublishHealth(*server, repository, readiness); });
+    // Each version loaded changes what the pool keeps and what the process holds beside it.
+    repository.LoadAll([&] {
+      pod_memory.PlanAfterLoading();
+      PublishHealth(*server, repository, readiness);
+    });
     LogInfo(repository.AllReady() ? "all models ready" : "loading finished; some models are unavailable");
     loaded.Notify();
   });

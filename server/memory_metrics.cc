@@ -1,11 +1,6 @@
 #include "server/memory_metrics.h"
 
-#include <unistd.h>
-
-#include <fstream>
 #include <string>
-
-#include "absl/strings/numbers.h"
 
 namespace seqserve {
 namespace {
@@ -34,20 +29,15 @@ void Add(std::vector<MetricFamily>& out, const std::vector<PoolSource>& pools,
 
 }  // namespace
 
-uint64_t MemoryCapacityBytes(uint64_t budget_bytes) {
-  if (budget_bytes > 0) return budget_bytes;
-  std::ifstream cgroup("/sys/fs/cgroup/memory.max");  // cgroup v2; "max" when unlimited
-  std::string limit;
-  uint64_t bytes = 0;
-  if (cgroup >> limit && absl::SimpleAtoi(limit, &bytes) && bytes > 0) return bytes;
-  return static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-}
-
 MetricsCollector::Provider MemoryPoolMetrics(std::vector<PoolSource> pools) {
   return [pools = std::move(pools)](std::vector<MetricFamily>& out) {
     std::vector<memory::PoolStats> stats;
     stats.reserve(pools.size());
-    for (const PoolSource& p : pools) stats.push_back(p.pool->stats());
+    std::vector<uint64_t> capacity;
+    for (const PoolSource& p : pools) {
+      stats.push_back(p.pool->stats());
+      capacity.push_back(p.capacity_bytes());
+    }
     const MetricType gauge = MetricType::Gauge, counter = MetricType::Counter;
     Add(out, pools, stats, "seqserve_memory_reserved_bytes", "Bytes the pool holds from its backend.", gauge,
         [](const PoolSource&, const memory::PoolStats& s) { return s.reserved_bytes; });
@@ -85,10 +75,11 @@ MetricsCollector::Provider MemoryPoolMetrics(std::vector<PoolSource> pools) {
         [](const PoolSource&, const memory::PoolStats& s) { return s.oom_count; });
     Add(out, pools, stats, "seqserve_memory_segments_adopted_total", "Idle segments handed from one stream to another instead of a new backend allocation.", counter,
         [](const PoolSource&, const memory::PoolStats& s) { return s.segments_adopted; });
-    Add(out, pools, stats, "seqserve_memory_capacity_bytes", "Bytes headroom is measured against: the budget, else the cgroup limit, else RAM.", gauge,
-        [](const PoolSource& p, const memory::PoolStats&) { return p.capacity_bytes; });
+    auto capacity_of = [&pools, &capacity](const PoolSource& p) { return capacity[&p - pools.data()]; };
+    Add(out, pools, stats, "seqserve_memory_capacity_bytes", "Bytes headroom is measured against: the pool's budget, else the cgroup memory limit, else RAM.", gauge,
+        [&](const PoolSource& p, const memory::PoolStats&) { return capacity_of(p); });
     Add(out, pools, stats, "seqserve_memory_headroom_ratio", "1 - reserved / capacity: a scaling signal (scale out before it nears 0).", gauge,
-        [](const PoolSource& p, const memory::PoolStats& s) { return p.capacity_bytes > 0 ? 1.0 - static_cast<double>(s.reserved_bytes) / static_cast<double>(p.capacity_bytes) : 1.0; });
+        [&](const PoolSource& p, const memory::PoolStats& s) { return capacity_of(p) > 0 ? 1.0 - static_cast<double>(s.reserved_bytes) / static_cast<double>(capacity_of(p)) : 1.0; });
   };
 }
 

@@ -3,6 +3,7 @@
 #define SEQSERVE_SERVER_MEMORY_METRICS_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -11,16 +12,13 @@
 
 namespace seqserve {
 
-// The bytes memory headroom is measured against: `budget_bytes` if > 0, else the cgroup's
-// memory limit (the pod's limit in Kubernetes), else the machine's physical memory.
-uint64_t MemoryCapacityBytes(uint64_t budget_bytes);
-
 // One pool to export: its label value ("cpu", "cuda:0", ...), the pool (not owned; outlives the
-// provider) and the bytes its headroom is measured against.
+// provider) and the bytes its headroom is measured against (read at each scrape: the CPU pool's
+// budget is planned after loading, PodMemory::CapacityBytes).
 struct PoolSource {
   std::string label;
   const memory::CachingAllocator* pool = nullptr;
-  uint64_t capacity_bytes = 0;
+  std::function<uint64_t()> capacity_bytes;
 };
 
 // A provider for MetricsCollector: seqserve_memory_* families with one series per pool

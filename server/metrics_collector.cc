@@ -147,6 +147,14 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   MetricFamily rejections = Family("seqserve_rejections_total", "Requests refused or dropped before compute, by reason.", MetricType::Counter);
   MetricFamily instances = Family("seqserve_model_instances", "Instances (executor threads) serving the model version.", MetricType::Gauge);
   MetricFamily threads = Family("seqserve_model_intra_op_threads", "Intra-op threads of each instance of the model version.", MetricType::Gauge);
+  MetricFamily memory_ratio = Family("seqserve_batch_memory_actual_over_predicted",
+                                     "Per batch: peak pool bytes measured / predicted by the model's memory cost model.", MetricType::Histogram);
+  MetricFamily memory_limited = Family("seqserve_batches_memory_limited_total",
+                                       "Batches that stopped growing because their predicted memory would not fit the pool's free budget.", MetricType::Counter);
+  MetricFamily memory_waits = Family("seqserve_batch_memory_waits_total",
+                                     "Batches that waited for other batches to free memory before running.", MetricType::Counter);
+  MetricFamily chunked = Family("seqserve_chunked_requests_total", "Requests cut into row chunks because they exceed one batch's limits.", MetricType::Counter);
+  MetricFamily chunks = Family("seqserve_row_chunks_total", "Row chunks those requests were cut into.", MetricType::Counter);
   std::map<std::string, std::map<std::string, int64_t>> reasons;
   for (const auto& [key, stats] : repository_.StatsSnapshot()) {
     const Labels labels = {{"model", key.first}, {"version", std::to_string(key.second)}};
@@ -174,6 +182,12 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
     AddValue(splits, labels, static_cast<double>(e.batch_splits));
     AddValue(bisections, labels, static_cast<double>(e.batch_bisections));
     AddValue(failures, labels, static_cast<double>(e.fail_count - e.oom_failures));
+    if (e.memory_actual_over_predicted.count > 0) AddHistogram(memory_ratio, labels, e.memory_actual_over_predicted);
+    AddValue(memory_limited, labels, static_cast<double>(b.memory_limited_batches));
+    AddValue(memory_waits, labels, static_cast<double>(e.memory_waits));
+    AddValue(chunked, labels, static_cast<double>(e.chunked_requests));
+    AddValue(chunks, labels, static_cast<double>(e.row_chunks));
+    reasons[key.first]["memory"] += e.memory_refusals;
   }
   for (const auto& [model, n] : invalid) reasons[model]["invalid"] += static_cast<int64_t>(n);
   for (const auto& [model, by_reason] : reasons) {
@@ -181,7 +195,8 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
       AddValue(rejections, {{"model", model}, {"reason", reason}}, static_cast<double>(n));
     }
   }
-  for (MetricFamily* f : {&depth, &recent, &queue, &compute, &batches, &rows, &padded, &tokens, &efficiency, &splits, &bisections, &failures, &rejections, &instances, &threads}) {
+  for (MetricFamily* f : {&depth, &recent, &queue, &compute, &batches, &rows, &padded, &tokens, &efficiency, &splits, &bisections, &failures, &rejections, &instances, &threads,
+                          &memory_ratio, &memory_limited, &memory_waits, &chunked, &chunks}) {
     Push(out, std::move(*f));
   }
 

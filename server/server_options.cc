@@ -83,7 +83,7 @@ const std::vector<Flag>& Flags() {
        [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.drain_grace, v); }},
       {"cpu-allocator", "Allocator of CPU tensors: pool (default) or default (libtorch's own).", false,
        [](ServerOptions& o, absl::string_view v) { return SetAllocatorChoice(o.cpu_pool, v); }},
-      {"memory-budget-bytes", "Most bytes the CPU pool may hold; 0 = unlimited (default).", false,
+      {"memory-budget-bytes", "Most bytes the CPU pool may hold; 0 = unlimited (default: from the cgroup memory limit, unlimited without one).", false,
        [](ServerOptions& o, absl::string_view v) { return absl::SimpleAtoi(v, &o.memory_budget_bytes) && o.memory_budget_bytes >= 0; }},
       {"memory-footprint-ceiling", "CPU pool: give back free pages rather than pass the previous peak (default true).", false,
        [](ServerOptions& o, absl::string_view v) { return SetBool(o.memory_footprint_ceiling, v); }},

@@ -265,5 +265,44 @@ TEST(DynamicBatcherTest, ModelsWithoutSequenceBatchAlongRows) {
   EXPECT_EQ(batch->padded_length, 0);
 }
 
+TEST(DynamicBatcherTest, MemoryCheckStopsTheBatchAndIsCounted) {
+  BatcherOptions o = Options();
+  o.max_queue_delay = absl::ZeroDuration();
+  DynamicBatcher b(o, true);
+  for (int i = 0; i < 4; ++i) Enqueue(b, Request(10));
+  // Room for two rows of 10 tokens: the batch stops there though four would fit its limits.
+  const DynamicBatcher::BatchFits two_rows = [](int64_t rows, int64_t padded) { return rows * padded <= 20; };
+  std::optional<Batch> first = b.NextBatch(two_rows);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->rows, 2);
+  EXPECT_EQ(b.stats().memory_limited_batches, 1);
+  // The first request is always taken, however little room there is.
+  std::optional<Batch> second = b.NextBatch([](int64_t, int64_t) { return false; });
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->rows, 1);
+  // Without a check, the rest run together and nothing more is counted.
+  std::optional<Batch> third = b.NextBatch();
+  ASSERT_TRUE(third.has_value());
+  EXPECT_EQ(third->rows, 1);
+  EXPECT_EQ(b.stats().memory_limited_batches, 2);
+}
+
+TEST(DynamicBatcherTest, EnqueueAllQueuesEveryPartOrNone) {
+  BatcherOptions o = Options();
+  o.max_queue_size = 5;
+  DynamicBatcher b(o, true);
+  std::vector<std::unique_ptr<InferenceRequest>> parts;
+  for (int i = 0; i < 3; ++i) parts.push_back(Request(10));
+  ASSERT_TRUE(b.EnqueueAll(parts).ok());
+  EXPECT_TRUE(parts.empty());
+  for (int i = 0; i < 3; ++i) parts.push_back(Request(10));
+  const absl::Status full = b.EnqueueAll(parts);  // 3 + 3 > 5: none of them
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted) << full;
+  EXPECT_NE(full.message().find("row chunk"), std::string::npos) << full;
+  EXPECT_EQ(parts.size(), 3u);
+  for (const auto& p : parts) EXPECT_NE(p, nullptr);
+  EXPECT_EQ(b.stats().queued, 3);
+}
+
 }  // namespace
 }  // namespace seqserve

@@ -1,4 +1,5 @@
 #include "runtime/host_cpu.h"
+#include "runtime/host_memory.h"
 
 #include <unistd.h>
 
@@ -67,6 +68,7 @@ class FakeCgroupTest : public ::testing::Test {
     std::ofstream(root_ / relative) << text;
   }
   CpuBudget Detect() { return DetectCpuBudget(root_.string(), (root_ / "self_cgroup").string()); }
+  MemoryLimit DetectMemory() { return DetectMemoryLimit(root_.string(), (root_ / "self_cgroup").string()); }
   fs::path root_;
 };
 
@@ -99,6 +101,70 @@ TEST_F(FakeCgroupTest, NoQuotaMeansTheAffinityMask) {
   EXPECT_FALSE(b.quota_cores.has_value());
   EXPECT_EQ(b.cores, b.affinity_cores);
   EXPECT_GE(b.cores, 1);
+}
+
+// Memory: the limit of the pod, v2, v1, hybrid and none, and the budget rule.
+TEST(HostMemoryTest, ParsesLimits) {
+  EXPECT_EQ(*ParseMemoryMax("1048576000\n"), 1048576000u);
+  EXPECT_FALSE(ParseMemoryMax("max\n").has_value());
+  EXPECT_FALSE(ParseMemoryMax("").has_value());
+  EXPECT_FALSE(ParseMemoryMax("garbage").has_value());
+  EXPECT_EQ(*ParseLimitInBytes("838860800\n"), 838860800u);
+  EXPECT_FALSE(ParseLimitInBytes("9223372036854771712\n").has_value());  // v1's "no limit"
+}
+
+TEST_F(FakeCgroupTest, MemoryLimitV2IsTheSmallestUpTheTree) {
+  Write("self_cgroup", "0::/kubepods/pod1/ctr\n");
+  Write("kubepods/pod1/ctr/memory.max", "max\n");
+  Write("kubepods/pod1/memory.max", "1048576000\n");  // the pod's limit, one level up
+  Write("kubepods/memory.max", "8589934592\n");
+  const MemoryLimit limit = DetectMemory();
+  ASSERT_TRUE(limit.bytes.has_value());
+  EXPECT_EQ(*limit.bytes, 1048576000u);
+  EXPECT_NE(limit.source.find("kubepods/pod1/memory.max"), std::string::npos) << limit.source;
+}
+
+TEST_F(FakeCgroupTest, MemoryLimitV1WinsOnAHybridHost) {
+  Write("self_cgroup", "4:memory:/job\n2:cpu,cpuacct:/\n0::/\n");
+  Write("memory/job/memory.limit_in_bytes", "838860800\n");
+  Write("memory/memory.limit_in_bytes", "9223372036854771712\n");
+  Write("memory.max", "104857600\n");  // v2 without the memory controller: ignored
+  const MemoryLimit limit = DetectMemory();
+  ASSERT_TRUE(limit.bytes.has_value());
+  EXPECT_EQ(*limit.bytes, 838860800u);
+}
+
+TEST_F(FakeCgroupTest, MemoryLimitV1WithoutANamespaceReadsTheMountsOwnRoot) {
+  // The path names a host cgroup the container's mount does not show: its root has the limit.
+  Write("self_cgroup", "4:memory:/docker/abc123\n");
+  Write("memory/memory.limit_in_bytes", "524288000\n");
+  const MemoryLimit limit = DetectMemory();
+  ASSERT_TRUE(limit.bytes.has_value());
+  EXPECT_EQ(*limit.bytes, 524288000u);
+}
+
+TEST_F(FakeCgroupTest, NoMemoryLimitFound) {
+  Write("self_cgroup", "0::/\n");
+  Write("memory.max", "max\n");
+  EXPECT_FALSE(DetectMemory().bytes.has_value());
+  Write("self_cgroup", "");
+  EXPECT_FALSE(DetectMemory().bytes.has_value());
+}
+
+TEST(HostMemoryTest, PoolBudgetIsTheLimitLessWhatLivesOutsideThePoolAndAMargin) {
+  constexpr uint64_t kMiB = 1 << 20;
+  PoolBudget plan = PlanPoolBudget(1000 * kMiB, /*resident=*/500 * kMiB, /*pool_reserved=*/100 * kMiB);
+  EXPECT_EQ(plan.outside_pool, 400 * kMiB);
+  EXPECT_EQ(plan.margin, 64 * kMiB);  // max(64 MiB, 5%)
+  EXPECT_EQ(plan.budget, 1000 * kMiB - 400 * kMiB - 64 * kMiB);
+  plan = PlanPoolBudget(4000 * kMiB, 500 * kMiB, 0);
+  EXPECT_EQ(plan.margin, 200 * kMiB);
+  EXPECT_EQ(plan.budget, 4000 * kMiB - 500 * kMiB - 200 * kMiB);
+  // No limit: unlimited. A limit that leaves nothing: a budget nothing fits in, said so.
+  EXPECT_EQ(PlanPoolBudget(std::nullopt, 500 * kMiB, 0).budget, 0u);
+  plan = PlanPoolBudget(300 * kMiB, 400 * kMiB, 0);
+  EXPECT_EQ(plan.budget, 1u);
+  EXPECT_NE(plan.reason.find("refused"), std::string::npos) << plan.reason;
 }
 
 TEST(PrecisionTest, RefusedWhereTheDeviceCannotRunIt) {

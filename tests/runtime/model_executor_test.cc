@@ -9,6 +9,8 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "memory/caching_allocator.h"
+#include "memory/host_backend.h"
 
 namespace seqserve {
 namespace {
@@ -355,6 +357,207 @@ TEST(ModelExecutorTest, AbortedWarmUpStopsBetweenBatches) {
       warmup, &abort);
   EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
   EXPECT_EQ(runs.load(), 3);
+}
+
+// Row chunks and memory-aware batching ------------------------------------------------------------
+
+// Plus-one that holds `bytes_per_token` x rows x padded length of pool memory while it runs (a
+// model's activations, as the executor's AllocationScope sees them) and records the largest
+// batch it ran and whether any batch exceeded `most_tokens` (0: no check).
+class ActivationsRunner : public BatchRunner {
+ public:
+  ActivationsRunner(const ModelSignature& sig, memory::CachingAllocator* pool, int64_t bytes_per_token)
+      : sig_(sig), pool_(pool), bytes_per_token_(bytes_per_token) {}
+  absl::Status Run(const Batch& batch, std::vector<InferenceResponse>& responses) override {
+    absl::StatusOr<void*> activations = pool_->Allocate(bytes_per_token_ * batch.rows * batch.padded_length);
+    if (!activations.ok()) return activations.status();
+    std::vector<int32_t> buffer(batch.rows * batch.padded_length);
+    AssembleInput(sig_, 0, batch, reinterpret_cast<char*>(buffer.data()));
+    for (int32_t& v : buffer) v += 1;
+    int64_t row = 0;
+    for (size_t i = 0; i < batch.requests.size(); ++i) {
+      responses[i].outputs.push_back(
+          ExtractOutput(sig_, 0, batch, reinterpret_cast<const char*>(buffer.data()), row, *batch.requests[i]));
+      row += batch.requests[i]->rows;
+    }
+    int64_t seen = largest_tokens.load();
+    while (seen < batch.rows * batch.padded_length && !largest_tokens.compare_exchange_weak(seen, batch.rows * batch.padded_length)) {
+    }
+    return pool_->Free(*activations);
+  }
+  static std::atomic<int64_t> largest_tokens;
+
+ private:
+  const ModelSignature& sig_;
+  memory::CachingAllocator* const pool_;
+  const int64_t bytes_per_token_;
+};
+std::atomic<int64_t> ActivationsRunner::largest_tokens{0};
+
+ModelSignature WideSignature() {
+  ModelSignature sig = EchoSignature();
+  sig.max_batch_size = 64;
+  return sig;
+}
+
+// One request of `rows` x `length`, element (r, t) = seed + r * 100 + t.
+std::unique_ptr<InferenceRequest> RowsRequest(int64_t rows, int64_t length, int32_t seed, absl::StatusOr<InferenceResponse>* out,
+                                              std::atomic<int>* done) {
+  auto r = std::make_unique<InferenceRequest>();
+  r->rows = rows;
+  r->sequence_length = length;
+  r->output_indices = {0};
+  std::vector<int32_t> x(rows * length);
+  for (int64_t i = 0; i < rows; ++i) {
+    for (int64_t t = 0; t < length; ++t) x[i * length + t] = seed + static_cast<int32_t>(i * 100 + t);
+  }
+  r->inputs.push_back({"x", DataType::kInt32, {rows, length}, std::string(reinterpret_cast<const char*>(x.data()), x.size() * 4)});
+  r->done = [out, done](absl::StatusOr<InferenceResponse> result) {
+    *out = std::move(result);
+    done->fetch_add(1);
+  };
+  return r;
+}
+
+struct Shape {
+  int64_t rows, length;
+};
+const std::vector<Shape> kMixedShapes = {{7, 5}, {13, 33}, {32, 64}, {1, 2}, {64, 10}, {3, 64}, {50, 17}};
+
+// Runs kMixedShapes through an executor with `options` (and `gate`), returning each output's bytes.
+std::vector<std::string> RunShapes(BatcherOptions options, MemoryGate* gate, memory::CachingAllocator* pool,
+                                   ExecutionStats* stats = nullptr) {
+  const ModelSignature sig = WideSignature();
+  options.bucket_edges = DefaultBucketEdges(64);
+  ModelExecutor executor(sig, options, /*instances=*/2, "chunks", gate);
+  WarmupOptions warmup;
+  warmup.lengths = {1, 16, 64};
+  warmup.max_batch_tokens = options.max_batch_tokens;
+  EXPECT_TRUE(executor
+                  .Start([&](int) -> absl::StatusOr<std::unique_ptr<BatchRunner>> {
+                    return std::make_unique<ActivationsRunner>(sig, pool, 4096);
+                  }, warmup)
+                  .ok());
+  ActivationsRunner::largest_tokens = 0;
+  std::vector<absl::StatusOr<InferenceResponse>> results(kMixedShapes.size(), absl::UnknownError("not done"));
+  std::atomic<int> done{0};
+  for (size_t i = 0; i < kMixedShapes.size(); ++i) {
+    auto r = RowsRequest(kMixedShapes[i].rows, kMixedShapes[i].length, static_cast<int32_t>(i * 10000), &results[i], &done);
+    EXPECT_TRUE(executor.Submit(r).ok());
+    EXPECT_EQ(r, nullptr);
+  }
+  executor.Stop();
+  EXPECT_EQ(done.load(), static_cast<int>(kMixedShapes.size()));
+  std::vector<std::string> outputs;
+  for (size_t i = 0; i < results.size(); ++i) {
+    EXPECT_TRUE(results[i].ok()) << i << ": " << results[i].status();
+    if (!results[i].ok()) return {};
+    const Tensor& y = results[i]->outputs[0];
+    EXPECT_EQ(y.shape, (std::vector<int64_t>{kMixedShapes[i].rows, kMixedShapes[i].length}));
+    outputs.push_back(y.data);
+  }
+  if (stats != nullptr) *stats = executor.execution_stats();
+  return outputs;
+}
+
+std::unique_ptr<memory::CachingAllocator> TestPool(memory::HostBackend& backend) {
+  return *memory::CachingAllocator::Create(&backend);
+}
+
+TEST(RowChunksTest, ChunkedRequestsReturnExactlyTheUnchunkedOutputs) {
+  memory::HostBackend backend;
+  auto pool = TestPool(backend);
+  BatcherOptions whole;
+  whole.max_batch_size = 64;
+  whole.max_batch_tokens = 64 * 64;  // every request fits one batch
+  ExecutionStats whole_stats;
+  const std::vector<std::string> expected = RunShapes(whole, nullptr, pool.get(), &whole_stats);
+  ASSERT_EQ(expected.size(), kMixedShapes.size());
+  EXPECT_EQ(whole_stats.chunked_requests, 0);
+
+  BatcherOptions small = whole;
+  small.max_batch_tokens = 100;  // 32 x 64 becomes 32 chunks of one row; 64 x 10, 7 chunks of 10
+  ExecutionStats chunked_stats;
+  const std::vector<std::string> chunked = RunShapes(small, nullptr, pool.get(), &chunked_stats);
+  ASSERT_EQ(chunked.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) EXPECT_EQ(chunked[i], expected[i]) << "request " << i;
+  EXPECT_LE(ActivationsRunner::largest_tokens.load(), 100);
+  // 13x33 -> 5 of 3 rows; 32x64 -> 32 of 1; 64x10 -> 7 of 10; 3x64 -> 3 of 1; 50x17 -> 10 of 5 (and 7x5 fits)
+  EXPECT_EQ(chunked_stats.chunked_requests, 5);
+  EXPECT_EQ(chunked_stats.row_chunks, 5 + 32 + 7 + 3 + 10);
+  EXPECT_EQ(chunked_stats.success_count, chunked_stats.row_chunks + 2);  // each chunk is a request to the runtime
+}
+
+TEST(RowChunksTest, AFailingChunkFailsItsRequestAlone) {
+  const ModelSignature sig = WideSignature();
+  BatcherOptions options = OneBatchOptions();
+  options.max_batch_size = 64;
+  options.max_batch_tokens = 8;  // 2 rows of 4 per chunk
+  ModelExecutor executor(sig, options, 1);
+  ASSERT_TRUE(StartWith(executor, sig, absl::InternalError("model execution failed: poison"), 0).ok());
+  // Request A: 6 rows, the third holding 13. Request B: 2 clean rows.
+  std::vector<absl::StatusOr<InferenceResponse>> results(2, absl::UnknownError("not done"));
+  std::atomic<int> done{0};
+  auto a = RowsRequest(6, 4, 0, &results[0], &done);
+  std::vector<int32_t> x(24, 1);
+  x[2 * 4 + 1] = 13;
+  a->inputs[0].data.assign(reinterpret_cast<const char*>(x.data()), x.size() * 4);
+  auto b = RowsRequest(2, 4, 500, &results[1], &done);
+  ASSERT_TRUE(executor.Submit(a).ok());
+  ASSERT_TRUE(executor.Submit(b).ok());
+  executor.Stop();
+  ASSERT_EQ(done.load(), 2);
+  EXPECT_EQ(results[0].status().code(), absl::StatusCode::kInternal) << results[0].status();
+  EXPECT_EQ(results[0].status().message(), "model execution failed: poison");
+  ASSERT_TRUE(results[1].ok()) << results[1].status();
+  EXPECT_EQ(results[1]->outputs[0].shape, (std::vector<int64_t>{2, 4}));
+}
+
+TEST(MemoryAwareBatchingTest, BatchesFitTheBudgetAndARowThatCannotFitIsRefused) {
+  memory::HostBackend backend;
+  auto pool = TestPool(backend);
+  BatcherOptions options;
+  options.max_batch_size = 64;
+  options.max_batch_tokens = 64 * 64;
+  // Warm-up measures 4096 B per token; batches may hold 200 tokens' worth at once in total.
+  MemoryGate gate;
+  gate.SetBudget(4096 * 200);
+  ExecutionStats stats;
+  const std::vector<std::string> gated = RunShapes(options, &gate, pool.get(), &stats);
+  ASSERT_EQ(gated.size(), kMixedShapes.size());
+  EXPECT_LE(ActivationsRunner::largest_tokens.load(), 200);
+  EXPECT_GT(stats.chunked_requests, 0);
+  // Measured / predicted is recorded per batch, and the envelope does not under-predict.
+  EXPECT_GT(stats.memory_actual_over_predicted.count, 0u);
+  EXPECT_LE(stats.memory_actual_over_predicted.sum / stats.memory_actual_over_predicted.count, 1.0001);
+  BatcherOptions whole = options;
+  EXPECT_EQ(gated, RunShapes(whole, nullptr, pool.get()));  // same answers as without the gate
+
+  // A budget below one row of 64 tokens: that request is refused, saying what it needs.
+  const ModelSignature sig = WideSignature();
+  options.bucket_edges = DefaultBucketEdges(64);
+  ModelExecutor executor(sig, options, 1, "tight", &gate);
+  WarmupOptions warmup;
+  warmup.lengths = {1, 64};
+  ASSERT_TRUE(executor
+                  .Start([&](int) -> absl::StatusOr<std::unique_ptr<BatchRunner>> {
+                    return std::make_unique<ActivationsRunner>(sig, pool.get(), 4096);
+                  }, warmup)
+                  .ok());
+  gate.SetBudget(4096 * 32);
+  absl::StatusOr<InferenceResponse> result = absl::UnknownError("not done");
+  std::atomic<int> done{0};
+  auto r = RowsRequest(1, 64, 0, &result, &done);
+  const absl::Status refused = executor.Submit(r);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  EXPECT_NE(refused.message().find("memory budget"), std::string::npos) << refused;
+  ASSERT_NE(r, nullptr);  // left with the caller
+  auto small = RowsRequest(4, 8, 0, &result, &done);  // 32 tokens fit: served
+  EXPECT_TRUE(executor.Submit(small).ok());
+  executor.Stop();
+  EXPECT_EQ(done.load(), 1);
+  EXPECT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(executor.execution_stats().memory_refusals, 1);
 }
 
 }  // namespace

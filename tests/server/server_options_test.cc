@@ -41,10 +41,13 @@ TEST(ServerOptionsTest, AllocatorChoices) {
   EXPECT_TRUE(o->cpu_pool);
   EXPECT_TRUE(o->cuda_pool);
   EXPECT_EQ(o->cuda_memory_budget_bytes, 0);
+  EXPECT_EQ(o->memory_budget_bytes, -1);  // from the pod's memory limit
   EXPECT_TRUE(o->memory_footprint_ceiling);
   o = Parse({"--model-repository=/m", "--cpu-allocator=default", "--cuda-allocator=default",
-             "--cuda-memory-budget-bytes=1073741824", "--memory-footprint-ceiling=false"});
+             "--cuda-memory-budget-bytes=1073741824", "--memory-footprint-ceiling=false",
+             "--memory-budget-bytes=0"});
   ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->memory_budget_bytes, 0);
   EXPECT_FALSE(o->cpu_pool);
   EXPECT_FALSE(o->cuda_pool);
   EXPECT_EQ(o->cuda_memory_budget_bytes, int64_t{1} << 30);

@@ -1,0 +1,71 @@
+// What this process may use of the machine's memory, and the rule that turns it into the
+// caching pool's budget.
+//
+// Note [budget from the pod]: a pod's `resources.limits.memory` is its cgroup's memory limit
+// (v2 `memory.max`, v1 `memory.limit_in_bytes`); going over it gets the process OOM-killed,
+// every request in flight with it. The pool refuses an allocation beyond its budget instead
+// (RESOURCE_EXHAUSTED, which the executor answers by splitting the batch), so by default the
+// budget is what the pod's limit leaves for tensors:
+//
+//     pool budget = limit - (resident - pool reserved) - margin,  margin = max(64 MiB, limit / 20)
+//
+// `resident - pool reserved` is everything the process holds outside the pool (libtorch's code
+// and its heap, gRPC, request messages), measured after the models have loaded and warmed up,
+// when it has settled (a first estimate at start-up covers loading). The margin covers what
+// grows outside the pool under load (gRPC buffers, allocator caches of other libraries) and the
+// pages the pool reserves but has not yet touched. Measured on all-MiniLM-L6-v2 in a 1000 MiB
+// cgroup (benchmarks/memory/pod_memory_limit.py, benchmarks/RESULTS.md): outside the pool
+// ~360 MiB after warm-up. No limit found: unlimited. `--memory-budget-bytes` overrides the rule
+// (0: unlimited).
+//
+// Plain functions; thread-compatible.
+#ifndef SEQSERVE_RUNTIME_HOST_MEMORY_H_
+#define SEQSERVE_RUNTIME_HOST_MEMORY_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+namespace seqserve {
+
+struct MemoryLimit {
+  std::optional<uint64_t> bytes;  // nullopt: no limit found
+  std::string source;             // for the log: the file it came from, or why there is none
+};
+
+// The memory limit of this process's cgroup (as `proc_self_cgroup` names it, under
+// `cgroup_root`: v1's memory controller where there is one, else v2), the smallest on the way
+// up to the hierarchy's root.
+MemoryLimit DetectMemoryLimit(const std::string& cgroup_root = "/sys/fs/cgroup",
+                              const std::string& proc_self_cgroup = "/proc/self/cgroup");
+
+// Bytes from cgroup v2 `memory.max` text ("max": none) and from v1 `memory.limit_in_bytes`
+// text (the kernel writes ~2^63 rounded to a page for none).
+std::optional<uint64_t> ParseMemoryMax(absl::string_view text);
+std::optional<uint64_t> ParseLimitInBytes(absl::string_view text);
+
+// Resident memory of this process (/proc/self/statm), bytes; 0 if unreadable.
+uint64_t ResidentBytes();
+// The machine's physical memory, bytes.
+uint64_t PhysicalMemoryBytes();
+
+struct PoolBudget {
+  std::optional<uint64_t> limit;  // the pod's memory limit, if any
+  uint64_t outside_pool = 0;      // resident - pool reserved, when it was planned
+  uint64_t margin = 0;
+  uint64_t budget = 0;            // the pool's capacity; 0: unlimited
+  std::string reason;             // for the log
+};
+
+uint64_t SafetyMargin(uint64_t limit);
+
+// The Note's rule. `resident` and `pool_reserved` measured together. A limit too small to
+// leave anything gives a budget of 1 byte (nothing can be allocated: every request is refused
+// rather than the pod killed) and says so in `reason`.
+PoolBudget PlanPoolBudget(const std::optional<uint64_t>& limit, uint64_t resident, uint64_t pool_reserved);
+
+}  // namespace seqserve
+
+#endif  // SEQSERVE_RUNTIME_HOST_MEMORY_H_

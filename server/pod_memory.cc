@@ -1,0 +1,87 @@
+#include "server/pod_memory.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/logging.h"
+
+namespace seqserve {
+namespace {
+
+std::string Mib(int64_t bytes) { return absl::StrCat(bytes >> 20, " MiB"); }
+
+}  // namespace
+
+PodMemory::PodMemory(int64_t budget_flag, memory::CachingAllocator* pool, MemoryGate* gate, MemoryLimit limit)
+    : budget_flag_(budget_flag), pool_(pool), gate_(gate), limit_(std::move(limit)) {}
+
+void PodMemory::PlanBeforeLoading() { Plan(false); }
+void PodMemory::PlanAfterLoading() { Plan(true); }
+
+void PodMemory::Plan(bool after_loading) {
+  if (pool_ == nullptr) return;
+  const memory::PoolStats before = pool_->stats();
+  PoolBudget plan;
+  if (budget_flag_ < 0) {
+    plan = PlanPoolBudget(limit_.bytes, ResidentBytes(), before.reserved_bytes);
+  } else {
+    plan.limit = limit_.bytes;
+    plan.budget = static_cast<uint64_t>(budget_flag_);
+    plan.reason = budget_flag_ == 0 ? "--memory-budget-bytes=0: the pool is unlimited"
+                                    : absl::StrCat("--memory-budget-bytes: pool budget ", Mib(budget_flag_));
+  }
+  pool_->SetCapacity(plan.budget);
+  // The weights and whatever else the pool keeps after loading are not the batches' to use.
+  const int64_t kept = static_cast<int64_t>(pool_->stats().allocated_bytes);
+  const int64_t batches = plan.budget == 0 ? 0 : std::max<int64_t>(1, static_cast<int64_t>(plan.budget) - kept);
+  if (after_loading && gate_ != nullptr) gate_->SetBudget(batches);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    plan_ = plan;
+  }
+  LogInfo("memory ", after_loading ? "after loading" : "before loading", ": ",
+          limit_.bytes ? absl::StrCat("limit from ", limit_.source) : limit_.source, "; ", plan.reason,
+          after_loading && plan.budget != 0
+              ? absl::StrCat("; the pool holds ", Mib(kept), " outside batches, so batches may hold ", Mib(batches), " at once")
+              : "");
+}
+
+uint64_t PodMemory::CapacityBytes() const {
+  if (pool_ != nullptr && pool_->capacity() > 0) return pool_->capacity();
+  return limit_.bytes.value_or(PhysicalMemoryBytes());
+}
+
+MetricsCollector::Provider PodMemory::Metrics() const {
+  return [this](std::vector<prometheus::MetricFamily>& out) {
+    PoolBudget plan;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      plan = plan_;
+    }
+    auto gauge = [&out](const char* name, const char* help, double value) {
+      prometheus::MetricFamily f;
+      f.name = name;
+      f.help = help;
+      f.type = prometheus::MetricType::Gauge;
+      prometheus::ClientMetric m;
+      m.gauge.value = value;
+      f.metric.push_back(std::move(m));
+      out.push_back(std::move(f));
+    };
+    gauge("seqserve_memory_limit_bytes", "The process's cgroup memory limit (the pod's); 0 when none was found.",
+          static_cast<double>(limit_.bytes.value_or(0)));
+    gauge("seqserve_memory_outside_pool_bytes", "Resident bytes outside the CPU pool when its budget was planned.",
+          static_cast<double>(plan.outside_pool));
+    gauge("seqserve_memory_margin_bytes", "Safety margin kept between the pool's budget and the limit.",
+          static_cast<double>(plan.margin));
+    const int64_t batches = gate_ != nullptr ? gate_->budget() : MemoryGate::kUnlimited;
+    gauge("seqserve_memory_batch_budget_bytes", "Bytes batches may hold at once in the CPU pool; 0 = unlimited.",
+          batches == MemoryGate::kUnlimited ? 0.0 : static_cast<double>(batches));
+    gauge("seqserve_memory_batch_admitted_bytes", "Predicted peak bytes of the batches running now.",
+          gate_ != nullptr ? static_cast<double>(gate_->admitted_bytes()) : 0.0);
+  };
+}
+
+}  // namespace seqserve
