@@ -48,6 +48,12 @@ absl::Status WarmUp(BatchRunner& runner, const ModelSignature& sig, const Warmup
         std::vector<InferenceResponse> responses(1);
         memory::AllocationScope scope;
         absl::Status status = runner.Run(batch, responses);
+        if (absl::IsResourceExhausted(status)) {
+          // Under a tight pool budget: batches this large will not be formed (the gate), or will
+          // be split; the model serves what fits.
+          LogWarning("warm-up at ", rows, " rows x length ", length, " ran out of memory; skipped: ", status.message());
+          break;
+        }
         if (!status.ok()) {
           return absl::Status(status.code(), absl::StrCat("warm-up at ", rows, " rows x length ",
                                                           length, " failed: ", status.message()));

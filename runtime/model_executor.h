@@ -163,7 +163,8 @@ class ModelExecutor {
 // valid_range excludes 1) at each warm-up length: one row, and the most rows a batch of that
 // length may hold (max_batch_size and the token budget), so the largest real batches have been
 // seen. The last iteration of each is measured into `points` (may be null): its peak pool
-// bytes on this thread. CANCELLED, between two batches, once `abort` (may be null) is set.
+// bytes on this thread. A batch that runs out of memory (a tight pool budget) is skipped with a
+// warning. CANCELLED, between two batches, once `abort` (may be null) is set.
 absl::Status WarmUp(BatchRunner& runner, const ModelSignature& signature,
                     const WarmupOptions& warmup, const CancellationFlag* abort = nullptr,
                     std::vector<MemoryPoint>* points = nullptr);

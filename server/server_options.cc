@@ -83,8 +83,14 @@ const std::vector<Flag>& Flags() {
        [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.drain_grace, v); }},
       {"cpu-allocator", "Allocator of CPU tensors: pool (default) or default (libtorch's own).", false,
        [](ServerOptions& o, absl::string_view v) { return SetAllocatorChoice(o.cpu_pool, v); }},
-      {"memory-budget-bytes", "Most bytes the CPU pool may hold; 0 = unlimited (default: from the cgroup memory limit, unlimited without one).", false,
-       [](ServerOptions& o, absl::string_view v) { return absl::SimpleAtoi(v, &o.memory_budget_bytes) && o.memory_budget_bytes >= 0; }},
+      {"memory-budget-bytes", "Most bytes the CPU pool may hold: auto (default) = from the cgroup memory limit (unlimited without one), 0 = unlimited, or a byte count.", false,
+       [](ServerOptions& o, absl::string_view v) {
+         if (v == "auto") {
+           o.memory_budget_bytes = -1;
+           return true;
+         }
+         return absl::SimpleAtoi(v, &o.memory_budget_bytes) && o.memory_budget_bytes >= 0;
+       }},
       {"memory-footprint-ceiling", "CPU pool: give back free pages rather than pass the previous peak (default true).", false,
        [](ServerOptions& o, absl::string_view v) { return SetBool(o.memory_footprint_ceiling, v); }},
       {"memory-trace", "Record every CPU pool allocation and free to this file (for replay).", false,

@@ -52,7 +52,7 @@ struct ServerOptions {
   // Allocator of CPU tensors: true (default) = seqserve's caching pool (memory/), false =
   // libtorch's default allocator. Both can be measured side by side.
   bool cpu_pool = true;
-  // Most bytes the CPU pool may hold. Default -1: from the process's cgroup memory limit (the
+  // Most bytes the CPU pool may hold. Default -1 (--memory-budget-bytes=auto): from the process's cgroup memory limit (the
   // pod's), Note [budget from the pod] in runtime/host_memory.h; unlimited when there is none.
   // 0 = unlimited. Batches are formed to fit it (runtime/memory_gate.h); a batch that does not
   // fit after all is split and retried; a single row that cannot fit fails RESOURCE_EXHAUSTED.

@@ -294,7 +294,7 @@ def check_entrypoint_flags(checks, binary, flags):
         sample = {"grpc-address": "0.0.0.0", "grpc-port": "8001", "metrics-address": "0.0.0.0",
                   "metrics-port": "8002", "max-message-bytes": "268435456", "strict-readiness": "true",
                   "drain-timeout": "25", "drain-grace": "2", "max-connection-age": "300",
-                  "cpu-allocator": "pool", "memory-budget-bytes": "4294967296",
+                  "cpu-allocator": "pool", "memory-budget-bytes": "auto",
                   "model-repository": "/models", "memory-trace": "/tmp/pool.trace"}
         env = dict(os.environ, SEQSERVE_BIN=str(binary))
         env.update({var: sample.get(flag, "1") for flag, var in mapped.items()})

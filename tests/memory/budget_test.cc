@@ -2,9 +2,11 @@
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <thread>
 #include <string>
 #include <vector>
 
+#include "memory/allocation_scope.h"
 #include "memory/caching_allocator.h"
 #include "memory/size_classes.h"
 #include "tests/memory/fake_backend.h"
@@ -200,6 +202,54 @@ TEST(BudgetTest, AbsurdRequestsFailWithoutCallingTheBackend) {
   EXPECT_TRUE(backend.requested_sizes.empty());
   EXPECT_EQ(pool->stats().oom_count, 2u);
   ASSERT_POOL_CONSISTENT(*pool);
+}
+
+TEST(BudgetTest, SetCapacityChangesTheBudgetAndGivesBackCachedSegments) {
+  FakeBackend backend;
+  auto pool = MakePool(&backend, Budget(0));
+  char* a = MustAllocate(*pool, 30 * kMiB, 0);
+  char* b = MustAllocate(*pool, 4 * kMiB, 0);
+  MustFree(*pool, a);  // 30 MiB cached
+  const size_t before = pool->stats().reserved_bytes;
+  pool->SetCapacity(24 * kMiB);
+  EXPECT_EQ(pool->capacity(), 24 * kMiB);
+  EXPECT_LT(pool->stats().reserved_bytes, before);  // the idle segment went back
+  EXPECT_LE(pool->stats().reserved_bytes, 24 * kMiB);
+  EXPECT_FALSE(pool->Allocate(30 * kMiB, 0).ok());  // beyond the new budget
+  pool->SetCapacity(0);                             // unlimited again
+  char* c = MustAllocate(*pool, 30 * kMiB, 0);
+  MustFree(*pool, c);
+  MustFree(*pool, b);
+  ASSERT_POOL_CONSISTENT(*pool);
+}
+
+TEST(AllocationScopeTest, ChargesThisThreadsAllocationsAndKeepsThePeak) {
+  FakeBackend backend;
+  auto pool = MakePool(&backend, Budget(0));
+  char* before = MustAllocate(*pool, 1 * kMiB, 0);  // outside any scope
+  {
+    AllocationScope scope;
+    char* a = MustAllocate(*pool, 3 * kMiB, 0);
+    char* b = MustAllocate(*pool, 1000, 0);  // charged by block: 1024
+    EXPECT_EQ(scope.current(), static_cast<int64_t>(3 * kMiB + 1024));
+    MustFree(*pool, a);
+    EXPECT_EQ(scope.current(), 1024);
+    {
+      AllocationScope inner;  // suspends the outer one
+      char* c = MustAllocate(*pool, 2 * kMiB, 0);
+      MustFree(*pool, c);
+      EXPECT_EQ(inner.peak(), static_cast<int64_t>(2 * kMiB));
+    }
+    MustFree(*pool, before);  // freed here, allocated before: current goes below 0
+    EXPECT_EQ(scope.current(), 1024 - static_cast<int64_t>(1 * kMiB));
+    EXPECT_EQ(scope.peak(), static_cast<int64_t>(3 * kMiB + 1024));
+    MustFree(*pool, b);
+  }
+  // Another thread's allocations are not charged here.
+  AllocationScope scope;
+  std::thread other([&] { MustFree(*pool, MustAllocate(*pool, 5 * kMiB, 0)); });
+  other.join();
+  EXPECT_EQ(scope.peak(), 0);
 }
 
 }  // namespace
