@@ -18,9 +18,11 @@ struct CachingAllocatorOptions {
   // Most bytes the pool may reserve from its backend (the sum of its segments); an allocation
   // that would need more first releases cached free segments, then fails with
   // RESOURCE_EXHAUSTED. 0 means unlimited. Default 0. Below 2 MiB (one small segment) nothing
-  // can be allocated. Note [capacity budget]: in a pod, set it to the memory limit minus what
-  // the process needs besides tensors, so the pool reports RESOURCE_EXHAUSTED (and the server
-  // splits or rejects the batch) before the kernel's OOM killer ends the pod.
+  // can be allocated. Note [capacity budget]: in a pod, the memory limit minus what the process
+  // needs besides tensors, so the pool reports RESOURCE_EXHAUSTED (and the server splits or
+  // rejects the batch) before the kernel's OOM killer ends the pod; the server derives it so
+  // (Note [budget from the pod] in runtime/host_memory.h) and may change it later
+  // (CachingAllocator::SetCapacity).
   size_t capacity_bytes = 0;
 
   // Smallest segment the large pool asks of the backend (larger requests get a segment of their

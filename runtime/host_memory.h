@@ -13,10 +13,12 @@
 // and its heap, gRPC, request messages), measured after the models have loaded and warmed up,
 // when it has settled (a first estimate at start-up covers loading). The margin covers what
 // grows outside the pool under load (gRPC buffers, allocator caches of other libraries) and the
-// pages the pool reserves but has not yet touched. Measured on all-MiniLM-L6-v2 in a 1000 MiB
-// cgroup (benchmarks/memory/pod_memory_limit.py, benchmarks/RESULTS.md): outside the pool
-// ~360 MiB after warm-up. No limit found: unlimited. `--memory-budget-bytes` overrides the rule
-// (0: unlimited).
+// pages the pool reserves but has not yet touched; never planned below an earlier measurement
+// (resident - reserved undercounts when reserved pages are untouched). Measured on
+// all-MiniLM-L6-v2 in 800 and 1000 MiB cgroups (benchmarks/memory/pod_memory_limit.py,
+// benchmarks/RESULTS.md): 349 MiB outside the pool before loading, 392 MiB after warm-up, and
+// the cgroup's peak under a flood of 32 x 512-token requests 400 MiB, far below either limit.
+// No limit found: unlimited. `--memory-budget-bytes` overrides the rule (0: unlimited).
 //
 // Plain functions; thread-compatible.
 #ifndef SEQSERVE_RUNTIME_HOST_MEMORY_H_

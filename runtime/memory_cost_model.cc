@@ -102,8 +102,8 @@ MemoryCostModel MemoryCostModel::Fit(const std::vector<MemoryPoint>& points) {
   for (const MemoryPoint& p : points) {
     if (p.peak_bytes <= 0) continue;
     const double predicted = model.a_ + model.b_ * p.rows * p.length + model.c_ * p.rows * p.length * p.length;
-    model.fit_error_ = std::max(model.fit_error_, std::abs(predicted / static_cast<double>(p.peak_bytes) - 1.0));
     if (p.peak_bytes * 10 >= largest && predicted > 0) {
+      model.fit_error_ = std::max(model.fit_error_, std::abs(predicted / static_cast<double>(p.peak_bytes) - 1.0));
       envelope = std::max(envelope, static_cast<double>(p.peak_bytes) / predicted);
     }
   }
@@ -136,7 +136,7 @@ int64_t MemoryCostModel::MostRowsWithin(int64_t length, int64_t bytes) const {
 std::string MemoryCostModel::Describe() const {
   if (!valid_) return "not measured";
   return absl::StrCat(Bytes(a_), " + ", Bytes(b_), " x tokens + ", Bytes(c_), " x rows x length^2 (fitted to ", points_,
-                      " warm-up batches, worst error ", absl::StrFormat("%.0f%%", 100 * fit_error_),
+                      " warm-up batches, worst error on the larger ones ", absl::StrFormat("%.0f%%", 100 * fit_error_),
                       ", scaled by ", absl::StrFormat("%.2f", envelope_), " to cover the larger ones)");
 }
 

@@ -43,7 +43,8 @@ class MemoryCostModel {
   // The most rows of `length` whose prediction is within `bytes` (0 when not even one row).
   int64_t MostRowsWithin(int64_t length, int64_t bytes) const;
 
-  // Largest |fitted / measured - 1| over the points, before the envelope's scaling.
+  // Largest |fitted / measured - 1| over the points of at least a tenth of the largest peak,
+  // before the envelope's scaling (smaller points are far off in relative terms and irrelevant).
   double fit_error() const { return fit_error_; }
   // The envelope's factor (>= 1).
   double envelope() const { return envelope_; }

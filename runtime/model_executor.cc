@@ -26,6 +26,32 @@ std::unique_ptr<InferenceRequest> OnesRequest(const ModelSignature& sig, int64_t
   });
 }
 
+// Runs `iterations` batches of rows x length; the last one's peak pool bytes go to `points`.
+absl::Status WarmUpShape(BatchRunner& runner, const ModelSignature& sig, int64_t rows, int64_t length, int iterations,
+                         const CancellationFlag* abort, std::vector<MemoryPoint>* points) {
+  Batch batch;
+  batch.requests.push_back(OnesRequest(sig, rows, length));
+  batch.rows = rows;
+  batch.padded_length = batch.requests[0]->sequence_length;
+  for (int i = 0; i < iterations; ++i) {
+    if (abort != nullptr && abort->cancelled()) {
+      return absl::CancelledError("warm-up stopped: the server is shutting down");
+    }
+    std::vector<InferenceResponse> responses(1);
+    memory::AllocationScope scope;
+    absl::Status status = runner.Run(batch, responses);
+    if (!status.ok()) {
+      return absl::Status(status.code(), absl::StrCat("warm-up at ", rows, " rows x length ", length,
+                                                      " failed: ", status.message()));
+    }
+    // The last iteration: the first ones may still allocate for the executor's own sake.
+    if (points != nullptr && i + 1 == iterations) {
+      points->push_back({rows, std::max<int64_t>(batch.padded_length, 1), scope.peak()});
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status WarmUp(BatchRunner& runner, const ModelSignature& sig, const WarmupOptions& warmup,
@@ -37,31 +63,21 @@ absl::Status WarmUp(BatchRunner& runner, const ModelSignature& sig, const Warmup
       most_rows = std::max<int64_t>(1, std::min(most_rows, warmup.max_batch_tokens / length));
     }
     for (int64_t rows : most_rows > 1 ? std::vector<int64_t>{1, most_rows} : std::vector<int64_t>{1}) {
-      Batch batch;
-      batch.requests.push_back(OnesRequest(sig, rows, length));
-      batch.rows = rows;
-      batch.padded_length = batch.requests[0]->sequence_length;
-      for (int i = 0; i < warmup.iterations; ++i) {
-        if (abort != nullptr && abort->cancelled()) {
-          return absl::CancelledError("warm-up stopped: the server is shutting down");
+      // Under a tight pool budget the largest batch may not fit: halve it until it does, so the
+      // cost model still gets a point at this length (batches that large will not be formed).
+      while (true) {
+        absl::Status status = WarmUpShape(runner, sig, rows, length, warmup.iterations, abort, points);
+        if (absl::IsResourceExhausted(status) && rows / 2 > 1) {
+          LogWarning("warm-up at ", rows, " rows x length ", length, " ran out of memory; trying ", rows / 2, " rows");
+          rows /= 2;
+          continue;
         }
-        std::vector<InferenceResponse> responses(1);
-        memory::AllocationScope scope;
-        absl::Status status = runner.Run(batch, responses);
         if (absl::IsResourceExhausted(status)) {
-          // Under a tight pool budget: batches this large will not be formed (the gate), or will
-          // be split; the model serves what fits.
           LogWarning("warm-up at ", rows, " rows x length ", length, " ran out of memory; skipped: ", status.message());
-          break;
+        } else if (!status.ok()) {
+          return status;
         }
-        if (!status.ok()) {
-          return absl::Status(status.code(), absl::StrCat("warm-up at ", rows, " rows x length ",
-                                                          length, " failed: ", status.message()));
-        }
-        // The last iteration: the first ones may still allocate for the executor's own sake.
-        if (points != nullptr && i + 1 == warmup.iterations) {
-          points->push_back({rows, std::max<int64_t>(batch.padded_length, 1), scope.peak()});
-        }
+        break;
       }
     }
   }
@@ -197,6 +213,24 @@ void ModelExecutor::RunAndComplete(BatchRunner& runner, Batch batch) {
     std::pair<Batch, Batch> halves = SplitBatch(std::move(batch));
     RetryPart(runner, std::move(halves.first));
     RetryPart(runner, std::move(halves.second));
+    return;
+  }
+  if (oom && batch.rows > 1) {
+    // Note [split on OOM], within one request: its rows are cut in two row chunks (Note [row
+    // chunks]) and each is retried, so only a single row that cannot fit fails. The cost model
+    // under-predicted this batch: rare, and the way back under the budget.
+    {
+      std::lock_guard<std::mutex> lock(stats_mu_);
+      ++stats_.batch_splits;
+    }
+    RowChunks halves = RowChunks::Split(batch.requests[0], (batch.rows + 1) / 2);
+    for (std::unique_ptr<InferenceRequest>& part : halves.parts()) {
+      Batch half;
+      half.rows = part->rows;
+      half.padded_length = part->sequence_length;
+      half.requests.push_back(std::move(part));
+      RetryPart(runner, std::move(half));
+    }
     return;
   }
   if (oom) {

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -144,9 +145,9 @@ class ModelExecutor {
   // Start-up: the instance threads and Start() meet here before anything is served.
   std::mutex start_mu_;
   std::condition_variable start_cv_;
-  int pending_ = 0;                      // instances still warming up
-  absl::Status first_error_;             // of the instances' start-up
-  std::vector<MemoryPoint> warmup_points_;
+  int pending_ ABSL_GUARDED_BY(start_mu_) = 0;  // instances still warming up
+  absl::Status first_error_ ABSL_GUARDED_BY(start_mu_);  // of the instances' start-up
+  std::vector<MemoryPoint> warmup_points_ ABSL_GUARDED_BY(start_mu_);
   // Written by the last instance to finish warming up, under start_mu_, before any serves; then
   // read-only.
   MemoryCostModel cost_;

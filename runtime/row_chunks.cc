@@ -84,6 +84,7 @@ RowChunks RowChunks::Split(std::unique_ptr<InferenceRequest>& request, int64_t r
     part->output_indices = whole.output_indices;
     part->rows = rows;
     part->sequence_length = whole.sequence_length;
+    part->timing = whole.timing;  // when split after queueing, its parts were received with it
     part->inputs.reserve(whole.inputs.size());
     for (const Tensor& in : whole.inputs) {
       const absl::string_view bytes = in.bytes();

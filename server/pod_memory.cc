@@ -25,7 +25,12 @@ void PodMemory::Plan(bool after_loading) {
   const memory::PoolStats before = pool_->stats();
   PoolBudget plan;
   if (budget_flag_ < 0) {
-    plan = PlanPoolBudget(limit_.bytes, ResidentBytes(), before.reserved_bytes);
+    // What lives outside the pool only grows (libtorch, gRPC): never plan below an earlier
+    // measurement. Resident - reserved can fall below it when the pool reserved pages it has not
+    // touched (a warm-up batch that ran out of its budget).
+    const uint64_t floor_resident = before.reserved_bytes + outside_floor_;
+    plan = PlanPoolBudget(limit_.bytes, std::max<uint64_t>(ResidentBytes(), floor_resident), before.reserved_bytes);
+    outside_floor_ = std::max(outside_floor_, plan.outside_pool);
   } else {
     plan.limit = limit_.bytes;
     plan.budget = static_cast<uint64_t>(budget_flag_);

@@ -46,6 +46,7 @@ class PodMemory {
   const MemoryLimit limit_;
   mutable std::mutex mu_;
   PoolBudget plan_ ABSL_GUARDED_BY(mu_);
+  uint64_t outside_floor_ = 0;  // the most measured outside the pool so far; Plan()'s thread only
 };
 
 }  // namespace seqserve

@@ -358,6 +358,9 @@ def arguments():
     p.add_argument("--flood-requests", type=int, default=8, help="per client")
     p.add_argument("--flood-rows", type=int, default=32)
     p.add_argument("--flood-length", type=int, default=0, help="0: the model's max_length")
+    p.add_argument("--batching", default="",
+                   help='extra fields of config.pbtxt\'s batching block, e.g. "max_batch_tokens: 16384" (a GPU-sized '
+                        'token budget: batches then grow until memory, not the token budget, bounds them)')
     p.add_argument("--max-length", type=int, default=512,
                    help="pack minilm for this many tokens (0: the demo pack as it is, 256)")
     p.add_argument("--mix-clients", type=int, default=64)
@@ -391,8 +394,19 @@ def main():
                         "--repository", repo, "--format", "torchscript", "--max-length", str(args.max_length)],
                        check=True, capture_output=True, timeout=900)
         source = os.path.join(repo, MODEL)
+    elif args.batching:
+        shutil.copytree(source, os.path.join(repo, MODEL))
+        source = os.path.join(repo, MODEL)
     else:
         os.symlink(os.path.abspath(source), os.path.join(repo, MODEL))
+    if args.batching:
+        config_path = os.path.join(source, "config.pbtxt")
+        config = open(config_path).read()
+        config, n = re.subn(r"batching \{([^}]*)\}", lambda m: f"batching {{{m.group(1)} {args.batching} }}", config)
+        if n != 1:
+            sys.exit(f"no single batching block in {config_path}")
+        open(config_path, "w").write(config)
+        print(f"{MODEL} config: batching {{ ... {args.batching} }}", flush=True)
     contract = model_contract(source)
     length = args.flood_length or contract["max_length"]
     clipped = mix_lengths(args, contract)[1] if "mix" in args.workloads else 0

@@ -560,5 +560,31 @@ TEST(MemoryAwareBatchingTest, BatchesFitTheBudgetAndARowThatCannotFitIsRefused) 
   EXPECT_EQ(executor.execution_stats().memory_refusals, 1);
 }
 
+TEST(RowChunksTest, ARequestThatRunsOutOfMemoryAloneIsCutInRowChunksAndSucceeds) {
+  // The pool takes 3 rows at most (a cost model that under-predicted): an 8-row request, alone
+  // in its batch, is halved until its chunks fit, and gets every row's answer in order.
+  const ModelSignature sig = WideSignature();
+  BatcherOptions options = OneBatchOptions();
+  options.max_batch_size = 64;
+  ModelExecutor executor(sig, options, 1);
+  ASSERT_TRUE(StartWith(executor, sig, absl::InternalError("unused"), /*rows_that_fit=*/3).ok());
+  absl::StatusOr<InferenceResponse> result = absl::UnknownError("not done");
+  std::atomic<int> done{0};
+  auto r = RowsRequest(8, 4, 100, &result, &done);
+  ASSERT_TRUE(executor.Submit(r).ok());
+  executor.Stop();
+  ASSERT_EQ(done.load(), 1);
+  ASSERT_TRUE(result.ok()) << result.status();
+  std::vector<int32_t> y(8 * 4);
+  ASSERT_EQ(result->outputs[0].data.size(), y.size() * 4);
+  std::memcpy(y.data(), result->outputs[0].data.data(), y.size() * 4);
+  for (int64_t i = 0; i < 8; ++i) {
+    for (int64_t t = 0; t < 4; ++t) EXPECT_EQ(y[i * 4 + t], 100 + i * 100 + t + 1) << i << "," << t;
+  }
+  const ExecutionStats stats = executor.execution_stats();
+  EXPECT_EQ(stats.batch_splits, 3);  // 8 -> 4 + 4 -> 2 + 2 + 2 + 2
+  EXPECT_EQ(stats.oom_failures, 0);
+}
+
 }  // namespace
 }  // namespace seqserve
