@@ -8,9 +8,12 @@
 // coefficients kept non-negative (a negative one is dropped and the rest refitted), then scaled
 // up just enough to cover every measured batch of at least a tenth of the largest peak, so the
 // prediction is an upper envelope where it matters. Warm-up runs, per length, one row and the
-// most rows a batch may hold. Measured on all-MiniLM-L6-v2 (FP32, 10 warm-up shapes from 1 x 1
-// to 64 x 16 and 4 x 256): see benchmarks/RESULTS.md; in service measured / predicted is exported
-// as a histogram (seqserve_batch_memory_actual_over_predicted). Without a sequence dimension L = 1.
+// most rows a batch may hold. Measured on all-MiniLM-L6-v2 FP32 packed for 512 tokens (20
+// warm-up batches, 1 x 1 to 64 x 16 and 2 x 512): 19.5 KiB + 11.7 KiB x tokens + 117.6 B x
+// rows x length^2 (12 heads x 4 B x a few copies of the scores), envelope 1.35; in service
+// measured / predicted fell in (0.75, 0.9] for every batch (benchmarks/RESULTS.md, "Memory that
+// fits the pod"; exported as seqserve_batch_memory_actual_over_predicted). Without a sequence
+// dimension L = 1.
 //
 // A value type; immutable after Fit. Thread-compatible.
 #ifndef SEQSERVE_RUNTIME_MEMORY_COST_MODEL_H_

@@ -48,14 +48,14 @@ TEST(ServerOptionsTest, AllocatorChoices) {
              "--memory-budget-bytes=0"});
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_EQ(o->memory_budget_bytes, 0);
-  o = Parse({"--model-repository=/m", "--memory-budget-bytes=auto"});
-  ASSERT_TRUE(o.ok()) << o.status();
-  EXPECT_EQ(o->memory_budget_bytes, -1);
-  EXPECT_FALSE(Parse({"--model-repository=/m", "--memory-budget-bytes=-5"}).ok());
   EXPECT_FALSE(o->cpu_pool);
   EXPECT_FALSE(o->cuda_pool);
   EXPECT_EQ(o->cuda_memory_budget_bytes, int64_t{1} << 30);
   EXPECT_FALSE(o->memory_footprint_ceiling);
+  o = Parse({"--model-repository=/m", "--memory-budget-bytes=auto"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->memory_budget_bytes, -1);
+  EXPECT_FALSE(Parse({"--model-repository=/m", "--memory-budget-bytes=-5"}).ok());
   EXPECT_FALSE(Parse({"--model-repository=/m", "--memory-footprint-ceiling=maybe"}).ok());
   EXPECT_NE(Parse({"--model-repository=/m", "--cuda-allocator=malloc"}).status().message().find("--cuda-allocator"),
             std::string::npos);
