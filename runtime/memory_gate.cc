@@ -20,6 +20,10 @@ int64_t MemoryGate::Available() const {
 
 MemoryGate::Ticket MemoryGate::Admit(int64_t bytes, bool* waited) {
   bytes = std::max<int64_t>(0, bytes);
+  if (waited != nullptr) *waited = false;
+  // No budget: nothing to count, no lock (batches admitted so are not counted if one is set
+  // later; they finish within a batch's time).
+  if (budget_.load(std::memory_order_relaxed) == kUnlimited) return Ticket();
   std::unique_lock<std::mutex> lock(mu_);
   bool had_to_wait = false;
   while (true) {

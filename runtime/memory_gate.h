@@ -8,7 +8,7 @@
 // pool refuses an allocation and the executor splits the batch (Note [split on OOM] in
 // runtime/model_executor.h). Batchers ask Available() while forming a batch, so a batch is
 // normally formed to fit and admitted at once; waiting is for the race between two executors.
-// With no budget (0, the default) everything is admitted at once.
+// With no budget (0, the default) everything is admitted at once, without a lock, and uncounted.
 //
 // Thread-safe.
 #ifndef SEQSERVE_RUNTIME_MEMORY_GATE_H_

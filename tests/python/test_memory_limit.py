@@ -1,9 +1,10 @@
 """Issue #17, never OOM-killed: the real server, with only the demo all-MiniLM-L6-v2 and no memory
-flags, inside a real memory cgroup of 640 MiB (what a pod's limit is), flooded from outside it by
-4 clients sending 32-row requests of the model's longest sequences (256 tokens). Run whole, such a
-request needs ~200 MiB of activations and two at once took the server to 764 MiB before row
-chunks; it must stay alive, derive its budget from the limit, answer every request with the
-embeddings it gives the same rows alone, and never meet the OOM killer (scripts/memory_cgroup.py;
+flags, inside a real memory cgroup of 900 MiB (what a pod's limit is), flooded from outside it by
+4 clients sending 64-row requests of the model's longest sequences (256 tokens). Run whole, such a
+request needs ~400 MiB of activations (32 rows already took the server to 764 MiB before row
+chunks; the process holds 390-490 MiB outside its pool); it must stay alive, derive its budget
+from the limit, cut every request into row chunks, answer each with the embeddings it gives the
+same rows alone, and never meet the OOM killer (scripts/memory_cgroup.py;
 benchmarks/memory/pod_memory_limit.py measures the same at more limits, with 512 tokens)."""
 import os
 import re
@@ -18,8 +19,8 @@ from tritonclient.utils import InferenceServerException
 from helpers import metric
 from memory_cgroup import MemoryCgroup  # scripts/, on the path through conftest.py
 
-LIMIT = 640 << 20
-CLIENTS, REQUESTS, ROWS = 4, 2, 32
+LIMIT = 900 << 20
+CLIENTS, REQUESTS, ROWS = 4, 1, 64
 
 
 def minilm_only(request, tmp_path):
@@ -55,7 +56,7 @@ def inputs(names, ids):
     return out
 
 
-def test_a_flood_of_long_batches_under_a_640_mib_limit_is_answered_and_never_oom_killed(request, tmp_path, start_server):
+def test_a_flood_of_long_batches_under_a_900_mib_limit_is_answered_and_never_oom_killed(request, tmp_path, start_server):
     cgroup, reason = MemoryCgroup.try_create(LIMIT)
     if cgroup is None:
         pytest.skip(reason)
@@ -103,7 +104,7 @@ def test_a_flood_of_long_batches_under_a_640_mib_limit_is_answered_and_never_oom
                 assert a.shape == (ROWS, 384), a.shape
 
         # The same rows alone, through the same server, after the flood.
-        for c, i, row in ((0, 0, 0), (1, 1, 13), (2, 0, 31), (3, 1, 7)):
+        for c, i, row in ((0, 0, 0), (1, 0, 13), (2, 0, 63), (3, 0, 40)):
             alone = client.infer("minilm", inputs(names, sent[c][i][row:row + 1]), client_timeout=60).as_numpy("embedding")
             np.testing.assert_allclose(answers[c][i][row:row + 1], alone, atol=1e-4, err_msg=f"client {c} request {i} row {row}")
 

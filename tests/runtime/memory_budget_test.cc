@@ -120,6 +120,9 @@ TEST(MemoryGateTest, ABatchAloneIsAlwaysAdmitted) {
   EXPECT_EQ(gate.Available(), 100);
   gate.SetBudget(0);
   EXPECT_EQ(gate.Available(), MemoryGate::kUnlimited);
+  MemoryGate::Ticket free_ride = gate.Admit(1 << 30, &waited);
+  EXPECT_FALSE(waited);
+  EXPECT_EQ(gate.admitted_batches(), 0);  // not counted without a budget
 }
 
 }  // namespace
