@@ -24,14 +24,12 @@ std::string Mib(uint64_t bytes) { return absl::StrCat(bytes / kMiB, " MiB"); }
 
 }  // namespace
 
-std::optional<uint64_t> ParseMemoryMax(absl::string_view text) {
+std::optional<uint64_t> ParseMemoryLimit(absl::string_view text) {
   text = absl::StripAsciiWhitespace(text);
   uint64_t bytes = 0;
   if (text == "max" || !absl::SimpleAtoi(text, &bytes) || bytes == 0 || bytes >= kNoLimitAbove) return std::nullopt;
   return bytes;
 }
-
-std::optional<uint64_t> ParseLimitInBytes(absl::string_view text) { return ParseMemoryMax(text); }
 
 MemoryLimit DetectMemoryLimit(const std::string& cgroup_root, const std::string& proc_self_cgroup) {
   const CgroupMembership membership = ParseProcCgroup(ReadCgroupFile(proc_self_cgroup).value_or(""));
@@ -42,7 +40,7 @@ MemoryLimit DetectMemoryLimit(const std::string& cgroup_root, const std::string&
   auto limit_in = [](const char* name) {
     return [name](const fs::path& dir) -> std::optional<double> {
       std::optional<std::string> text = ReadCgroupFile(dir / name);
-      std::optional<uint64_t> b = text ? ParseMemoryMax(*text) : std::nullopt;
+      std::optional<uint64_t> b = text ? ParseMemoryLimit(*text) : std::nullopt;
       return b ? std::optional<double>(static_cast<double>(*b)) : std::nullopt;
     };
   };

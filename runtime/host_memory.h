@@ -43,10 +43,9 @@ struct MemoryLimit {
 MemoryLimit DetectMemoryLimit(const std::string& cgroup_root = "/sys/fs/cgroup",
                               const std::string& proc_self_cgroup = "/proc/self/cgroup");
 
-// Bytes from cgroup v2 `memory.max` text ("max": none) and from v1 `memory.limit_in_bytes`
-// text (the kernel writes ~2^63 rounded to a page for none).
-std::optional<uint64_t> ParseMemoryMax(absl::string_view text);
-std::optional<uint64_t> ParseLimitInBytes(absl::string_view text);
+// Bytes from cgroup v2 `memory.max` or v1 `memory.limit_in_bytes` text; none for v2's "max"
+// and for v1's ~2^63 (what the kernel writes when there is no limit).
+std::optional<uint64_t> ParseMemoryLimit(absl::string_view text);
 
 // Resident memory of this process (/proc/self/statm), bytes; 0 if unreadable.
 uint64_t ResidentBytes();

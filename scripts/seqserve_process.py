@@ -8,6 +8,14 @@ import tempfile
 import time
 
 
+def process_memory_bytes(pid, field="VmRSS"):
+    """A /proc/<pid>/status memory field ("VmRSS", "VmHWM", ...) in bytes; 0 if absent."""
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 class Server:
     """One seqserve process. Ports are read from its --port-file; its log goes to a file.
     Every wait is bounded; stop() sends SIGTERM and returns the exit code (None if killed)."""
@@ -63,10 +71,7 @@ class Server:
 
     def memory_bytes(self, field="VmRSS"):
         """The process's resident memory now ("VmRSS") or at its peak ("VmHWM"), from /proc."""
-        for line in open(f"/proc/{self.proc.pid}/status"):
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-        return 0
+        return process_memory_bytes(self.proc.pid, field)
 
     def scrape(self):
         import urllib.request

@@ -53,7 +53,7 @@ import numpy as np
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from memory_cgroup import MemoryCgroup  # noqa: E402
-from seqserve_process import Server  # noqa: E402
+from seqserve_process import Server, process_memory_bytes  # noqa: E402
 
 MODEL = "minilm"
 MIB = 1 << 20
@@ -113,10 +113,7 @@ class PeerServer:
         return open(self.log_path).read()
 
     def memory_bytes(self, field="VmRSS"):
-        for line in open(f"/proc/{self.proc.pid}/status"):
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-        return 0
+        return process_memory_bytes(self.proc.pid, field)
 
     def stop(self):
         if self.proc.poll() is None:

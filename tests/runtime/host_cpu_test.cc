@@ -105,12 +105,12 @@ TEST_F(FakeCgroupTest, NoQuotaMeansTheAffinityMask) {
 
 // Memory: the limit of the pod, v2, v1, hybrid and none, and the budget rule.
 TEST(HostMemoryTest, ParsesLimits) {
-  EXPECT_EQ(*ParseMemoryMax("1048576000\n"), 1048576000u);
-  EXPECT_FALSE(ParseMemoryMax("max\n").has_value());
-  EXPECT_FALSE(ParseMemoryMax("").has_value());
-  EXPECT_FALSE(ParseMemoryMax("garbage").has_value());
-  EXPECT_EQ(*ParseLimitInBytes("838860800\n"), 838860800u);
-  EXPECT_FALSE(ParseLimitInBytes("9223372036854771712\n").has_value());  // v1's "no limit"
+  EXPECT_EQ(*ParseMemoryLimit("1048576000\n"), 1048576000u);
+  EXPECT_FALSE(ParseMemoryLimit("max\n").has_value());
+  EXPECT_FALSE(ParseMemoryLimit("").has_value());
+  EXPECT_FALSE(ParseMemoryLimit("garbage").has_value());
+  EXPECT_EQ(*ParseMemoryLimit("838860800\n"), 838860800u);
+  EXPECT_FALSE(ParseMemoryLimit("9223372036854771712\n").has_value());  // v1's "no limit"
 }
 
 TEST_F(FakeCgroupTest, MemoryLimitV2IsTheSmallestUpTheTree) {

@@ -26,20 +26,25 @@ ModelSignature EchoSignature() {
   return sig;
 }
 
+// y = x + 1 for every request of `batch`, padding removed: what the fake runners answer.
+void PlusOneOutputs(const ModelSignature& sig, const Batch& batch, std::vector<InferenceResponse>& responses) {
+  std::vector<int32_t> buffer(batch.rows * batch.padded_length);
+  AssembleInput(sig, 0, batch, reinterpret_cast<char*>(buffer.data()));
+  for (int32_t& v : buffer) v += 1;
+  int64_t row = 0;
+  for (size_t i = 0; i < batch.requests.size(); ++i) {
+    responses[i].outputs.push_back(
+        ExtractOutput(sig, 0, batch, reinterpret_cast<const char*>(buffer.data()), row, *batch.requests[i]));
+    row += batch.requests[i]->rows;
+  }
+}
+
 class PlusOneRunner : public BatchRunner {
  public:
   explicit PlusOneRunner(const ModelSignature& sig, absl::Duration compute) : sig_(sig), compute_(compute) {}
   absl::Status Run(const Batch& batch, std::vector<InferenceResponse>& responses) override {
-    std::vector<int32_t> buffer(batch.rows * batch.padded_length);
-    AssembleInput(sig_, 0, batch, reinterpret_cast<char*>(buffer.data()));
-    for (int32_t& v : buffer) v += 1;
     absl::SleepFor(compute_);
-    int64_t row = 0;
-    for (size_t i = 0; i < batch.requests.size(); ++i) {
-      responses[i].outputs.push_back(
-          ExtractOutput(sig_, 0, batch, reinterpret_cast<const char*>(buffer.data()), row, *batch.requests[i]));
-      row += batch.requests[i]->rows;
-    }
+    PlusOneOutputs(sig_, batch, responses);
     batches_.fetch_add(1);
     return absl::OkStatus();
   }
@@ -173,13 +178,7 @@ class PoisonRunner : public BatchRunner {
     for (int32_t v : buffer) {
       if (v == 13) return error_;
     }
-    for (int32_t& v : buffer) v += 1;
-    int64_t row = 0;
-    for (size_t i = 0; i < batch.requests.size(); ++i) {
-      responses[i].outputs.push_back(
-          ExtractOutput(sig_, 0, batch, reinterpret_cast<const char*>(buffer.data()), row, *batch.requests[i]));
-      row += batch.requests[i]->rows;
-    }
+    PlusOneOutputs(sig_, batch, responses);
     return absl::OkStatus();
   }
 
@@ -371,15 +370,7 @@ class ActivationsRunner : public BatchRunner {
   absl::Status Run(const Batch& batch, std::vector<InferenceResponse>& responses) override {
     absl::StatusOr<void*> activations = pool_->Allocate(bytes_per_token_ * batch.rows * batch.padded_length);
     if (!activations.ok()) return activations.status();
-    std::vector<int32_t> buffer(batch.rows * batch.padded_length);
-    AssembleInput(sig_, 0, batch, reinterpret_cast<char*>(buffer.data()));
-    for (int32_t& v : buffer) v += 1;
-    int64_t row = 0;
-    for (size_t i = 0; i < batch.requests.size(); ++i) {
-      responses[i].outputs.push_back(
-          ExtractOutput(sig_, 0, batch, reinterpret_cast<const char*>(buffer.data()), row, *batch.requests[i]));
-      row += batch.requests[i]->rows;
-    }
+    PlusOneOutputs(sig_, batch, responses);
     int64_t seen = largest_tokens.load();
     while (seen < batch.rows * batch.padded_length && !largest_tokens.compare_exchange_weak(seen, batch.rows * batch.padded_length)) {
     }
