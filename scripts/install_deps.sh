@@ -26,6 +26,7 @@ APT_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   prometheus-cpp-dev libcivetweb-dev libgtest-dev libgmock-dev libbenchmark-dev
   grpc-proto prometheus yamllint python3-venv libb64-0d clang libssl-dev
+  libmicrohttpd-dev rapidjson-dev
 )
 
 missing=()

@@ -29,7 +29,7 @@ class Server:
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [*prefix, binary, f"--model-repository={repository}", "--grpc-address=127.0.0.1",
-             "--grpc-port=0", "--metrics-port=0", f"--port-file={port_file}", *extra],
+             "--grpc-port=0", "--metrics-port=0", "--http-port=0", f"--port-file={port_file}", *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         ports = {}
@@ -43,8 +43,10 @@ class Server:
             raise RuntimeError(f"seqserve did not listen:\n{self.read_log()}")
         self.port = int(ports["grpc_port"])
         self.metrics_port = int(ports["metrics_port"])
+        self.http_port = int(ports["http_port"])
         self.url = f"127.0.0.1:{self.port}"
         self.metrics_url = f"http://127.0.0.1:{self.metrics_port}"
+        self.http_url = f"127.0.0.1:{self.http_port}"  # KServe v2 REST (tritonclient.http's url)
 
     def wait_ready(self, client, timeout=120):
         deadline = time.monotonic() + timeout

@@ -5,10 +5,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
+#include "server/grpc_call.h"
 #include "server/grpc_status.h"
 #include "server/kserve_codec.h"
-#include "server/version.h"
 
 namespace seqserve {
 namespace {
@@ -17,32 +16,6 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context, const 
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
-}
-
-inference::DataType ToConfigType(DataType type) {
-  switch (type) {
-    case DataType::kBool: return inference::TYPE_BOOL;
-    case DataType::kUint8: return inference::TYPE_UINT8;
-    case DataType::kInt8: return inference::TYPE_INT8;
-    case DataType::kInt16: return inference::TYPE_INT16;
-    case DataType::kInt32: return inference::TYPE_INT32;
-    case DataType::kInt64: return inference::TYPE_INT64;
-    case DataType::kFp16: return inference::TYPE_FP16;
-    case DataType::kBf16: return inference::TYPE_BF16;
-    case DataType::kFp32: return inference::TYPE_FP32;
-    case DataType::kFp64: return inference::TYPE_FP64;
-    case DataType::kInvalid: break;
-  }
-  return inference::TYPE_INVALID;
-}
-
-void StringParameter(inference::ModelConfig* config, const std::string& key, const std::string& value) {
-  (*config->mutable_parameters())[key].set_string_value(value);
-}
-
-void SetDuration(inference::StatisticDuration* d, int64_t count, int64_t ns) {
-  d->set_count(static_cast<uint64_t>(count));
-  d->set_ns(static_cast<uint64_t>(ns));
 }
 
 // ModelStreamInfer: requests are read one after another and submitted as they arrive; responses
@@ -108,20 +81,20 @@ class StreamReactor final
 
   void Submit(const std::shared_ptr<Slot>& slot) {
     path_.Start(
-        Api::kKServe, context_, cancel_, slot->request.model_name(), FromKServe(slot->request),
+        GrpcCall(Api::kKServe, context_, slot->request.model_name(), cancel_), FromKServe(slot->request),
         [slot](InferenceResponse& result) {
           ToKServe(slot->request, result, slot->response.mutable_infer_response());
-          return grpc::Status::OK;
+          return absl::OkStatus();
         },
-        [this, slot](grpc::Status status) { Complete(*slot, status); });
+        [this, slot](const absl::Status& status) { Complete(*slot, status); });
   }
 
   // Runs once per request, on whichever thread finished it.
-  void Complete(Slot& slot, const grpc::Status& status) {
+  void Complete(Slot& slot, const absl::Status& status) {
     std::unique_lock<std::mutex> lock(mu_);
     if (!status.ok()) {
       slot.response.Clear();
-      slot.response.set_error_message(status.error_message());
+      slot.response.set_error_message(std::string(status.message()));
       slot.response.mutable_infer_response()->set_id(slot.request.id());
     }
     slot.complete = true;
@@ -171,6 +144,7 @@ class StreamReactor final
 
 }  // namespace
 
+
 grpc::ServerUnaryReactor* KServeService::ServerLive(grpc::CallbackServerContext* context,
                                                     const inference::ServerLiveRequest*,
                                                     inference::ServerLiveResponse* response) {
@@ -188,47 +162,22 @@ grpc::ServerUnaryReactor* KServeService::ServerReady(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* KServeService::ModelReady(grpc::CallbackServerContext* context,
                                                     const inference::ModelReadyRequest* request,
                                                     inference::ModelReadyResponse* response) {
-  absl::StatusOr<int64_t> version = ParseKServeVersion(request->version());
-  if (!version.ok()) return FinishNow(context, version.status());
-  // Like Triton: an unknown model or version is simply not ready.
-  response->set_ready(readiness_.ModelReady(request->name(), *version));
-  return FinishNow(context, absl::OkStatus());
+  absl::StatusOr<bool> ready = info_.ModelReady(request->name(), request->version());
+  if (ready.ok()) response->set_ready(*ready);
+  return FinishNow(context, ready.status());
 }
 
 grpc::ServerUnaryReactor* KServeService::ServerMetadata(grpc::CallbackServerContext* context,
                                                         const inference::ServerMetadataRequest*,
                                                         inference::ServerMetadataResponse* response) {
-  response->set_name("seqserve");
-  response->set_version(kSeqserveVersion);
-  response->add_extensions("model_configuration");
-  response->add_extensions("statistics");
+  info_.ServerMetadata(response);
   return FinishNow(context, absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* KServeService::ModelMetadata(grpc::CallbackServerContext* context,
                                                        const inference::ModelMetadataRequest* request,
                                                        inference::ModelMetadataResponse* response) {
-  absl::StatusOr<int64_t> version = ParseKServeVersion(request->version());
-  if (!version.ok()) return FinishNow(context, version.status());
-  absl::StatusOr<int64_t> resolved = repository_.ResolveVersion(request->name(), *version);
-  if (!resolved.ok()) return FinishNow(context, resolved.status());
-  absl::StatusOr<ModelInfo> info = repository_.GetModelInfo(request->name());
-  if (!info.ok()) return FinishNow(context, info.status());
-  response->set_name(info->name);
-  for (const VersionStatus& v : info->versions) {
-    if (v.state == VersionState::kReady) response->add_versions(std::to_string(v.version));
-  }
-  response->set_platform("pytorch_libtorch");
-  const ModelSignature& sig = info->setup.signature;
-  auto describe = [&sig](const TensorSpec& spec, inference::ModelMetadataResponse::TensorMetadata* out) {
-    out->set_name(spec.name);
-    out->set_datatype(std::string(DataTypeName(spec.dtype)));
-    out->add_shape(-1);
-    for (int64_t d : spec.dims) out->add_shape(d);
-  };
-  for (const TensorSpec& s : sig.inputs) describe(s, response->add_inputs());
-  for (const TensorSpec& s : sig.outputs) describe(s, response->add_outputs());
-  return FinishNow(context, absl::OkStatus());
+  return FinishNow(context, info_.ModelMetadata(request->name(), request->version(), response));
 }
 
 grpc::ServerUnaryReactor* KServeService::ModelInfer(grpc::CallbackServerContext* context,
@@ -236,11 +185,11 @@ grpc::ServerUnaryReactor* KServeService::ModelInfer(grpc::CallbackServerContext*
                                                     inference::ModelInferResponse* response) {
   auto* reactor = new InferReactor();
   // The message outlives the request (Finish runs in its done callback): it may borrow.
-  path_.Start(Api::kKServe, context, reactor, request->model_name(), FromKServe(*request, InputBytes::kBorrow),
-                 [request, response](InferenceResponse& result) {
-                   ToKServe(*request, result, response);
-                   return grpc::Status::OK;
-                 });
+  StartUnary(path_, Api::kKServe, context, reactor, request->model_name(), FromKServe(*request, InputBytes::kBorrow),
+             [request, response](InferenceResponse& result) {
+               ToKServe(*request, result, response);
+               return absl::OkStatus();
+             });
   return reactor;
 }
 
@@ -252,109 +201,19 @@ KServeService::ModelStreamInfer(grpc::CallbackServerContext* context) {
 grpc::ServerUnaryReactor* KServeService::ModelConfig(grpc::CallbackServerContext* context,
                                                      const inference::ModelConfigRequest* request,
                                                      inference::ModelConfigResponse* response) {
-  absl::StatusOr<ModelInfo> info = repository_.GetModelInfo(request->name());
-  if (!info.ok()) return FinishNow(context, info.status());
-  if (!info->config_ok) {
-    return FinishNow(context, absl::UnavailableError(absl::StrCat("model '", request->name(),
-                                                                  "' is unavailable: ", info->config_error)));
-  }
-  const ModelSetup& setup = info->setup;
-  const ModelSignature& sig = setup.signature;
-  inference::ModelConfig* config = response->mutable_config();
-  config->set_name(info->name);
-  config->set_platform("pytorch_libtorch");
-  config->set_backend("pytorch");
-  config->set_max_batch_size(static_cast<int32_t>(sig.max_batch_size));
-  config->set_default_model_filename(setup.config.default_model_filename());
-  for (const TensorSpec& s : sig.inputs) {
-    auto* in = config->add_input();
-    in->set_name(s.name);
-    in->set_data_type(ToConfigType(s.dtype));
-    for (int64_t d : s.dims) in->add_dims(d);
-    if (s.has_range) StringParameter(config, "seqserve.valid_range." + s.name, absl::StrCat("[", s.range_begin, ", ", s.range_end, ")"));
-  }
-  for (const TensorSpec& s : sig.outputs) {
-    auto* out = config->add_output();
-    out->set_name(s.name);
-    out->set_data_type(ToConfigType(s.dtype));
-    for (int64_t d : s.dims) out->add_dims(d);
-  }
-  auto* group = config->add_instance_group();
-  group->set_count(setup.instances);
-  group->set_kind(setup.device == Device::kCuda ? inference::ModelInstanceGroup::KIND_GPU
-                                                : inference::ModelInstanceGroup::KIND_CPU);
-  for (int gpu : setup.gpus) group->add_gpus(gpu);
-  config->mutable_dynamic_batching()->set_max_queue_delay_microseconds(
-      static_cast<uint64_t>(absl::ToInt64Microseconds(setup.batcher.max_queue_delay)));
-  // seqserve's own batching knobs have no Triton field; they travel as parameters.
-  const v1::BatchingConfig& b = setup.config.batching();
-  StringParameter(config, "seqserve.batching_mode", v1::BatchingConfig::Mode_Name(b.mode()));
-  StringParameter(config, "seqserve.max_batch_tokens", std::to_string(b.max_batch_tokens()));
-  StringParameter(config, "seqserve.max_queue_size", std::to_string(b.max_queue_size()));
-  StringParameter(config, "seqserve.bucket_edges", absl::StrJoin(b.bucket_edges(), ","));
-  if (sig.has_sequence()) {
-    StringParameter(config, "seqserve.sequence_axis", std::to_string(sig.sequence_axis));
-    StringParameter(config, "seqserve.max_sequence_length", std::to_string(sig.max_sequence_length));
-  }
-  StringParameter(config, "seqserve.intra_op_threads", std::to_string(setup.intra_op_threads));
-  return FinishNow(context, absl::OkStatus());
+  return FinishNow(context, info_.ModelConfig(request->name(), response));
 }
 
 grpc::ServerUnaryReactor* KServeService::ModelStatistics(grpc::CallbackServerContext* context,
                                                          const inference::ModelStatisticsRequest* request,
                                                          inference::ModelStatisticsResponse* response) {
-  absl::StatusOr<int64_t> version = ParseKServeVersion(request->version());
-  if (!version.ok()) return FinishNow(context, version.status());
-  if (!request->name().empty()) {
-    absl::StatusOr<ModelInfo> info = repository_.GetModelInfo(request->name());
-    if (!info.ok()) return FinishNow(context, info.status());
-  }
-  for (const auto& [key, stats] : repository_.StatsSnapshot()) {
-    const auto& [name, number] = key;
-    if (!request->name().empty() && name != request->name()) continue;
-    if (*version != 0 && number != *version) continue;
-    const ExecutionStats& e = stats.execution;
-    inference::ModelStatistics* out = response->add_model_stats();
-    out->set_name(name);
-    out->set_version(std::to_string(number));
-    out->set_last_inference(static_cast<uint64_t>(e.last_inference_ms));
-    out->set_inference_count(static_cast<uint64_t>(e.inference_count));
-    out->set_execution_count(static_cast<uint64_t>(e.execution_count));
-    inference::InferStatistics* s = out->mutable_inference_stats();
-    SetDuration(s->mutable_success(), e.success_count, e.success_ns);
-    SetDuration(s->mutable_fail(), e.fail_count, e.fail_ns);
-    SetDuration(s->mutable_queue(), e.success_count + e.fail_count, e.queue_ns);
-    // seqserve times a batch as a whole (padding copy-in, forward, copy-out): all of it is
-    // reported as compute_infer; compute_input/output carry the same count (perf_analyzer
-    // requires equal counts) and zero time.
-    SetDuration(s->mutable_compute_input(), e.success_count + e.fail_count, 0);
-    SetDuration(s->mutable_compute_infer(), e.success_count + e.fail_count, e.compute_ns);
-    SetDuration(s->mutable_compute_output(), e.success_count + e.fail_count, 0);
-  }
-  return FinishNow(context, absl::OkStatus());
+  return FinishNow(context, info_.ModelStatistics(request->name(), request->version(), response));
 }
 
 grpc::ServerUnaryReactor* KServeService::RepositoryIndex(grpc::CallbackServerContext* context,
                                                          const inference::RepositoryIndexRequest* request,
                                                          inference::RepositoryIndexResponse* response) {
-  for (const std::string& name : repository_.ModelNames()) {
-    absl::StatusOr<ModelInfo> info = repository_.GetModelInfo(name);
-    if (!info.ok()) continue;
-    for (const VersionStatus& v : info->versions) {
-      if (request->ready() && v.state != VersionState::kReady) continue;
-      auto* index = response->add_models();
-      index->set_name(name);
-      index->set_version(std::to_string(v.version));
-      index->set_state(std::string(VersionStateName(v.state)));
-      index->set_reason(v.reason);
-    }
-    if (!info->config_ok && info->versions.empty() && !request->ready()) {
-      auto* index = response->add_models();
-      index->set_name(name);
-      index->set_state("UNAVAILABLE");
-      index->set_reason(info->config_error);
-    }
-  }
+  info_.RepositoryIndex(request->ready(), response);
   return FinishNow(context, absl::OkStatus());
 }
 

@@ -1,12 +1,14 @@
 // inference.GRPCInferenceService (KServe v2 / Open Inference Protocol, as Triton speaks it), so
 // tritonclient, perf_analyzer and KServe's SDK work unchanged. ModelInfer and ModelStreamInfer
-// share the Predict request path (server/request_path.h). RPCs about shared memory, tracing,
+// share the Predict request path (server/request_path.h); the answers about models come from
+// server/kserve_info.h, shared with the REST routes. RPCs about shared memory, tracing,
 // logging and repository load/unload answer UNIMPLEMENTED (the base class's default).
 #ifndef SEQSERVE_SERVER_KSERVE_SERVICE_H_
 #define SEQSERVE_SERVER_KSERVE_SERVICE_H_
 
 #include "inference/grpc_service.grpc.pb.h"
 #include "runtime/model_repository.h"
+#include "server/kserve_info.h"
 #include "server/readiness.h"
 #include "server/request_path.h"
 
@@ -16,7 +18,7 @@ namespace seqserve {
 class KServeService final : public inference::GRPCInferenceService::CallbackService {
  public:
   KServeService(RequestPath& path, const Readiness& readiness)
-      : path_(path), repository_(path.repository()), readiness_(readiness) {}
+      : path_(path), readiness_(readiness), info_(path.repository(), readiness) {}
 
   grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* context,
                                        const inference::ServerLiveRequest* request,
@@ -50,8 +52,8 @@ class KServeService final : public inference::GRPCInferenceService::CallbackServ
 
  private:
   RequestPath& path_;
-  ModelRepository& repository_;
   const Readiness& readiness_;
+  const KServeInfo info_;
 };
 
 }  // namespace seqserve

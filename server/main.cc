@@ -1,9 +1,10 @@
-// seqserve: serves the TorchScript models of a model repository over gRPC.
+// seqserve: serves the TorchScript and AOTInductor models of a model repository over gRPC and
+// KServe v2 REST.
 //
 // Startup order, made for Kubernetes probes: listen first (liveness answers at once, readiness
 // says NOT_SERVING), then load and warm up every model, then report SERVING. On SIGTERM/SIGINT:
 // readiness goes NOT_SERVING and new requests are refused with UNAVAILABLE; after
-// --drain-grace the listener closes; accepted requests finish (bounded by --drain-timeout);
+// --drain-grace the listeners close; accepted requests finish (bounded by --drain-timeout);
 // then the process exits 0.
 #include <signal.h>
 
@@ -35,6 +36,8 @@
 #include "runtime/model_repository.h"
 #include "runtime/torch_model.h"
 #include "server/http_endpoints.h"
+#include "server/http_server.h"
+#include "server/kserve_rest.h"
 #include "server/kserve_service.h"
 #include "server/memory_metrics.h"
 #include "server/metrics_collector.h"
@@ -75,6 +78,24 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// The REST port's options: the HTTP limits, the REST address and port, the body limit of
+// --max-message-bytes and the gRPC port's TLS files.
+absl::StatusOr<HttpServerOptions> RestServerOptions(const ServerOptions& options) {
+  HttpServerOptions rest = options.http;
+  rest.name = "REST";
+  rest.address = options.http_address;
+  rest.port = options.http_port;
+  rest.max_body_bytes = options.max_message_bytes;
+  for (auto [path, pem] : {std::pair{&options.tls_cert, &rest.tls_cert_pem}, std::pair{&options.tls_key, &rest.tls_key_pem},
+                           std::pair{&options.tls_client_ca, &rest.tls_client_ca_pem}}) {
+    if (path->empty()) continue;
+    absl::StatusOr<std::string> text = ReadFile(*path);
+    if (!text.ok()) return text.status();
+    *pem = std::move(*text);
+  }
+  return rest;
 }
 
 // Plaintext, TLS (--tls-cert/--tls-key) or mutual TLS (plus --tls-client-ca).
@@ -162,12 +183,31 @@ int Run(const ServerOptions& options) {
                              {kSeqserveVersion, TorchVersion(), CudaAvailable() ? "cuda" : "cpu"});
   if (!pools.empty()) collector.AddProvider(MemoryPoolMetrics(pools));
   collector.AddProvider(pod_memory.Metrics());
-  absl::StatusOr<std::unique_ptr<HttpEndpoints>> http = HttpEndpoints::Start(
-      options.metrics_address, options.metrics_port, collector,
-      [&] { return readiness.ServerReady(); });
+  HttpServerOptions metrics_http = options.http;
+  metrics_http.name = "metrics";
+  metrics_http.address = options.metrics_address;
+  metrics_http.port = options.metrics_port;
+  metrics_http.threads = 1;  // scrapes and probes are rare; slow clients cost no thread
+  absl::StatusOr<std::unique_ptr<HttpEndpoints>> http =
+      HttpEndpoints::Start(metrics_http, collector, [&] { return readiness.ServerReady(); });
   if (!http.ok()) {
     LogError(http.status().message());
     return 1;
+  }
+  KServeRest rest_routes(path, readiness);
+  std::unique_ptr<HttpServer> rest;
+  if (options.http_port >= 0) {
+    absl::StatusOr<HttpServerOptions> rest_options = RestServerOptions(options);
+    absl::StatusOr<std::unique_ptr<HttpServer>> started =
+        rest_options.ok() ? HttpServer::Start(*rest_options, [&rest_routes](const HttpRequest& request, HttpReply reply) {
+          rest_routes.Handle(request, std::move(reply));
+        })
+                          : absl::StatusOr<std::unique_ptr<HttpServer>>(rest_options.status());
+    if (!started.ok()) {
+      LogError(started.status().message());
+      return 1;
+    }
+    rest = std::move(*started);
   }
 
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = ServerCredentials(options);
@@ -201,7 +241,8 @@ int Run(const ServerOptions& options) {
   LogInfo("seqserve ", kSeqserveVersion, " (libtorch ", TorchVersion(), ", CUDA ",
           CudaAvailable() ? "available" : "not available", ", CPU allocator: ",
           pool != nullptr ? "seqserve pool" : "libtorch default", ", CUDA pools: ", pools.size() - (pool != nullptr ? 1 : 0),
-          "): gRPC on ", HostPort(options.grpc_address, port),
+          "): gRPC on ", HostPort(options.grpc_address, port), ", REST ",
+          rest != nullptr ? HostPort(options.http_address, rest->port()) : std::string("off"),
           ", metrics on ", HostPort(options.metrics_address, (*http)->port()));
   const CpuBudget& cpu = ProcessCpuBudget();
   const InstanceLayout layout = DefaultInstanceLayout(cpu.cores);
@@ -211,7 +252,8 @@ int Run(const ServerOptions& options) {
   if (!options.port_file.empty()) {
     // Written whole, then renamed: a reader never sees half of it.
     const std::string partial = options.port_file + ".partial";
-    std::ofstream(partial) << "grpc_port=" << port << "\nmetrics_port=" << (*http)->port() << "\n";
+    std::ofstream(partial) << "grpc_port=" << port << "\nmetrics_port=" << (*http)->port()
+                           << "\nhttp_port=" << (rest != nullptr ? rest->port() : -1) << "\n";
     std::rename(partial.c_str(), options.port_file.c_str());
   }
 
@@ -240,7 +282,9 @@ int Run(const ServerOptions& options) {
   // running) until the deadline, then cancels the rest. Then the executors stop, completing
   // anything still queued.
   const absl::Time deadline = absl::Now() + options.drain_timeout;
+  if (rest != nullptr) rest->StopAccepting();
   server->Shutdown(absl::ToChronoTime(deadline));
+  if (rest != nullptr && !rest->WaitIdle(deadline)) LogWarning("REST requests still in flight at the drain deadline");
   // Note [exit during load]: a load or a single warm-up batch cannot be interrupted inside
   // libtorch. If one is still running at the drain deadline, nothing accepted is lost by leaving
   // (the model never served), so the process exits at once, with 0 as for any drain, rather than
@@ -254,6 +298,7 @@ int Run(const ServerOptions& options) {
   loader.join();
   repository.Shutdown();
   server->Wait();
+  rest.reset();  // every reply has been given: the repository completed what was queued
   absl::Status trace = memory::CloseTorchCpuPoolTrace();
   if (!trace.ok()) LogError("memory trace: ", trace.message());
   LogInfo("drained; exiting. Requests answered since start: OK=", request_metrics.Total(absl::StatusCode::kOk),

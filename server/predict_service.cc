@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "runtime/torch_model.h"
+#include "server/grpc_call.h"
 #include "server/grpc_status.h"
 #include "server/tensor_codec.h"
 #include "server/version.h"
@@ -13,14 +14,14 @@ grpc::ServerUnaryReactor* PredictService::Predict(grpc::CallbackServerContext* c
                                                   const v1::PredictRequest* request,
                                                   v1::PredictResponse* response) {
   auto* reactor = new InferReactor();
-  path_.Start(Api::kPredict, context, reactor, request->model_name(), FromWire(*request),
-                 [request, response](InferenceResponse& result) {
-                   response->set_model_name(request->model_name());
-                   response->set_model_version(result.model_version);
-                   response->set_id(request->id());
-                   for (Tensor& t : result.outputs) ToWire(std::move(t), response->add_outputs());
-                   return grpc::Status::OK;
-                 });
+  StartUnary(path_, Api::kPredict, context, reactor, request->model_name(), FromWire(*request),
+             [request, response](InferenceResponse& result) {
+               response->set_model_name(request->model_name());
+               response->set_model_version(result.model_version);
+               response->set_id(request->id());
+               for (Tensor& t : result.outputs) ToWire(std::move(t), response->add_outputs());
+               return absl::OkStatus();
+             });
   return reactor;
 }
 

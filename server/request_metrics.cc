@@ -2,7 +2,14 @@
 
 namespace seqserve {
 
-absl::string_view ApiName(Api api) { return api == Api::kPredict ? "predict" : "kserve"; }
+absl::string_view ApiName(Api api) {
+  switch (api) {
+    case Api::kPredict: return "predict";
+    case Api::kKServe: return "kserve";
+    case Api::kRest: return "rest";
+  }
+  return "unknown";
+}
 
 RequestMetrics::RequestMetrics(const std::vector<std::string>& models) {
   std::vector<std::string> labels = models;

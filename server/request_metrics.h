@@ -17,8 +17,9 @@
 
 namespace seqserve {
 
-enum class Api { kPredict = 0, kKServe = 1 };
-inline constexpr int kApiCount = 2;
+// The wire API a request came in on: seqserve's Predict, KServe v2 over gRPC, KServe v2 REST.
+enum class Api { kPredict = 0, kKServe = 1, kRest = 2 };
+inline constexpr int kApiCount = 3;
 absl::string_view ApiName(Api api);
 
 // Requests naming a model the repository does not have are counted under this label, so that

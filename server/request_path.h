@@ -1,7 +1,8 @@
-// RequestPath: the request path both wire APIs share once a wire request has been decoded:
-// the draining check, deadline and cancellation from the gRPC call, submission to the model
-// repository, finishing the call from the runtime thread that completes it, and the
-// per-request metrics. Every Predict / ModelInfer / stream request goes through Start().
+// RequestPath: the request path every wire API shares once a wire request has been decoded —
+// Predict and KServe over gRPC, KServe over REST: the draining check, the element limit, the
+// deadline, cancellation, submission to the model repository, finishing the call from the
+// runtime thread that completes it, and the per-request metrics. Transport-neutral: gRPC's
+// adapter is server/grpc_call.h, REST's is server/kserve_rest.cc.
 #ifndef SEQSERVE_SERVER_REQUEST_PATH_H_
 #define SEQSERVE_SERVER_REQUEST_PATH_H_
 
@@ -10,8 +11,8 @@
 #include <memory>
 #include <string>
 
-#include <grpcpp/grpcpp.h>
-
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "runtime/inference_request.h"
 #include "runtime/model_repository.h"
@@ -29,26 +30,26 @@ class ServingState {
   std::atomic<bool> draining_{false};
 };
 
-// A unary reactor that forwards client cancellation to the runtime. Deletes itself when done.
-class InferReactor final : public grpc::ServerUnaryReactor {
- public:
-  InferReactor() : cancel_(std::make_shared<CancellationFlag>()) {}
-  void OnCancel() override { cancel_->Cancel(); }
-  void OnDone() override { delete this; }
-  const std::shared_ptr<CancellationFlag>& cancel() const { return cancel_; }
+// Writes a successful runtime response into the wire response; runs on the runtime thread
+// that completed the request, so it should only move data (encoding belongs to the transport).
+using ResponseWriter = std::function<absl::Status(InferenceResponse& response)>;
 
- private:
-  std::shared_ptr<CancellationFlag> cancel_;
+// What the transport knows about a call before it is decoded.
+struct CallInfo {
+  Api api = Api::kPredict;
+  // The name the client asked for (for metrics labels; unknown names share one label).
+  std::string model_name;
+  // The transport's deadline (gRPC's, or none); the request's own may be earlier.
+  absl::Time deadline = absl::InfiniteFuture();
+  // Set by the transport when the client goes away; may be null.
+  std::shared_ptr<CancellationFlag> cancel;
 };
-
-// Writes a successful runtime response into the wire response.
-using ResponseWriter = std::function<grpc::Status(InferenceResponse& response)>;
 
 // Limits every request is held to before it is queued.
 struct RequestLimits {
   // Most elements over all inputs; 0 = no limit.
   int64_t max_elements = 0;
-  // Deadline of requests that carry none (from gRPC or the request); zero = none.
+  // Deadline of requests that carry none (from the transport or the request); zero = none.
   absl::Duration default_deadline = absl::ZeroDuration();
 };
 
@@ -61,15 +62,8 @@ class RequestPath {
 
   // Runs `decoded` (or answers its decoding error). `finish` is called exactly once: at once
   // when the request is refused, else later from a runtime thread after `write` ran.
-  // `model_name` is the name the client asked for (for metrics labels).
-  void Start(Api api, grpc::CallbackServerContext* context, std::shared_ptr<CancellationFlag> cancel,
-             const std::string& model_name, absl::StatusOr<std::unique_ptr<InferenceRequest>> decoded,
-             ResponseWriter write, std::function<void(grpc::Status)> finish);
-
-  // The same for a unary call: finishes `reactor`.
-  void Start(Api api, grpc::CallbackServerContext* context, InferReactor* reactor,
-             const std::string& model_name, absl::StatusOr<std::unique_ptr<InferenceRequest>> decoded,
-             ResponseWriter write);
+  void Start(CallInfo call, absl::StatusOr<std::unique_ptr<InferenceRequest>> decoded, ResponseWriter write,
+             std::function<void(absl::Status)> finish);
 
   ModelRepository& repository() { return repository_; }
   const ServingState& state() const { return state_; }

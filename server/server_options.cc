@@ -54,9 +54,28 @@ const std::vector<Flag>& Flags() {
        [](ServerOptions& o, absl::string_view v) { return SetInt(o.metrics_port, v, 0, 65535); }},
       {"metrics-address", "Address of the metrics port (default: --grpc-address).", false,
        [](ServerOptions& o, absl::string_view v) { o.metrics_address = std::string(v); return !v.empty(); }},
+      {"http-port", "KServe v2 REST port; 0 picks a free one, -1 turns it off (default 8000).", false,
+       [](ServerOptions& o, absl::string_view v) { return SetInt(o.http_port, v, -1, 65535); }},
+      {"http-address", "Address of the REST port (default: --grpc-address).", false,
+       [](ServerOptions& o, absl::string_view v) { o.http_address = std::string(v); return !v.empty(); }},
+      {"http-threads", "Event-loop threads of the REST port (default 2).", false,
+       [](ServerOptions& o, absl::string_view v) { return SetInt(o.http.threads, v, 1, 256); }},
+      {"http-max-connections", "Most open connections on each HTTP port (default 1024).", false,
+       [](ServerOptions& o, absl::string_view v) { return SetInt(o.http.max_connections, v, 1, 1 << 20); }},
+      {"http-idle-timeout", "Seconds after which a silent HTTP connection is closed (default 30).", false,
+       [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.http.idle_timeout, v) && o.http.idle_timeout >= absl::Seconds(1); }},
+      {"http-body-timeout", "Seconds a REST request body may take to arrive after its headers (default 30).", false,
+       [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.http.body_timeout, v); }},
+      {"http-max-header-bytes", "Most bytes of an HTTP request's line and headers (default 32768).", false,
+       [](ServerOptions& o, absl::string_view v) {
+         int x = 0;
+         if (!SetInt(x, v, 1024, 1 << 24)) return false;
+         o.http.max_header_bytes = x;
+         return true;
+       }},
       {"port-file", "Write the chosen ports to this file once listening.", false,
        [](ServerOptions& o, absl::string_view v) { o.port_file = std::string(v); return true; }},
-      {"max-message-bytes", "Largest gRPC message, in bytes (default 268435456).", false,
+      {"max-message-bytes", "Largest gRPC message and REST request body, in bytes (default 268435456).", false,
        [](ServerOptions& o, absl::string_view v) {
          int64_t x;
          if (!absl::SimpleAtoi(v, &x) || x < 1024 || x > (int64_t{1} << 31) - 1) return false;
@@ -149,6 +168,7 @@ absl::StatusOr<ServerOptions> ParseServerOptions(int argc, char** argv) {
     }
   }
   if (options.metrics_address.empty()) options.metrics_address = options.grpc_address;
+  if (options.http_address.empty()) options.http_address = options.grpc_address;
   if (options.tls_cert.empty() != options.tls_key.empty()) {
     return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
   }

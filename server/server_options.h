@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/http_server.h"
 
 namespace seqserve {
 
@@ -22,9 +23,20 @@ struct ServerOptions {
   int metrics_port = 8002;
   // Address of the metrics port. Empty (default): the same as grpc_address.
   std::string metrics_address;
-  // If set, written once the server listens: "grpc_port=N\nmetrics_port=M\n".
+  // KServe v2 REST port (server/kserve_rest.h); 0 picks a free one, -1 = no REST. Default 8000,
+  // like Triton's.
+  int http_port = 8000;
+  // Address of the REST port. Empty (default): the same as grpc_address.
+  std::string http_address;
+  // Limits of the HTTP ports (REST and metrics): threads, connections, idle and body timeouts,
+  // header bytes (server/http_server.h says each default). The body limit is max_message_bytes;
+  // address, port and TLS come from the fields above.
+  HttpServerOptions http;
+  // If set, written once the server listens: "grpc_port=N\nmetrics_port=M\nhttp_port=H\n"
+  // (H = -1 without REST).
   std::string port_file;
-  // Largest gRPC message accepted or sent. Default 256 MiB (tensors outgrow gRPC's 4 MiB).
+  // Largest gRPC message accepted or sent, and largest REST request body. Default 256 MiB
+  // (tensors outgrow gRPC's 4 MiB).
   int64_t max_message_bytes = int64_t{256} << 20;
   // Most elements (over all inputs) in one inference request; beyond, INVALID_ARGUMENT before
   // anything is queued. Default 16M (128 MiB of int64): bounds what one request can make the

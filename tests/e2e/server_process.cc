@@ -34,7 +34,7 @@ std::unique_ptr<ServerProcess> ServerProcess::Start(const std::string& repositor
   const std::string port_file = server->dir_ + "/ports";
   const std::string log_file = server->dir_ + "/server.log";
   std::vector<std::string> args = {SEQSERVE_BINARY, "--model-repository=" + repository,
-                                   "--grpc-address=127.0.0.1", "--grpc-port=0", "--metrics-port=0",
+                                   "--grpc-address=127.0.0.1", "--grpc-port=0", "--metrics-port=0", "--http-port=0",
                                    "--port-file=" + port_file};
   args.insert(args.end(), extra_flags.begin(), extra_flags.end());
   server->pid_ = fork();

@@ -6,7 +6,7 @@
 #   tests/fuzz/run.sh [SECONDS_PER_TARGET]        (default 60)
 #
 # Environment (all optional):
-#   FUZZ_TARGETS        targets to run (default: all four, space-separated)
+#   FUZZ_TARGETS        targets to run (default: all five, space-separated)
 #   FUZZ_BUILD_DIR      build directory (default: <repo>/build-fuzz)
 #   FUZZ_JOBS           build parallelism (default: 2)
 #   FUZZ_SANITIZERS     sanitizers besides libFuzzer (default: address,undefined; empty: none)
@@ -29,7 +29,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 BUILD_DIR="${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}"
 JOBS="${FUZZ_JOBS:-2}"
-TARGETS="${FUZZ_TARGETS:-fuzz_predict_request fuzz_kserve_request fuzz_model_config fuzz_data_type}"
+TARGETS="${FUZZ_TARGETS:-fuzz_predict_request fuzz_kserve_request fuzz_rest_request fuzz_model_config fuzz_data_type}"
 SANITIZERS="${FUZZ_SANITIZERS-address,undefined}"
 SKIP_KNOWN="${FUZZ_SKIP_KNOWN_FINDINGS:-0}"
 ARTIFACTS="${FUZZ_ARTIFACT_DIR:-$BUILD_DIR/artifacts}"
@@ -139,6 +139,7 @@ declare -A DICT=(
   [fuzz_predict_request]="$HERE/request.dict"
   [fuzz_kserve_request]="$HERE/request.dict"
   [fuzz_model_config]="$HERE/model_config.dict"
+  [fuzz_rest_request]="$HERE/rest.dict"
 )
 
 stat_of() {  # $1: log, $2: stat name

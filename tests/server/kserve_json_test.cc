@@ -1,0 +1,190 @@
+// The REST body codec (server/kserve_json.h), the KServe JSON printer (server/proto_json.h)
+// and the REST status mapping, without a server.
+#include "server/kserve_json.h"
+
+#include <cstring>
+
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include "server/kserve_rest.h"
+#include "server/proto_json.h"
+
+namespace seqserve {
+namespace {
+
+template <typename T>
+std::vector<T> Values(const Tensor& t) {
+  std::vector<T> out(t.bytes().size() / sizeof(T));
+  std::memcpy(out.data(), t.bytes().data(), out.size() * sizeof(T));
+  return out;
+}
+
+TEST(RestJsonTest, FlatAndNestedDataGiveTheSameTensor) {
+  auto flat = ParseRestInfer("m", 0, R"({"inputs":[{"name":"x","shape":[2,2],"datatype":"INT64","data":[1,2,3,4]}]})",
+                             std::nullopt);
+  auto nested = ParseRestInfer("m", 3, R"({"id":"r1","inputs":[{"name":"x","shape":[2,2],"datatype":"INT64",
+                                         "data":[[1,2],[3,4]]}]})",
+                               std::nullopt);
+  ASSERT_TRUE(flat.ok()) << flat.status();
+  ASSERT_TRUE(nested.ok()) << nested.status();
+  EXPECT_EQ(Values<int64_t>(flat->request->inputs[0]), (std::vector<int64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(flat->request->inputs[0].data, nested->request->inputs[0].data);
+  EXPECT_EQ(nested->request->id, "r1");
+  EXPECT_EQ(nested->request->model_version, 3);
+  EXPECT_EQ(nested->request->inputs[0].shape, (std::vector<int64_t>{2, 2}));
+}
+
+TEST(RestJsonTest, EveryDatatypeFromJson) {
+  auto parsed = ParseRestInfer("m", 0, R"({"inputs":[
+      {"name":"b","shape":[2],"datatype":"BOOL","data":[true,false]},
+      {"name":"u8","shape":[1],"datatype":"UINT8","data":[255]},
+      {"name":"i8","shape":[1],"datatype":"INT8","data":[-128]},
+      {"name":"i16","shape":[1],"datatype":"INT16","data":[-300]},
+      {"name":"i32","shape":[1],"datatype":"INT32","data":[70000]},
+      {"name":"i64","shape":[1],"datatype":"INT64","data":[9007199254740993]},
+      {"name":"f16","shape":[1],"datatype":"FP16","data":[1.5]},
+      {"name":"bf16","shape":[1],"datatype":"BF16","data":[-2]},
+      {"name":"f32","shape":[1],"datatype":"FP32","data":[0.25]},
+      {"name":"f64","shape":[1],"datatype":"FP64","data":[1e300]}]})",
+                               std::nullopt);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const auto& in = parsed->request->inputs;
+  ASSERT_EQ(in.size(), 10u);
+  EXPECT_EQ(in[0].data, std::string("\x01\x00", 2));
+  EXPECT_EQ(Values<uint8_t>(in[1])[0], 255);
+  EXPECT_EQ(Values<int8_t>(in[2])[0], -128);
+  EXPECT_EQ(Values<int16_t>(in[3])[0], -300);
+  EXPECT_EQ(Values<int32_t>(in[4])[0], 70000);
+  EXPECT_EQ(Values<int64_t>(in[5])[0], 9007199254740993);  // exact: not through a double
+  EXPECT_EQ(Values<uint16_t>(in[6])[0], 0x3e00);            // 1.5 in IEEE half
+  EXPECT_EQ(Values<uint16_t>(in[7])[0], 0xc000);            // -2 in bfloat16
+  EXPECT_EQ(Values<float>(in[8])[0], 0.25f);
+  EXPECT_EQ(Values<double>(in[9])[0], 1e300);
+}
+
+TEST(RestJsonTest, BinaryInputsBorrowFromTheBody) {
+  const std::string json =
+      R"({"inputs":[{"name":"a","shape":[2],"datatype":"INT32","parameters":{"binary_data_size":8}},)"
+      R"({"name":"b","shape":[1],"datatype":"FP32","data":[2.5]}],"outputs":[{"name":"y","parameters":{"binary_data":true}}]})";
+  const int32_t a[2] = {7, -8};
+  const std::string body = json + std::string(reinterpret_cast<const char*>(a), 8);
+  auto parsed = ParseRestInfer("m", 0, body, json.size());
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const Tensor& t = parsed->request->inputs[0];
+  EXPECT_EQ(t.borrowed.data(), body.data() + json.size());
+  EXPECT_EQ(Values<int32_t>(t), (std::vector<int32_t>{7, -8}));
+  EXPECT_EQ(Values<float>(parsed->request->inputs[1])[0], 2.5f);
+  EXPECT_EQ(parsed->request->requested_outputs, (std::vector<std::string>{"y"}));
+  EXPECT_TRUE(parsed->format.Binary("y"));
+  EXPECT_FALSE(parsed->format.Binary("z"));
+}
+
+TEST(RestJsonTest, MalformedBodiesSayWhatToFix) {
+  const std::string kBinary16 = R"({"inputs":[{"name":"x","shape":[2],"datatype":"INT64","parameters":{"binary_data_size":16}}]})";
+  struct Case {
+    std::string body;
+    std::optional<size_t> json_length;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"{bad", std::nullopt, "not valid JSON"},
+      {"[]", std::nullopt, "must be a JSON object"},
+      {R"({"inputs":{}})", std::nullopt, "\"inputs\" array"},
+      {R"({"inputs":[{"shape":[1],"datatype":"INT64","data":[1]}]})", std::nullopt, "\"name\""},
+      {R"({"inputs":[{"name":"x","shape":[1],"datatype":"STRING","data":[1]}]})", std::nullopt, "datatype 'STRING'"},
+      {R"({"inputs":[{"name":"x","shape":[3],"datatype":"INT64","data":[1,2]}]})", std::nullopt,
+       "2 elements in data but its shape needs 3"},
+      {R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[1,2]}]})", std::nullopt, "more than 1"},
+      {R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT8","data":[300]}]})", std::nullopt, "out of range for datatype INT8"},
+      {R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[1.5]}]})", std::nullopt, "not an integer"},
+      {R"({"inputs":[{"name":"x","shape":[1],"datatype":"BOOL","data":[1]}]})", std::nullopt, "true/false"},
+      {R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":["a"]}]})", std::nullopt, "not a number"},
+      {R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32"}]})", std::nullopt, "needs \"data\""},
+      {R"({"inputs":[],"parameters":{"timeout":-1}})", std::nullopt, "'timeout'"},
+      {kBinary16, 500, "Inference-Header-Content-Length 500 is more than"},
+      {kBinary16 + "12345678", kBinary16.size(), "runs past"},
+      {R"({"inputs":[]})" "xyz", 13, "belong to no input"},
+  };
+  for (const Case& c : cases) {
+    auto parsed = ParseRestInfer("m", 0, c.body, c.json_length);
+    ASSERT_FALSE(parsed.ok()) << c.body;
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << c.body;
+    EXPECT_NE(parsed.status().message().find(c.message), std::string::npos) << c.body << " -> " << parsed.status();
+  }
+}
+
+TEST(RestJsonTest, DeeplyNestedDataIsRejectedWithoutRecursion) {
+  // 100000 levels: a recursive parser or flattener would overflow the stack.
+  const std::string data = std::string(100000, '[') + "1" + std::string(100000, ']');
+  auto parsed = ParseRestInfer(
+      "m", 0, R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":)" + data + "}]}", std::nullopt);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(Values<int64_t>(parsed->request->inputs[0]), (std::vector<int64_t>{1}));
+}
+
+TEST(RestJsonTest, ResponsesAsJsonAndAsBinary) {
+  InferenceResponse result;
+  result.model_version = 2;
+  Tensor y;
+  y.name = "y";
+  y.dtype = DataType::kFp32;
+  y.shape = {1, 2};
+  const float values[2] = {0.1f, -3.0f};
+  y.data.assign(reinterpret_cast<const char*>(values), 8);
+  result.outputs.push_back(y);
+
+  RestInferBody json = EncodeRestInfer("m", "r1", RestOutputFormat{}, result);
+  EXPECT_FALSE(json.json_length.has_value());
+  EXPECT_EQ(json.body,
+            R"({"model_name":"m","model_version":"2","id":"r1","outputs":[{"name":"y","datatype":"FP32","shape":[1,2],"data":[0.1,-3]}]})");
+
+  result.outputs = {y};
+  RestOutputFormat binary;
+  binary.all_binary = true;
+  RestInferBody bin = EncodeRestInfer("m", "", binary, result);
+  ASSERT_TRUE(bin.json_length.has_value());
+  const std::string header = bin.body.substr(0, *bin.json_length);
+  EXPECT_EQ(header, R"({"model_name":"m","model_version":"2","outputs":[{"name":"y","datatype":"FP32","shape":[1,2],"parameters":{"binary_data_size":8}}]})");
+  EXPECT_EQ(bin.body.substr(*bin.json_length), std::string(reinterpret_cast<const char*>(values), 8));
+}
+
+TEST(ProtoJsonTest, Int64AsNumbersDefaultsPrintedMapsAsObjects) {
+  inference::ModelMetadataResponse metadata;
+  metadata.set_name("m");
+  auto* in = metadata.add_inputs();
+  in->set_name("x");
+  in->set_datatype("INT64");
+  in->add_shape(-1);
+  in->add_shape(8);
+  EXPECT_EQ(ProtoToJson(metadata),
+            R"({"name":"m","versions":[],"platform":"","inputs":[{"name":"x","datatype":"INT64","shape":[-1,8]}],"outputs":[]})");
+
+  inference::ModelConfig config;
+  config.set_max_batch_size(0);
+  (*config.mutable_parameters())["k"].set_string_value("v");
+  rapidjson::Document doc;
+  const std::string text = ProtoToJson(config);
+  doc.Parse(text.c_str());
+  ASSERT_FALSE(doc.HasParseError()) << text;
+  EXPECT_TRUE(doc.HasMember("max_batch_size"));  // perf_analyzer reads it even when 0
+  EXPECT_EQ(doc["max_batch_size"].GetInt(), 0);
+  EXPECT_STREQ(doc["parameters"]["k"]["string_value"].GetString(), "v");
+  EXPECT_FALSE(doc.HasMember("dynamic_batching"));  // unset messages are left out
+
+  inference::RepositoryIndexResponse index;
+  index.add_models()->set_name("a");
+  EXPECT_EQ(RepeatedFieldToJson(index, "models"), R"([{"name":"a","version":"","state":"","reason":""}])");
+}
+
+TEST(RestStatusTest, CanonicalCodesMapToHttp) {
+  EXPECT_EQ(HttpStatusFor(absl::StatusCode::kInvalidArgument), 400);
+  EXPECT_EQ(HttpStatusFor(absl::StatusCode::kNotFound), 404);
+  EXPECT_EQ(HttpStatusFor(absl::StatusCode::kResourceExhausted), 429);
+  EXPECT_EQ(HttpStatusFor(absl::StatusCode::kUnavailable), 503);
+  EXPECT_EQ(HttpStatusFor(absl::StatusCode::kDeadlineExceeded), 504);
+  EXPECT_EQ(HttpStatusFor(absl::StatusCode::kInternal), 500);
+}
+
+}  // namespace
+}  // namespace seqserve
