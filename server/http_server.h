@@ -66,8 +66,9 @@ struct HttpServerOptions {
   std::string tls_client_ca_pem;
 };
 
-// A request whose headers and body have arrived. Valid only during the handler's call: copy
-// what must outlive it.
+// A request whose headers and body have arrived. `Header` works only during the handler's call;
+// `body` stays valid (and unchanged) until the reply has been sent, so work answered later may
+// point into it.
 class HttpRequest {
  public:
   HttpRequest(MHD_Connection* connection, absl::string_view method, absl::string_view path, absl::string_view body)

@@ -110,11 +110,13 @@ bool AppendElement(const Value& v, DataType type, std::string& out, std::string&
 }
 
 // Flattens `data` (nested arrays, any depth, walked without recursion) into `out`; returns the
-// element count.
+// element count. `json_bytes` bounds the reservation: the shape is the client's word, the text
+// is what arrived (each element takes at least two bytes of it).
 absl::StatusOr<int64_t> FlattenData(const std::string& name, const Value& data, DataType type, int64_t expected,
-                                    std::string& out) {
+                                    size_t json_bytes, std::string& out) {
   if (!data.IsArray()) return Invalid(name, "`data` must be an array");
-  out.reserve(static_cast<size_t>(std::max<int64_t>(expected, 0)) * ElementSize(type));
+  const int64_t likely = std::min<int64_t>(std::max<int64_t>(expected, 0), static_cast<int64_t>(json_bytes / 2 + 1));
+  out.reserve(static_cast<size_t>(likely) * ElementSize(type));
   std::vector<std::pair<const Value*, rapidjson::SizeType>> stack = {{&data, 0}};
   int64_t count = 0;
   std::string error;
@@ -135,7 +137,8 @@ absl::StatusOr<int64_t> FlattenData(const std::string& name, const Value& data, 
   return count;
 }
 
-absl::Status ParseInput(const Value& input, absl::string_view binary, size_t& binary_offset, Tensor& t) {
+absl::Status ParseInput(const Value& input, size_t json_bytes, absl::string_view binary, size_t& binary_offset,
+                        Tensor& t) {
   const Value* name = Member(input, "name");
   if (name == nullptr || !name->IsString()) return absl::InvalidArgumentError("every input needs a string \"name\"");
   t.name.assign(name->GetString(), name->GetStringLength());
@@ -172,7 +175,7 @@ absl::Status ParseInput(const Value& input, absl::string_view binary, size_t& bi
     return absl::OkStatus();  // size against shape: ValidateRequest
   }
   if (data == nullptr) return Invalid(t.name, "needs \"data\" (or parameters.binary_data_size with binary data)");
-  absl::StatusOr<int64_t> count = FlattenData(t.name, *data, t.dtype, expected, t.data);
+  absl::StatusOr<int64_t> count = FlattenData(t.name, *data, t.dtype, expected, json_bytes, t.data);
   if (!count.ok()) return count.status();
   if (*count != expected) {
     return Invalid(t.name, absl::StrCat(*count > expected ? "more than " : "", *count > expected ? expected : *count,
@@ -279,7 +282,7 @@ absl::StatusOr<RestInferRequest> ParseRestInfer(const std::string& model_name, i
   size_t binary_offset = 0;
   for (const Value& input : inputs->GetArray()) {
     Tensor t;
-    absl::Status status = ParseInput(input, binary, binary_offset, t);
+    absl::Status status = ParseInput(input, json.size(), binary, binary_offset, t);
     if (!status.ok()) return status;
     request.inputs.push_back(std::move(t));
   }

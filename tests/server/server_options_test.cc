@@ -35,6 +35,29 @@ TEST(ServerOptionsTest, ParsesBothSpellings) {
   EXPECT_EQ(o->grpc_address, "127.0.0.1");
 }
 
+TEST(ServerOptionsTest, HttpPortsAndLimits) {
+  absl::StatusOr<ServerOptions> o = Parse({"--model-repository=/m", "--grpc-address=127.0.0.1"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->http_port, 8000);  // Triton's REST port
+  EXPECT_EQ(o->http_address, "127.0.0.1");  // follows --grpc-address
+  EXPECT_EQ(o->http.max_connections, 1024);
+  EXPECT_EQ(o->http.idle_timeout, absl::Seconds(30));
+  o = Parse({"--model-repository=/m", "--http-port=-1", "--http-address=::1", "--http-threads=4",
+             "--http-max-connections=10", "--http-idle-timeout=5", "--http-body-timeout=2.5",
+             "--http-max-header-bytes=8192"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->http_port, -1);  // off
+  EXPECT_EQ(o->http_address, "::1");
+  EXPECT_EQ(o->http.threads, 4);
+  EXPECT_EQ(o->http.max_connections, 10);
+  EXPECT_EQ(o->http.idle_timeout, absl::Seconds(5));
+  EXPECT_EQ(o->http.body_timeout, absl::Milliseconds(2500));
+  EXPECT_EQ(o->http.max_header_bytes, 8192);
+  EXPECT_FALSE(Parse({"--model-repository=/m", "--http-port=-2"}).ok());
+  EXPECT_FALSE(Parse({"--model-repository=/m", "--http-idle-timeout=0"}).ok());
+  EXPECT_FALSE(Parse({"--model-repository=/m", "--http-max-header-bytes=10"}).ok());
+}
+
 TEST(ServerOptionsTest, AllocatorChoices) {
   absl::StatusOr<ServerOptions> o = Parse({"--model-repository=/m"});
   ASSERT_TRUE(o.ok());
