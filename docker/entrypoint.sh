@@ -7,6 +7,8 @@
 #   SEQSERVE_GRPC_PORT           --grpc-port
 #   SEQSERVE_METRICS_ADDRESS     --metrics-address
 #   SEQSERVE_METRICS_PORT        --metrics-port
+#   SEQSERVE_HTTP_ADDRESS        --http-address
+#   SEQSERVE_HTTP_PORT           --http-port (KServe v2 REST)
 #   SEQSERVE_MAX_MESSAGE_BYTES   --max-message-bytes
 #   SEQSERVE_STRICT_READINESS    --strict-readiness
 #   SEQSERVE_DRAIN_TIMEOUT       --drain-timeout        (seconds)
@@ -39,6 +41,8 @@ flag grpc-address SEQSERVE_GRPC_ADDRESS
 flag grpc-port SEQSERVE_GRPC_PORT
 flag metrics-address SEQSERVE_METRICS_ADDRESS
 flag metrics-port SEQSERVE_METRICS_PORT
+flag http-address SEQSERVE_HTTP_ADDRESS
+flag http-port SEQSERVE_HTTP_PORT
 flag max-message-bytes SEQSERVE_MAX_MESSAGE_BYTES
 flag strict-readiness SEQSERVE_STRICT_READINESS
 flag drain-timeout SEQSERVE_DRAIN_TIMEOUT

@@ -10,7 +10,7 @@ absl::StatusOr<std::unique_ptr<HttpEndpoints>> HttpEndpoints::Start(HttpServerOp
                                                                    const MetricsCollector& collector,
                                                                    std::function<bool()> ready) {
   std::unique_ptr<HttpEndpoints> http(new HttpEndpoints(collector, std::move(ready)));
-  options.max_body_bytes = 0;  // read-only paths take no body
+  options.max_body_bytes = 4096;  // read-only paths take no body; a small one still gets its 405
   absl::StatusOr<std::unique_ptr<HttpServer>> server = HttpServer::Start(
       options, [raw = http.get()](const HttpRequest& request, HttpReply reply) { reply.Send(raw->Handle(request)); });
   if (!server.ok()) return server.status();

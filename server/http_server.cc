@@ -105,7 +105,10 @@ struct HttpServer::Callbacks {
                                                                    " bytes, the server's limit (--max-message-bytes)")));
       }
       if (absl::Now() - ex.headers_at > server.options_.body_timeout) {
-        return Early(server, connection, ex, JsonError(408, "request body not received in time (--http-body-timeout)"));
+        // libmicrohttpd takes no answer while a body is arriving: close instead.
+        LogWarning(server.options_.name, " HTTP: closing a connection whose body was not in after ",
+                   absl::FormatDuration(server.options_.body_timeout), " (--http-body-timeout)");
+        return MHD_NO;
       }
       ex.body.append(upload_data, n);
       return MHD_YES;

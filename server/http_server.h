@@ -14,7 +14,7 @@
 // write and keep ourselves.
 //
 // Note [slow senders]: a connection silent for idle_timeout is closed (libmicrohttpd); a body
-// must arrive within body_timeout of its headers (408 after). Headers that trickle in are not
+// must arrive within body_timeout of its headers (the connection is closed after). Headers that trickle in are not
 // bounded in time by libmicrohttpd, only in bytes (max_header_bytes) and in number
 // (max_connections): 200 connections sending a byte a second cost ~200 × 64 KiB at most and
 // leave every other request served (tests/python/test_http_slow_clients.py).
@@ -53,7 +53,8 @@ struct HttpServerOptions {
   int max_connections = 1024;
   // A connection with no traffic for this long is closed. Default 30 s.
   absl::Duration idle_timeout = absl::Seconds(30);
-  // A request body must be complete this long after its headers, else 408. Default 30 s.
+  // A request body must be complete this long after its headers, else the connection is
+  // closed. Default 30 s.
   absl::Duration body_timeout = absl::Seconds(30);
   // Most bytes of request line and headers (libmicrohttpd answers 431 beyond). Default 32 KiB.
   int64_t max_header_bytes = 32 << 10;

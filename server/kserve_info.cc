@@ -133,12 +133,12 @@ absl::Status KServeInfo::ModelStatistics(const std::string& name, const std::str
     if (!info.ok()) return info.status();
   }
   for (const auto& [key, stats] : repository_.StatsSnapshot()) {
-    const auto& [name, number] = key;
-    if (!name.empty() && name != name) continue;
+    const auto& [model, number] = key;
+    if (!name.empty() && model != name) continue;
     if (*version != 0 && number != *version) continue;
     const ExecutionStats& e = stats.execution;
     inference::ModelStatistics* out = response->add_model_stats();
-    out->set_name(name);
+    out->set_name(model);
     out->set_version(std::to_string(number));
     out->set_last_inference(static_cast<uint64_t>(e.last_inference_ms));
     out->set_inference_count(static_cast<uint64_t>(e.inference_count));

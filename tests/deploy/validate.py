@@ -661,7 +661,8 @@ def check_live(checks, binary, repo, lib_dir, values, tmp):
     log = open(tmp / "seqserve.log", "w")
     env = {"PATH": os.environ["PATH"], "LD_LIBRARY_PATH": str(lib_dir), "SEQSERVE_BIN": str(binary),
            "SEQSERVE_MODEL_REPOSITORY": str(repo), "SEQSERVE_GRPC_ADDRESS": "127.0.0.1",
-           "SEQSERVE_GRPC_PORT": "0", "SEQSERVE_METRICS_PORT": "0", "SEQSERVE_DRAIN_TIMEOUT": "10"}
+           "SEQSERVE_GRPC_PORT": "0", "SEQSERVE_METRICS_PORT": "0", "SEQSERVE_HTTP_PORT": "0",
+           "SEQSERVE_DRAIN_TIMEOUT": "10"}
     proc = subprocess.Popen(["bash", str(ENTRYPOINT), f"--port-file={port_file}"], env=env,
                             stdout=log, stderr=subprocess.STDOUT)
     try:
