@@ -89,6 +89,7 @@ COMBINATIONS = {
                           "extraEnv": [{"name": "TZ", "value": "UTC"}]},
                "lifecycle": {"preStopSleepSeconds": 8}, "fullnameOverride": "encoder-serving"},
               K8S_OLDEST),
+    "http-probes-no-rest": ({"probes": {"type": "http"}, "server": {"httpPort": -1}}, K8S_OLDEST),
     # The kubelet's own sleep action is in the API from 1.30 on.
     "prestop-sleep-action": ({"lifecycle": {"preStopMode": "sleepAction"}}, "1.30.0"),
 }
@@ -513,9 +514,20 @@ def semantic_checks(name, docs, notes, v, adapter_names):
     ports = {p["name"]: p["containerPort"] for p in server["ports"]}
     assert int(flags["grpc-port"]) == ports["grpc"] and int(flags["metrics-port"]) == ports["metrics"]
 
-    # Probes: native gRPC on the gRPC port; the startup probe allows the configured warm-up.
+    # REST: the container port and the flag agree; -1 (off) exposes no port.
+    if int(v["server"]["httpPort"]) >= 0:
+        assert int(flags["http-port"]) == ports["http"], (flags, ports)
+    else:
+        assert "http" not in ports and int(flags["http-port"]) == -1, (flags, ports)
+
+    # Probes: native gRPC on the gRPC port (or HTTP on the metrics port's /healthz, /readyz);
+    # the startup probe allows the configured warm-up.
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert server[probe]["grpc"] == {"port": ports["grpc"], "service": ""}, (probe, server[probe])
+        if v["probes"]["type"] == "http":
+            path = "/healthz" if probe == "livenessProbe" else "/readyz"
+            assert server[probe]["httpGet"] == {"path": path, "port": "metrics"}, (probe, server[probe])
+        else:
+            assert server[probe]["grpc"] == {"port": ports["grpc"], "service": ""}, (probe, server[probe])
     warmup = server["startupProbe"]["periodSeconds"] * server["startupProbe"]["failureThreshold"]
     assert warmup >= 120, f"startup probe allows only {warmup} s of warm-up"
 
