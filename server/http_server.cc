@@ -26,7 +26,8 @@ struct HttpServer::Exchange {
   MHD_Connection* connection = nullptr;
   absl::Time headers_at;
   std::string body;
-  bool answered_early = false;  // an error was queued before the body was in
+  bool answered_early = false;  // refused before the body was in (the rest is discarded)
+  std::optional<HttpResponse> refusal;  // to queue once the refused body is in
   bool dispatched = false;      // handed to the handler (counted in in_flight_)
 
   absl::Mutex mu;
@@ -99,10 +100,18 @@ struct HttpServer::Callbacks {
     if (*upload_data_size > 0) {
       const size_t n = *upload_data_size;
       *upload_data_size = 0;
-      if (ex.answered_early) return MHD_YES;  // discarding the rest of a refused body
+      if (ex.answered_early) {  // discarding the rest of a refused body
+        if (absl::Now() - ex.headers_at > server.options_.body_timeout) return MHD_NO;
+        return MHD_YES;
+      }
       if (static_cast<int64_t>(ex.body.size() + n) > server.options_.max_body_bytes) {
-        return Early(server, connection, ex, JsonError(413, absl::StrCat("request body over ", server.options_.max_body_bytes,
-                                                                   " bytes, the server's limit (--max-message-bytes)")));
+        // A body without Content-Length grew past the limit. libmicrohttpd takes no answer while
+        // a body arrives: drop what came, discard the rest (bounded by body_timeout), answer 413.
+        ex.refusal = JsonError(413, absl::StrCat("request body over ", server.options_.max_body_bytes,
+                                                 " bytes, the server's limit (--max-message-bytes)"));
+        ex.answered_early = true;
+        std::string().swap(ex.body);
+        return MHD_YES;
       }
       if (absl::Now() - ex.headers_at > server.options_.body_timeout) {
         // libmicrohttpd takes no answer while a body is arriving: close instead.
@@ -112,6 +121,11 @@ struct HttpServer::Callbacks {
       }
       ex.body.append(upload_data, n);
       return MHD_YES;
+    }
+    if (ex.refusal.has_value()) {
+      HttpResponse refusal = std::move(*ex.refusal);
+      ex.refusal.reset();
+      return server.Queue(connection, std::move(refusal)) ? MHD_YES : MHD_NO;
     }
     if (ex.answered_early) return MHD_YES;
     if (!ex.dispatched) {

@@ -80,3 +80,75 @@ def embed_through_server(server, model, tokenizer, sentences):
 
 def cosines(a, b):
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+class RestResponse:
+    """One answer from the REST port: status, headers (case-insensitive), raw body."""
+
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    def json(self):
+        import json
+        return json.loads(self.body)
+
+    def error(self):
+        """The "error" string of a KServe v2 error answer; fails if the body is not one."""
+        import json
+        assert self.headers.get("Content-Type", "").startswith("application/json"), (self.status, self.headers, self.body)
+        body = json.loads(self.body)
+        assert isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"], body
+        return body["error"]
+
+    def __repr__(self):
+        return f"RestResponse({self.status}, {self.body[:500]!r})"
+
+
+def rest_call(server, method, path, body=None, headers=None, timeout=60):
+    """One request on a new connection to `server`'s REST port (127.0.0.1); `body` may be bytes,
+    str or a JSON-able object (sent as JSON). Bounded by `timeout` seconds per socket operation."""
+    import http.client
+    import json
+    if body is not None and not isinstance(body, (bytes, str)):
+        body = json.dumps(body)
+        headers = {"Content-Type": "application/json", **(headers or {})}
+    conn = http.client.HTTPConnection("127.0.0.1", server.http_port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return RestResponse(response.status, response.headers, response.read())
+    finally:
+        conn.close()
+
+
+def encoder_rest_body(ids, **extra):
+    """A KServe v2 REST JSON infer body for the encoder: token `ids` ([rows, length] or one row),
+    all attended; `extra` goes into the body (e.g. parameters=..., outputs=...)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    ids = ids.reshape(1, -1) if ids.ndim == 1 else ids
+    return {"inputs": [
+        {"name": "input_ids", "shape": list(ids.shape), "datatype": "INT64", "data": ids.flatten().tolist()},
+        {"name": "attention_mask", "shape": list(ids.shape), "datatype": "INT64", "data": [1] * ids.size}], **extra}
+
+
+def wait_rest_ready(server, timeout=120):
+    """A tritonclient.http client on `server`'s REST port once /v2/health/ready says so; fails
+    (with the server's log) when the port does not answer as KServe v2 REST in `timeout` s."""
+    import time
+    import tritonclient.http as httpclient
+    probe = httpclient.InferenceServerClient(url=server.http_url, connection_timeout=5, network_timeout=5)
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"seqserve exited (code {server.proc.returncode}):\n{server.read_log()}")
+        try:
+            if probe.is_server_ready():
+                probe.close()
+                return httpclient.InferenceServerClient(url=server.http_url, connection_timeout=60, network_timeout=120)
+            last = "not ready"
+        except Exception as e:  # noqa: BLE001  (a port that does not speak HTTP fails in many ways)
+            last = repr(e)
+        time.sleep(0.1)
+    raise RuntimeError(f"REST port {server.http_url} not ready (KServe v2 /v2/health/ready) in {timeout}s; "
+                       f"last: {last}\n{server.read_log()[-4000:]}")
