@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Docker HEALTHCHECK for seqserve (Kubernetes uses its own gRPC probes instead): exits 0 when
-# GET /readyz on the metrics port answers 200, i.e. every model is loaded and warmed up and the
-# server is not draining. Needs only bash (no curl in the image).
+# Docker HEALTHCHECK for seqserve (Kubernetes uses its own probes instead: gRPC, or with the
+# chart's probes.type http this same /readyz): exits 0 when GET /readyz on the metrics port
+# answers 200, i.e. every model is loaded and warmed up and the server is not draining. Needs
+# only bash (no curl in the image).
 #   SEQSERVE_METRICS_PORT       port to ask (default 8002)
 #   SEQSERVE_HEALTHCHECK_HOST   address to ask (default 127.0.0.1)
 set -euo pipefail

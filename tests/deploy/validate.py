@@ -17,9 +17,10 @@ Run through tests/deploy/validate.sh (it installs the tools into .venv-deploy fi
               used by a template exists in values.yaml; every value in values.yaml is commented;
               semantic checks (probes, drain timing, security context, volumes, HPA vs adapter)
   live        starts the binary through docker/entrypoint.sh with only the collected libraries
-              ahead on the library path, waits for /readyz, checks docker/healthcheck.sh and the
-              gRPC health service the probes use, scrapes /metrics for every metric the adapter
-              rules (and so the HPA) need, then SIGTERM and exit 0. Loopback only.
+              ahead on the library path, waits for /readyz, checks docker/healthcheck.sh, what
+              both kinds of probes call (gRPC health; /healthz and /readyz) and the REST port's
+              /v2/health/ready, scrapes /metrics for every metric the adapter rules (and so the
+              HPA) need, then SIGTERM and exit 0. Loopback only.
 Prints one PASS/FAIL line per check and ends with "N passed, M failed"; exits 1 on any failure.
 """
 import argparse
@@ -293,7 +294,8 @@ def check_entrypoint_flags(checks, binary, flags):
               + (f"; NOTE: no variable for --{', --'.join(unmapped)} (pass it as an argument)"
                  if unmapped else "; every server flag but --port-file has one"))
         sample = {"grpc-address": "0.0.0.0", "grpc-port": "8001", "metrics-address": "0.0.0.0",
-                  "metrics-port": "8002", "max-message-bytes": "268435456", "strict-readiness": "true",
+                  "metrics-port": "8002", "http-address": "0.0.0.0", "http-port": "8000",
+                  "max-message-bytes": "268435456", "strict-readiness": "true",
                   "drain-timeout": "25", "drain-grace": "2", "max-connection-age": "300",
                   "cpu-allocator": "pool", "memory-budget-bytes": "auto",
                   "model-repository": "/models", "memory-trace": "/tmp/pool.trace"}
@@ -447,14 +449,23 @@ def render_chart(checks, tmp):
                 rendered[name] = (docs, release["info"].get("notes", ""), path)
                 print(f"  {', '.join(d['kind'] for d in docs)}")
 
-        with checks.check("helm install refuses an unknown modelRepository.source"):
-            try:
-                asyncio.run(helm_sdkpy.Install(config).run(
-                    "bad", str(CHART), values={"modelRepository": {"source": "nfs"}}, wait=False))
-            except helm_sdkpy.HelmError as e:
-                assert "modelRepository.source must be one of" in str(e), str(e)
-            else:
-                raise CheckError("rendered although modelRepository.source is invalid")
+        refusals = [
+            ("an unknown modelRepository.source", {"modelRepository": {"source": "nfs"}},
+             "modelRepository.source must be one of"),
+            ("an unknown probes.type", {"probes": {"type": "tcp"}}, "probes.type must be grpc or http"),
+            ("probes.service with probes.type http", {"probes": {"type": "http", "service": "encoder"}},
+             "probes.type http has no per-model probe"),
+            ("server.httpPort 0 (a free port cannot be published)", {"server": {"httpPort": 0}},
+             "server.httpPort must be 1..65535, or -1"),
+        ]
+        for what, bad_values, message in refusals:
+            with checks.check(f"helm install refuses {what}"):
+                try:
+                    asyncio.run(helm_sdkpy.Install(config).run("bad", str(CHART), values=bad_values, wait=False))
+                except helm_sdkpy.HelmError as e:
+                    assert message in str(e), str(e)
+                else:
+                    raise CheckError(f"rendered although {what}: {bad_values}")
 
     with KubeStub(git_version="v1.26.5") as old:
         with checks.check("helm install refuses Kubernetes 1.26 (kubeVersion >=1.27: gRPC probes)"):
@@ -696,6 +707,16 @@ def check_live(checks, binary, repo, lib_dir, values, tmp):
         if not ports:
             return
         metrics_port, grpc_port = int(ports["metrics_port"]), int(ports["grpc_port"])
+
+        with checks.check("live: what probes.type http calls answers 200 (/healthz, /readyz on the "
+                          "metrics port), and so does REST's /v2/health/ready on the http port"):
+            for path in ("/healthz", "/readyz"):
+                status, _ = http_get(f"http://127.0.0.1:{metrics_port}{path}")
+                assert status == 200, f"{path}: {status}"
+            http_port = int(ports.get("http_port", -1))
+            assert http_port > 0, f"no REST port in the port file: {ports}"
+            status, _ = http_get(f"http://127.0.0.1:{http_port}/v2/health/ready")
+            assert status == 200, f"/v2/health/ready: {status}"
 
         with checks.check("live: docker/healthcheck.sh (the image's HEALTHCHECK) exits 0"):
             hc = run(["bash", HEALTHCHECK], env={"PATH": os.environ["PATH"],

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from helpers import encoder_rest_body, rest_call, wait_rest_ready
+from helpers import encoder_repository, encoder_rest_body, rest_call, wait_rest_ready
 
 SLOW_PER_PORT = 200
 PHASE_SECONDS = 12
@@ -18,10 +18,12 @@ RSS_GROWTH_BYTES = 64 << 20
 
 
 @pytest.fixture(scope="module")
-def slow_server(start_server):
+def slow_server(request, start_server):
     # Idle and body timeouts well past the phase: the trickling connections stay open, so the
     # server has to serve others while holding them (a byte a second is not silence anyway).
-    s = start_server("--http-idle-timeout=60", "--http-body-timeout=60")
+    # The demo encoder alone, as the build's repository has it.
+    repo = encoder_repository(request.config.getoption("--repository"), "batching { mode: LENGTH_BUCKETED }")
+    s = start_server("--http-idle-timeout=60", "--http-body-timeout=60", repository=repo)
     wait_rest_ready(s).close()
     yield s
     assert s.stop() == 0, s.read_log()[-4000:]

@@ -22,9 +22,17 @@ from helpers import encoder_repository, encoder_rest_body, metric, rest_call, wa
 CASES = ["enc_1x7", "enc_3x33", "enc_2x1", "enc_1x512", "lin_1", "lin_5"]
 
 
+def demo_repository(request, models=("encoder", "linear")):
+    """A repository of the demo models only (the build's also holds MiniLM, slower to load)."""
+    repo = tempfile.mkdtemp(prefix="seqserve_repo_")
+    for model in models:
+        shutil.copytree(os.path.join(request.config.getoption("--repository"), model), os.path.join(repo, model))
+    return repo
+
+
 @pytest.fixture(scope="module")
-def rest_server(start_server):
-    s = start_server()
+def rest_server(request, start_server):
+    s = start_server(repository=demo_repository(request))
     s.client = wait_rest_ready(s)
     yield s
     s.client.close()
@@ -395,9 +403,7 @@ LIMIT = 65536
 
 @pytest.fixture(scope="module")
 def small_body_server(request, start_server):
-    repo = tempfile.mkdtemp(prefix="seqserve_repo_")  # the linear model alone: quick to load
-    shutil.copytree(os.path.join(request.config.getoption("--repository"), "linear"), os.path.join(repo, "linear"))
-    s = start_server(f"--max-message-bytes={LIMIT}", repository=repo)
+    s = start_server(f"--max-message-bytes={LIMIT}", repository=demo_repository(request, ["linear"]))
     wait_rest_ready(s).close()
     yield s
     assert s.stop() == 0, s.read_log()[-4000:]
@@ -657,10 +663,11 @@ def test_half_precision_json_data_rounds_like_binary(dtypes_server, half):
     assert reference.status == 200, reference
     # JSON inputs answer with JSON outputs (no binary requested): FP16/BF16 outputs as numbers.
     out = {o["name"]: o for o in as_json_answer.json()["outputs"]}[f"OUT_{half}"]
-    np_type = np.float16 if half == "FP16" else np.float32
-    sent = np.array(values, dtype=np.float32).astype(np_type).astype(np.float32)
-    got = np.array(out["data"], dtype=np.float32).reshape(2, 4)
-    assert np.all(np.abs(got - sent) <= np.abs(sent) * 0.01 + 2.0), (got, sent)  # the model's echo (+1) stays close
+    # Each value rounded to nearest in its type, plus one in that type: exactly what binary gives.
+    sent = np.array(values, dtype=np.float64).astype(NUMPY[half])
+    expected = dtype_expected(sent).astype(np.float64)
+    got = np.array(out["data"], dtype=np.float64).reshape(2, 4)
+    np.testing.assert_array_equal(got, expected)
 
 
 @pytest.mark.parametrize("dtype,bad", [("UINT8", 256), ("UINT8", -1), ("INT8", 128), ("INT16", -32769),

@@ -114,4 +114,14 @@ Fails on an unknown model repository source.
 {{- if not (has .Values.lifecycle.preStopMode (list "exec" "sleepAction")) }}
 {{- fail (printf "lifecycle.preStopMode must be exec or sleepAction, not %q" .Values.lifecycle.preStopMode) }}
 {{- end }}
+{{- if not (has .Values.probes.type (list "grpc" "http")) }}
+{{- fail (printf "probes.type must be grpc or http, not %q" (toString .Values.probes.type)) }}
+{{- end }}
+{{- if and (eq .Values.probes.type "http") (ne (toString .Values.probes.service) "") }}
+{{- fail (printf "probes.service %q asks gRPC health for one model; probes.type http has no per-model probe (set probes.service to \"\" or probes.type to grpc)" (toString .Values.probes.service)) }}
+{{- end }}
+{{- $http := int .Values.server.httpPort }}
+{{- if not (or (eq $http -1) (and (ge $http 1) (le $http 65535))) }}
+{{- fail (printf "server.httpPort must be 1..65535, or -1 to turn REST off (0, a free port, cannot be published), not %v" .Values.server.httpPort) }}
+{{- end }}
 {{- end }}
