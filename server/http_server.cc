@@ -83,8 +83,6 @@ HttpResponse JsonErrorResponse(int status, absl::string_view message) {
 
 namespace {
 
-HttpResponse JsonError(int status, absl::string_view message) { return JsonErrorResponse(status, message); }
-
 void FreeBody(void* body) { delete static_cast<std::string*>(body); }
 
 }  // namespace
@@ -107,7 +105,7 @@ struct HttpServer::Callbacks {
       if (static_cast<int64_t>(ex.body.size() + n) > server.options_.max_body_bytes) {
         // A body without Content-Length grew past the limit. libmicrohttpd takes no answer while
         // a body arrives: drop what came, discard the rest (bounded by body_timeout), answer 413.
-        ex.refusal = JsonError(413, absl::StrCat("request body over ", server.options_.max_body_bytes,
+        ex.refusal = JsonErrorResponse(413, absl::StrCat("request body over ", server.options_.max_body_bytes,
                                                  " bytes, the server's limit (--max-message-bytes)"));
         ex.answered_early = true;
         std::string().swap(ex.body);
@@ -156,13 +154,13 @@ struct HttpServer::Callbacks {
     ex->headers_at = absl::Now();
     *slot = new std::shared_ptr<Exchange>(ex);
     if (!server.options_.tls_client_ca_pem.empty() && !server.ClientCertificateOk(connection)) {
-      return Early(server, connection, *ex, JsonError(403, "a client certificate signed by the server's CA is required"));
+      return Early(server, connection, *ex, JsonErrorResponse(403, "a client certificate signed by the server's CA is required"));
     }
     const char* length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     int64_t announced = 0;
     if (length != nullptr && absl::SimpleAtoi(length, &announced)) {
       if (announced > server.options_.max_body_bytes) {
-        return Early(server, connection, *ex, JsonError(413, absl::StrCat("request body of ", announced, " bytes is over ",
+        return Early(server, connection, *ex, JsonErrorResponse(413, absl::StrCat("request body of ", announced, " bytes is over ",
                                                                     server.options_.max_body_bytes,
                                                                     " bytes, the server's limit (--max-message-bytes)")));
       }

@@ -312,7 +312,8 @@ RestInferBody EncodeRestInfer(const std::string& model_name, const std::string& 
                               InferenceResponse& result) {
   rapidjson::StringBuffer buffer;
   JsonWriter out(buffer);
-  std::string binary;
+  std::vector<absl::string_view> binary;  // appended after the JSON, copied once
+  size_t binary_bytes = 0;
   out.StartObject();
   out.Key("model_name");
   out.String(model_name.data(), static_cast<rapidjson::SizeType>(model_name.size()));
@@ -342,7 +343,8 @@ RestInferBody EncodeRestInfer(const std::string& model_name, const std::string& 
       out.Key("binary_data_size");
       out.Uint64(bytes.size());
       out.EndObject();
-      binary.append(bytes.data(), bytes.size());
+      binary.push_back(bytes);
+      binary_bytes += bytes.size();
     } else {
       out.Key("data");
       WriteData(t, out);
@@ -352,11 +354,11 @@ RestInferBody EncodeRestInfer(const std::string& model_name, const std::string& 
   out.EndArray();
   out.EndObject();
   RestInferBody encoded;
-  encoded.body.reserve(buffer.GetSize() + binary.size());
+  encoded.body.reserve(buffer.GetSize() + binary_bytes);
   encoded.body.assign(buffer.GetString(), buffer.GetSize());
-  if (!binary.empty() || format.all_binary || !format.binary_outputs.empty()) {
+  if (!binary.empty()) {
     encoded.json_length = encoded.body.size();
-    encoded.body += binary;
+    for (absl::string_view part : binary) encoded.body.append(part.data(), part.size());
   }
   return encoded;
 }

@@ -9,15 +9,14 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
+
+#include "infer_json.h"
 #include <thread>
 
 namespace asio = boost::asio;
@@ -26,39 +25,6 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 namespace {
-
-// Parses the infer body and writes the response JSON; false on a malformed body.
-bool Infer(const std::string& body, std::string* out) {
-  rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
-  if (doc.HasParseError() || !doc.IsObject()) return false;
-  auto inputs = doc.FindMember("inputs");
-  if (inputs == doc.MemberEnd() || !inputs->value.IsArray() || inputs->value.Empty()) return false;
-  const auto& in0 = inputs->value[0];
-  if (!in0.IsObject()) return false;
-  auto data = in0.FindMember("data");
-  if (data == in0.MemberEnd() || !data->value.IsArray()) return false;
-  int64_t sum = 0;
-  for (const auto& v : data->value.GetArray()) {
-    if (!v.IsInt64()) return false;
-    sum += v.GetInt64();
-  }
-  rapidjson::StringBuffer sb;
-  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-  w.StartObject();
-  w.Key("outputs");
-  w.StartArray();
-  w.StartObject();
-  w.Key("name"); w.String("y");
-  w.Key("shape"); w.StartArray(); w.Int(1); w.EndArray();
-  w.Key("datatype"); w.String("INT64");
-  w.Key("data"); w.StartArray(); w.Int64(sum); w.EndArray();
-  w.EndObject();
-  w.EndArray();
-  w.EndObject();
-  out->assign(sb.GetString(), sb.GetSize());
-  return true;
-}
 
 class Session : public std::enable_shared_from_this<Session> {
  public:

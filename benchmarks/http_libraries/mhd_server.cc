@@ -4,9 +4,6 @@
 //   POST /v2/models/m/infer   -> sums inputs[0].data (INT64), answers {"outputs":[...]}
 // Concurrency: MHD's internal polling with epoll and a pool of 2 threads.
 #include <microhttpd.h>
-#include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -19,42 +16,11 @@
 #include <cstring>
 #include <string>
 
+#include "infer_json.h"
+
 namespace {
 
 constexpr size_t kMaxBody = 1 << 20;  // MHD has no body limit of its own; enforce one here.
-
-// Parses the infer body and writes the response JSON; false on a malformed body.
-bool Infer(const std::string& body, std::string* out) {
-  rapidjson::Document doc;
-  doc.Parse(body.data(), body.size());
-  if (doc.HasParseError() || !doc.IsObject()) return false;
-  auto inputs = doc.FindMember("inputs");
-  if (inputs == doc.MemberEnd() || !inputs->value.IsArray() || inputs->value.Empty()) return false;
-  const auto& in0 = inputs->value[0];
-  if (!in0.IsObject()) return false;
-  auto data = in0.FindMember("data");
-  if (data == in0.MemberEnd() || !data->value.IsArray()) return false;
-  int64_t sum = 0;
-  for (const auto& v : data->value.GetArray()) {
-    if (!v.IsInt64()) return false;
-    sum += v.GetInt64();
-  }
-  rapidjson::StringBuffer sb;
-  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-  w.StartObject();
-  w.Key("outputs");
-  w.StartArray();
-  w.StartObject();
-  w.Key("name"); w.String("y");
-  w.Key("shape"); w.StartArray(); w.Int(1); w.EndArray();
-  w.Key("datatype"); w.String("INT64");
-  w.Key("data"); w.StartArray(); w.Int64(sum); w.EndArray();
-  w.EndObject();
-  w.EndArray();
-  w.EndObject();
-  out->assign(sb.GetString(), sb.GetSize());
-  return true;
-}
 
 MHD_Result Reply(MHD_Connection* c, unsigned status, const std::string& body, const char* type) {
   MHD_Response* r = MHD_create_response_from_buffer(body.size(), const_cast<char*>(body.data()),
