@@ -50,11 +50,12 @@ class Backend {
   // Returns memory from Allocate; `bytes` is the size that was asked for.
   virtual void Free(void* ptr, size_t bytes) = 0;
 
+  // Whether GrowInPlace can ever succeed. Default false.
+  virtual bool can_grow_in_place() const { return false; }
+
   // Extends the segment at `ptr` (from Allocate, now `old_bytes` long) in place to `new_bytes`,
   // keeping its contents; false when it cannot (then nothing changed). Free later receives the
   // grown size. Default: never (segments have a fixed size).
-  // Whether GrowInPlace can ever succeed. Default false.
-  virtual bool can_grow_in_place() const { return false; }
   virtual bool GrowInPlace(void* ptr, size_t old_bytes, size_t new_bytes) {
     (void)ptr;
     (void)old_bytes;

@@ -34,7 +34,9 @@ inline constexpr size_t kSmallRequestLimit = 1 * kMiB;
 inline constexpr size_t kSmallSegmentSize = 2 * kMiB;
 
 // Note [large segments]: a request above 1 MiB gets a segment of max(request rounded up to
-// 2 MiB, 20 MiB).
+// 2 MiB, 20 MiB), 20 MiB being CachingAllocatorOptions::large_segment_bytes (default
+// kLargeSegmentSize). With expandable segments on, a miss first grows its stream's arena (Note
+// [expandable segments] in allocator_options.h); these sizes apply when it cannot.
 //  - A backend call is expensive (cudaMalloc costs tens of microseconds to milliseconds and
 //    cudaFree synchronizes the device; a fresh host segment page-faults on first touch, 512
 //    faults per 2 MiB of 4 KiB pages), so a segment should serve several of the common
@@ -49,11 +51,12 @@ inline constexpr size_t kSmallSegmentSize = 2 * kMiB;
 inline constexpr size_t kLargeSegmentSize = 20 * kMiB;
 inline constexpr size_t kLargeSegmentRounding = 2 * kMiB;
 
-// Largest request the pool accepts (256 TiB): beyond any device, and far enough from SIZE_MAX
-// that rounding cannot overflow.
 // Expandable segments start at, and grow by, multiples of this (Note [expandable segments] in
 // allocator_options.h): a few pages, so the pool's footprint tracks its live bytes closely.
 inline constexpr size_t kExpandableGrowth = 64 * kKiB;
+
+// Largest request the pool accepts (256 TiB): beyond any device, and far enough from SIZE_MAX
+// that rounding cannot overflow.
 inline constexpr size_t kMaxRequestSize = size_t{1} << 48;
 
 // `bytes` rounded up to a multiple of `multiple` (> 0). No overflow for bytes <= kMaxRequestSize.
@@ -80,8 +83,9 @@ inline constexpr bool IsSmallRequest(size_t rounded) { return rounded <= kSmallR
 // whole instead of being chipped away by medium requests until no large request fits anywhere.
 // Consequently (a) a request of at most max_split_size never takes an oversize block (it could
 // not give the rest back), and (b) an oversize request takes a cached oversize block only when
-// that wastes less than kLargeSegmentSize, the cost of the smallest fresh large segment. Since
-// max_split_size >= 20 MiB, an oversize request's segment is its exact 2 MiB-rounded size.
+// that wastes less than large_segment_bytes, the cost of the smallest fresh large segment.
+// Since max_split_size >= large_segment_bytes (CachingAllocator::Create refuses less), an oversize
+// request's segment is its exact 2 MiB-rounded size.
 
 // Segment size the pool asks for when no cached block serves a `rounded` request.
 inline constexpr size_t SegmentSizeFor(size_t rounded, size_t large_segment = kLargeSegmentSize) {

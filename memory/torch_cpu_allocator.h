@@ -1,5 +1,5 @@
-// Installing the caching pool as libtorch's CPU allocator. Plain header (no libtorch types);
-// torch_cpu_allocator.cc is the only file of memory/ that includes libtorch.
+// Installing the caching pool as libtorch's CPU allocator. Plain header (no libtorch types):
+// of memory/, only torch_cpu_allocator.cc and torch_cuda_allocator.cc include libtorch.
 #ifndef SEQSERVE_MEMORY_TORCH_CPU_ALLOCATOR_H_
 #define SEQSERVE_MEMORY_TORCH_CPU_ALLOCATOR_H_
 
@@ -12,12 +12,17 @@
 namespace seqserve::memory {
 
 struct TorchCpuPoolOptions {
-  // Most bytes the pool may hold from the host; 0 = unlimited. Allocations beyond it fail the
-  // way libtorch reports out-of-memory (c10::OutOfMemoryError), which the runtime answers by
-  // splitting the batch.
+  // Most bytes the pool may reserve from the host (CachingAllocatorOptions::capacity_bytes: the
+  // sum of its segments); 0 = unlimited, the default. The server installs with 0 and sets the
+  // budget later (CachingAllocator::SetCapacity, from server/pod_memory.cc). An allocation the
+  // pool refuses throws c10::OutOfMemoryError with a message starting with kRefusalMarker, and
+  // records the refusal on the allocating thread first (Note [OOM by type] in
+  // memory/allocation_refusal.h): that record and marker, not the exception's type, are what
+  // make the runtime split the batch.
   size_t capacity_bytes = 0;
-  // If set, every allocation and free is recorded to this file (memory/trace.h format), for
-  // offline replay (benchmarks/memory/). Costs a formatted write per event while on.
+  // If set, every allocation and free is written to this file (FileTraceWriter, memory/trace.h),
+  // for offline replay (benchmarks/memory/); a file that cannot be opened fails the install.
+  // Costs an fprintf under the writer's lock per event while on. Default empty: no trace.
   std::string trace_path;
   // CachingAllocatorOptions::expandable_segments. Default true on the host, where segments grow
   // with mprotect (cheap): the encoder's trace replays at 1.08x its live peak instead of 1.19x
@@ -32,10 +37,12 @@ struct TorchCpuPoolOptions {
 // Creates a host-memory caching pool and installs it with c10::SetAllocator as the allocator of
 // every CPU tensor created afterwards. Call once, at startup, before any model loads. The pool
 // lives until the process exits (tensors may be freed at any time, from any thread, so it is
-// never destroyed). Returns it for statistics. FAILED_PRECONDITION when called twice.
+// never destroyed). Returns it, for statistics and SetCapacity. FAILED_PRECONDITION when called
+// twice.
 absl::StatusOr<CachingAllocator*> InstallTorchCpuPool(const TorchCpuPoolOptions& options);
 
-// Flushes and closes the trace file, if one was opened; later events are dropped.
+// Flushes and closes the trace file, if one was opened, returning the first write error; later
+// events are dropped. OK when there is no trace.
 absl::Status CloseTorchCpuPoolTrace();
 
 }  // namespace seqserve::memory
