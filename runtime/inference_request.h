@@ -32,20 +32,19 @@ class CancellationFlag {
   const std::shared_ptr<const CancellationFlag> parent_;
 };
 
-// Where the time of a request went; filled by the runtime, read by the server for metrics.
+// When the runtime accepted a request: set by DynamicBatcher::Enqueue (row chunks cut from a
+// request already queued keep its time, runtime/row_chunks.cc). Read by the batcher (oldest
+// request first, max_queue_delay), by ModelExecutor::RecordBatch (queue and success durations
+// in ExecutionStats) and by CompleteDead (the "waited" of a deadline message). The server times
+// requests with its own clock (server/request_path.cc) and never reads this.
 struct RequestTiming {
-  absl::Time received;         // accepted by the runtime
-  absl::Time batch_started;    // its batch began executing
-  absl::Time compute_done;     // its batch finished executing
-  int64_t batch_rows = 0;      // rows in the batch it ran in
-  int64_t padded_length = 0;   // sequence length its batch was padded to (0: no sequence)
+  absl::Time received;
 };
 
 struct InferenceResponse {
   int64_t model_version = 0;
   // In the order of InferenceRequest::output_indices.
   std::vector<Tensor> outputs;
-  RequestTiming timing;
 };
 
 // Called exactly once, on a runtime thread, with the outputs or the reason the request failed.

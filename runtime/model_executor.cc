@@ -240,16 +240,11 @@ void ModelExecutor::RunAndComplete(BatchRunner& runner, Batch batch) {
   RecordBatch(batch, status.ok(), started, done);
   for (size_t i = 0; i < batch.requests.size(); ++i) {
     InferenceRequest& request = *batch.requests[i];
-    request.timing.batch_started = started;
-    request.timing.compute_done = done;
-    request.timing.batch_rows = batch.rows;
-    request.timing.padded_length = batch.padded_length;
     if (!status.ok()) {
       request.done(status);
       continue;
     }
     responses[i].model_version = request.model_version;
-    responses[i].timing = request.timing;
     request.done(std::move(responses[i]));
   }
 }

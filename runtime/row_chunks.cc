@@ -41,13 +41,6 @@ struct RowChunks::Assembly {
   InferenceResponse Concatenate() {
     InferenceResponse whole;
     whole.model_version = responses.front().model_version;
-    whole.timing = responses.front().timing;
-    for (const InferenceResponse& r : responses) {
-      whole.timing.received = std::min(whole.timing.received, r.timing.received);
-      whole.timing.batch_started = std::min(whole.timing.batch_started, r.timing.batch_started);
-      whole.timing.compute_done = std::max(whole.timing.compute_done, r.timing.compute_done);
-      whole.timing.padded_length = std::max(whole.timing.padded_length, r.timing.padded_length);
-    }
     for (size_t k = 0; k < responses.front().outputs.size(); ++k) {
       Tensor out;
       out.name = responses.front().outputs[k].name;
