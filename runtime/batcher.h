@@ -23,9 +23,12 @@
 // DEADLINE_EXCEEDED / CANCELLED when met, and never reach compute. Once Close() is called no
 // request waits for its delay: the queue drains as fast as the executors go.
 //
-// Modes: NONE makes every batch a single request; PAD_TO_MAX uses one bucket (plain FIFO, padded
-// to the longest member, like TF Serving's pad_variable_length_inputs); LENGTH_BUCKETED is the
-// policy above. Models without a sequence dimension always use one bucket.
+// Modes: NONE makes every batch a single request, run as soon as an executor asks (a waiting
+// request counts as a full bucket, so max_queue_delay is never waited); PAD_TO_MAX uses one
+// bucket (plain FIFO, padded to the longest member, like TF Serving's
+// pad_variable_length_inputs); LENGTH_BUCKETED is the policy above, with one bucket per entry of
+// Options::bucket_edges, or one bucket when that is empty. Models without a sequence dimension
+// always use one bucket and have no token limit.
 #ifndef SEQSERVE_RUNTIME_BATCHER_H_
 #define SEQSERVE_RUNTIME_BATCHER_H_
 
@@ -49,42 +52,54 @@ namespace seqserve {
 enum class BatchingMode { kNone, kPadToMax, kLengthBucketed };
 
 struct BatcherOptions {
-  // How requests are grouped; see the policy above. Default: length-bucketed.
+  // How requests are grouped; see Modes above. Default: length-bucketed.
   BatchingMode mode = BatchingMode::kLengthBucketed;
 
-  // Most rows in one batch. Default 32 (the demo encoder's max_batch_size).
+  // Most rows in one batch; a bucket holding this many rows is full (rule 2). A single request
+  // with more rows still forms a batch alone. Default 32 (the demo encoder's max_batch_size).
   int64_t max_batch_size = 32;
 
   // Most padded tokens (rows x padded length) in one batch, so long sequences form smaller
-  // batches and memory per batch stays bounded. Ignored for models without a sequence dimension.
-  // Default 1024. Note [token budget]: on the 2-core CPU machines, the encoder's in-process
-  // throughput on length-sorted batches peaks at 1024 tokens (227 seq/s; 512: 225, 2048: 205,
-  // 16384: 140), and through the server 1024 matched 2048 in throughput while keeping padding
-  // efficiency above 0.9 (0.905 vs 0.899) and p99 at 70% load lower (55 vs 68 ms);
-  // benchmarks/RESULTS.md has the runs. On a GPU, larger budgets pay; set it per model.
+  // batches and memory per batch stays bounded; a bucket whose rows x longest member reach it is
+  // full (rule 2). A single request always fits. No limit for models without a sequence
+  // dimension. At 0 or below, every batch is a single request. Default 1024.
+  // Note [token budget]: on the 2-core CPU machines the encoder's in-process throughput on
+  // length-sorted batches is highest at 512-1024 tokens (244 seq/s; 178 at 16384), and through
+  // the server 1024 was as fast as 2048 with a lower p99 (benchmarks/RESULTS.md, "Choosing the
+  // token budget" and "The in-process limit"). On a GPU, larger budgets pay; set it per model.
   int64_t max_batch_tokens = 1024;
 
-  // Longest time a request waits for its batch to fill before its bucket runs anyway.
-  // Default 2 ms: small next to one batch of the encoder on CPU (tens of ms). Zero: a bucket
-  // runs as soon as an executor asks, with whatever has arrived by then.
+  // How long the oldest waiting request (over all buckets) may wait for company: once it has
+  // waited this long, its bucket runs at the next NextBatch (rule 1). Default 2 ms: small next
+  // to one batch of the encoder on CPU (tens of ms). Zero: the oldest request's bucket runs as
+  // soon as an executor asks, with whatever has arrived by then. Not waited in mode kNone, nor
+  // after Close().
   absl::Duration max_queue_delay = absl::Milliseconds(2);
 
-  // Upper edges of the length buckets, ascending, the last >= the model's max length. Empty:
-  // DefaultBucketEdges(max length).
+  // Upper edges of the length buckets, strictly ascending (assumed here; ParseModelConfig checks
+  // a config's). A request of length L joins the first bucket whose edge is >= L, or the last
+  // bucket when L is above every edge. Used only in mode kLengthBucketed for a model with a
+  // sequence dimension; otherwise, or when empty (the default), there is one bucket.
+  // ParseModelConfig (runtime/model_config.h) fills a config's empty list with
+  // DefaultBucketEdges(sequence.max_length), so models served from a repository have them.
   std::vector<int64_t> bucket_edges;
 
-  // Lowest padding efficiency a batch may fall to when it takes requests from neighbouring
-  // buckets. Default 0.9.
+  // Lowest padding efficiency (real tokens / padded tokens) a batch may fall to by taking a
+  // request from a neighbouring bucket; such a request that would lower it further is skipped.
+  // No effect with one bucket. Default 0.9.
   double neighbour_min_efficiency = 0.9;
 
-  // Most requests waiting; beyond, Enqueue answers RESOURCE_EXHAUSTED at once. Default 1024.
+  // Most requests waiting; beyond, Enqueue answers RESOURCE_EXHAUSTED at once (EnqueueAll takes
+  // all or none, each request counting one). Default 1024.
   int64_t max_queue_size = 1024;
 };
 
 // Bucket edges for sequences up to `max_length`: every 8 up to 64, then growing by about 1.25x
 // (rounded up to a multiple of 16), ending at max_length. Note [bucket edges]: within a bucket
-// whose edges differ by a factor r, padding to the bucket's longest member wastes at most
-// 1 - 1/r; 1.25x bounds that at 20% worst case and far less on average, with ~17 buckets for 512.
+// (lo, hi], padding to its longest member wastes at most 1 - (lo + 1) / hi of the tokens. Steps
+// of 8 keep short sequences within 7 padded tokens a row; above 64 the rounded steps (1.25x to
+// 1.4x) bound it at 28% (the 80..112 bucket) and about 20% from 192 on, far less on average;
+// 17 buckets for 512.
 std::vector<int64_t> DefaultBucketEdges(int64_t max_length);
 
 // Counters since construction; read with DynamicBatcher::stats().
