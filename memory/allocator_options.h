@@ -44,13 +44,11 @@ struct CachingAllocatorOptions {
   // of a stream, small or large, comes from one segment (an arena) that grows at its end by
   // multiples of kExpandableGrowth (64 KiB), and every remainder of 512 B or more is split off. So
   // what the pool holds follows the high-water mark of the live bytes instead of the sum of the
-  // small and large pools' separate peaks plus a 20 MiB segment's slack. Measured on the encoder's
-  // recorded trace (34 MiB live), peak reserved / peak live: 1.191 with the two pools (ten 2 MiB
-  // and one 20 MiB segments); 1.108 with one growing arena per pool; 1.076 with one arena for all
-  // sizes (kept), at 0.9 backend calls per 1,000 allocations instead of 0.3 and the same speed. The
-  // rest is holes between live blocks at the peak (decommit_free_pages gives their memory back).
-  // Ignored where the backend cannot grow. Default false (the server's CPU pool turns it on:
-  // TorchCpuPoolOptions).
+  // small and large pools' separate peaks plus a 20 MiB segment's slack: on the encoder's recorded
+  // trace, peak reserved / peak live 1.076 instead of 1.191 (the variants measured on the way:
+  // benchmarks/RESULTS.md). The rest is holes between live blocks at the peak
+  // (decommit_free_pages gives their memory back). Ignored where the backend cannot grow. Default
+  // false (the server's CPU pool turns it on: TorchCpuPoolOptions).
   bool expandable_segments = false;
 
   // When a miss needs a new segment, first return wholly free (idle) segments that cannot serve

@@ -12,25 +12,21 @@
 namespace seqserve::memory {
 
 // Note [footprint ceiling]: a pool that never moves memory leaves holes between live blocks, and at
-// the moment of the live peak they are memory held but unusable. On the encoder's recorded trace
-// the peak comes in a warm-up batch of the longest shape: two 8 MiB attention tensors meet holes of
-// 1.5 and 1 MiB, and the expandable arena holds 1.076x the 33.6 MiB live. No placement rule we
-// tried closes them without knowing the future: in a simulation of the arena on that trace, best
-// fit, first fit, large blocks at the top of their free block, a two-ended arena and size-split
-// arenas all came out at 1.076 to 1.28x. But a hole's memory can go back to the system while its
-// addresses stay in the segment. So whenever the pool is about to take memory beyond its high-water
-// mark (growing or creating a segment, or recommitting given-back pages of a cached block), it
-// first decommits free whole pages, from the free blocks with the most committed whole pages down
-// and only as many as it is short. The footprint then passes its old peak only when the free blocks
-// have nothing left to give but partial pages: peak footprint <= peak (live + pending) + two pages
-// per free block + one growth step (64 KiB with expandable segments; without them, the slack of
-// one new segment), unless the backend refused a Decommit.
-// Measured on that trace (benchmarks/RESULTS.md): 1.076 -> 1.000x, for about 300 decommit and 285
-// commit calls, 616 of the 620 in the first 8,600 events (warm-up and the first batches, while
-// shapes grow), 4 in the remaining 65,000; server throughput within noise (0.98x). Why only at the
-// high-water mark and not at every free: a free that gave pages back would make every reuse fault
-// them in again (the 4-8 MiB activations of every layer); below the mark nothing is decommitted,
-// and steady traffic runs on committed memory exactly as before.
+// the moment of the live peak they are memory held but unusable: on the encoder's recorded trace
+// the expandable arena holds 1.076x the 33.6 MiB live. No placement rule tried in simulation
+// closed them without knowing the future (benchmarks/RESULTS.md). But a hole's memory can go
+// back to the system while its addresses stay in the segment. So whenever the pool is about
+// to take memory beyond its high-water mark (growing or creating a segment, or recommitting
+// given-back pages of a cached block), it first decommits free whole pages, from the free blocks
+// with the most committed whole pages down and only as many as it is short. The footprint then
+// passes its old peak only when the free blocks have nothing left to give but partial pages: peak
+// footprint <= peak (live + pending) + two pages per free block + one growth step (64 KiB with
+// expandable segments; without them, the slack of one new segment), unless the backend refused a
+// Decommit. On that trace 1.076 -> 1.000x, the extra backend calls almost all in warm-up and
+// server throughput within noise (benchmarks/RESULTS.md). Why only at the high-water mark and not
+// at every free: a free that gave pages back would make every reuse fault them in again (the 4-8
+// MiB activations of every layer); below the mark nothing is decommitted, and steady traffic runs
+// on committed memory exactly as before.
 void CachingAllocator::MakeRoomLocked(size_t bytes, const Block* exclude) {
   if (decommit_granularity_ == 0 || counters_.reserved_bytes + bytes <= high_water_bytes_) return;
   size_t excess = counters_.reserved_bytes + bytes - high_water_bytes_;

@@ -10,15 +10,12 @@
 // affinity mask (taskset, cpusets, the kubelet's static CPU manager).
 //
 // The default layout (DefaultInstanceLayout): instances = min(cores, 4), intra-op threads =
-// cores / instances. Measured on all-MiniLM-L6-v2 TorchScript, 2-core AMD EPYC, 32 clients of
-// real sentences (benchmarks/real_models/instance_layouts.py, benchmarks/RESULTS.md):
-// 2 instances x 1 thread served 1.83x the sentences/s of 1 x 1 and 1.82x of 1 x 2 (intra-op
-// threads parallelize a small batch of short sentences poorly), with half the p99; 2 x 2
-// (oversubscribed) served 0.89x of 2 x 1 with a higher p99. So nothing is set aside for gRPC:
-// 1 x 1, which leaves it a core, lost 45%. Instances cost only their activations, since they
-// share the weights (Note [one copy of the weights] in runtime/torch_model.h). Beyond 4
-// instances the batcher's batches shrink (each instance takes its own), so large budgets add
-// threads per instance instead; that cap is reasoned, not measured (these machines have 2 cores).
+// cores / instances, nothing set aside for gRPC. Measured on all-MiniLM-L6-v2 TorchScript, 2-core
+// AMD EPYC: 2 instances x 1 thread served 1.83x the sentences/s of 1 x 1 (the other layouts:
+// benchmarks/RESULTS.md). Instances cost only their activations, since they share the weights
+// (Note [one copy of the weights] in runtime/torch_model.h). Beyond 4 instances the batcher's
+// batches shrink (each instance takes its own), so large budgets add threads per instance
+// instead; that cap is reasoned, not measured (these machines have 2 cores).
 #ifndef SEQSERVE_RUNTIME_HOST_CPU_H_
 #define SEQSERVE_RUNTIME_HOST_CPU_H_
 
