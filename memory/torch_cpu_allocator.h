@@ -16,9 +16,10 @@ struct TorchCpuPoolOptions {
   // sum of its segments); 0 = unlimited, the default. The server installs with 0 and sets the
   // budget later (CachingAllocator::SetCapacity, from server/pod_memory.cc). An allocation the
   // pool refuses throws c10::OutOfMemoryError with a message starting with kRefusalMarker, and
-  // records the refusal on the allocating thread first (Note [OOM by type] in
-  // memory/allocation_refusal.h): that record and marker, not the exception's type, are what
-  // make the runtime split the batch.
+  // records the refusal on the allocating thread first: runtime/torch_model.cc takes the record
+  // with the marker as out of memory even where a scripted forward rethrew the error as a plain
+  // c10::Error (Note [OOM by type] in memory/allocation_refusal.h), and the executor splits the
+  // batch.
   size_t capacity_bytes = 0;
   // If set, every allocation and free is written to this file (FileTraceWriter, memory/trace.h),
   // for offline replay (benchmarks/memory/); a file that cannot be opened fails the install.
