@@ -53,7 +53,7 @@ CachingAllocator::CachingAllocator(Backend* backend, Options options)
       capacity_bytes_(options.capacity_bytes) {}
 
 void CachingAllocator::SetCapacity(size_t bytes) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   capacity_bytes_ = bytes;
   if (bytes != 0 && counters_.reserved_bytes > bytes) {
     ReleaseCachedSegmentsLocked(counters_.reserved_bytes - bytes);
@@ -61,12 +61,12 @@ void CachingAllocator::SetCapacity(size_t bytes) {
 }
 
 size_t CachingAllocator::capacity() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return capacity_bytes_;
 }
 
 CachingAllocator::~CachingAllocator() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (const PendingEvent& p : pending_) backend_->ReleaseEvent(p.event);
   for (const auto& [base, segment] : segments_) {
     backend_->Free(const_cast<char*>(base), segment.size);
@@ -77,7 +77,7 @@ CachingAllocator::~CachingAllocator() {
 
 absl::StatusOr<void*> CachingAllocator::Allocate(size_t bytes, StreamId stream) {
   if (bytes == 0) return nullptr;  // Note [zero-size requests] (caching_allocator.h)
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (!pending_.empty()) ProcessEventsLocked();
   if (bytes > kMaxRequestSize) {
     ++counters_.oom_count;
@@ -280,7 +280,7 @@ absl::StatusOr<Block*> CachingAllocator::NewSegmentLocked(size_t bytes, size_t s
       expandable ? RoundUp(size, kExpandableGrowth) : SegmentSizeFor(size, options_.large_segment_bytes);
   const size_t minimum = MinSegmentSizeFor(size);
   const size_t capacity = capacity_bytes_;
-  auto fits = [&](size_t segment) {
+  auto fits = [&](size_t segment) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return capacity == 0 ||
            (counters_.reserved_bytes <= capacity && segment <= capacity - counters_.reserved_bytes);
   };
@@ -360,7 +360,7 @@ absl::Status CachingAllocator::OutOfMemoryLocked(size_t bytes, size_t size, Stre
 
 absl::Status CachingAllocator::Free(void* ptr) {
   if (ptr == nullptr) return absl::OkStatus();  // Note [zero-size requests]
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const auto it = live_.find(ptr);
   if (it == live_.end()) {
     return absl::InvalidArgumentError(absl::StrFormat(
@@ -434,7 +434,7 @@ FreeBlocks::node_type CachingAllocator::ExtractFreeLocked(Block* block) {
 
 absl::Status CachingAllocator::RecordStream(void* ptr, StreamId stream) {
   if (ptr == nullptr) return absl::OkStatus();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const auto it = live_.find(ptr);
   if (it == live_.end()) {
     return absl::InvalidArgumentError(
@@ -488,7 +488,7 @@ void CachingAllocator::ProcessEventsLocked() {
 // Releasing memory ------------------------------------------------------------------------------
 
 size_t CachingAllocator::EmptyCache() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (!pending_.empty()) ProcessEventsLocked();
   return ReleaseCachedSegmentsLocked(kReleaseAll);
 }
@@ -558,7 +558,7 @@ void CachingAllocator::RecycleBlockLocked(Block* block) {
 // Introspection ---------------------------------------------------------------------------------
 
 absl::StatusOr<size_t> CachingAllocator::BlockSize(const void* ptr) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const auto it = live_.find(ptr);
   if (it == live_.end()) {
     return absl::InvalidArgumentError(
@@ -612,12 +612,12 @@ PoolStats CachingAllocator::StatsLocked() const {
 }
 
 PoolStats CachingAllocator::stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return StatsLocked();
 }
 
 void CachingAllocator::ResetPeaks() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   counters_.peak_reserved_bytes = counters_.reserved_bytes;
   counters_.peak_allocated_bytes = counters_.allocated_bytes;
 }

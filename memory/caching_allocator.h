@@ -52,16 +52,17 @@
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "memory/allocator_options.h"
 #include "memory/backend.h"
 #include "memory/block.h"
+#include "memory/mutex.h"
 #include "memory/pool_stats.h"
 #include "memory/trace.h"
 
@@ -143,62 +144,64 @@ class CachingAllocator {
   CachingAllocator(Backend* backend, Options options);
 
   // All *Locked methods require mu_.
-  FreeBlocks& FreeListFor(const Block* block) { return block->small ? small_free_ : large_free_; }
+  FreeBlocks& FreeListFor(const Block* block) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return block->small ? small_free_ : large_free_;
+  }
   // Removes and returns the best-fitting free block (nullptr if none); `node` keeps its set
   // node for reuse (Note [free-list nodes]).
   Block* TakeFreeBlockLocked(FreeBlocks& free_list, StreamId stream, size_t size,
-                             FreeBlocks::node_type& node);
+                             FreeBlocks::node_type& node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // On a miss: a wholly free segment of another stream that fits, handed to `stream` behind a
   // stream wait (Note [adopting idle segments]); nullptr if none.
   Block* AdoptIdleSegmentLocked(FreeBlocks& free_list, StreamId stream, size_t size,
-                                FreeBlocks::node_type& node);
+                                FreeBlocks::node_type& node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether `block` (free, `size` wanted) may serve the request; Note [oversize blocks].
-  bool FitsWithoutWasteLocked(const Block* block, size_t size) const;
+  bool FitsWithoutWasteLocked(const Block* block, size_t size) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Splits `block` to `size` when worthwhile, the remainder going to the free list.
-  void MaybeSplitLocked(Block* block, size_t size, FreeBlocks::node_type node);
+  void MaybeSplitLocked(Block* block, size_t size, FreeBlocks::node_type node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Marks `block` free, merges it with free neighbours and inserts the result.
-  void ReleaseBlockLocked(Block* block);
-  void InsertFreeLocked(Block* block, FreeBlocks::node_type node);
-  FreeBlocks::node_type ExtractFreeLocked(Block* block);
+  void ReleaseBlockLocked(Block* block) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void InsertFreeLocked(Block* block, FreeBlocks::node_type node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  FreeBlocks::node_type ExtractFreeLocked(Block* block) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records events for `block`'s other streams and parks it until they complete.
-  void DeferFreeLocked(Block* block);
+  void DeferFreeLocked(Block* block) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Frees the pending blocks whose events have all completed.
-  void ProcessEventsLocked();
+  void ProcessEventsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Grows `stream`'s expandable segment so that its last block can serve `size`, and returns
   // that block (out of the free list, its node in `node`); nullptr when there is no such
   // segment, the budget or the backend refuses.
-  Block* GrowExpandableSegmentLocked(StreamId stream, size_t size, FreeBlocks::node_type& node);
+  Block* GrowExpandableSegmentLocked(StreamId stream, size_t size, FreeBlocks::node_type& node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Note [footprint ceiling]. Before the pool takes `bytes` more from the backend: decommits
   // free pages (never those of `exclude`), largest free blocks first, until the footprint plus
   // `bytes` is within its high-water mark or nothing is left to give back.
-  void MakeRoomLocked(size_t bytes, const Block* exclude);
+  void MakeRoomLocked(size_t bytes, const Block* exclude) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Decommits up to `wanted` bytes (rounded up to pages) of free `block`'s committed whole
   // pages, from its top down; the bytes decommitted.
-  size_t DecommitLocked(Block* block, size_t wanted);
+  size_t DecommitLocked(Block* block, size_t wanted) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Commits the decommitted pages of `block` (split, out of the free lists, about to be handed
   // out for a `bytes` request rounded to `size`). RESOURCE_EXHAUSTED when the budget or the
   // backend refuses (the pages committed so far stay committed).
-  absl::Status RecommitLocked(Block* block, size_t bytes, size_t size, StreamId stream);
+  absl::Status RecommitLocked(Block* block, size_t bytes, size_t size, StreamId stream) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records a decommitted range of a free block whose whole pages are [lo, hi), merged with a
   // range of the same block that touches it.
-  void AddDecommittedRangeLocked(char* start, size_t bytes, char* lo, char* hi);
+  void AddDecommittedRangeLocked(char* start, size_t bytes, char* lo, char* hi) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Counts `bytes` more taken from the backend (reserved, its peak, the high-water mark).
-  void AddReservedLocked(size_t bytes);
+  void AddReservedLocked(size_t bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A free block's bytes that are backed by memory.
   static size_t CommittedBytes(const Block* block) { return block->size - block->decommitted; }
   // A fresh segment for a `size` request on `stream`, as one free block (not in a free list).
-  absl::StatusOr<Block*> NewSegmentLocked(size_t bytes, size_t size, StreamId stream, bool small);
+  absl::StatusOr<Block*> NewSegmentLocked(size_t bytes, size_t size, StreamId stream, bool small) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Returns fully free segments to the backend: the smallest one that covers `needed` bytes if
   // any, else largest first until `needed` is covered or none is left. kReleaseAll: all.
-  size_t ReleaseCachedSegmentsLocked(size_t needed);
-  void ReleaseSegmentLocked(Block* block);
+  size_t ReleaseCachedSegmentsLocked(size_t needed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReleaseSegmentLocked(Block* block) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status OutOfMemoryLocked(size_t bytes, size_t size, StreamId stream,
-                                 const std::string& reason) const;
-  void TraceLocked(TraceOp op, const Block* block) const;
-  PoolStats StatsLocked() const;
+                                 const std::string& reason) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void TraceLocked(TraceOp op, const Block* block) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  PoolStats StatsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  Block* NewBlockLocked();
-  void RecycleBlockLocked(Block* block);
+  Block* NewBlockLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RecycleBlockLocked(Block* block) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   static constexpr size_t kReleaseAll = ~size_t{0};
 
@@ -209,23 +212,22 @@ class CachingAllocator {
   // The backend's decommit granularity with options_.decommit_free_pages; 0: never decommit.
   const size_t decommit_granularity_;
 
-  mutable std::mutex mu_;
-  // Everything below is guarded by mu_.
-  FreeBlocks small_free_;
-  FreeBlocks large_free_;
-  absl::flat_hash_map<const void*, Block*> live_;
-  std::vector<PendingEvent> pending_;
-  std::map<const char*, Segment> segments_;  // by base address
-  std::deque<Block> block_storage_;          // owns every Block; addresses are stable
-  std::vector<Block*> spare_blocks_;         // recycled, in block_storage_
+  mutable Mutex mu_;
+  FreeBlocks small_free_ ABSL_GUARDED_BY(mu_);
+  FreeBlocks large_free_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<const void*, Block*> live_ ABSL_GUARDED_BY(mu_);
+  std::vector<PendingEvent> pending_ ABSL_GUARDED_BY(mu_);
+  std::map<const char*, Segment> segments_ ABSL_GUARDED_BY(mu_);  // by base address
+  std::deque<Block> block_storage_ ABSL_GUARDED_BY(mu_);          // owns every Block; addresses are stable
+  std::vector<Block*> spare_blocks_ ABSL_GUARDED_BY(mu_);         // recycled, in block_storage_
   // Decommitted page ranges (start -> bytes), each inside one free block (Note [footprint
   // ceiling]), and the highest footprint so far (unlike peak_reserved_bytes, ResetPeaks leaves
   // it alone).
-  std::map<char*, size_t> decommitted_;
-  uint64_t high_water_bytes_ = 0;
-  std::vector<Block*> decommit_candidates_;  // MakeRoomLocked's scratch space
-  size_t capacity_bytes_;  // Options::capacity_bytes, changed by SetCapacity
-  PoolStats counters_;  // the fields maintained incrementally; StatsLocked() adds the rest
+  std::map<char*, size_t> decommitted_ ABSL_GUARDED_BY(mu_);
+  uint64_t high_water_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<Block*> decommit_candidates_ ABSL_GUARDED_BY(mu_);  // MakeRoomLocked's scratch space
+  size_t capacity_bytes_ ABSL_GUARDED_BY(mu_);  // Options::capacity_bytes, changed by SetCapacity
+  PoolStats counters_ ABSL_GUARDED_BY(mu_);  // the fields maintained incrementally; StatsLocked() adds the rest
 };
 
 }  // namespace seqserve::memory

@@ -11,7 +11,7 @@
 namespace seqserve::memory {
 
 absl::Status CachingAllocator::CheckInvariants() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto fail = [this](const std::string& what) {
     return absl::InternalError(absl::StrCat("memory pool invariant violated: ", what, " [",
                                             DebugString(StatsLocked()), "]"));

@@ -55,7 +55,7 @@ absl::StatusOr<void*> HostBackend::Allocate(size_t bytes) {
     return absl::ResourceExhaustedError(absl::StrCat("mapping ", committed, " bytes failed: host memory exhausted"));
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     reservations_[start] = Reservation{base, length, committed, 0};
   }
   allocations_.fetch_add(1, std::memory_order_relaxed);
@@ -65,7 +65,7 @@ absl::StatusOr<void*> HostBackend::Allocate(size_t bytes) {
 
 bool HostBackend::GrowInPlace(void* ptr, size_t old_bytes, size_t new_bytes) {
   if (new_bytes <= old_bytes) return false;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const auto it = reservations_.find(static_cast<char*>(ptr));
   if (it == reservations_.end()) return false;
   Reservation& r = it->second;
@@ -84,7 +84,7 @@ void HostBackend::Free(void* ptr, size_t) {
   if (ptr == nullptr) return;
   Reservation r;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     const auto it = reservations_.find(static_cast<char*>(ptr));
     if (it == reservations_.end()) return;  // not ours: nothing to unmap
     r = it->second;
@@ -109,7 +109,7 @@ HostBackend::Reservation* HostBackend::FindPagesLocked(void* ptr, size_t bytes) 
 }
 
 bool HostBackend::Decommit(void* ptr, size_t bytes) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Reservation* r = FindPagesLocked(ptr, bytes);
   if (r == nullptr) return false;
   // A new mapping over the range drops its pages in one call (munmap + mmap would open a window
@@ -123,7 +123,7 @@ bool HostBackend::Decommit(void* ptr, size_t bytes) {
 }
 
 bool HostBackend::Commit(void* ptr, size_t bytes) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Reservation* r = FindPagesLocked(ptr, bytes);
   if (r == nullptr || r->decommitted < bytes) return false;
   if (mprotect(ptr, bytes, PROT_READ | PROT_WRITE) != 0) return false;

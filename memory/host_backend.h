@@ -23,10 +23,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
-#include <mutex>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "memory/backend.h"
+#include "memory/mutex.h"
 
 namespace seqserve::memory {
 
@@ -75,12 +76,12 @@ class HostBackend final : public Backend {
   };
 
   // The reservation whose grown part holds [ptr, ptr + bytes), a non-empty run of whole pages;
-  // nullptr if none (or not whole pages). Requires mu_.
-  Reservation* FindPagesLocked(void* ptr, size_t bytes);
+  // nullptr if none (or not whole pages).
+  Reservation* FindPagesLocked(void* ptr, size_t bytes) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const size_t alignment_;
-  std::mutex mu_;
-  std::map<char*, Reservation> reservations_;  // by segment pointer; guarded by mu_
+  Mutex mu_;
+  std::map<char*, Reservation> reservations_ ABSL_GUARDED_BY(mu_);  // by segment pointer
   std::atomic<int64_t> allocations_{0};
   std::atomic<int64_t> frees_{0};
   std::atomic<int64_t> failures_{0};

@@ -51,7 +51,7 @@ FileTraceWriter::FileTraceWriter(std::string path, std::FILE* file)
 FileTraceWriter::~FileTraceWriter() { Close().IgnoreError(); }
 
 void FileTraceWriter::Record(const TraceEvent& e) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (file_ == nullptr) return;
   const int n = std::fprintf(
       file_, "%s %llu 0x%llx %llu %lld\n", e.op == TraceOp::kAlloc ? "alloc" : "free",
@@ -62,7 +62,7 @@ void FileTraceWriter::Record(const TraceEvent& e) {
 }
 
 absl::Status FileTraceWriter::Close() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (file_ == nullptr) return absl::OkStatus();
   const bool close_failed = std::fclose(file_) != 0;
   file_ = nullptr;
@@ -73,7 +73,7 @@ absl::Status FileTraceWriter::Close() {
 }
 
 int64_t FileTraceWriter::events() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return events_;
 }
 

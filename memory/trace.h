@@ -16,13 +16,14 @@
 #include <cstdint>
 #include <cstdio>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "memory/backend.h"
+#include "memory/mutex.h"
 
 namespace seqserve::memory {
 
@@ -73,10 +74,10 @@ class FileTraceWriter final : public TraceSink {
   FileTraceWriter(std::string path, std::FILE* file);
 
   const std::string path_;
-  mutable std::mutex mu_;
-  std::FILE* file_;      // guarded by mu_; null once closed
-  bool failed_ = false;  // guarded by mu_
-  int64_t events_ = 0;   // guarded by mu_
+  mutable Mutex mu_;
+  std::FILE* file_ ABSL_GUARDED_BY(mu_);  // null once closed
+  bool failed_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t events_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // Reads a file in the format above. INVALID_ARGUMENT naming the line for a malformed one,

@@ -66,12 +66,6 @@ void Append(Batch& batch, std::unique_ptr<InferenceRequest> request) {
 
 }  // namespace
 
-int64_t Batch::real_tokens() const {
-  int64_t tokens = 0;
-  for (const auto& r : requests) tokens += r->rows * std::max<int64_t>(r->sequence_length, 1);
-  return tokens;
-}
-
 bool IsDead(const InferenceRequest& request, absl::Time now) {
   return (request.cancel != nullptr && request.cancel->cancelled()) || request.deadline <= now;
 }

@@ -24,10 +24,12 @@ struct Batch {
   std::vector<std::unique_ptr<InferenceRequest>> requests;
   int64_t rows = 0;
   int64_t padded_length = 0;  // longest member's sequence length; 0 without a sequence dimension
-
-  // Sum over requests of rows x sequence length: the tokens that are not padding.
-  int64_t real_tokens() const;
 };
+
+// A request's tokens that are not padding: rows x sequence length (rows without a sequence).
+inline int64_t RealTokens(const InferenceRequest& request) {
+  return request.rows * (request.sequence_length > 1 ? request.sequence_length : 1);
+}
 
 // Whether `request` should no longer be computed: its client cancelled or its deadline passed.
 bool IsDead(const InferenceRequest& request, absl::Time now);

@@ -72,21 +72,21 @@ absl::Status DynamicBatcher::EnqueueLocked(std::unique_ptr<InferenceRequest>* re
 
 absl::Status DynamicBatcher::Enqueue(std::unique_ptr<InferenceRequest>& request) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (absl::Status queued = EnqueueLocked(&request, 1); !queued.ok()) return queued;
   }
-  cv_.notify_one();
+  cv_.Signal();
   return absl::OkStatus();
 }
 
 absl::Status DynamicBatcher::EnqueueAll(std::vector<std::unique_ptr<InferenceRequest>>& requests) {
   if (requests.empty()) return absl::OkStatus();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (absl::Status queued = EnqueueLocked(requests.data(), requests.size()); !queued.ok()) return queued;
   }
   requests.clear();
-  cv_.notify_all();
+  cv_.SignalAll();
   return absl::OkStatus();
 }
 
@@ -135,7 +135,7 @@ bool DynamicBatcher::TakeFrom(Bucket& bucket, Batch& batch, int64_t& real_tokens
     const int64_t rows = batch.rows + r.rows;
     const int64_t padded = std::max(batch.padded_length, r.sequence_length);
     const int64_t tokens = rows * std::max<int64_t>(padded, 1);
-    const int64_t real = real_tokens + r.rows * std::max<int64_t>(r.sequence_length, 1);
+    const int64_t real = real_tokens + RealTokens(r);
     const bool within_limits = batch.requests.empty() ||
                                (rows <= options_.max_batch_size && tokens <= token_limit_);
     const bool efficient = !neighbour || static_cast<double>(real) >= options_.neighbour_min_efficiency * tokens;
@@ -164,17 +164,20 @@ bool DynamicBatcher::TakeFrom(Bucket& bucket, Batch& batch, int64_t& real_tokens
 
 std::optional<Batch> DynamicBatcher::NextBatch(const BatchFits& fits) {
   std::vector<std::unique_ptr<InferenceRequest>> dead;
-  std::unique_lock<std::mutex> lock(mu_);
+  mu_.Lock();
   while (true) {
     if (!dead.empty()) {
-      lock.unlock();
+      mu_.Unlock();
       CompleteDead(dead, absl::Now(), "in the queue");
-      lock.lock();
+      mu_.Lock();
     }
     const int oldest = OldestBucket();
     if (oldest < 0) {
-      if (closed_) return std::nullopt;
-      cv_.wait(lock);
+      if (closed_) {
+        mu_.Unlock();
+        return std::nullopt;
+      }
+      cv_.Wait(&mu_);
       continue;
     }
     const absl::Time now = absl::Now();
@@ -192,7 +195,7 @@ std::optional<Batch> DynamicBatcher::NextBatch(const BatchFits& fits) {
       }
     }
     if (chosen < 0) {
-      cv_.wait_for(lock, absl::ToChronoNanoseconds(due - now));
+      cv_.WaitFor(&mu_, absl::ToChronoNanoseconds(due - now));
       continue;
     }
 
@@ -217,7 +220,7 @@ std::optional<Batch> DynamicBatcher::NextBatch(const BatchFits& fits) {
     stats_.padded_tokens += batch.rows * std::max<int64_t>(batch.padded_length, 1);
     batch_rows_.Observe(static_cast<double>(batch.rows));
     if (has_sequence_) padded_length_.Observe(static_cast<double>(batch.padded_length));
-    lock.unlock();
+    mu_.Unlock();
     CompleteDead(dead, now, "in the queue");
     return batch;
   }
@@ -225,16 +228,16 @@ std::optional<Batch> DynamicBatcher::NextBatch(const BatchFits& fits) {
 
 void DynamicBatcher::Close() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     closed_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 BatcherStats DynamicBatcher::stats() const {
   BatcherStats stats;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stats = stats_;
   }
   stats.rows_per_batch = batch_rows_.Snapshot();

@@ -32,17 +32,17 @@
 #ifndef SEQSERVE_RUNTIME_BATCHER_H_
 #define SEQSERVE_RUNTIME_BATCHER_H_
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "memory/mutex.h"
 #include "runtime/batch.h"
 #include "runtime/histogram.h"
 #include "runtime/inference_request.h"
@@ -157,28 +157,29 @@ class DynamicBatcher {
     int64_t longest = 0;  // longest sequence length waiting in this bucket
   };
 
-  size_t BucketFor(int64_t length) const;
+  size_t BucketFor(int64_t length) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool IsFull(const Bucket& bucket) const;
   // Index of the bucket whose front request is oldest, or -1 when all are empty.
-  int OldestBucket() const;
+  int OldestBucket() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Takes requests from `bucket` into `batch` per the limits; drops dead ones into `dead`.
   // Returns whether the memory check stopped it from taking a request the other limits allowed.
   bool TakeFrom(Bucket& bucket, Batch& batch, int64_t& real_tokens, bool neighbour, absl::Time now,
-                const BatchFits& fits, std::vector<std::unique_ptr<InferenceRequest>>& dead);
+                const BatchFits& fits, std::vector<std::unique_ptr<InferenceRequest>>& dead)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Checks and queues requests[0..n) under mu_; all or none.
-  absl::Status EnqueueLocked(std::unique_ptr<InferenceRequest>* requests, size_t n);
+  absl::Status EnqueueLocked(std::unique_ptr<InferenceRequest>* requests, size_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Removes and returns bucket.requests[index], keeping the bucket's totals right.
-  std::unique_ptr<InferenceRequest> Take(Bucket& bucket, size_t index);
+  std::unique_ptr<InferenceRequest> Take(Bucket& bucket, size_t index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const BatcherOptions options_;
   const bool has_sequence_;
   const int64_t token_limit_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<Bucket> buckets_;
-  bool closed_ = false;
-  BatcherStats stats_;
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::vector<Bucket> buckets_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  BatcherStats stats_ ABSL_GUARDED_BY(mu_);
   Histogram batch_rows_;
   Histogram padded_length_;
 };

@@ -32,7 +32,6 @@ class Histogram {
  private:
   const std::vector<double> bounds_;
   std::unique_ptr<std::atomic<uint64_t>[]> counts_;  // per bucket (not cumulative), +Inf last
-  std::atomic<uint64_t> count_{0};
   std::atomic<double> sum_{0};
 };
 

@@ -6,10 +6,10 @@ namespace seqserve {
 
 void MemoryGate::SetBudget(int64_t bytes) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     budget_.store(bytes > 0 ? bytes : kUnlimited, std::memory_order_relaxed);
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 int64_t MemoryGate::Available() const {
@@ -24,14 +24,14 @@ MemoryGate::Ticket MemoryGate::Admit(int64_t bytes, bool* waited) {
   // No budget: nothing to count, no lock (batches admitted so are not counted if one is set
   // later; they finish within a batch's time).
   if (budget_.load(std::memory_order_relaxed) == kUnlimited) return Ticket();
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   bool had_to_wait = false;
   while (true) {
     const int64_t budget = budget_.load(std::memory_order_relaxed);
     const int64_t admitted = admitted_bytes_.load(std::memory_order_relaxed);
     if (admitted_batches_ == 0 || budget == kUnlimited || (bytes <= budget && admitted <= budget - bytes)) break;
     had_to_wait = true;
-    cv_.wait(lock);
+    cv_.Wait(&mu_);
   }
   ++admitted_batches_;
   admitted_bytes_.store(admitted_bytes_.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
@@ -41,15 +41,15 @@ MemoryGate::Ticket MemoryGate::Admit(int64_t bytes, bool* waited) {
 
 void MemoryGate::Release(int64_t bytes) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     --admitted_batches_;
     admitted_bytes_.store(admitted_bytes_.load(std::memory_order_relaxed) - bytes, std::memory_order_relaxed);
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 int64_t MemoryGate::admitted_batches() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return admitted_batches_;
 }
 

@@ -15,12 +15,11 @@
 #define SEQSERVE_RUNTIME_MEMORY_GATE_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <limits>
-#include <mutex>
 
 #include "absl/base/thread_annotations.h"
+#include "memory/mutex.h"
 
 namespace seqserve {
 
@@ -69,8 +68,8 @@ class MemoryGate {
 
   std::atomic<int64_t> budget_{kUnlimited};
   std::atomic<int64_t> admitted_bytes_{0};  // written under mu_, read lock-free
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
+  mutable Mutex mu_;
+  CondVar cv_;
   int64_t admitted_batches_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -21,7 +21,7 @@ class ParseErrors : public google::protobuf::io::ErrorCollector {
   void AddError(int line, int column, const std::string& message) override {
     absl::StrAppend(&text_, text_.empty() ? "" : "; ", "line ", line + 1, ":", column + 1, ": ", message);
   }
-  void AddWarning(int line, int column, const std::string& message) override {}
+  void AddWarning(int, int, const std::string&) override {}
   const std::string& text() const { return text_; }
 
  private:

@@ -12,9 +12,10 @@
 #include "runtime/host_cpu.h"
 #include "runtime/data_type.h"
 #include "runtime/model_executor.h"
+#include "runtime/model_file.h"
 #include "runtime/model_signature.h"
+#include "runtime/precision.h"
 #include "runtime/tolerance.h"
-#include "runtime/torch_model.h"
 #include "seqserve/v1/model_config.pb.h"
 
 namespace seqserve {

@@ -97,16 +97,18 @@ ModelExecutor::~ModelExecutor() { Stop(); }
 absl::Status ModelExecutor::Start(const BatchRunnerFactory& factory, const WarmupOptions& warmup,
                                   const CancellationFlag* abort) {
   {
-    std::lock_guard<std::mutex> lock(start_mu_);
+    MutexLock lock(&start_mu_);
     pending_ = instances_;
   }
   for (int i = 0; i < instances_; ++i) {
     threads_.emplace_back([&factory, &warmup, abort, i, this] { InstanceMain(factory, warmup, abort, i); });
   }
-  std::unique_lock<std::mutex> lock(start_mu_);
-  start_cv_.wait(lock, [&] { return pending_ == 0; });
-  absl::Status result = first_error_;
-  lock.unlock();
+  absl::Status result;
+  {
+    MutexLock lock(&start_mu_);
+    while (pending_ != 0) start_cv_.Wait(&start_mu_);
+    result = first_error_;
+  }
   if (!result.ok()) Stop();
   return result;
 }
@@ -118,14 +120,14 @@ void ModelExecutor::InstanceMain(const BatchRunnerFactory& factory, const Warmup
   absl::Status status = runner.ok() ? WarmUp(**runner, signature_, warmup, abort, &points) : runner.status();
   {
     // `factory` and `warmup` belong to Start(), which may return once pending_ is 0: not used below.
-    std::unique_lock<std::mutex> lock(start_mu_);
+    MutexLock lock(&start_mu_);
     if (!status.ok() && first_error_.ok()) first_error_ = status;
     warmup_points_.insert(warmup_points_.end(), points.begin(), points.end());
     if (--pending_ == 0) {
       if (first_error_.ok()) cost_ = MemoryCostModel::Fit(warmup_points_);
-      start_cv_.notify_all();
+      start_cv_.SignalAll();
     } else {
-      start_cv_.wait(lock, [&] { return pending_ == 0; });
+      while (pending_ != 0) start_cv_.Wait(&start_mu_);
     }
   }
   if (status.ok()) Serve(**runner);
@@ -147,7 +149,7 @@ absl::Status ModelExecutor::Submit(std::unique_ptr<InferenceRequest>& request) {
   const int64_t most = MostRowsPerBatch(request->sequence_length);
   if (most < 1) {
     {
-      std::lock_guard<std::mutex> lock(stats_mu_);
+      MutexLock lock(&stats_mu_);
       ++stats_.memory_refusals;
     }
     const int64_t length = signature_.has_sequence() ? request->sequence_length : 1;
@@ -164,7 +166,7 @@ absl::Status ModelExecutor::Submit(std::unique_ptr<InferenceRequest>& request) {
     request = chunks.Abandon();
     return queued;
   }
-  std::lock_guard<std::mutex> lock(stats_mu_);
+  MutexLock lock(&stats_mu_);
   ++stats_.chunked_requests;
   stats_.row_chunks += parts;
   return absl::OkStatus();
@@ -181,7 +183,7 @@ void ModelExecutor::Serve(BatchRunner& runner) {
     MemoryGate::Ticket ticket;
     if (gated) ticket = gate_->Admit(cost_.Predict(batch->rows, std::max<int64_t>(batch->padded_length, 1)), &waited);
     if (waited) {
-      std::lock_guard<std::mutex> lock(stats_mu_);
+      MutexLock lock(&stats_mu_);
       ++stats_.memory_waits;
     }
     RunAndComplete(runner, std::move(*batch));
@@ -201,7 +203,7 @@ void ModelExecutor::RunAndComplete(BatchRunner& runner, Batch batch) {
   const bool oom = absl::IsResourceExhausted(status);
   if (!status.ok() && batch.requests.size() > 1) {
     {
-      std::lock_guard<std::mutex> lock(stats_mu_);
+      MutexLock lock(&stats_mu_);
       ++(oom ? stats_.batch_splits : stats_.batch_bisections);
     }
     int64_t suppressed = 0;
@@ -220,7 +222,7 @@ void ModelExecutor::RunAndComplete(BatchRunner& runner, Batch batch) {
     // chunks]) and each is retried, so only a single row that cannot fit fails. The cost model
     // under-predicted this batch: rare, and the way back under the budget.
     {
-      std::lock_guard<std::mutex> lock(stats_mu_);
+      MutexLock lock(&stats_mu_);
       ++stats_.batch_splits;
     }
     RowChunks halves = RowChunks::Split(batch.requests[0], (batch.rows + 1) / 2);
@@ -234,7 +236,7 @@ void ModelExecutor::RunAndComplete(BatchRunner& runner, Batch batch) {
     return;
   }
   if (oom) {
-    std::lock_guard<std::mutex> lock(stats_mu_);
+    MutexLock lock(&stats_mu_);
     ++stats_.oom_failures;
   }
   RecordBatch(batch, status.ok(), started, done);
@@ -256,7 +258,7 @@ void ModelExecutor::RetryPart(BatchRunner& runner, Batch part) {
   std::vector<std::unique_ptr<InferenceRequest>> dead;
   RemoveDead(part, now, dead);
   if (!dead.empty()) {
-    std::lock_guard<std::mutex> lock(stats_mu_);
+    MutexLock lock(&stats_mu_);
     for (const auto& r : dead) {
       ++(r->cancel != nullptr && r->cancel->cancelled() ? stats_.cancelled_in_retry : stats_.expired_in_retry);
     }
@@ -266,7 +268,7 @@ void ModelExecutor::RetryPart(BatchRunner& runner, Batch part) {
 }
 
 void ModelExecutor::RecordBatch(const Batch& batch, bool ok, absl::Time started, absl::Time done) {
-  std::lock_guard<std::mutex> lock(stats_mu_);
+  MutexLock lock(&stats_mu_);
   const int64_t compute = absl::ToInt64Nanoseconds(done - started);
   ++stats_.execution_count;
   stats_.batch_compute_ns += compute;
@@ -293,7 +295,7 @@ void ModelExecutor::RecordBatch(const Batch& batch, bool ok, absl::Time started,
 ExecutionStats ModelExecutor::execution_stats() const {
   ExecutionStats stats;
   {
-    std::lock_guard<std::mutex> lock(stats_mu_);
+    MutexLock lock(&stats_mu_);
     stats = stats_;
   }
   stats.queue_seconds = queue_seconds_.Snapshot();

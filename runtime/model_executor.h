@@ -9,9 +9,7 @@
 #ifndef SEQSERVE_RUNTIME_MODEL_EXECUTOR_H_
 #define SEQSERVE_RUNTIME_MODEL_EXECUTOR_H_
 
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "memory/mutex.h"
 #include "runtime/batch_runner.h"
 #include "runtime/batcher.h"
 #include "runtime/histogram.h"
@@ -143,16 +142,16 @@ class ModelExecutor {
   DynamicBatcher batcher_;
   std::vector<std::thread> threads_;
   // Start-up: the instance threads and Start() meet here before anything is served.
-  std::mutex start_mu_;
-  std::condition_variable start_cv_;
+  Mutex start_mu_;
+  CondVar start_cv_;
   int pending_ ABSL_GUARDED_BY(start_mu_) = 0;  // instances still warming up
   absl::Status first_error_ ABSL_GUARDED_BY(start_mu_);  // of the instances' start-up
   std::vector<MemoryPoint> warmup_points_ ABSL_GUARDED_BY(start_mu_);
   // Written by the last instance to finish warming up, under start_mu_, before any serves; then
   // read-only.
   MemoryCostModel cost_;
-  mutable std::mutex stats_mu_;
-  ExecutionStats stats_;
+  mutable Mutex stats_mu_;
+  ExecutionStats stats_ ABSL_GUARDED_BY(stats_mu_);
   Histogram queue_seconds_{Histogram::LatencyBounds()};
   Histogram compute_seconds_{Histogram::LatencyBounds()};
   Histogram memory_ratio_{{0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 4.0}};

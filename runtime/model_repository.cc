@@ -12,7 +12,6 @@
 #include "runtime/logging.h"
 #include "runtime/model_manifest.h"
 #include "runtime/request_validator.h"
-#include "runtime/torch_model.h"
 
 namespace seqserve {
 
@@ -66,28 +65,6 @@ std::string ModelFilePath(const ModelSetup& setup, const std::string& version_di
   return (fs::path(version_dir) / setup.config.default_model_filename()).string();
 }
 
-// How the default factory loads one version: once, shared by its instances (Note [one copy of
-// the weights] in runtime/torch_model.h).
-TorchModelOptions TorchOptions(const ModelSetup& setup, const std::string& version_dir,
-                               const std::optional<v1::ModelManifest>& manifest) {
-  TorchModelOptions options;
-  options.path = ModelFilePath(setup, version_dir);
-  options.format = setup.format;
-  options.device = setup.device;
-  options.precision = setup.precision;
-  if (manifest.has_value()) {  // CheckManifest refused unknown names; empty is FP32
-    options.precision_of_file = PrecisionFromName(manifest->precision()).value_or(Precision::kFp32);
-  }
-  // Instances on the busiest device run at once.
-  std::map<int, int> per_device;
-  int most = 1;
-  for (int i = 0; i < setup.instances; ++i) {
-    most = std::max(most, ++per_device[setup.gpus.empty() ? 0 : setup.gpus[i % setup.gpus.size()]]);
-  }
-  options.concurrent_runs = most;
-  return options;
-}
-
 }  // namespace
 
 absl::string_view VersionStateName(VersionState state) {
@@ -100,13 +77,13 @@ absl::string_view VersionStateName(VersionState state) {
 }
 
 absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std::string& path,
-                                                                        RunnerFactory factory,
+                                                                        ModelLoader& loader,
                                                                         MemoryGate* cpu_memory) {
   std::error_code ec;
   if (!fs::is_directory(path, ec)) {
     return absl::NotFoundError(absl::StrCat("model repository ", path, " is not a directory"));
   }
-  std::unique_ptr<ModelRepository> repo(new ModelRepository(path, std::move(factory), cpu_memory));
+  std::unique_ptr<ModelRepository> repo(new ModelRepository(path, loader, cpu_memory));
   for (const fs::directory_entry& entry : fs::directory_iterator(path, ec)) {
     const std::string name = entry.path().filename().string();
     if (std::optional<Skip> skip = NotAModel(entry)) {
@@ -144,10 +121,10 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std
       model.config_error = absl::StrCat("no version directory (e.g. ", name, "/1/) in ", model.dir);
       LogError("model '", name, "' is unavailable: ", model.config_error);
     }
-    std::lock_guard<std::mutex> lock(repo->mu_);
+    MutexLock lock(&repo->mu_);
     repo->models_.emplace(name, std::move(model));
   }
-  std::lock_guard<std::mutex> lock(repo->mu_);
+  MutexLock lock(&repo->mu_);
   repo->PublishRoutes();
   return repo;
 }
@@ -157,7 +134,7 @@ ModelRepository::~ModelRepository() { Shutdown(); }
 void ModelRepository::LoadAll(const std::function<void()>& after_each) {
   std::vector<std::pair<std::string, int64_t>> todo;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (auto& [name, model] : models_) {
       if (!model.config_ok) continue;
       for (auto& [number, version] : model.versions) todo.emplace_back(name, number);
@@ -165,7 +142,7 @@ void ModelRepository::LoadAll(const std::function<void()>& after_each) {
   }
   for (const auto& [name, number] : todo) {
     if (abort_loading_.cancelled()) {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       VersionStatus& status = models_.at(name).versions.at(number).status;
       status.state = VersionState::kUnavailable;
       status.reason = "not loaded: the server is shutting down";
@@ -174,35 +151,32 @@ void ModelRepository::LoadAll(const std::function<void()>& after_each) {
     }
     const Model* model;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       model = &models_.at(name);
     }
     const ModelSetup& setup = model->setup;  // immutable after Open
     const std::string version_dir = (fs::path(model->dir) / std::to_string(number)).string();
+    const std::string version_name = absl::StrCat("model '", name, "' version ", number);
     const absl::Time start = absl::Now();
-    LogInfo("loading model '", name, "' version ", number, " (", setup.instances, " instance",
+    LogInfo("loading ", version_name, " (", setup.instances, " instance",
             setup.instances == 1 ? "" : "s", " x ", setup.intra_op_threads, " intra-op thread",
             setup.intra_op_threads == 1 ? "" : "s", ", ", PrecisionName(setup.precision), ")");
-    auto executor = std::make_unique<ModelExecutor>(setup.signature, setup.batcher, setup.instances,
-                                                    absl::StrCat("model '", name, "' version ", number),
+    auto executor = std::make_unique<ModelExecutor>(setup.signature, setup.batcher, setup.instances, version_name,
                                                     setup.device == Device::kCpu ? cpu_memory_ : nullptr);
     // Self-checking load (runtime/model_manifest.h): the manifest's checks before the model
     // loads, its references on every instance before that instance warms up.
+    const std::string model_file = ModelFilePath(setup, version_dir);
     absl::StatusOr<std::optional<v1::ModelManifest>> manifest = ReadManifest(version_dir);
     absl::Status status = manifest.status();
     if (status.ok() && manifest->has_value()) {
-      status = CheckManifest(**manifest, setup.signature, ModelFilePath(setup, version_dir),
-                             setup.format == ModelFormat::kAotInductor, TorchVersion());
+      status = CheckManifest(**manifest, setup.signature, model_file, setup.format == ModelFormat::kAotInductor,
+                             loader_.FrameworkVersion());
     }
-    // The default: one load shared by the instances; it may go once they hold their runners.
-    std::optional<SharedTorchModel> shared;
-    if (!factory_) shared.emplace(TorchOptions(setup, version_dir, manifest.ok() ? *manifest : std::nullopt));
-    auto make_runner = [&](int instance) -> absl::StatusOr<std::unique_ptr<BatchRunner>> {
-      if (factory_) return factory_(setup, version_dir, instance);
-      return shared->NewRunner(setup.signature, setup.gpus.empty() ? 0 : setup.gpus[instance % setup.gpus.size()],
-                               setup.intra_op_threads,
-                               absl::StrCat("model '", name, "' version ", number, " instance ", instance));
-    };
+    BatchRunnerFactory make_runner;
+    if (status.ok()) {
+      make_runner = loader_.Prepare(VersionToLoad{&setup, version_dir, model_file,
+                                                  manifest->has_value() ? &**manifest : nullptr, version_name});
+    }
     if (status.ok()) {
       status = executor->Start(
           [&](int instance) -> absl::StatusOr<std::unique_ptr<BatchRunner>> {
@@ -215,24 +189,25 @@ void ModelRepository::LoadAll(const std::function<void()>& after_each) {
           setup.warmup, &abort_loading_);
     }
     if (status.ok() && manifest->has_value()) {
-      LogInfo("model '", name, "' version ", number, " passed its manifest's checks (SHA-256, PyTorch ",
+      LogInfo(version_name, " passed its manifest's checks (SHA-256, PyTorch ",
               (*manifest)->pytorch_version(), ", ", (*manifest)->references_size(), " reference outputs on each instance)");
     }
-    std::unique_lock<std::mutex> lock(mu_);
-    Version& version = models_.at(name).versions.at(number);
-    if (status.ok()) {
-      version.status.state = VersionState::kReady;
-      version.executor = std::move(executor);
-      LogInfo("model '", name, "' version ", number, " is ready (loaded and warmed up in ",
-              absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Milliseconds(1))),
-              "); pool memory per batch ~ ", version.executor->memory_cost_model().Describe());
-    } else {
-      version.status.state = VersionState::kUnavailable;
-      version.status.reason = std::string(status.message());
-      LogError("model '", name, "' version ", number, " is unavailable: ", status.message());
+    {
+      MutexLock lock(&mu_);
+      Version& version = models_.at(name).versions.at(number);
+      if (status.ok()) {
+        version.status.state = VersionState::kReady;
+        version.executor = std::move(executor);
+        LogInfo(version_name, " is ready (loaded and warmed up in ",
+                absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Milliseconds(1))),
+                "); pool memory per batch ~ ", version.executor->memory_cost_model().Describe());
+      } else {
+        version.status.state = VersionState::kUnavailable;
+        version.status.reason = std::string(status.message());
+        LogError(version_name, " is unavailable: ", status.message());
+      }
+      PublishRoutes();
     }
-    PublishRoutes();
-    lock.unlock();
     if (after_each) after_each();
   }
 }
@@ -251,8 +226,8 @@ void ModelRepository::PublishRoutes() {
   tables_.push_back(std::move(table));
 }
 
-absl::StatusOr<ModelExecutor*> ModelRepository::Find(const RoutingTable& table, const std::string& name,
-                                                     int64_t version, int64_t* resolved) {
+absl::StatusOr<ModelExecutor*> ModelRepository::FindInRoutes(const RoutingTable& table, const std::string& name,
+                                                             int64_t version, int64_t* resolved) const {
   auto it = table.find(name);
   if (it == table.end()) {
     return absl::NotFoundError(absl::StrCat("unknown model '", name, "'; ServerMetadata lists the models"));
@@ -294,7 +269,7 @@ absl::StatusOr<ModelExecutor*> ModelRepository::Find(const RoutingTable& table, 
 
 absl::Status ModelRepository::Infer(std::unique_ptr<InferenceRequest>& request) {
   // Executors live until Shutdown(), which first drains all RPCs; the pointer stays valid.
-  absl::StatusOr<ModelExecutor*> found = Find(routes(), request->model_name, request->model_version,
+  absl::StatusOr<ModelExecutor*> found = FindInRoutes(routes(), request->model_name, request->model_version,
                                               &request->model_version);
   if (!found.ok()) return found.status();
   ModelExecutor* executor = *found;
@@ -306,7 +281,7 @@ absl::Status ModelRepository::Infer(std::unique_ptr<InferenceRequest>& request) 
 void ModelRepository::Shutdown() {
   std::vector<ModelExecutor*> executors;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (auto& [name, model] : models_) {
       for (auto& [number, version] : model.versions) {
         if (version.executor) executors.push_back(version.executor.get());
@@ -317,14 +292,14 @@ void ModelRepository::Shutdown() {
 }
 
 std::vector<std::string> ModelRepository::ModelNames() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<std::string> names;
   for (const auto& [name, model] : models_) names.push_back(name);
   return names;
 }
 
 absl::StatusOr<ModelInfo> ModelRepository::GetModelInfo(const std::string& name) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = models_.find(name);
   if (it == models_.end()) return absl::NotFoundError(absl::StrCat("unknown model '", name, "'"));
   ModelInfo info;
@@ -338,13 +313,13 @@ absl::StatusOr<ModelInfo> ModelRepository::GetModelInfo(const std::string& name)
 
 absl::StatusOr<int64_t> ModelRepository::ResolveVersion(const std::string& name, int64_t version) const {
   int64_t resolved = 0;
-  absl::StatusOr<ModelExecutor*> found = Find(routes(), name, version, &resolved);
+  absl::StatusOr<ModelExecutor*> found = FindInRoutes(routes(), name, version, &resolved);
   if (!found.ok()) return found.status();
   return resolved;
 }
 
 bool ModelRepository::AllReady() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (const auto& [name, model] : models_) {
     bool any_ready = false;
     for (const auto& [number, version] : model.versions) {
@@ -357,7 +332,7 @@ bool ModelRepository::AllReady() const {
 }
 
 std::map<std::pair<std::string, int64_t>, ModelRepository::VersionStats> ModelRepository::StatsSnapshot() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::map<std::pair<std::string, int64_t>, VersionStats> out;
   for (const auto& [name, model] : models_) {
     for (const auto& [number, version] : model.versions) {

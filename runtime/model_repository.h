@@ -16,15 +16,16 @@
 #include <atomic>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "memory/mutex.h"
 #include "runtime/model_config.h"
 #include "runtime/model_executor.h"
+#include "runtime/model_loader.h"
 
 namespace seqserve {
 
@@ -51,17 +52,12 @@ struct ModelInfo {
 // be called concurrently with LoadAll() (versions not yet ready answer UNAVAILABLE).
 class ModelRepository {
  public:
-  // Creates the runner for one instance of a version (for tests). Null, the default: the
-  // version's model file loaded once with libtorch and shared by its instances
-  // (SharedTorchModel in runtime/torch_model.h).
-  using RunnerFactory = std::function<absl::StatusOr<std::unique_ptr<BatchRunner>>(
-      const ModelSetup& setup, const std::string& version_dir, int instance)>;
-
   // Scans `path` for model directories. NOT_FOUND when `path` is not a directory.
-  // `cpu_memory` (may be null; not owned, must outlive the repository): the CPU pool's gate,
-  // given to every CPU model's executor (memory-aware batching, runtime/memory_gate.h).
-  static absl::StatusOr<std::unique_ptr<ModelRepository>> Open(const std::string& path,
-                                                              RunnerFactory factory = nullptr,
+  // `loader` turns versions into runners (the server's: NewTorchLoader() in
+  // runtime/torch_loader.h). `cpu_memory` (may be null): the CPU pool's gate, given to every CPU
+  // model's executor (memory-aware batching, runtime/memory_gate.h). Neither is owned; both must
+  // outlive the repository.
+  static absl::StatusOr<std::unique_ptr<ModelRepository>> Open(const std::string& path, ModelLoader& loader,
                                                               MemoryGate* cpu_memory = nullptr);
   ~ModelRepository();
 
@@ -128,19 +124,21 @@ class ModelRepository {
   };
   using RoutingTable = std::map<std::string, ModelRoutes>;
 
-  ModelRepository(std::string path, RunnerFactory factory, MemoryGate* cpu_memory)
-      : path_(std::move(path)), factory_(std::move(factory)), cpu_memory_(cpu_memory) {}
-  static absl::StatusOr<ModelExecutor*> Find(const RoutingTable& table, const std::string& name, int64_t version,
-                                             int64_t* resolved);
+  ModelRepository(std::string path, ModelLoader& loader, MemoryGate* cpu_memory)
+      : path_(std::move(path)), loader_(loader), cpu_memory_(cpu_memory) {}
+  // The executor a request for (name, version) goes to in `table`, and the version it resolved
+  // to; the NOT_FOUND / UNAVAILABLE answer otherwise. Lock-free: reads only the published table.
+  absl::StatusOr<ModelExecutor*> FindInRoutes(const RoutingTable& table, const std::string& name, int64_t version,
+                                              int64_t* resolved) const ABSL_LOCKS_EXCLUDED(mu_);
   // Builds a table from models_ and makes it current.
   void PublishRoutes() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   const RoutingTable& routes() const { return *routes_.load(std::memory_order_acquire); }
 
   const std::string path_;
-  const RunnerFactory factory_;
+  ModelLoader& loader_;
   MemoryGate* const cpu_memory_;
   CancellationFlag abort_loading_;
-  mutable std::mutex mu_;  // guards the maps' contents, not the executors' own work
+  mutable Mutex mu_;  // guards the maps' contents, not the executors' own work
   std::map<std::string, Model> models_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<const RoutingTable>> tables_ ABSL_GUARDED_BY(mu_);  // every one published
   std::atomic<const RoutingTable*> routes_{nullptr};  // the newest of tables_

@@ -1,25 +1,29 @@
 #include "runtime/row_chunks.h"
 
 #include <algorithm>
-#include <mutex>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "memory/mutex.h"
 #include "runtime/data_type.h"
 
 namespace seqserve {
 
 struct RowChunks::Assembly {
+  explicit Assembly(size_t parts) : responses(parts), remaining(parts) {}
+
   std::unique_ptr<InferenceRequest> request;
   std::shared_ptr<CancellationFlag> parts_cancel;  // under the client's flag
-  std::mutex mu;
-  std::vector<InferenceResponse> responses;  // one per part
-  absl::Status first_error;
-  size_t remaining = 0;
+  Mutex mu;
+  std::vector<InferenceResponse> responses ABSL_GUARDED_BY(mu);  // one per part
+  absl::Status first_error ABSL_GUARDED_BY(mu);
+  size_t remaining ABSL_GUARDED_BY(mu) = 0;
 
   void PartDone(size_t part, absl::StatusOr<InferenceResponse> result) {
+    absl::Status error;
+    std::vector<InferenceResponse> parts;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(&mu);
       if (!result.ok()) {
         if (first_error.ok()) {
           first_error = result.status();
@@ -29,16 +33,18 @@ struct RowChunks::Assembly {
         responses[part] = *std::move(result);
       }
       if (--remaining > 0) return;
+      error = first_error;
+      parts = std::move(responses);
     }
     // The last part: nothing else touches the assembly now.
-    if (!first_error.ok()) {
-      request->done(first_error);
+    if (!error.ok()) {
+      request->done(error);
       return;
     }
-    request->done(Concatenate());
+    request->done(Concatenate(parts));
   }
 
-  InferenceResponse Concatenate() {
+  InferenceResponse Concatenate(const std::vector<InferenceResponse>& responses) const {
     InferenceResponse whole;
     whole.model_version = responses.front().model_version;
     for (size_t k = 0; k < responses.front().outputs.size(); ++k) {
@@ -59,12 +65,10 @@ struct RowChunks::Assembly {
 
 RowChunks RowChunks::Split(std::unique_ptr<InferenceRequest>& request, int64_t rows_per_part) {
   RowChunks chunks;
-  auto assembly = std::make_shared<Assembly>();
   InferenceRequest& whole = *request;
-  assembly->parts_cancel = std::make_shared<CancellationFlag>(whole.cancel);
   const int64_t parts = (whole.rows + rows_per_part - 1) / rows_per_part;
-  assembly->responses.resize(static_cast<size_t>(parts));
-  assembly->remaining = static_cast<size_t>(parts);
+  auto assembly = std::make_shared<Assembly>(static_cast<size_t>(parts));
+  assembly->parts_cancel = std::make_shared<CancellationFlag>(whole.cancel);
   for (int64_t p = 0; p < parts; ++p) {
     const int64_t first = p * rows_per_part;
     const int64_t rows = std::min(rows_per_part, whole.rows - first);

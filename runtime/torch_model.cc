@@ -10,7 +10,10 @@
 #include <torch/version.h>
 
 #include <filesystem>
+#include <map>
 #include <optional>
+#include <set>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -219,26 +222,27 @@ class TorchModel final : public BatchRunner {
 // packages without a manifest. The manifest's cpu_flags (the packing CPU's flags, checked by
 // CheckManifest before the package loads) is the precise one.
 std::optional<std::string> MissingCpuIsa(const std::string& isa_list) {
+  // Inductor's ISA names -> the /proc/cpuinfo flags each needs (HostCpuFlags, runtime/host_cpu.h).
+  static const auto* const kNeeds = new std::map<std::string, std::vector<std::string>, std::less<>>{
+      {"AVX2", {"avx2", "fma"}},
+      {"AVX512", {"avx512f", "avx512bw", "avx512vl", "avx512dq"}},
+      {"AVX512_VNNI", {"avx512_vnni"}},
+      {"AVX512_BF16", {"avx512_bf16"}},
+      {"INVALID_VEC_ISA", {}},  // Inductor found no vector ISA: plain scalar code
+  };
+  const std::set<std::string>& host = HostCpuFlags();
   for (absl::string_view isa : absl::StrSplit(isa_list, ' ', absl::SkipEmpty())) {
-    bool ok = true;
-    if (isa == "AVX2") {
-      ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    } else if (isa == "AVX512") {
-      ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-    } else if (isa == "AVX512_VNNI") {
-      ok = __builtin_cpu_supports("avx512vnni");
-    } else if (isa == "AVX512_BF16") {
-      ok = __builtin_cpu_supports("avx512bf16");
+    std::vector<std::string> needs;
+    if (auto it = kNeeds->find(isa); it != kNeeds->end()) {
+      needs = it->second;
     } else if (absl::StartsWith(isa, "AMX")) {
-      ok = __builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-bf16") &&
-           __builtin_cpu_supports("amx-int8");
-    } else if (isa == "INVALID_VEC_ISA") {
-      ok = true;  // Inductor found no vector ISA: plain scalar code
+      needs = {"amx_tile", "amx_bf16", "amx_int8"};
     } else {
       return absl::StrCat(isa, " (an instruction set this server does not know how to check)");
     }
-    if (!ok) return std::string(isa);
+    for (const std::string& flag : needs) {
+      if (host.count(flag) == 0) return std::string(isa);
+    }
   }
   return std::nullopt;
 }
@@ -335,7 +339,7 @@ SharedTorchModel::SharedTorchModel(TorchModelOptions options) : options_(std::mo
 SharedTorchModel::~SharedTorchModel() = default;
 
 int SharedTorchModel::loads() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return static_cast<int>(loaded_.size());
 }
 
@@ -346,7 +350,7 @@ absl::StatusOr<std::unique_ptr<BatchRunner>> SharedTorchModel::NewRunner(const M
   const int key = options_.device == Device::kCuda ? device_index : -1;
   std::shared_ptr<Loaded> loaded;
   {
-    std::lock_guard<std::mutex> lock(mu_);  // the first instance on a device loads; the others wait for it
+    MutexLock lock(&mu_);  // the first instance on a device loads; the others wait for it
     std::shared_ptr<Loaded>& slot = loaded_[key];
     if (slot == nullptr) slot = Load(device_index);
     loaded = slot;

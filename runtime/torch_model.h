@@ -8,24 +8,19 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "memory/mutex.h"
 #include "runtime/batch_runner.h"
 #include "runtime/data_type.h"
+#include "runtime/model_file.h"
 #include "runtime/model_signature.h"
 #include "runtime/precision.h"
 
 namespace seqserve {
-
-enum class Device { kCpu, kCuda };
-
-// What a model file holds: a TorchScript module (torch.jit.save) or an AOTInductor package
-// (torch.export + torch._inductor.aoti_compile_and_package, a `.pt2` zip of compiled kernels).
-enum class ModelFormat { kTorchScript, kAotInductor };
 
 // How one model version's file is loaded.
 struct TorchModelOptions {
@@ -89,7 +84,7 @@ class SharedTorchModel {
   std::shared_ptr<Loaded> Load(int device_index) const;
 
   const TorchModelOptions options_;
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::map<int, std::shared_ptr<Loaded>> loaded_ ABSL_GUARDED_BY(mu_);  // by device index
 };
 

@@ -10,7 +10,7 @@ WindowedMean::WindowedMean(absl::Duration window)
 
 void WindowedMean::Add(double value, absl::Time now) {
   const int64_t second = absl::ToUnixSeconds(now);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Slot& slot = slots_[static_cast<size_t>(second) % slots_.size()];
   if (slot.second != second) slot = Slot{second, 0, 0};
   slot.sum += value;
@@ -19,8 +19,8 @@ void WindowedMean::Add(double value, absl::Time now) {
 
 double WindowedMean::Mean(absl::Time now) const {
   const int64_t second = absl::ToUnixSeconds(now);
+  MutexLock lock(&mu_);
   const int64_t oldest = second - static_cast<int64_t>(slots_.size()) + 1;
-  std::lock_guard<std::mutex> lock(mu_);
   double sum = 0;
   uint64_t count = 0;
   for (const Slot& slot : slots_) {

@@ -5,10 +5,11 @@
 #define SEQSERVE_RUNTIME_WINDOWED_MEAN_H_
 
 #include <cstdint>
-#include <mutex>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
+#include "memory/mutex.h"
 
 namespace seqserve {
 
@@ -27,8 +28,8 @@ class WindowedMean {
     double sum = 0;
     uint64_t count = 0;
   };
-  mutable std::mutex mu_;
-  std::vector<Slot> slots_;
+  mutable Mutex mu_;
+  std::vector<Slot> slots_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace seqserve

@@ -34,6 +34,7 @@
 #include "runtime/memory_gate.h"
 #include "runtime/logging.h"
 #include "runtime/model_repository.h"
+#include "runtime/torch_loader.h"
 #include "runtime/torch_model.h"
 #include "server/http_endpoints.h"
 #include "server/http_server.h"
@@ -165,7 +166,8 @@ int Run(const ServerOptions& options) {
     return 1;
   }
   ConfigureTorchProcess();
-  absl::StatusOr<std::unique_ptr<ModelRepository>> opened = ModelRepository::Open(options.model_repository, nullptr,
+  const std::unique_ptr<ModelLoader> torch_loader = NewTorchLoader();
+  absl::StatusOr<std::unique_ptr<ModelRepository>> opened = ModelRepository::Open(options.model_repository, *torch_loader,
                                                                                  pool != nullptr ? &cpu_memory : nullptr);
   if (!opened.ok()) {
     LogError(opened.status().message());
@@ -176,11 +178,11 @@ int Run(const ServerOptions& options) {
   RequestMetrics request_metrics(repository.ModelNames());
   RequestPath path(repository, state, request_metrics, {options.max_request_elements, options.default_deadline});
   const Readiness readiness(repository, state, options.strict_readiness);
-  PredictService predict(path, readiness);
+  const BuildInfo build{kSeqserveVersion, TorchVersion(), CudaAvailable() ? "cuda" : "cpu"};
+  PredictService predict(path, readiness, build);
   KServeService kserve(path, readiness);
 
-  MetricsCollector collector(repository, request_metrics,
-                             {kSeqserveVersion, TorchVersion(), CudaAvailable() ? "cuda" : "cpu"});
+  MetricsCollector collector(repository, request_metrics, build);
   if (!pools.empty()) collector.AddProvider(MemoryPoolMetrics(pools));
   collector.AddProvider(pod_memory.Metrics());
   HttpServerOptions metrics_http = options.http;
@@ -315,7 +317,7 @@ int Run(const ServerOptions& options) {
 int main(int argc, char** argv) {
   absl::StatusOr<seqserve::ServerOptions> options = seqserve::ParseServerOptions(argc, argv);
   if (!options.ok()) {
-    const bool help = absl::IsCancelled(options.status());
+    const bool help = absl::IsCancelled(options.status());  // --help, --version
     std::fprintf(help ? stdout : stderr, "%s\n", std::string(options.status().message()).c_str());
     return help ? 0 : 2;
   }

@@ -18,14 +18,9 @@
 
 #include "runtime/model_repository.h"
 #include "server/request_metrics.h"
+#include "server/version.h"
 
 namespace seqserve {
-
-struct BuildInfo {
-  std::string version;
-  std::string torch_version;
-  std::string device;  // "cpu" or "cuda"
-};
 
 class MetricsCollector : public prometheus::Collectable {
  public:

@@ -43,7 +43,7 @@ void PodMemory::Plan(bool after_loading) {
   const int64_t batches = plan.budget == 0 ? 0 : std::max<int64_t>(1, static_cast<int64_t>(plan.budget) - kept);
   if (after_loading && gate_ != nullptr) gate_->SetBudget(batches);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     plan_ = plan;
   }
   LogInfo("memory ", after_loading ? "after loading" : "before loading", ": ",
@@ -62,7 +62,7 @@ MetricsCollector::Provider PodMemory::Metrics() const {
   return [this](std::vector<prometheus::MetricFamily>& out) {
     PoolBudget plan;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       plan = plan_;
     }
     auto gauge = [&out](const char* name, const char* help, double value) {

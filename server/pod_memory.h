@@ -11,10 +11,10 @@
 #define SEQSERVE_SERVER_POD_MEMORY_H_
 
 #include <cstdint>
-#include <mutex>
 
 #include "absl/base/thread_annotations.h"
 #include "memory/caching_allocator.h"
+#include "memory/mutex.h"
 #include "runtime/host_memory.h"
 #include "runtime/memory_gate.h"
 #include "server/metrics_collector.h"
@@ -44,7 +44,7 @@ class PodMemory {
   memory::CachingAllocator* const pool_;
   MemoryGate* const gate_;
   const MemoryLimit limit_;
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   PoolBudget plan_ ABSL_GUARDED_BY(mu_);
   uint64_t outside_floor_ = 0;  // the most measured outside the pool so far; Plan()'s thread only
 };

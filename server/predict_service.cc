@@ -2,7 +2,6 @@
 
 #include <utility>
 
-#include "runtime/torch_model.h"
 #include "server/grpc_call.h"
 #include "server/grpc_status.h"
 #include "server/tensor_codec.h"
@@ -51,8 +50,8 @@ grpc::ServerUnaryReactor* PredictService::ModelMetadata(grpc::CallbackServerCont
   response->set_ready(readiness_.ModelReady(request->model_name(), request->model_version()));
   if (version.ok()) response->set_model_version(*version);
   const ModelSignature& sig = info->setup.signature;
-  for (const TensorSpec& s : sig.inputs) DescribeTensor(sig, s, response->add_inputs());
-  for (const TensorSpec& s : sig.outputs) DescribeTensor(sig, s, response->add_outputs());
+  for (const TensorSpec& s : sig.inputs) DescribeTensor(s, response->add_inputs());
+  for (const TensorSpec& s : sig.outputs) DescribeTensor(s, response->add_outputs());
   response->set_max_batch_size(sig.max_batch_size);
   response->set_max_sequence_length(sig.max_sequence_length);
   reactor->Finish(grpc::Status::OK);
@@ -63,8 +62,8 @@ grpc::ServerUnaryReactor* PredictService::ServerMetadata(grpc::CallbackServerCon
                                                          const v1::ServerMetadataRequest*,
                                                          v1::ServerMetadataResponse* response) {
   response->set_name("seqserve");
-  response->set_version(kSeqserveVersion);
-  response->set_torch_version(TorchVersion());
+  response->set_version(build_.version);
+  response->set_torch_version(build_.torch_version);
   for (const std::string& name : repository_.ModelNames()) response->add_models(name);
   response->set_ready(readiness_.ServerReady());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();

@@ -3,18 +3,21 @@
 #ifndef SEQSERVE_SERVER_PREDICT_SERVICE_H_
 #define SEQSERVE_SERVER_PREDICT_SERVICE_H_
 
+#include <utility>
+
 #include "runtime/model_repository.h"
 #include "seqserve/v1/predict.grpc.pb.h"
 #include "server/readiness.h"
 #include "server/request_path.h"
+#include "server/version.h"
 
 namespace seqserve {
 
 // Thread-safe; `path` and `readiness` must outlive the service.
 class PredictService final : public v1::PredictionService::CallbackService {
  public:
-  PredictService(RequestPath& path, const Readiness& readiness)
-      : path_(path), repository_(path.repository()), readiness_(readiness) {}
+  PredictService(RequestPath& path, const Readiness& readiness, BuildInfo build)
+      : path_(path), repository_(path.repository()), readiness_(readiness), build_(std::move(build)) {}
 
   grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context,
                                     const v1::PredictRequest* request,
@@ -30,6 +33,7 @@ class PredictService final : public v1::PredictionService::CallbackService {
   RequestPath& path_;
   ModelRepository& repository_;
   const Readiness& readiness_;
+  const BuildInfo build_;
 };
 
 }  // namespace seqserve

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "server/version.h"
 
 namespace seqserve {
 namespace {
@@ -137,6 +138,7 @@ absl::StatusOr<ServerOptions> ParseServerOptions(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     absl::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h") return absl::CancelledError(Usage());
+    if (arg == "--version") return absl::CancelledError(absl::StrCat("seqserve ", kSeqserveVersion));
     if (!absl::ConsumePrefix(&arg, "--")) {
       return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", arg, "'\n", Usage()));
     }

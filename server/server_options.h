@@ -87,8 +87,8 @@ struct ServerOptions {
 };
 
 // Parses argv ("--name=value" or "--name value"; booleans also as "--name"/"--name=false").
-// INVALID_ARGUMENT naming the flag for unknown flags or bad values. "--help" yields
-// a CANCELLED status whose message is the usage text.
+// INVALID_ARGUMENT naming the flag for unknown flags or bad values. "--help" and "--version"
+// yield a CANCELLED status whose message is the usage text or "seqserve <version>".
 absl::StatusOr<ServerOptions> ParseServerOptions(int argc, char** argv);
 
 }  // namespace seqserve

@@ -43,7 +43,7 @@ absl::StatusOr<std::unique_ptr<InferenceRequest>> FromWire(const v1::PredictRequ
   return request;
 }
 
-void DescribeTensor(const ModelSignature& signature, const TensorSpec& spec, v1::TensorMetadata* out) {
+void DescribeTensor(const TensorSpec& spec, v1::TensorMetadata* out) {
   out->set_name(spec.name);
   out->set_dtype(ToProto(spec.dtype));
   out->add_shape(-1);

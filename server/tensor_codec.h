@@ -22,7 +22,7 @@ void ToWire(Tensor&& tensor, v1::Tensor* wire);
 absl::StatusOr<std::unique_ptr<InferenceRequest>> FromWire(const v1::PredictRequest& wire);
 
 // Describes a tensor of a signature, with the row dimension as -1 first.
-void DescribeTensor(const ModelSignature& signature, const TensorSpec& spec, v1::TensorMetadata* out);
+void DescribeTensor(const TensorSpec& spec, v1::TensorMetadata* out);
 
 }  // namespace seqserve
 

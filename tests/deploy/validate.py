@@ -277,6 +277,15 @@ def check_runtime_libraries(checks, binary, tmp):
     return lib_dirs
 
 
+def check_chart_version(checks, binary):
+    with checks.check("Chart.yaml appVersion is the binary's version (CMake's project VERSION)"):
+        out = expect_ok(run([binary, "--version"]), "seqserve --version").stdout.strip()
+        assert out.startswith("seqserve "), out
+        chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+        assert str(chart["appVersion"]) == out.split()[1], \
+            f"Chart.yaml appVersion {chart['appVersion']!r}, binary says {out!r}: update helm/seqserve/Chart.yaml"
+
+
 def check_entrypoint_flags(checks, binary, flags):
     with checks.check("flags: the binary rejects an unknown flag and a bad value (the method works)"):
         assert run([binary, "--no-such-flag=1", "--help"]).returncode == 2, "unknown flag not rejected"
@@ -796,6 +805,7 @@ def main():
         lib_dirs = check_runtime_libraries(checks, binary, tmp)
         flags = server_flags(binary)
         check_entrypoint_flags(checks, binary, flags)
+        check_chart_version(checks, binary)
         check_values_static(checks, values)
         check_yamllint(checks, [CHART / "Chart.yaml", CHART / "values.yaml"], "Chart.yaml, values.yaml")
         rendered = render_chart(checks, tmp)

@@ -75,7 +75,9 @@ class ServerE2ETest : public ::testing::Test {
     references_ = new auto(testing::LoadReference(SEQSERVE_DEMO_REFERENCE));
   }
   static void TearDownTestSuite() {
-    if (server_ != nullptr) EXPECT_EQ(server_->Stop(SIGTERM), 0) << server_->Log();
+    if (server_ != nullptr) {
+      EXPECT_EQ(server_->Stop(SIGTERM), 0) << server_->Log();
+    }
     delete server_;
     delete references_;
     server_ = nullptr;

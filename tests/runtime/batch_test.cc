@@ -49,7 +49,7 @@ TEST(BatchTest, AssemblesPaddedInputInRequestOrder) {
   batch.requests.push_back(IdsRequest({{3, 4, 5}, {6, 7, 8}}));
   batch.rows = 3;
   batch.padded_length = 3;
-  EXPECT_EQ(batch.real_tokens(), 2 + 6);
+  EXPECT_EQ(RealTokens(*batch.requests[0]) + RealTokens(*batch.requests[1]), 2 + 6);
   EXPECT_EQ(BatchedShape(sig, sig.inputs[0], 3, 3), (std::vector<int64_t>{3, 3}));
   std::vector<int64_t> dst(9, 99);
   AssembleInput(sig, 0, batch, reinterpret_cast<char*>(dst.data()));

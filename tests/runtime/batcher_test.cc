@@ -71,7 +71,9 @@ TEST(DefaultBucketEdgesTest, CoverMaxLengthAscending) {
   EXPECT_EQ(edges.back(), 512);
   for (size_t i = 1; i < edges.size(); ++i) {
     EXPECT_GT(edges[i], edges[i - 1]);
-    if (edges[i - 1] >= 64) EXPECT_LE(edges[i], edges[i - 1] * 13 / 10 + 16);
+    if (edges[i - 1] >= 64) {
+      EXPECT_LE(edges[i], edges[i - 1] * 13 / 10 + 16);
+    }
   }
   EXPECT_EQ(DefaultBucketEdges(5), (std::vector<int64_t>{5}));
   // Found by fuzzing: a huge maximum must not overflow the x1.25 steps.

@@ -41,7 +41,9 @@ TEST(MemoryCostModelTest, CoversEveryLargeMeasuredBatch) {
   int64_t largest = 0;
   for (const MemoryPoint& p : points) largest = std::max(largest, p.peak_bytes);
   for (const MemoryPoint& p : points) {
-    if (p.peak_bytes * 10 >= largest) EXPECT_GE(model.Predict(p.rows, p.length), p.peak_bytes) << p.rows << "x" << p.length;
+    if (p.peak_bytes * 10 >= largest) {
+      EXPECT_GE(model.Predict(p.rows, p.length), p.peak_bytes) << p.rows << "x" << p.length;
+    }
   }
   EXPECT_GT(model.envelope(), 1.0);
   EXPECT_GT(model.fit_error(), 0.05);
@@ -69,7 +71,9 @@ TEST(MemoryCostModelTest, MostRowsWithinAgreesWithPredict) {
   for (int64_t length : {1, 100, 256, 512}) {
     for (int64_t budget : {int64_t{1} << 16, int64_t{1} << 22, int64_t{1} << 26}) {
       const int64_t rows = model.MostRowsWithin(length, budget);
-      if (rows > 0) EXPECT_LE(model.Predict(rows, length), budget);
+      if (rows > 0) {
+        EXPECT_LE(model.Predict(rows, length), budget);
+      }
       EXPECT_GT(model.Predict(rows + 1, length), budget) << length << " " << budget;
     }
   }

@@ -13,6 +13,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "runtime/model_config.h"
 #include "runtime/model_repository.h"
+#include "tests/testing/fake_loader.h"
 
 namespace seqserve {
 namespace {
@@ -235,7 +236,7 @@ TEST_F(ModelManifestTest, Pt2NeedsEveryInstructionSetOfThePackingCpu) {
 // A runner that answers with the wrong shape: refused, not read past its data.
 class ShortRunner : public BatchRunner {
  public:
-  absl::Status Run(const Batch& batch, std::vector<InferenceResponse>& responses) override {
+  absl::Status Run(const Batch&, std::vector<InferenceResponse>& responses) override {
     responses[0].outputs = {Tensor{"score", DataType::kFp32, {1, 1}, std::string(4, '\0')}};
     return absl::OkStatus();
   }
@@ -271,12 +272,10 @@ TEST_F(ModelManifestTest, RepositoryMakesAFailingVersionUnavailableWithItsReason
   json.clear();
   ASSERT_TRUE(google::protobuf::util::MessageToJsonString(tampered, &json).ok());
   std::ofstream(root_ / "sum" / "2" / kManifestFileName) << json;
-  int created = 0;
-  auto repo = ModelRepository::Open(root_.string(), [&](const ModelSetup&, const std::string&, int)
-                                                        -> absl::StatusOr<std::unique_ptr<BatchRunner>> {
-    ++created;
+  FakeLoader loader([](const VersionToLoad&, int) -> absl::StatusOr<std::unique_ptr<BatchRunner>> {
     return std::make_unique<SumRunner>();
   });
+  auto repo = ModelRepository::Open(root_.string(), loader);
   ASSERT_TRUE(repo.ok()) << repo.status();
   (*repo)->LoadAll();
   ModelInfo info = *(*repo)->GetModelInfo("sum");
@@ -285,18 +284,14 @@ TEST_F(ModelManifestTest, RepositoryMakesAFailingVersionUnavailableWithItsReason
   EXPECT_EQ(info.versions[1].state, VersionState::kUnavailable);
   EXPECT_NE(info.versions[1].reason.find("reference 1 (synthetic) output 'score' element 2 is 3 but was 4"),
             std::string::npos) << info.versions[1].reason;
-  EXPECT_EQ(created, 2);
+  EXPECT_EQ(loader.runners(), 2);
 
   std::ofstream(root_ / "sum" / "2" / "model.pt") << "abd";  // same size, other bytes
-  auto again = ModelRepository::Open(root_.string(), [&](const ModelSetup&, const std::string&, int)
-                                                         -> absl::StatusOr<std::unique_ptr<BatchRunner>> {
-    ++created;
-    return std::make_unique<SumRunner>();
-  });
+  auto again = ModelRepository::Open(root_.string(), loader);
   (*again)->LoadAll();
   info = *(*again)->GetModelInfo("sum");
   EXPECT_NE(info.versions[1].reason.find("SHA-256"), std::string::npos) << info.versions[1].reason;
-  EXPECT_EQ(created, 3);  // version 2 never reached its runner
+  EXPECT_EQ(loader.runners(), 3);  // version 2 never reached its runner
 }
 
 }  // namespace

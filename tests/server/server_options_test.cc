@@ -94,6 +94,8 @@ TEST(ServerOptionsTest, RejectsWithTheFlagName) {
   EXPECT_NE(Parse({"--model-repository=/m", "--drain-timeout"}).status().message().find("needs a value"),
             std::string::npos);
   EXPECT_TRUE(absl::IsCancelled(Parse({"--help"}).status()));
+  EXPECT_TRUE(absl::IsCancelled(Parse({"--version"}).status()));
+  EXPECT_EQ(Parse({"--version"}).status().message(), std::string("seqserve ") + SEQSERVE_VERSION);
 }
 
 }  // namespace

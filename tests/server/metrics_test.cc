@@ -1,0 +1,75 @@
+// RequestMetrics and MetricsCollector: what the request path counts and what a scrape shows.
+#include "server/metrics_collector.h"
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "server/request_metrics.h"
+#include "server/request_path.h"
+#include "tests/testing/fake_repository.h"
+
+namespace seqserve {
+namespace {
+
+TEST(RequestMetricsTest, SeriesAreKeptPerModelAndApiAndUnknownNamesShareOne) {
+  RequestMetrics metrics({"a", "b"});
+  RequestMetrics::Record(metrics.SeriesFor(Api::kKServe, "a"), absl::StatusCode::kOk, absl::Milliseconds(3));
+  RequestMetrics::Record(metrics.SeriesFor(Api::kRest, "a"), absl::StatusCode::kOk, absl::Milliseconds(3));
+  RequestMetrics::Record(metrics.SeriesFor(Api::kKServe, "../etc/passwd"), absl::StatusCode::kNotFound,
+                         absl::Milliseconds(1));
+  RequestMetrics::Record(metrics.SeriesFor(Api::kKServe, "another typo"), absl::StatusCode::kNotFound,
+                         absl::Milliseconds(1));
+  EXPECT_EQ(&metrics.SeriesFor(Api::kKServe, "x"), &metrics.SeriesFor(Api::kKServe, kUnknownModelLabel));
+  EXPECT_NE(&metrics.SeriesFor(Api::kKServe, "a"), &metrics.SeriesFor(Api::kRest, "a"));
+  EXPECT_EQ(metrics.Total(absl::StatusCode::kOk), 2u);
+  EXPECT_EQ(metrics.Total(absl::StatusCode::kNotFound), 2u);
+  EXPECT_EQ(metrics.series().size(), 3u);  // a, b, (unknown): client strings never become labels
+  const RequestMetrics::Series& rest_a = *metrics.series().at("a")[static_cast<int>(Api::kRest)];
+  EXPECT_EQ(rest_a.codes[0].load(), 1u);
+  EXPECT_EQ(rest_a.latency.Snapshot().count, 1u);
+  EXPECT_EQ(ApiName(Api::kPredict), "predict");
+  EXPECT_EQ(ApiName(Api::kKServe), "kserve");
+  EXPECT_EQ(ApiName(Api::kRest), "rest");
+}
+
+// A scrape after real traffic through the request path: the counters are the traffic, and the
+// build and model series are there with their labels.
+TEST(MetricsCollectorTest, AScrapeShowsTheTrafficTheModelAndTheBuild) {
+  FakeRepository fake;
+  ServingState state;
+  RequestMetrics metrics(fake.repository().ModelNames());
+  RequestPath path(fake.repository(), state, metrics);
+  for (int i = 0; i < 3; ++i) {
+    std::atomic<bool> done{false};
+    path.Start(CallInfo{Api::kPredict, "echo"}, FakeRepository::EchoRequest(/*rows=*/2),
+               [](InferenceResponse&) { return absl::OkStatus(); }, [&done](absl::Status) { done = true; });
+    for (int k = 0; k < 1000 && !done; ++k) absl::SleepFor(absl::Milliseconds(10));
+    ASSERT_TRUE(done);
+  }
+  path.Start(CallInfo{Api::kPredict, "echo"}, absl::InvalidArgumentError("bad"), nullptr, [](absl::Status) {});
+
+  MetricsCollector collector(fake.repository(), metrics, BuildInfo{"9.9.9", "2.11.0", "cpu"});
+  collector.AddProvider([](std::vector<prometheus::MetricFamily>& families) {
+    prometheus::MetricFamily f;
+    f.name = "seqserve_test_provided";
+    f.help = "From a provider.";
+    f.type = prometheus::MetricType::Gauge;
+    prometheus::ClientMetric m;
+    m.gauge.value = 42;
+    f.metric.push_back(m);
+    families.push_back(f);
+  });
+  const std::string text = SerializeMetrics(collector.Collect());
+  auto has = [&text](const std::string& line) { return text.find(line + "\n") != std::string::npos; };
+  EXPECT_TRUE(has(R"(seqserve_requests_total{model="echo",api="predict",code="OK"} 3)")) << text;
+  EXPECT_TRUE(has(R"(seqserve_requests_total{model="echo",api="predict",code="INVALID_ARGUMENT"} 1)")) << text;
+  EXPECT_TRUE(has(R"(seqserve_request_duration_seconds_count{model="echo",api="predict"} 4)")) << text;
+  EXPECT_TRUE(has("seqserve_inflight_requests 0")) << text;
+  EXPECT_TRUE(has(R"(seqserve_build_info{version="9.9.9",torch_version="2.11.0",device="cpu"} 1)")) << text;
+  EXPECT_TRUE(has("seqserve_test_provided 42")) << text;
+  EXPECT_NE(text.find(R"(seqserve_batches_total{model="echo",version="1"})"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace seqserve
