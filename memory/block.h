@@ -34,7 +34,7 @@ struct Block {
   // footprint_ceiling.cc); 0 while live or pending. (Between a split and the recommit that
   // follows it, the kept part also counts a page it shares with the remainder.)
   size_t decommitted = 0;
-  Block* prev = nullptr;   // neighbours in the segment, by address
+  Block* prev = nullptr;  // neighbours in the segment, by address
   Block* next = nullptr;
   std::vector<StreamId> stream_uses;  // other streams that used it (RecordStream) while live
 };
@@ -51,9 +51,7 @@ struct BlockKey {
 // keeps allocations packed towards the start of segments so whole segments empty out.
 struct BlockLess {
   using is_transparent = void;
-  static BlockKey KeyOf(const Block* b) {
-    return BlockKey{b->stream, b->size, reinterpret_cast<uintptr_t>(b->ptr)};
-  }
+  static BlockKey KeyOf(const Block* b) { return BlockKey{b->stream, b->size, reinterpret_cast<uintptr_t>(b->ptr)}; }
   static bool Less(const BlockKey& a, const BlockKey& b) {
     return std::tie(a.stream, a.size, a.address) < std::tie(b.stream, b.size, b.address);
   }

@@ -15,25 +15,24 @@ bool IsPowerOfTwo(size_t n) { return n != 0 && (n & (n - 1)) == 0; }
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<CachingAllocator>> CachingAllocator::Create(Backend* backend,
-                                                                           Options options) {
+absl::StatusOr<std::unique_ptr<CachingAllocator>> CachingAllocator::Create(Backend* backend, Options options) {
   if (backend == nullptr) return absl::InvalidArgumentError("CachingAllocator needs a backend");
   if (!IsPowerOfTwo(backend->alignment())) {
-    return absl::InvalidArgumentError(absl::StrCat("backend '", backend->name(), "' alignment ",
-                                                   backend->alignment(), " is not a power of two"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("backend '", backend->name(), "' alignment ", backend->alignment(), " is not a power of two"));
   }
   if (const size_t g = backend->decommit_granularity(); g != 0 && !IsPowerOfTwo(g)) {
-    return absl::InvalidArgumentError(absl::StrCat("backend '", backend->name(), "' decommit granularity ",
-                                                   g, " is not a power of two"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("backend '", backend->name(), "' decommit granularity ", g, " is not a power of two"));
   }
   if (options.large_segment_bytes < kLargeSegmentRounding || options.large_segment_bytes % kLargeSegmentRounding != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("large_segment_bytes ", options.large_segment_bytes,
-                                                   " must be a positive multiple of 2 MiB"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("large_segment_bytes ", options.large_segment_bytes, " must be a positive multiple of 2 MiB"));
   }
   if (options.max_split_size < options.large_segment_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_split_size ", options.max_split_size, " is below the large segment size (",
-        options.large_segment_bytes, " bytes): ordinary large segments could then never be split"));
+    return absl::InvalidArgumentError(absl::StrCat("max_split_size ", options.max_split_size,
+                                                   " is below the large segment size (", options.large_segment_bytes,
+                                                   " bytes): ordinary large segments could then never be split"));
   }
   // Note [max_split_size rounding]: large segments are multiples of 2 MiB. With a limit that is
   // not, say 21 MiB, a 21 MiB request would get a 22 MiB segment that is oversize for the very
@@ -120,8 +119,7 @@ absl::StatusOr<void*> CachingAllocator::Allocate(size_t bytes, StreamId stream) 
   counters_.allocated_bytes += block->size;
   counters_.requested_bytes += bytes;
   ++counters_.live_blocks;
-  counters_.peak_allocated_bytes =
-      std::max(counters_.peak_allocated_bytes, counters_.allocated_bytes);
+  counters_.peak_allocated_bytes = std::max(counters_.peak_allocated_bytes, counters_.allocated_bytes);
   AllocationScope::Charge(block->size);
   // Note [tracing cost]: with no sink this is the only cost of tracing: one predictable branch.
   // The clock is read only when a sink is present.
@@ -219,8 +217,7 @@ void CachingAllocator::MaybeSplitLocked(Block* block, size_t size, FreeBlocks::n
   InsertFreeLocked(rest, std::move(node));
 }
 
-Block* CachingAllocator::GrowExpandableSegmentLocked(StreamId stream, size_t size,
-                                                     FreeBlocks::node_type& node) {
+Block* CachingAllocator::GrowExpandableSegmentLocked(StreamId stream, size_t size, FreeBlocks::node_type& node) {
   auto segment = segments_.begin();
   while (segment != segments_.end() && !(segment->second.expandable && segment->second.stream == stream)) ++segment;
   if (segment == segments_.end()) return nullptr;
@@ -261,8 +258,7 @@ Block* CachingAllocator::GrowExpandableSegmentLocked(StreamId stream, size_t siz
   return block;
 }
 
-absl::StatusOr<Block*> CachingAllocator::NewSegmentLocked(size_t bytes, size_t size,
-                                                          StreamId stream, bool small) {
+absl::StatusOr<Block*> CachingAllocator::NewSegmentLocked(size_t bytes, size_t size, StreamId stream, bool small) {
   // Note [shrinking under a budget]: the preferred segment (20 MiB for a 2 MiB request) buys
   // fewer backend calls, not the ability to serve this request. When the budget or the backend
   // cannot give it even after the cache was released, the pool asks for the smallest segment
@@ -281,8 +277,7 @@ absl::StatusOr<Block*> CachingAllocator::NewSegmentLocked(size_t bytes, size_t s
   const size_t minimum = MinSegmentSizeFor(size);
   const size_t capacity = capacity_bytes_;
   auto fits = [&](size_t segment) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return capacity == 0 ||
-           (counters_.reserved_bytes <= capacity && segment <= capacity - counters_.reserved_bytes);
+    return capacity == 0 || (counters_.reserved_bytes <= capacity && segment <= capacity - counters_.reserved_bytes);
   };
 
   size_t segment = preferred;
@@ -295,9 +290,9 @@ absl::StatusOr<Block*> CachingAllocator::NewSegmentLocked(size_t bytes, size_t s
     ReleaseCachedSegmentsLocked(counters_.reserved_bytes + segment - capacity);
     if (!fits(segment)) segment = minimum;
     if (!fits(segment)) {
-      return OutOfMemoryLocked(bytes, size, stream,
-                               absl::StrCat("a new segment of ", FormatBytes(segment),
-                                            " would exceed the pool's capacity budget"));
+      return OutOfMemoryLocked(
+          bytes, size, stream,
+          absl::StrCat("a new segment of ", FormatBytes(segment), " would exceed the pool's capacity budget"));
     }
   }
 
@@ -345,14 +340,12 @@ void CachingAllocator::AddReservedLocked(size_t bytes) {
 
 absl::Status CachingAllocator::OutOfMemoryLocked(size_t bytes, size_t size, StreamId stream,
                                                  const std::string& reason) const {
-  const std::string budget =
-      capacity_bytes_ == 0 ? std::string("unlimited") : FormatBytes(capacity_bytes_);
+  const std::string budget = capacity_bytes_ == 0 ? std::string("unlimited") : FormatBytes(capacity_bytes_);
   return absl::ResourceExhaustedError(absl::StrCat(
-      "memory pool (", backend_->name(), ") out of memory: requested ", FormatBytes(bytes), " (block of ",
-      size, " bytes) on stream ", stream, ": ", reason, "; reserved ",
-      FormatBytes(counters_.reserved_bytes), ", allocated ", FormatBytes(counters_.allocated_bytes),
-      ", cached free ", FormatBytes(counters_.cached_free_bytes), ", pending free ",
-      FormatBytes(counters_.pending_free_bytes), ", budget ", budget,
+      "memory pool (", backend_->name(), ") out of memory: requested ", FormatBytes(bytes), " (block of ", size,
+      " bytes) on stream ", stream, ": ", reason, "; reserved ", FormatBytes(counters_.reserved_bytes), ", allocated ",
+      FormatBytes(counters_.allocated_bytes), ", cached free ", FormatBytes(counters_.cached_free_bytes),
+      ", pending free ", FormatBytes(counters_.pending_free_bytes), ", budget ", budget,
       ". Free memory no longer needed, use smaller batches, or raise the budget."));
 }
 
@@ -363,8 +356,8 @@ absl::Status CachingAllocator::Free(void* ptr) {
   MutexLock lock(&mu_);
   const auto it = live_.find(ptr);
   if (it == live_.end()) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "Free(%p): not a live allocation of this pool (freed twice, or not allocated here)", ptr));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("Free(%p): not a live allocation of this pool (freed twice, or not allocated here)", ptr));
   }
   Block* block = it->second;
   live_.erase(it);
@@ -437,13 +430,11 @@ absl::Status CachingAllocator::RecordStream(void* ptr, StreamId stream) {
   MutexLock lock(&mu_);
   const auto it = live_.find(ptr);
   if (it == live_.end()) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("RecordStream(%p): not a live allocation of this pool", ptr));
+    return absl::InvalidArgumentError(absl::StrFormat("RecordStream(%p): not a live allocation of this pool", ptr));
   }
   Block* block = it->second;
   if (stream == block->stream) return absl::OkStatus();
-  if (std::find(block->stream_uses.begin(), block->stream_uses.end(), stream) ==
-      block->stream_uses.end()) {
+  if (std::find(block->stream_uses.begin(), block->stream_uses.end(), stream) == block->stream_uses.end()) {
     block->stream_uses.push_back(stream);
   }
   return absl::OkStatus();
@@ -561,8 +552,7 @@ absl::StatusOr<size_t> CachingAllocator::BlockSize(const void* ptr) const {
   MutexLock lock(&mu_);
   const auto it = live_.find(ptr);
   if (it == live_.end()) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("BlockSize(%p): not a live allocation of this pool", ptr));
+    return absl::InvalidArgumentError(absl::StrFormat("BlockSize(%p): not a live allocation of this pool", ptr));
   }
   return it->second->size;
 }
@@ -599,15 +589,12 @@ PoolStats CachingAllocator::StatsLocked() const {
   s.free_blocks = small_free_.size() + large_free_.size();
   s.largest_free_block = std::max(LargestFreeBlock(small_free_), LargestFreeBlock(large_free_));
   const uint64_t free_space = s.cached_free_bytes + s.decommitted_bytes;
-  s.fragmentation = free_space == 0 ? 0.0
-                                    : 1.0 - static_cast<double>(s.largest_free_block) /
-                                                static_cast<double>(free_space);
-  s.overhead = s.allocated_bytes == 0
-                   ? 0.0
-                   : static_cast<double>(s.reserved_bytes) / static_cast<double>(s.allocated_bytes);
+  s.fragmentation =
+      free_space == 0 ? 0.0 : 1.0 - static_cast<double>(s.largest_free_block) / static_cast<double>(free_space);
+  s.overhead =
+      s.allocated_bytes == 0 ? 0.0 : static_cast<double>(s.reserved_bytes) / static_cast<double>(s.allocated_bytes);
   const uint64_t lookups = s.cache_hits + s.cache_misses;
-  s.hit_rate =
-      lookups == 0 ? 0.0 : static_cast<double>(s.cache_hits) / static_cast<double>(lookups);
+  s.hit_rate = lookups == 0 ? 0.0 : static_cast<double>(s.cache_hits) / static_cast<double>(lookups);
   return s;
 }
 

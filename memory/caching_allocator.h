@@ -74,8 +74,7 @@ class CachingAllocator {
 
   // A pool over `backend` (not owned; must outlive the pool). INVALID_ARGUMENT when the backend
   // is null or its alignment is not a power of two, or an option is out of range.
-  static absl::StatusOr<std::unique_ptr<CachingAllocator>> Create(Backend* backend,
-                                                                  Options options = {});
+  static absl::StatusOr<std::unique_ptr<CachingAllocator>> Create(Backend* backend, Options options = {});
 
   // Returns every segment to the backend. All allocations must have been freed, and the work
   // of every stream that used them finished, before the pool is destroyed.
@@ -100,7 +99,8 @@ class CachingAllocator {
   absl::Status RecordStream(void* ptr, StreamId stream);
 
   // Returns every fully free segment to the backend (after collecting completed stream
-  // events); the bytes of memory released (decommitted pages of those segments not counted). Segments with live or pending blocks stay.
+  // events); the bytes of memory released (decommitted pages of those segments not counted). Segments with live or
+  // pending blocks stay.
   size_t EmptyCache();
 
   // The block size behind a live allocation (>= the request rounded to 512 B).
@@ -149,12 +149,12 @@ class CachingAllocator {
   }
   // Removes and returns the best-fitting free block (nullptr if none); `node` keeps its set
   // node for reuse (Note [free-list nodes]).
-  Block* TakeFreeBlockLocked(FreeBlocks& free_list, StreamId stream, size_t size,
-                             FreeBlocks::node_type& node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Block* TakeFreeBlockLocked(FreeBlocks& free_list, StreamId stream, size_t size, FreeBlocks::node_type& node)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // On a miss: a wholly free segment of another stream that fits, handed to `stream` behind a
   // stream wait (Note [adopting idle segments]); nullptr if none.
-  Block* AdoptIdleSegmentLocked(FreeBlocks& free_list, StreamId stream, size_t size,
-                                FreeBlocks::node_type& node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Block* AdoptIdleSegmentLocked(FreeBlocks& free_list, StreamId stream, size_t size, FreeBlocks::node_type& node)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether `block` (free, `size` wanted) may serve the request; Note [oversize blocks].
   bool FitsWithoutWasteLocked(const Block* block, size_t size) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Splits `block` to `size` when worthwhile, the remainder going to the free list.
@@ -170,7 +170,8 @@ class CachingAllocator {
   // Grows `stream`'s expandable segment so that its last block can serve `size`, and returns
   // that block (out of the free list, its node in `node`); nullptr when there is no such
   // segment, the budget or the backend refuses.
-  Block* GrowExpandableSegmentLocked(StreamId stream, size_t size, FreeBlocks::node_type& node) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Block* GrowExpandableSegmentLocked(StreamId stream, size_t size, FreeBlocks::node_type& node)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Note [footprint ceiling]. Before the pool takes `bytes` more from the backend: decommits
   // free pages (never those of `exclude`), largest free blocks first, until the footprint plus
   // `bytes` is within its high-water mark or nothing is left to give back.
@@ -181,7 +182,8 @@ class CachingAllocator {
   // Commits the decommitted pages of `block` (split, out of the free lists, about to be handed
   // out for a `bytes` request rounded to `size`). RESOURCE_EXHAUSTED when the budget or the
   // backend refuses (the pages committed so far stay committed).
-  absl::Status RecommitLocked(Block* block, size_t bytes, size_t size, StreamId stream) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status RecommitLocked(Block* block, size_t bytes, size_t size, StreamId stream)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records a decommitted range of a free block whose whole pages are [lo, hi), merged with a
   // range of the same block that touches it.
   void AddDecommittedRangeLocked(char* start, size_t bytes, char* lo, char* hi) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -190,13 +192,14 @@ class CachingAllocator {
   // A free block's bytes that are backed by memory.
   static size_t CommittedBytes(const Block* block) { return block->size - block->decommitted; }
   // A fresh segment for a `size` request on `stream`, as one free block (not in a free list).
-  absl::StatusOr<Block*> NewSegmentLocked(size_t bytes, size_t size, StreamId stream, bool small) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<Block*> NewSegmentLocked(size_t bytes, size_t size, StreamId stream, bool small)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Returns fully free segments to the backend: the smallest one that covers `needed` bytes if
   // any, else largest first until `needed` is covered or none is left. kReleaseAll: all.
   size_t ReleaseCachedSegmentsLocked(size_t needed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReleaseSegmentLocked(Block* block) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status OutOfMemoryLocked(size_t bytes, size_t size, StreamId stream,
-                                 const std::string& reason) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status OutOfMemoryLocked(size_t bytes, size_t size, StreamId stream, const std::string& reason) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TraceLocked(TraceOp op, const Block* block) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   PoolStats StatsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -226,7 +229,7 @@ class CachingAllocator {
   std::map<char*, size_t> decommitted_ ABSL_GUARDED_BY(mu_);
   uint64_t high_water_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<Block*> decommit_candidates_ ABSL_GUARDED_BY(mu_);  // MakeRoomLocked's scratch space
-  size_t capacity_bytes_ ABSL_GUARDED_BY(mu_);  // Options::capacity_bytes, changed by SetCapacity
+  size_t capacity_bytes_ ABSL_GUARDED_BY(mu_);                    // Options::capacity_bytes, changed by SetCapacity
   PoolStats counters_ ABSL_GUARDED_BY(mu_);  // the fields maintained incrementally; StatsLocked() adds the rest
 };
 

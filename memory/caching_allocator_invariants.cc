@@ -13,8 +13,8 @@ namespace seqserve::memory {
 absl::Status CachingAllocator::CheckInvariants() const {
   MutexLock lock(&mu_);
   auto fail = [this](const std::string& what) {
-    return absl::InternalError(absl::StrCat("memory pool invariant violated: ", what, " [",
-                                            DebugString(StatsLocked()), "]"));
+    return absl::InternalError(
+        absl::StrCat("memory pool invariant violated: ", what, " [", DebugString(StatsLocked()), "]"));
   };
   auto at = [](const void* p) { return absl::StrFormat("%p", p); };
 
@@ -27,8 +27,8 @@ absl::Status CachingAllocator::CheckInvariants() const {
     }
     if (ptr != block->ptr) return fail(absl::StrCat("live map key ", at(ptr), " != block address"));
     if (block->requested == 0 || RoundRequest(block->requested) > block->size) {
-      return fail(absl::StrCat("live block ", at(ptr), " of ", block->size,
-                               " bytes holds a request of ", block->requested));
+      return fail(
+          absl::StrCat("live block ", at(ptr), " of ", block->size, " bytes holds a request of ", block->requested));
     }
     if (!blocks.emplace(block->ptr, block).second) {
       return fail(absl::StrCat("block ", at(ptr), " listed twice"));
@@ -54,8 +54,8 @@ absl::Status CachingAllocator::CheckInvariants() const {
   for (const PendingEvent& p : pending_) ++events[p.block];
   for (const auto& [block, count] : events) {
     if (block->state != BlockState::kPending || block->pending_events != count) {
-      return fail(absl::StrCat("pending block ", at(block->ptr), " expects ", block->pending_events,
-                               " events, ", count, " recorded"));
+      return fail(absl::StrCat("pending block ", at(block->ptr), " expects ", block->pending_events, " events, ", count,
+                               " recorded"));
     }
     if (!blocks.emplace(block->ptr, block).second) {
       return fail(absl::StrCat("block ", at(block->ptr), " listed twice"));
@@ -122,8 +122,7 @@ absl::Status CachingAllocator::CheckInvariants() const {
         return fail(absl::StrCat("block ", at(b->ptr), " misaligned"));
       }
       if (b->stream != segment.stream || b->small != segment.small) {
-        return fail(
-            absl::StrCat("block ", at(b->ptr), " disagrees with its segment's stream or pool"));
+        return fail(absl::StrCat("block ", at(b->ptr), " disagrees with its segment's stream or pool"));
       }
       if (prev != nullptr && prev->state == BlockState::kFree && b->state == BlockState::kFree) {
         return fail(absl::StrCat("adjacent free blocks at ", at(prev->ptr), " and ", at(b->ptr)));
@@ -134,8 +133,8 @@ absl::Status CachingAllocator::CheckInvariants() const {
       expected = b->ptr + b->size;
     }
     if (expected != base + segment.size) {
-      return fail(absl::StrCat("blocks of segment ", at(base), " cover ", expected - base, " of ",
-                               segment.size, " bytes"));
+      return fail(
+          absl::StrCat("blocks of segment ", at(base), " cover ", expected - base, " of ", segment.size, " bytes"));
     }
   }
   if (reached != blocks.size()) {

@@ -30,7 +30,8 @@ absl::StatusOr<void*> CudaBackend::Allocate(size_t bytes) {
   if (error == cudaSuccess) error = cudaMalloc(&ptr, bytes);
   if (error == cudaSuccess) return ptr;
   cudaGetLastError();
-  const std::string message = absl::StrCat("cudaMalloc(", bytes, ") on device ", device_, ": ", cudaGetErrorString(error));
+  const std::string message =
+      absl::StrCat("cudaMalloc(", bytes, ") on device ", device_, ": ", cudaGetErrorString(error));
   return error == cudaErrorMemoryAllocation ? absl::ResourceExhaustedError(message) : absl::UnavailableError(message);
 }
 
@@ -65,7 +66,8 @@ bool CudaBackend::EventCompleted(EventId event) {
 void CudaBackend::StreamWaitEvent(StreamId stream, EventId event) {
   if (event == 0) return;  // Note [event fallback]: the producer stream was synchronized
   cudaSetDevice(device_);
-  if (cudaStreamWaitEvent(reinterpret_cast<cudaStream_t>(stream), reinterpret_cast<cudaEvent_t>(event), 0) != cudaSuccess) {
+  if (cudaStreamWaitEvent(reinterpret_cast<cudaStream_t>(stream), reinterpret_cast<cudaEvent_t>(event), 0) !=
+      cudaSuccess) {
     cudaGetLastError();
     cudaEventSynchronize(reinterpret_cast<cudaEvent_t>(event));  // the host waits instead
   }

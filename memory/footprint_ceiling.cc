@@ -115,8 +115,8 @@ absl::Status CachingAllocator::RecommitLocked(Block* block, size_t bytes, size_t
     const auto [start, length] = *it;
     if (!backend_->Commit(start, length)) {
       return OutOfMemoryLocked(bytes, size, stream,
-                               absl::StrCat("backend '", backend_->name(), "' could not commit ",
-                                            FormatBytes(length), " of a cached block"));
+                               absl::StrCat("backend '", backend_->name(), "' could not commit ", FormatBytes(length),
+                                            " of a cached block"));
     }
     ++counters_.backend_commits;
     it = decommitted_.erase(it);
@@ -125,8 +125,8 @@ absl::Status CachingAllocator::RecommitLocked(Block* block, size_t bytes, size_t
     AddReservedLocked(length);
   }
   if (block->decommitted != 0) {  // never hand out pages that are not there
-    return absl::InternalError(absl::StrCat("memory pool bookkeeping: ", block->decommitted,
-                                            " decommitted bytes of a block not found"));
+    return absl::InternalError(
+        absl::StrCat("memory pool bookkeeping: ", block->decommitted, " decommitted bytes of a block not found"));
   }
   return absl::OkStatus();
 }

@@ -12,9 +12,7 @@
 namespace seqserve::memory {
 namespace {
 
-bool ValidAlignment(size_t alignment) {
-  return alignment >= sizeof(void*) && (alignment & (alignment - 1)) == 0;
-}
+bool ValidAlignment(size_t alignment) { return alignment >= sizeof(void*) && (alignment & (alignment - 1)) == 0; }
 
 constexpr size_t kReservationBytes = size_t{1} << 30;  // Note [host reservations]
 
@@ -32,13 +30,12 @@ HostBackend::HostBackend(size_t alignment) : alignment_(alignment) {}
 absl::StatusOr<void*> HostBackend::Allocate(size_t bytes) {
   if (!ValidAlignment(alignment_)) {
     failures_.fetch_add(1, std::memory_order_relaxed);
-    return absl::InvalidArgumentError(absl::StrCat("host backend alignment ", alignment_,
-                                                   " is not a power of two >= ", sizeof(void*)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("host backend alignment ", alignment_, " is not a power of two >= ", sizeof(void*)));
   }
   if (bytes == 0 || bytes > (std::numeric_limits<size_t>::max() >> 2)) {
     failures_.fetch_add(1, std::memory_order_relaxed);
-    return absl::InvalidArgumentError(
-        absl::StrCat("host backend cannot allocate ", bytes, " bytes"));
+    return absl::InvalidArgumentError(absl::StrCat("host backend cannot allocate ", bytes, " bytes"));
   }
   const size_t page = PageSize();
   const size_t committed = RoundUpTo(bytes, page);
@@ -47,8 +44,9 @@ absl::StatusOr<void*> HostBackend::Allocate(size_t bytes) {
   const size_t length = std::max(committed, kReservationBytes) + slack;
   void* mapped = mmap(nullptr, length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   char* base = static_cast<char*>(mapped);
-  char* start = mapped == MAP_FAILED ? nullptr
-                                     : reinterpret_cast<char*>(RoundUpTo(reinterpret_cast<uintptr_t>(base), std::max(alignment_, page)));
+  char* start = mapped == MAP_FAILED
+                    ? nullptr
+                    : reinterpret_cast<char*>(RoundUpTo(reinterpret_cast<uintptr_t>(base), std::max(alignment_, page)));
   if (mapped == MAP_FAILED || mprotect(start, committed, PROT_READ | PROT_WRITE) != 0) {
     if (mapped != MAP_FAILED) munmap(mapped, length);
     failures_.fetch_add(1, std::memory_order_relaxed);

@@ -69,10 +69,10 @@ class HostBackend final : public Backend {
 
  private:
   struct Reservation {
-    char* base = nullptr;   // what mmap returned
-    size_t length = 0;      // what was mapped (munmap's length)
-    size_t committed = 0;   // bytes from the segment's start made accessible (grown)
-    size_t decommitted = 0; // of those, bytes decommitted since
+    char* base = nullptr;    // what mmap returned
+    size_t length = 0;       // what was mapped (munmap's length)
+    size_t committed = 0;    // bytes from the segment's start made accessible (grown)
+    size_t decommitted = 0;  // of those, bytes decommitted since
   };
 
   // The reservation whose grown part holds [ptr, ptr + bytes), a non-empty run of whole pages;

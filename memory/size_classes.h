@@ -60,14 +60,10 @@ inline constexpr size_t kExpandableGrowth = 64 * kKiB;
 inline constexpr size_t kMaxRequestSize = size_t{1} << 48;
 
 // `bytes` rounded up to a multiple of `multiple` (> 0). No overflow for bytes <= kMaxRequestSize.
-inline constexpr size_t RoundUp(size_t bytes, size_t multiple) {
-  return (bytes + multiple - 1) / multiple * multiple;
-}
+inline constexpr size_t RoundUp(size_t bytes, size_t multiple) { return (bytes + multiple - 1) / multiple * multiple; }
 
 // `p` rounded down / up to a multiple of `multiple` (> 0).
-inline char* RoundDownPtr(char* p, size_t multiple) {
-  return p - reinterpret_cast<uintptr_t>(p) % multiple;
-}
+inline char* RoundDownPtr(char* p, size_t multiple) { return p - reinterpret_cast<uintptr_t>(p) % multiple; }
 inline char* RoundUpPtr(char* p, size_t multiple) {
   return p + (multiple - 1 - (reinterpret_cast<uintptr_t>(p) + multiple - 1) % multiple);
 }
@@ -107,8 +103,7 @@ inline constexpr size_t MinSegmentSizeFor(size_t rounded) {
 // allocation it costs the same memory and one free-list entry less; this bounds the slack of a
 // large allocation to 1 MiB (at most 50% of the smallest large request, under 10% of a 10 MiB
 // one). Oversize blocks are never split (Note [oversize blocks]).
-inline constexpr bool ShouldSplit(size_t block_size, size_t rounded, bool small_pool,
-                                  size_t max_split_size) {
+inline constexpr bool ShouldSplit(size_t block_size, size_t rounded, bool small_pool, size_t max_split_size) {
   if (block_size > max_split_size) return false;
   const size_t remainder = block_size - rounded;
   return small_pool ? remainder >= kMinBlockSize : remainder > kSmallRequestLimit;

@@ -31,8 +31,8 @@ class PoolCpuAllocator final : public c10::Allocator {
     absl::StatusOr<void*> ptr = pool->Allocate(bytes);
     if (!ptr.ok()) {
       NoteAllocationRefused();  // Note [OOM by type] in memory/allocation_refusal.h
-      TORCH_CHECK_WITH(OutOfMemoryError, false, kRefusalMarker, " (CPU, out of memory): ",
-                       std::string(ptr.status().message()));
+      TORCH_CHECK_WITH(OutOfMemoryError, false, kRefusalMarker,
+                       " (CPU, out of memory): ", std::string(ptr.status().message()));
     }
     return {*ptr, *ptr, &DeletePooled, c10::Device(c10::DeviceType::CPU)};
   }

@@ -65,7 +65,8 @@ absl::StatusOr<std::vector<CachingAllocator*>> InstallTorchCudaPool(const TorchC
     torch::cuda::CUDAPluggableAllocator::changeCurrentAllocator(allocator);
   } catch (const std::exception& e) {
     return absl::FailedPreconditionError(std::string("libtorch refused the CUDA pool (was a CUDA tensor created "
-                                                     "before?): ") + e.what());
+                                                     "before?): ") +
+                                         e.what());
   }
   return *pools;
 }

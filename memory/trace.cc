@@ -21,21 +21,19 @@ constexpr size_t kWriteBuffer = 1 << 20;
 }  // namespace
 
 int64_t MonotonicNowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
 std::string FormatTraceEvent(const TraceEvent& e) {
-  return absl::StrFormat("%s %d 0x%x %d %d", e.op == TraceOp::kAlloc ? "alloc" : "free", e.size,
-                         e.address, e.stream, e.time_ns);
+  return absl::StrFormat("%s %d 0x%x %d %d", e.op == TraceOp::kAlloc ? "alloc" : "free", e.size, e.address, e.stream,
+                         e.time_ns);
 }
 
 absl::StatusOr<std::unique_ptr<FileTraceWriter>> FileTraceWriter::Open(const std::string& path) {
   std::FILE* file = std::fopen(path.c_str(), "w");
   if (file == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot create trace file '", path, "': ", std::strerror(errno)));
+    return absl::InvalidArgumentError(absl::StrCat("cannot create trace file '", path, "': ", std::strerror(errno)));
   }
   std::setvbuf(file, nullptr, _IOFBF, kWriteBuffer);
   if (std::fputs(kHeader, file) == EOF) {
@@ -45,18 +43,16 @@ absl::StatusOr<std::unique_ptr<FileTraceWriter>> FileTraceWriter::Open(const std
   return std::unique_ptr<FileTraceWriter>(new FileTraceWriter(path, file));
 }
 
-FileTraceWriter::FileTraceWriter(std::string path, std::FILE* file)
-    : path_(std::move(path)), file_(file) {}
+FileTraceWriter::FileTraceWriter(std::string path, std::FILE* file) : path_(std::move(path)), file_(file) {}
 
 FileTraceWriter::~FileTraceWriter() { Close().IgnoreError(); }
 
 void FileTraceWriter::Record(const TraceEvent& e) {
   MutexLock lock(&mu_);
   if (file_ == nullptr) return;
-  const int n = std::fprintf(
-      file_, "%s %llu 0x%llx %llu %lld\n", e.op == TraceOp::kAlloc ? "alloc" : "free",
-      static_cast<unsigned long long>(e.size), static_cast<unsigned long long>(e.address),
-      static_cast<unsigned long long>(e.stream), static_cast<long long>(e.time_ns));
+  const int n = std::fprintf(file_, "%s %llu 0x%llx %llu %lld\n", e.op == TraceOp::kAlloc ? "alloc" : "free",
+                             static_cast<unsigned long long>(e.size), static_cast<unsigned long long>(e.address),
+                             static_cast<unsigned long long>(e.stream), static_cast<long long>(e.time_ns));
   if (n < 0) failed_ = true;
   ++events_;
 }
@@ -89,9 +85,8 @@ absl::StatusOr<std::vector<TraceEvent>> ReadTrace(const std::string& path) {
     if (text.empty() || text[0] == '#') continue;
     const std::vector<absl::string_view> fields = absl::StrSplit(text, ' ', absl::SkipEmpty());
     auto bad = [&](absl::string_view what) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ":", number, ": ", what, " in trace line '", text,
-                       "' (expected: alloc|free <size> 0x<address> <stream> <time_ns>)"));
+      return absl::InvalidArgumentError(absl::StrCat(path, ":", number, ": ", what, " in trace line '", text,
+                                                     "' (expected: alloc|free <size> 0x<address> <stream> <time_ns>)"));
     };
     if (fields.size() != 5) return bad("wrong number of fields");
     TraceEvent e;

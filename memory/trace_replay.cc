@@ -7,8 +7,7 @@
 
 namespace seqserve::memory {
 
-absl::StatusOr<ReplayResult> ReplayTrace(const std::vector<TraceEvent>& events,
-                                         CachingAllocator& pool) {
+absl::StatusOr<ReplayResult> ReplayTrace(const std::vector<TraceEvent>& events, CachingAllocator& pool) {
   ReplayResult result;
   // Recorded address -> the replay's pointer (nullptr: the replayed allocation failed).
   absl::flat_hash_map<uint64_t, void*> live;
@@ -18,8 +17,7 @@ absl::StatusOr<ReplayResult> ReplayTrace(const std::vector<TraceEvent>& events,
     if (e.op == TraceOp::kAlloc) {
       if (live.contains(e.address)) {
         error = absl::InvalidArgumentError(absl::StrFormat(
-            "trace event %d allocates 0x%x, which is still live: not a single pool's trace", i,
-            e.address));
+            "trace event %d allocates 0x%x, which is still live: not a single pool's trace", i, e.address));
         break;
       }
       absl::StatusOr<void*> ptr = pool.Allocate(e.size, e.stream);

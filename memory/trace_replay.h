@@ -29,8 +29,7 @@ struct ReplayResult {
 
 // INVALID_ARGUMENT when the trace allocates an address that is still live (it interleaves
 // several pools), or the pool reports an error other than RESOURCE_EXHAUSTED.
-absl::StatusOr<ReplayResult> ReplayTrace(const std::vector<TraceEvent>& events,
-                                         CachingAllocator& pool);
+absl::StatusOr<ReplayResult> ReplayTrace(const std::vector<TraceEvent>& events, CachingAllocator& pool);
 
 }  // namespace seqserve::memory
 

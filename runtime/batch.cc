@@ -36,8 +36,8 @@ Layout LayoutOf(const ModelSignature& sig, const TensorSpec& spec) {
 // Copies `chunks` chunks from src (each src_len x inner bytes) to dst (each dst_len x inner
 // bytes). When dst_len > src_len the rest of each dst chunk is filled with `pad` (one element,
 // repeated); when dst_len < src_len the tail of each src chunk is dropped.
-void CopyChunks(const char* src, int64_t src_len, char* dst, int64_t dst_len, int64_t chunks,
-                size_t inner_bytes, const std::string& pad) {
+void CopyChunks(const char* src, int64_t src_len, char* dst, int64_t dst_len, int64_t chunks, size_t inner_bytes,
+                const std::string& pad) {
   const size_t copy = static_cast<size_t>(std::min(src_len, dst_len)) * inner_bytes;
   const size_t src_stride = static_cast<size_t>(src_len) * inner_bytes;
   const size_t dst_stride = static_cast<size_t>(dst_len) * inner_bytes;
@@ -74,10 +74,11 @@ void CompleteDead(std::vector<std::unique_ptr<InferenceRequest>>& dead, absl::Ti
   for (auto& request : dead) {
     const bool cancelled = request->cancel != nullptr && request->cancel->cancelled();
     const std::string waited = absl::FormatDuration(now - request->timing.received);
-    request->done(cancelled ? absl::CancelledError(absl::StrCat("request cancelled by the client while waiting ", where))
-                            : absl::DeadlineExceededError(absl::StrCat(
-                                  "deadline expired after ", waited, " ", where,
-                                  ", before compute; the server is saturated or the deadline is shorter than one batch")));
+    request->done(cancelled
+                      ? absl::CancelledError(absl::StrCat("request cancelled by the client while waiting ", where))
+                      : absl::DeadlineExceededError(absl::StrCat(
+                            "deadline expired after ", waited, " ", where,
+                            ", before compute; the server is saturated or the deadline is shorter than one batch")));
   }
   dead.clear();
 }
@@ -138,8 +139,8 @@ void AssembleInput(const ModelSignature& sig, int input_index, const Batch& batc
   for (const auto& request : batch.requests) {
     const int64_t src_len = spec.carries_sequence ? request->sequence_length : 1;
     const int64_t chunks = request->rows * layout.outer;
-    CopyChunks(request->inputs[input_index].bytes().data(), src_len, dst, dst_len, chunks,
-               layout.inner_bytes, spec.pad_bytes);
+    CopyChunks(request->inputs[input_index].bytes().data(), src_len, dst, dst_len, chunks, layout.inner_bytes,
+               spec.pad_bytes);
     dst += static_cast<size_t>(chunks * dst_len) * layout.inner_bytes;
   }
 }
@@ -149,15 +150,15 @@ absl::Status CheckOutputShape(const ModelSignature& sig, int output_index, const
   const TensorSpec& spec = sig.outputs[output_index];
   const std::vector<int64_t> want = BatchedShape(sig, spec, batch.rows, batch.padded_length);
   if (shape != want) {
-    return absl::InternalError(absl::StrCat(
-        "model returned shape [", absl::StrJoin(shape, ", "), "] for output '", spec.name,
-        "' but its config.pbtxt implies [", absl::StrJoin(want, ", "), "] for this batch"));
+    return absl::InternalError(absl::StrCat("model returned shape [", absl::StrJoin(shape, ", "), "] for output '",
+                                            spec.name, "' but its config.pbtxt implies [", absl::StrJoin(want, ", "),
+                                            "] for this batch"));
   }
   return absl::OkStatus();
 }
 
-Tensor ExtractOutput(const ModelSignature& sig, int output_index, const Batch& batch,
-                     const char* src, int64_t row_offset, const InferenceRequest& request) {
+Tensor ExtractOutput(const ModelSignature& sig, int output_index, const Batch& batch, const char* src,
+                     int64_t row_offset, const InferenceRequest& request) {
   const TensorSpec& spec = sig.outputs[output_index];
   const Layout layout = LayoutOf(sig, spec);
   const int64_t src_len = spec.carries_sequence ? batch.padded_length : 1;

@@ -46,8 +46,8 @@ void RemoveDead(Batch& batch, absl::Time now, std::vector<std::unique_ptr<Infere
 std::pair<Batch, Batch> SplitBatch(Batch&& batch);
 
 // Shape of `spec` batched over `rows` rows, its sequence axis (if any) set to `padded_length`.
-std::vector<int64_t> BatchedShape(const ModelSignature& signature, const TensorSpec& spec,
-                                  int64_t rows, int64_t padded_length);
+std::vector<int64_t> BatchedShape(const ModelSignature& signature, const TensorSpec& spec, int64_t rows,
+                                  int64_t padded_length);
 
 // A request of `rows` rows at sequence length `length` (ignored without a sequence dimension)
 // with every input of the signature, each sized for its batched shape and its bytes written by
@@ -63,13 +63,13 @@ void AssembleInput(const ModelSignature& signature, int input_index, const Batch
 
 // Checks a model output against the signature: `shape` must be BatchedShape(output, rows,
 // padded_length). INTERNAL error otherwise (the model disagrees with its config.pbtxt).
-absl::Status CheckOutputShape(const ModelSignature& signature, int output_index,
-                              const Batch& batch, const std::vector<int64_t>& shape);
+absl::Status CheckOutputShape(const ModelSignature& signature, int output_index, const Batch& batch,
+                              const std::vector<int64_t>& shape);
 
 // Copies the rows of `request` (which start at `row_offset` in the batch) out of the batched
 // output `src` (of the checked batched shape), removing sequence padding.
-Tensor ExtractOutput(const ModelSignature& signature, int output_index, const Batch& batch,
-                     const char* src, int64_t row_offset, const InferenceRequest& request);
+Tensor ExtractOutput(const ModelSignature& signature, int output_index, const Batch& batch, const char* src,
+                     int64_t row_offset, const InferenceRequest& request);
 
 }  // namespace seqserve
 

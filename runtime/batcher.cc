@@ -8,9 +8,7 @@
 #include "absl/time/clock.h"
 
 namespace seqserve {
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 std::vector<int64_t> DefaultBucketEdges(int64_t max_length) {
   std::vector<int64_t> edges;
@@ -31,8 +29,8 @@ DynamicBatcher::DynamicBatcher(BatcherOptions options, bool has_sequence)
       token_limit_(has_sequence ? options_.max_batch_tokens : std::numeric_limits<int64_t>::max()),
       batch_rows_(Histogram::PowersOfTwo(1024)),
       padded_length_(Histogram::PowersOfTwo(8192)) {
-  const bool bucketed = has_sequence_ && options_.mode == BatchingMode::kLengthBucketed &&
-                        !options_.bucket_edges.empty();
+  const bool bucketed =
+      has_sequence_ && options_.mode == BatchingMode::kLengthBucketed && !options_.bucket_edges.empty();
   buckets_ = std::vector<Bucket>(bucketed ? options_.bucket_edges.size() : 1);
 }
 
@@ -93,16 +91,15 @@ absl::Status DynamicBatcher::EnqueueAll(std::vector<std::unique_ptr<InferenceReq
 bool DynamicBatcher::IsFull(const Bucket& bucket) const {
   if (bucket.requests.empty()) return false;
   if (options_.mode == BatchingMode::kNone) return true;
-  return bucket.rows >= options_.max_batch_size ||
-         bucket.rows * std::max<int64_t>(bucket.longest, 1) >= token_limit_;
+  return bucket.rows >= options_.max_batch_size || bucket.rows * std::max<int64_t>(bucket.longest, 1) >= token_limit_;
 }
 
 int DynamicBatcher::OldestBucket() const {
   int oldest = -1;
   for (size_t i = 0; i < buckets_.size(); ++i) {
     if (buckets_[i].requests.empty()) continue;
-    if (oldest < 0 || buckets_[i].requests.front()->timing.received <
-                          buckets_[oldest].requests.front()->timing.received) {
+    if (oldest < 0 ||
+        buckets_[i].requests.front()->timing.received < buckets_[oldest].requests.front()->timing.received) {
       oldest = static_cast<int>(i);
     }
   }
@@ -119,9 +116,8 @@ std::unique_ptr<InferenceRequest> DynamicBatcher::Take(Bucket& bucket, size_t in
   return request;
 }
 
-bool DynamicBatcher::TakeFrom(Bucket& bucket, Batch& batch, int64_t& real_tokens, bool neighbour,
-                              absl::Time now, const BatchFits& fits,
-                              std::vector<std::unique_ptr<InferenceRequest>>& dead) {
+bool DynamicBatcher::TakeFrom(Bucket& bucket, Batch& batch, int64_t& real_tokens, bool neighbour, absl::Time now,
+                              const BatchFits& fits, std::vector<std::unique_ptr<InferenceRequest>>& dead) {
   bool memory_stopped = false;
   size_t i = 0;
   while (i < bucket.requests.size()) {
@@ -136,12 +132,11 @@ bool DynamicBatcher::TakeFrom(Bucket& bucket, Batch& batch, int64_t& real_tokens
     const int64_t padded = std::max(batch.padded_length, r.sequence_length);
     const int64_t tokens = rows * std::max<int64_t>(padded, 1);
     const int64_t real = real_tokens + RealTokens(r);
-    const bool within_limits = batch.requests.empty() ||
-                               (rows <= options_.max_batch_size && tokens <= token_limit_);
+    const bool within_limits = batch.requests.empty() || (rows <= options_.max_batch_size && tokens <= token_limit_);
     const bool efficient = !neighbour || static_cast<double>(real) >= options_.neighbour_min_efficiency * tokens;
     // The memory check last: it is the dearest, and a batch it stops counts as memory-limited.
-    const bool within_memory = batch.requests.empty() || fits == nullptr || !within_limits || !efficient ||
-                               fits(rows, padded);
+    const bool within_memory =
+        batch.requests.empty() || fits == nullptr || !within_limits || !efficient || fits(rows, padded);
     if (!within_limits || !within_memory) {
       memory_stopped |= !within_memory;
       // Within the main bucket, arrival order is kept: stop at the first misfit. A neighbour
@@ -188,8 +183,8 @@ std::optional<Batch> DynamicBatcher::NextBatch(const BatchFits& fits) {
     } else {
       for (size_t i = 0; i < buckets_.size(); ++i) {
         if (!IsFull(buckets_[i])) continue;
-        if (chosen < 0 || buckets_[i].requests.front()->timing.received <
-                              buckets_[chosen].requests.front()->timing.received) {
+        if (chosen < 0 ||
+            buckets_[i].requests.front()->timing.received < buckets_[chosen].requests.front()->timing.received) {
           chosen = static_cast<int>(i);
         }
       }

@@ -104,17 +104,17 @@ std::vector<int64_t> DefaultBucketEdges(int64_t max_length);
 
 // Counters since construction; read with DynamicBatcher::stats().
 struct BatcherStats {
-  int64_t queued = 0;              // requests waiting now
-  int64_t enqueued = 0;            // requests accepted
-  int64_t rejected_queue_full = 0; // refused with RESOURCE_EXHAUSTED
-  int64_t expired = 0;             // completed with DEADLINE_EXCEEDED before compute
-  int64_t cancelled = 0;           // completed with CANCELLED before compute
-  int64_t batches = 0;             // batches handed to executors
-  int64_t memory_limited_batches = 0;  // batches that stopped growing because of the memory check
-  int64_t batch_rows = 0;          // rows in those batches
-  int64_t real_tokens = 0;         // tokens that were not padding
-  int64_t padded_tokens = 0;       // tokens computed, padding included
-  HistogramSnapshot rows_per_batch;        // rows per batch
+  int64_t queued = 0;                         // requests waiting now
+  int64_t enqueued = 0;                       // requests accepted
+  int64_t rejected_queue_full = 0;            // refused with RESOURCE_EXHAUSTED
+  int64_t expired = 0;                        // completed with DEADLINE_EXCEEDED before compute
+  int64_t cancelled = 0;                      // completed with CANCELLED before compute
+  int64_t batches = 0;                        // batches handed to executors
+  int64_t memory_limited_batches = 0;         // batches that stopped growing because of the memory check
+  int64_t batch_rows = 0;                     // rows in those batches
+  int64_t real_tokens = 0;                    // tokens that were not padding
+  int64_t padded_tokens = 0;                  // tokens computed, padding included
+  HistogramSnapshot rows_per_batch;           // rows per batch
   HistogramSnapshot padded_length_per_batch;  // length each batch was padded to (sequence models)
 };
 

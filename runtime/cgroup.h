@@ -36,9 +36,9 @@ std::optional<std::string> ReadCgroupFile(const std::filesystem::path& path);
 
 // The smallest value `limit_of(dir)` gives (nullopt: no limit there) from `dir` up to and
 // including `root` (a limit on an ancestor binds too); `where` gets the directory it came from.
-std::optional<double> SmallestLimitUpTo(const std::filesystem::path& root, std::filesystem::path dir,
-                                        const std::function<std::optional<double>(const std::filesystem::path&)>& limit_of,
-                                        std::filesystem::path* where);
+std::optional<double> SmallestLimitUpTo(
+    const std::filesystem::path& root, std::filesystem::path dir,
+    const std::function<std::optional<double>(const std::filesystem::path&)>& limit_of, std::filesystem::path* where);
 
 }  // namespace seqserve
 

@@ -35,9 +35,9 @@ uint16_t FloatToHalf(float f) {
   const uint32_t sign = (x >> 16) & 0x8000u;
   const uint32_t abs = x & 0x7fffffffu;
   if (abs >= 0x7f800000u) return sign | 0x7c00u | (abs > 0x7f800000u ? 0x200u : 0u);  // inf/nan
-  if (abs >= 0x477ff000u) return sign | 0x7c00u;                                       // overflow
-  if (abs < 0x38800000u) {                                                              // subnormal
-    if (abs < 0x33000000u) return sign;  // rounds to zero
+  if (abs >= 0x477ff000u) return sign | 0x7c00u;                                      // overflow
+  if (abs < 0x38800000u) {                                                            // subnormal
+    if (abs < 0x33000000u) return sign;                                               // rounds to zero
     const uint32_t mant = (abs & 0x007fffffu) | 0x00800000u;
     const int shift = 126 - static_cast<int>(abs >> 23);  // 14..24
     uint32_t half = mant >> shift;
@@ -118,10 +118,8 @@ bool IsInteger(DataType type) {
     case DataType::kInt8:
     case DataType::kInt16:
     case DataType::kInt32:
-    case DataType::kInt64:
-      return true;
-    default:
-      return false;
+    case DataType::kInt64: return true;
+    default: return false;
   }
 }
 

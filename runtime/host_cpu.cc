@@ -67,28 +67,33 @@ CpuBudget DetectCpuBudget(const std::string& cgroup_root, const std::string& pro
   if (v1_path.has_value()) {
     for (const char* mount : {"cpu", "cpu,cpuacct", "cpuacct,cpu"}) {
       const fs::path base = root / mount;
-      budget.quota_cores = SmallestLimitUpTo(base, base / *v1_path, [](const fs::path& dir) {
-        std::optional<std::string> quota = ReadCgroupFile(dir / "cpu.cfs_quota_us");
-        std::optional<std::string> period = ReadCgroupFile(dir / "cpu.cfs_period_us");
-        return quota && period ? ParseCfsQuota(*quota, *period) : std::nullopt;
-      }, &where);
+      budget.quota_cores = SmallestLimitUpTo(
+          base, base / *v1_path,
+          [](const fs::path& dir) {
+            std::optional<std::string> quota = ReadCgroupFile(dir / "cpu.cfs_quota_us");
+            std::optional<std::string> period = ReadCgroupFile(dir / "cpu.cfs_period_us");
+            return quota && period ? ParseCfsQuota(*quota, *period) : std::nullopt;
+          },
+          &where);
       if (budget.quota_cores) {
         budget.source = (where / "cpu.cfs_quota_us").string();
         break;
       }
     }
   } else if (v2_path.has_value()) {
-    budget.quota_cores = SmallestLimitUpTo(root, root / *v2_path, [](const fs::path& dir) {
-      std::optional<std::string> text = ReadCgroupFile(dir / "cpu.max");
-      return text ? ParseCpuMax(*text) : std::nullopt;
-    }, &where);
+    budget.quota_cores = SmallestLimitUpTo(
+        root, root / *v2_path,
+        [](const fs::path& dir) {
+          std::optional<std::string> text = ReadCgroupFile(dir / "cpu.max");
+          return text ? ParseCpuMax(*text) : std::nullopt;
+        },
+        &where);
     if (budget.quota_cores) budget.source = (where / "cpu.max").string();
   }
   budget.cores = BudgetCores(budget.quota_cores, budget.affinity_cores);
-  budget.source = budget.quota_cores
-                      ? absl::StrCat("cgroup quota ", *budget.quota_cores, " cores (", budget.source, "), affinity ",
-                                     budget.affinity_cores, " CPUs")
-                      : absl::StrCat("no cgroup CPU quota, affinity ", budget.affinity_cores, " CPUs");
+  budget.source = budget.quota_cores ? absl::StrCat("cgroup quota ", *budget.quota_cores, " cores (", budget.source,
+                                                    "), affinity ", budget.affinity_cores, " CPUs")
+                                     : absl::StrCat("no cgroup CPU quota, affinity ", budget.affinity_cores, " CPUs");
   return budget;
 }
 

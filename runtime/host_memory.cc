@@ -86,9 +86,10 @@ PoolBudget PlanPoolBudget(const std::optional<uint64_t>& limit, uint64_t residen
   plan.margin = SafetyMargin(*limit);
   const uint64_t taken = plan.outside_pool + plan.margin;
   plan.budget = *limit > taken ? *limit - taken : 1;
-  plan.reason = absl::StrCat("limit ", Mib(*limit), " - outside the pool ", Mib(plan.outside_pool), " - margin ",
-                             Mib(plan.margin), " = pool budget ", Mib(plan.budget),
-                             *limit > taken ? "" : " (the limit leaves nothing for tensors: every request will be refused)");
+  plan.reason =
+      absl::StrCat("limit ", Mib(*limit), " - outside the pool ", Mib(plan.outside_pool), " - margin ",
+                   Mib(plan.margin), " = pool budget ", Mib(plan.budget),
+                   *limit > taken ? "" : " (the limit leaves nothing for tensors: every request will be refused)");
   return plan;
 }
 

@@ -56,8 +56,8 @@ struct PoolBudget {
   std::optional<uint64_t> limit;  // the pod's memory limit, if any
   uint64_t outside_pool = 0;      // resident - pool reserved, when it was planned
   uint64_t margin = 0;
-  uint64_t budget = 0;            // the pool's capacity; 0: unlimited
-  std::string reason;             // for the log
+  uint64_t budget = 0;  // the pool's capacity; 0: unlimited
+  std::string reason;   // for the log
 };
 
 uint64_t SafetyMargin(uint64_t limit);

@@ -60,7 +60,7 @@ struct InferenceRequest {
   std::vector<Tensor> inputs;
   std::vector<std::string> requested_outputs;  // empty: all outputs
   absl::Time deadline = absl::InfiniteFuture();
-  std::shared_ptr<CancellationFlag> cancel;    // may be null
+  std::shared_ptr<CancellationFlag> cancel;  // may be null
   DoneCallback done;
 
   // Filled by ValidateRequest: inputs reordered to the model's order, and:

@@ -18,11 +18,17 @@ enum class LogSeverity { kInfo, kWarning, kError };
 void LogLine(LogSeverity severity, absl::string_view message);
 
 template <typename... Args>
-void LogInfo(const Args&... args) { LogLine(LogSeverity::kInfo, absl::StrCat(args...)); }
+void LogInfo(const Args&... args) {
+  LogLine(LogSeverity::kInfo, absl::StrCat(args...));
+}
 template <typename... Args>
-void LogWarning(const Args&... args) { LogLine(LogSeverity::kWarning, absl::StrCat(args...)); }
+void LogWarning(const Args&... args) {
+  LogLine(LogSeverity::kWarning, absl::StrCat(args...));
+}
 template <typename... Args>
-void LogError(const Args&... args) { LogLine(LogSeverity::kError, absl::StrCat(args...)); }
+void LogError(const Args&... args) {
+  LogLine(LogSeverity::kError, absl::StrCat(args...));
+}
 
 // Lets one log line through per `interval` for one kind of event (e.g. a model's failures), so
 // that a flood of the same error cannot flood the log. Thread-safe.

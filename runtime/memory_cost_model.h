@@ -28,7 +28,7 @@ namespace seqserve {
 // One measured batch.
 struct MemoryPoint {
   int64_t rows = 0;
-  int64_t length = 1;   // padded length; 1 without a sequence dimension
+  int64_t length = 1;  // padded length; 1 without a sequence dimension
   int64_t peak_bytes = 0;
 };
 

@@ -71,7 +71,8 @@ absl::Status CheckRange(absl::string_view model, absl::string_view kind, const T
   const std::string what = absl::StrCat(kind, " '", spec.name, "' has valid_range [", r.begin(), ", ", r.end(), ")");
   if (kind != "input") return Invalid(model, absl::StrCat(what, ": only inputs take a valid_range"));
   if (!IsInteger(spec.dtype)) {
-    return Invalid(model, absl::StrCat(what, ": only integer inputs take a valid_range, not ", DataTypeName(spec.dtype)));
+    return Invalid(model,
+                   absl::StrCat(what, ": only integer inputs take a valid_range, not ", DataTypeName(spec.dtype)));
   }
   if (r.end() <= r.begin()) return Invalid(model, absl::StrCat(what, ": end must be greater than begin"));
   if (t.pad_value() < static_cast<double>(r.begin()) || t.pad_value() >= static_cast<double>(r.end())) {
@@ -81,9 +82,9 @@ absl::Status CheckRange(absl::string_view model, absl::string_view kind, const T
 }
 
 // Fills TensorSpecs and checks dims: -1 only on the sequence axis, everything else positive.
-absl::StatusOr<std::vector<TensorSpec>> ToSpecs(
-    absl::string_view model, absl::string_view kind,
-    const google::protobuf::RepeatedPtrField<v1::TensorConfig>& tensors, int axis) {
+absl::StatusOr<std::vector<TensorSpec>> ToSpecs(absl::string_view model, absl::string_view kind,
+                                                const google::protobuf::RepeatedPtrField<v1::TensorConfig>& tensors,
+                                                int axis) {
   std::vector<TensorSpec> specs;
   for (const v1::TensorConfig& t : tensors) {
     TensorSpec spec;
@@ -105,10 +106,10 @@ absl::StatusOr<std::vector<TensorSpec>> ToSpecs(
       if (d == -1 && i == axis) {
         spec.carries_sequence = true;
       } else if (d <= 0) {
-        return Invalid(model, absl::StrCat(
-            kind, " '", spec.name, "' has dims [", absl::StrJoin(spec.dims, ", "),
-            "]: only the sequence axis (", axis < 0 ? "none declared" : std::to_string(axis),
-            ") may be -1, other dims must be positive"));
+        return Invalid(model,
+                       absl::StrCat(kind, " '", spec.name, "' has dims [", absl::StrJoin(spec.dims, ", "),
+                                    "]: only the sequence axis (", axis < 0 ? "none declared" : std::to_string(axis),
+                                    ") may be -1, other dims must be positive"));
       }
     }
     if (!PadValueFits(spec.dtype, t.pad_value())) {
@@ -139,9 +140,7 @@ BatchingMode ToMode(v1::BatchingConfig::Mode mode) {
 
 }  // namespace
 
-DataType FromProto(v1::DataType type) {
-  return DataTypeFromName(v1::DataType_Name(type)).value_or(DataType::kInvalid);
-}
+DataType FromProto(v1::DataType type) { return DataTypeFromName(v1::DataType_Name(type)).value_or(DataType::kInvalid); }
 
 v1::DataType ToProto(DataType type) {
   v1::DataType out = v1::DATA_TYPE_UNSPECIFIED;
@@ -183,8 +182,10 @@ absl::StatusOr<ModelSetup> ParseModelConfig(absl::string_view text, absl::string
   for (const std::vector<TensorSpec>* specs : {&sig.inputs, &sig.outputs}) {
     for (const TensorSpec& spec : *specs) {
       if (!FullBatchFits(sig, spec)) {
-        return Invalid(model_name, absl::StrCat("'", spec.name, "' of a full batch (max_batch_size x dims, the sequence at "
-                                                "max_length) would exceed ", kMaxBatchTensorBytes, " bytes"));
+        return Invalid(model_name, absl::StrCat("'", spec.name,
+                                                "' of a full batch (max_batch_size x dims, the sequence at "
+                                                "max_length) would exceed ",
+                                                kMaxBatchTensorBytes, " bytes"));
       }
     }
   }
@@ -245,7 +246,8 @@ absl::StatusOr<ModelSetup> ParseModelConfig(absl::string_view text, absl::string
     return Invalid(model_name, "instance.gpus applies to device: CUDA only");
   }
   for (int32_t gpu : inst.gpus()) {
-    if (gpu < 0 || gpu > 1023) return Invalid(model_name, absl::StrCat("instance.gpus has ", gpu, "; CUDA indices are 0..1023"));
+    if (gpu < 0 || gpu > 1023)
+      return Invalid(model_name, absl::StrCat("instance.gpus has ", gpu, "; CUDA indices are 0..1023"));
   }
   setup.gpus.assign(inst.gpus().begin(), inst.gpus().end());
 
@@ -302,8 +304,10 @@ absl::StatusOr<ModelSetup> ParseModelConfig(absl::string_view text, absl::string
     // A model computing in reduced precision misses its FP32 references by that precision's
     // rounding, whatever type its outputs are converted to.
     Tolerance tolerance = DefaultTolerance(sig.outputs[k].dtype);
-    if (IsFloatingPoint(sig.outputs[k].dtype) && (setup.precision == Precision::kBf16 || setup.precision == Precision::kFp16)) {
-      const Tolerance reduced = DefaultTolerance(setup.precision == Precision::kBf16 ? DataType::kBf16 : DataType::kFp16);
+    if (IsFloatingPoint(sig.outputs[k].dtype) &&
+        (setup.precision == Precision::kBf16 || setup.precision == Precision::kFp16)) {
+      const Tolerance reduced =
+          DefaultTolerance(setup.precision == Precision::kBf16 ? DataType::kBf16 : DataType::kFp16);
       tolerance = Tolerance{std::max(tolerance.atol, reduced.atol), std::max(tolerance.rtol, reduced.rtol)};
     }
     // (0, 0) is proto3's "absent" and would demand bit-equality of floats, never what one means:
@@ -317,7 +321,8 @@ absl::StatusOr<ModelSetup> ParseModelConfig(absl::string_view text, absl::string
   }
   for (const v1::TensorConfig& t : c.input()) {
     if (t.has_reference_tolerance()) {
-      return Invalid(model_name, absl::StrCat("input '", t.name(), "' has a reference_tolerance; only outputs take one"));
+      return Invalid(model_name,
+                     absl::StrCat("input '", t.name(), "' has a reference_tolerance; only outputs take one"));
     }
   }
   return setup;

@@ -41,8 +41,8 @@ absl::Status WarmUpShape(BatchRunner& runner, const ModelSignature& sig, int64_t
     memory::AllocationScope scope;
     absl::Status status = runner.Run(batch, responses);
     if (!status.ok()) {
-      return absl::Status(status.code(), absl::StrCat("warm-up at ", rows, " rows x length ", length,
-                                                      " failed: ", status.message()));
+      return absl::Status(status.code(),
+                          absl::StrCat("warm-up at ", rows, " rows x length ", length, " failed: ", status.message()));
     }
     // The last iteration: the first ones may still allocate for the executor's own sake.
     if (points != nullptr && i + 1 == iterations) {
@@ -84,8 +84,8 @@ absl::Status WarmUp(BatchRunner& runner, const ModelSignature& sig, const Warmup
   return absl::OkStatus();
 }
 
-ModelExecutor::ModelExecutor(ModelSignature signature, BatcherOptions batcher_options, int instances,
-                             std::string name, MemoryGate* gate)
+ModelExecutor::ModelExecutor(ModelSignature signature, BatcherOptions batcher_options, int instances, std::string name,
+                             MemoryGate* gate)
     : signature_(std::move(signature)),
       instances_(instances),
       name_(std::move(name)),
@@ -176,7 +176,9 @@ void ModelExecutor::Serve(BatchRunner& runner) {
   const bool gated = gate_ != nullptr && cost_.valid();
   DynamicBatcher::BatchFits fits;
   if (gated) {
-    fits = [this](int64_t rows, int64_t padded) { return cost_.Predict(rows, std::max<int64_t>(padded, 1)) <= gate_->Available(); };
+    fits = [this](int64_t rows, int64_t padded) {
+      return cost_.Predict(rows, std::max<int64_t>(padded, 1)) <= gate_->Available();
+    };
   }
   while (std::optional<Batch> batch = batcher_.NextBatch(fits)) {
     bool waited = false;
@@ -208,8 +210,9 @@ void ModelExecutor::RunAndComplete(BatchRunner& runner, Batch batch) {
     }
     int64_t suppressed = 0;
     if (split_log_.Allow(done, &suppressed)) {
-      LogWarning(name_, ": batch of ", batch.requests.size(), " requests (", batch.rows, " rows x ", batch.padded_length,
-                 " tokens) ", oom ? "ran out of memory" : "failed", "; splitting it to isolate the failure",
+      LogWarning(name_, ": batch of ", batch.requests.size(), " requests (", batch.rows, " rows x ",
+                 batch.padded_length, " tokens) ", oom ? "ran out of memory" : "failed",
+                 "; splitting it to isolate the failure",
                  suppressed > 0 ? absl::StrCat(" (", suppressed, " more splits since the last line)") : "");
     }
     std::pair<Batch, Batch> halves = SplitBatch(std::move(batch));

@@ -32,27 +32,27 @@ namespace seqserve {
 
 // Cumulative counters of one executor, for ModelStatistics and metrics. Durations in ns.
 struct ExecutionStats {
-  int64_t success_count = 0;    // requests completed OK
-  int64_t success_ns = 0;       // their time from acceptance to compute done
-  int64_t fail_count = 0;       // requests failed by the model or by memory, alone (a failing
-                                // batch of several is split first); minus oom_failures: the
-                                // model's own failures
+  int64_t success_count = 0;  // requests completed OK
+  int64_t success_ns = 0;     // their time from acceptance to compute done
+  int64_t fail_count = 0;     // requests failed by the model or by memory, alone (a failing
+                              // batch of several is split first); minus oom_failures: the
+                              // model's own failures
   int64_t fail_ns = 0;
-  int64_t queue_ns = 0;         // time requests waited in the queue (all that reached compute)
-  int64_t compute_ns = 0;       // batch compute time, charged to each request of the batch
-  int64_t inference_count = 0;  // rows computed successfully
-  int64_t execution_count = 0;  // batches run
-  int64_t batch_compute_ns = 0; // batch compute time, counted once per batch
-  int64_t last_inference_ms = 0;  // wall time of the last batch, ms since the epoch
-  int64_t batch_splits = 0;     // batches split in two after running out of memory
-  int64_t oom_failures = 0;     // requests failed RESOURCE_EXHAUSTED: out of memory even alone
-  int64_t batch_bisections = 0; // batches split in two after the model failed on them otherwise
-  int64_t expired_in_retry = 0;   // deadline passed while a failed batch of theirs ran: not retried
-  int64_t cancelled_in_retry = 0; // cancelled likewise
-  int64_t chunked_requests = 0;   // requests cut into row chunks (Note [row chunks])
-  int64_t row_chunks = 0;         // the chunks they were cut into
-  int64_t memory_refusals = 0;    // requests refused: one of their rows alone exceeds the memory budget
-  int64_t memory_waits = 0;       // batches that waited at the memory gate for others to finish
+  int64_t queue_ns = 0;               // time requests waited in the queue (all that reached compute)
+  int64_t compute_ns = 0;             // batch compute time, charged to each request of the batch
+  int64_t inference_count = 0;        // rows computed successfully
+  int64_t execution_count = 0;        // batches run
+  int64_t batch_compute_ns = 0;       // batch compute time, counted once per batch
+  int64_t last_inference_ms = 0;      // wall time of the last batch, ms since the epoch
+  int64_t batch_splits = 0;           // batches split in two after running out of memory
+  int64_t oom_failures = 0;           // requests failed RESOURCE_EXHAUSTED: out of memory even alone
+  int64_t batch_bisections = 0;       // batches split in two after the model failed on them otherwise
+  int64_t expired_in_retry = 0;       // deadline passed while a failed batch of theirs ran: not retried
+  int64_t cancelled_in_retry = 0;     // cancelled likewise
+  int64_t chunked_requests = 0;       // requests cut into row chunks (Note [row chunks])
+  int64_t row_chunks = 0;             // the chunks they were cut into
+  int64_t memory_refusals = 0;        // requests refused: one of their rows alone exceeds the memory budget
+  int64_t memory_waits = 0;           // batches that waited at the memory gate for others to finish
   HistogramSnapshot queue_seconds;    // per request: acceptance to batch start
   HistogramSnapshot compute_seconds;  // per request: its batch's compute time
   double recent_queue_seconds = 0;    // mean queue wait over the last 30 s (0 if idle)
@@ -128,8 +128,8 @@ class ModelExecutor {
   void RunAndComplete(BatchRunner& runner, Batch batch);
   // The instance thread: creates its runner, warms it up, waits for the others (the cost model
   // is fitted by the last), then serves.
-  void InstanceMain(const BatchRunnerFactory& factory, const WarmupOptions& warmup,
-                    const CancellationFlag* abort, int instance);
+  void InstanceMain(const BatchRunnerFactory& factory, const WarmupOptions& warmup, const CancellationFlag* abort,
+                    int instance);
   // Retries one half of a failed batch, first answering (DEADLINE_EXCEEDED / CANCELLED) the
   // requests that died meanwhile.
   void RetryPart(BatchRunner& runner, Batch part);
@@ -144,7 +144,7 @@ class ModelExecutor {
   // Start-up: the instance threads and Start() meet here before anything is served.
   Mutex start_mu_;
   CondVar start_cv_;
-  int pending_ ABSL_GUARDED_BY(start_mu_) = 0;  // instances still warming up
+  int pending_ ABSL_GUARDED_BY(start_mu_) = 0;           // instances still warming up
   absl::Status first_error_ ABSL_GUARDED_BY(start_mu_);  // of the instances' start-up
   std::vector<MemoryPoint> warmup_points_ ABSL_GUARDED_BY(start_mu_);
   // Written by the last instance to finish warming up, under start_mu_, before any serves; then
@@ -165,9 +165,8 @@ class ModelExecutor {
 // seen. The last iteration of each is measured into `points` (may be null): its peak pool
 // bytes on this thread. A batch that runs out of memory (a tight pool budget) is skipped with a
 // warning. CANCELLED, between two batches, once `abort` (may be null) is set.
-absl::Status WarmUp(BatchRunner& runner, const ModelSignature& signature,
-                    const WarmupOptions& warmup, const CancellationFlag* abort = nullptr,
-                    std::vector<MemoryPoint>* points = nullptr);
+absl::Status WarmUp(BatchRunner& runner, const ModelSignature& signature, const WarmupOptions& warmup,
+                    const CancellationFlag* abort = nullptr, std::vector<MemoryPoint>* points = nullptr);
 
 }  // namespace seqserve
 

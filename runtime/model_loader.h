@@ -17,11 +17,11 @@ namespace seqserve {
 
 // One version to load, as the repository found and checked it.
 struct VersionToLoad {
-  const ModelSetup* setup = nullptr;             // its model's config; outlives every runner
-  std::string version_dir;                       // <repository>/<model>/<version>
-  std::string model_file;                        // the file in it the config names
-  const v1::ModelManifest* manifest = nullptr;   // null when the version has none; already checked
-  std::string name;                              // "model 'm' version 3", for log lines
+  const ModelSetup* setup = nullptr;            // its model's config; outlives every runner
+  std::string version_dir;                      // <repository>/<model>/<version>
+  std::string model_file;                       // the file in it the config names
+  const v1::ModelManifest* manifest = nullptr;  // null when the version has none; already checked
+  std::string name;                             // "model 'm' version 3", for log lines
 };
 
 // Thread-safe: the repository may load several versions at once.

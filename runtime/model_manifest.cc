@@ -59,7 +59,8 @@ absl::Status CheckReferenceShapes(const v1::Reference& ref, int index, const Mod
       }
     }
   }
-  if (*rows < 1 || *rows > sig.max_batch_size || (sig.has_sequence() && (*length < 1 || *length > sig.max_sequence_length))) {
+  if (*rows < 1 || *rows > sig.max_batch_size ||
+      (sig.has_sequence() && (*length < 1 || *length > sig.max_sequence_length))) {
     return Mismatch(absl::StrCat(which, " has ", *rows, " rows of length ", *length,
                                  ", outside the config's max_batch_size and sequence.max_length"));
   }
@@ -68,8 +69,8 @@ absl::Status CheckReferenceShapes(const v1::Reference& ref, int index, const Mod
     for (const TensorSpec& spec : *group) {
       const v1::ReferenceTensor* t = FindTensor(inputs ? ref.inputs() : ref.outputs(), spec.name);
       if (t == nullptr) {
-        return Mismatch(absl::StrCat(which, " lacks ", inputs ? "input" : "output", " '", spec.name,
-                                     "' of config.pbtxt"));
+        return Mismatch(
+            absl::StrCat(which, " lacks ", inputs ? "input" : "output", " '", spec.name, "' of config.pbtxt"));
       }
       const std::vector<int64_t> want = BatchedShape(sig, spec, *rows, *length);
       const std::vector<int64_t> got(t->shape().begin(), t->shape().end());
@@ -161,8 +162,8 @@ absl::Status CheckManifest(const v1::ModelManifest& manifest, const ModelSignatu
                                  pt2 ? "an AOTInductor package (pt2)" : "TorchScript"));
   }
   if (!manifest.model_file().empty() && manifest.model_file() != file) {
-    return Mismatch(absl::StrCat("the manifest describes '", manifest.model_file(), "' but config.pbtxt loads '", file,
-                                 "'"));
+    return Mismatch(
+        absl::StrCat("the manifest describes '", manifest.model_file(), "' but config.pbtxt loads '", file, "'"));
   }
   if (!manifest.precision().empty() && !PrecisionFromName(manifest.precision()).has_value()) {
     return Mismatch(absl::StrCat("the manifest says precision '", manifest.precision(),
@@ -171,14 +172,15 @@ absl::Status CheckManifest(const v1::ModelManifest& manifest, const ModelSignatu
   absl::StatusOr<std::string> sha = Sha256OfFile(model_file);
   if (!sha.ok()) return sha.status();
   if (*sha != absl::AsciiStrToLower(manifest.sha256())) {
-    return Mismatch(absl::StrCat(file, " does not match its manifest: SHA-256 ", *sha, ", manifest ",
-                                 manifest.sha256(), " (the file changed after packing; re-pack it)"));
+    return Mismatch(absl::StrCat(file, " does not match its manifest: SHA-256 ", *sha, ", manifest ", manifest.sha256(),
+                                 " (the file changed after packing; re-pack it)"));
   }
   if (pt2 && Release(manifest.pytorch_version()) != Release(torch_version)) {
     return Mismatch(absl::StrCat(file, " was compiled by PyTorch ", manifest.pytorch_version(),
                                  " but this server runs libtorch ", torch_version,
                                  "; an AOTInductor package runs only in the PyTorch release that compiled it: "
-                                 "re-pack it with torch==", Release(torch_version)));
+                                 "re-pack it with torch==",
+                                 Release(torch_version)));
   }
   if (pt2 && manifest.device() != "cuda") {
     absl::Status cpu = CheckCpuFlags(manifest, HostCpuFlags());
@@ -237,14 +239,15 @@ absl::Status CheckReferences(BatchRunner& runner, const ModelSignature& sig, con
       return absl::Status(status.code(), absl::StrCat("reference ", i, " failed to run: ", status.message()));
     }
     if (responses[0].outputs.size() != sig.outputs.size()) {
-      return Mismatch(absl::StrCat("reference ", i, " got ", responses[0].outputs.size(), " outputs, config.pbtxt declares ",
-                                   sig.outputs.size()));
+      return Mismatch(absl::StrCat("reference ", i, " got ", responses[0].outputs.size(),
+                                   " outputs, config.pbtxt declares ", sig.outputs.size()));
     }
     for (size_t k = 0; k < sig.outputs.size(); ++k) {
       const TensorSpec& spec = sig.outputs[k];
       const Tensor& got = responses[0].outputs[k];
       const std::vector<int64_t> want_shape = BatchedShape(sig, spec, rows, length);
-      if (got.shape != want_shape || got.data.size() != static_cast<size_t>(NumElements(want_shape)) * ElementSize(spec.dtype)) {
+      if (got.shape != want_shape ||
+          got.data.size() != static_cast<size_t>(NumElements(want_shape)) * ElementSize(spec.dtype)) {
         return Mismatch(absl::StrCat("reference ", i, " output '", spec.name, "' came back as [",
                                      absl::StrJoin(got.shape, ", "), "], not [", absl::StrJoin(want_shape, ", "), "]"));
       }
@@ -255,10 +258,10 @@ absl::Status CheckReferences(BatchRunner& runner, const ModelSignature& sig, con
         const double g = DecodeScalar(spec.dtype, got.data.data() + e * size);
         const double w = ReferenceValue(want, spec.dtype, static_cast<int>(e));
         if (g != w && !(std::abs(g - w) <= tol.atol + tol.rtol * std::abs(w))) {  // g != w: equal infinities pass
-          return Mismatch(absl::StrCat(
-              "reference ", i, " (", Abbreviated(ref.text(), 40), ") output '",
-              spec.name, "' element ", e, " is ", g, " but was ", w, " when packed (tolerance atol ", tol.atol,
-              " + rtol ", tol.rtol, "): the model computes different numbers here than where it was packed"));
+          return Mismatch(absl::StrCat("reference ", i, " (", Abbreviated(ref.text(), 40), ") output '", spec.name,
+                                       "' element ", e, " is ", g, " but was ", w, " when packed (tolerance atol ",
+                                       tol.atol, " + rtol ", tol.rtol,
+                                       "): the model computes different numbers here than where it was packed"));
         }
       }
     }

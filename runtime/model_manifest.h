@@ -53,8 +53,8 @@ absl::Status CheckCpuFlags(const v1::ModelManifest& manifest, const std::set<std
 // Check 2 above, on one loaded runner. `tolerances` has one entry per signature output.
 // FAILED_PRECONDITION naming the reference, output, element and both values on a mismatch; the
 // runner's own error when it fails to compute one.
-absl::Status CheckReferences(BatchRunner& runner, const ModelSignature& signature,
-                             const v1::ModelManifest& manifest, const std::vector<Tolerance>& tolerances);
+absl::Status CheckReferences(BatchRunner& runner, const ModelSignature& signature, const v1::ModelManifest& manifest,
+                             const std::vector<Tolerance>& tolerances);
 
 }  // namespace seqserve
 

@@ -53,8 +53,8 @@ std::optional<Skip> NotAModel(const fs::directory_entry& entry) {
     model_files |= absl::EndsWith(file, ".pt") || absl::EndsWith(file, ".pt2");
   }
   if (model_files) {
-    return Skip{absl::StrCat("holds model files but no config.pbtxt and no version folder; a model needs ",
-                             name, "/config.pbtxt and ", name, "/1/model.pt"),
+    return Skip{absl::StrCat("holds model files but no config.pbtxt and no version folder; a model needs ", name,
+                             "/config.pbtxt and ", name, "/1/model.pt"),
                 true};
   }
   return Skip{"no config.pbtxt and no version folder, so not a model"};
@@ -76,9 +76,8 @@ absl::string_view VersionStateName(VersionState state) {
   return "UNKNOWN";
 }
 
-absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std::string& path,
-                                                                        ModelLoader& loader,
-                                                                        MemoryGate* cpu_memory) {
+absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std::string& path, ModelLoader& loader,
+                                                                       MemoryGate* cpu_memory) {
   std::error_code ec;
   if (!fs::is_directory(path, ec)) {
     return absl::NotFoundError(absl::StrCat("model repository ", path, " is not a directory"));
@@ -158,9 +157,9 @@ void ModelRepository::LoadAll(const std::function<void()>& after_each) {
     const std::string version_dir = (fs::path(model->dir) / std::to_string(number)).string();
     const std::string version_name = absl::StrCat("model '", name, "' version ", number);
     const absl::Time start = absl::Now();
-    LogInfo("loading ", version_name, " (", setup.instances, " instance",
-            setup.instances == 1 ? "" : "s", " x ", setup.intra_op_threads, " intra-op thread",
-            setup.intra_op_threads == 1 ? "" : "s", ", ", PrecisionName(setup.precision), ")");
+    LogInfo("loading ", version_name, " (", setup.instances, " instance", setup.instances == 1 ? "" : "s", " x ",
+            setup.intra_op_threads, " intra-op thread", setup.intra_op_threads == 1 ? "" : "s", ", ",
+            PrecisionName(setup.precision), ")");
     auto executor = std::make_unique<ModelExecutor>(setup.signature, setup.batcher, setup.instances, version_name,
                                                     setup.device == Device::kCpu ? cpu_memory_ : nullptr);
     // Self-checking load (runtime/model_manifest.h): the manifest's checks before the model
@@ -174,8 +173,8 @@ void ModelRepository::LoadAll(const std::function<void()>& after_each) {
     }
     BatchRunnerFactory make_runner;
     if (status.ok()) {
-      make_runner = loader_.Prepare(VersionToLoad{&setup, version_dir, model_file,
-                                                  manifest->has_value() ? &**manifest : nullptr, version_name});
+      make_runner = loader_.Prepare(
+          VersionToLoad{&setup, version_dir, model_file, manifest->has_value() ? &**manifest : nullptr, version_name});
     }
     if (status.ok()) {
       status = executor->Start(
@@ -189,8 +188,8 @@ void ModelRepository::LoadAll(const std::function<void()>& after_each) {
           setup.warmup, &abort_loading_);
     }
     if (status.ok() && manifest->has_value()) {
-      LogInfo(version_name, " passed its manifest's checks (SHA-256, PyTorch ",
-              (*manifest)->pytorch_version(), ", ", (*manifest)->references_size(), " reference outputs on each instance)");
+      LogInfo(version_name, " passed its manifest's checks (SHA-256, PyTorch ", (*manifest)->pytorch_version(), ", ",
+              (*manifest)->references_size(), " reference outputs on each instance)");
     }
     {
       MutexLock lock(&mu_);
@@ -244,8 +243,7 @@ absl::StatusOr<ModelExecutor*> ModelRepository::FindInRoutes(const RoutingTable&
     if (v->second.state != VersionState::kReady) {
       return absl::UnavailableError(absl::StrCat("model '", name, "' version ", version, " is ",
                                                  VersionStateName(v->second.state),
-                                                 v->second.reason.empty() ? "" : ": ",
-                                                 v->second.reason));
+                                                 v->second.reason.empty() ? "" : ": ", v->second.reason));
     }
     *resolved = version;
     return v->second.executor;
@@ -263,14 +261,14 @@ absl::StatusOr<ModelExecutor*> ModelRepository::FindInRoutes(const RoutingTable&
     }
   }
   const auto& [newest, v] = *model.versions.rbegin();
-  return absl::UnavailableError(absl::StrCat("model '", name, "' has no ready version; version ", newest,
-                                             " is unavailable: ", v.reason));
+  return absl::UnavailableError(
+      absl::StrCat("model '", name, "' has no ready version; version ", newest, " is unavailable: ", v.reason));
 }
 
 absl::Status ModelRepository::Infer(std::unique_ptr<InferenceRequest>& request) {
   // Executors live until Shutdown(), which first drains all RPCs; the pointer stays valid.
-  absl::StatusOr<ModelExecutor*> found = FindInRoutes(routes(), request->model_name, request->model_version,
-                                              &request->model_version);
+  absl::StatusOr<ModelExecutor*> found =
+      FindInRoutes(routes(), request->model_name, request->model_version, &request->model_version);
   if (!found.ok()) return found.status();
   ModelExecutor* executor = *found;
   absl::Status status = ValidateRequest(executor->signature(), *request);

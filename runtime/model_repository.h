@@ -43,8 +43,8 @@ struct VersionStatus {
 struct ModelInfo {
   std::string name;
   bool config_ok = false;
-  std::string config_error;        // when the config did not parse
-  ModelSetup setup;                // valid when config_ok
+  std::string config_error;             // when the config did not parse
+  ModelSetup setup;                     // valid when config_ok
   std::vector<VersionStatus> versions;  // ascending
 };
 
@@ -58,7 +58,7 @@ class ModelRepository {
   // model's executor (memory-aware batching, runtime/memory_gate.h). Neither is owned; both must
   // outlive the repository.
   static absl::StatusOr<std::unique_ptr<ModelRepository>> Open(const std::string& path, ModelLoader& loader,
-                                                              MemoryGate* cpu_memory = nullptr);
+                                                               MemoryGate* cpu_memory = nullptr);
   ~ModelRepository();
 
   // Loads and warms up every version of every model, one after the other. After AbortLoading()
@@ -141,7 +141,7 @@ class ModelRepository {
   mutable Mutex mu_;  // guards the maps' contents, not the executors' own work
   std::map<std::string, Model> models_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<const RoutingTable>> tables_ ABSL_GUARDED_BY(mu_);  // every one published
-  std::atomic<const RoutingTable*> routes_{nullptr};  // the newest of tables_
+  std::atomic<const RoutingTable*> routes_{nullptr};                              // the newest of tables_
 };
 
 }  // namespace seqserve

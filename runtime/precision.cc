@@ -30,8 +30,10 @@ absl::Status CheckPrecisionSupported(Precision precision, const std::set<std::st
       return absl::UnavailableError("optimization.precision INT8_DYNAMIC runs on CPU only; use BF16 or FP16 on CUDA");
     }
     if (precision == Precision::kBf16 && cc < 80) {
-      return absl::UnavailableError(absl::StrCat("optimization.precision BF16 needs a GPU of compute capability 8.0 "
-                                                 "or newer; this one is ", cc / 10, ".", cc % 10, "; use FP16"));
+      return absl::UnavailableError(
+          absl::StrCat("optimization.precision BF16 needs a GPU of compute capability 8.0 "
+                       "or newer; this one is ",
+                       cc / 10, ".", cc % 10, "; use FP16"));
     }
     return absl::OkStatus();
   }

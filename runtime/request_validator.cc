@@ -8,14 +8,11 @@
 namespace seqserve {
 namespace {
 
-std::string ShapeString(absl::Span<const int64_t> shape) {
-  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
-}
+std::string ShapeString(absl::Span<const int64_t> shape) { return absl::StrCat("[", absl::StrJoin(shape, ", "), "]"); }
 
 std::string Names(const std::vector<TensorSpec>& specs) {
-  return absl::StrJoin(specs, ", ", [](std::string* out, const TensorSpec& s) {
-    absl::StrAppend(out, "'", s.name, "'");
-  });
+  return absl::StrJoin(specs, ", ",
+                       [](std::string* out, const TensorSpec& s) { absl::StrAppend(out, "'", s.name, "'"); });
 }
 
 // The coordinates of row-major element `index` in `shape`, e.g. "[0, 5]".
@@ -36,54 +33,48 @@ int FindSpec(const std::vector<TensorSpec>& specs, absl::string_view name) {
 }
 
 // Checks one input's dtype, shape and byte size; returns its sequence length (0 if none).
-absl::StatusOr<int64_t> CheckInput(const ModelSignature& sig, const TensorSpec& spec,
-                                   const Tensor& t) {
+absl::StatusOr<int64_t> CheckInput(const ModelSignature& sig, const TensorSpec& spec, const Tensor& t) {
   if (t.dtype != spec.dtype) {
-    return absl::InvalidArgumentError(absl::StrCat("input '", spec.name, "' has datatype ",
-                                                   DataTypeName(t.dtype), ", model expects ",
-                                                   DataTypeName(spec.dtype)));
+    return absl::InvalidArgumentError(absl::StrCat("input '", spec.name, "' has datatype ", DataTypeName(t.dtype),
+                                                   ", model expects ", DataTypeName(spec.dtype)));
   }
   std::vector<int64_t> expected = {-1};
   expected.insert(expected.end(), spec.dims.begin(), spec.dims.end());
   if (t.shape.size() != expected.size()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "input '", spec.name, "' has shape ", ShapeString(t.shape), " (rank ", t.shape.size(),
-        "), model expects ", ShapeString(expected), " (rank ", expected.size(),
-        ", the first dimension is the row dimension)"));
+        "input '", spec.name, "' has shape ", ShapeString(t.shape), " (rank ", t.shape.size(), "), model expects ",
+        ShapeString(expected), " (rank ", expected.size(), ", the first dimension is the row dimension)"));
   }
   for (size_t i = 0; i < t.shape.size(); ++i) {
     if (t.shape[i] < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("input '", spec.name, "' has negative dimension ",
-                                                     t.shape[i], " in shape ", ShapeString(t.shape)));
+      return absl::InvalidArgumentError(absl::StrCat("input '", spec.name, "' has negative dimension ", t.shape[i],
+                                                     " in shape ", ShapeString(t.shape)));
     }
     if (t.shape[i] == 0) {
-      return absl::InvalidArgumentError(absl::StrCat("input '", spec.name, "' is empty: shape ",
-                                                     ShapeString(t.shape),
+      return absl::InvalidArgumentError(absl::StrCat("input '", spec.name, "' is empty: shape ", ShapeString(t.shape),
                                                      " (every dimension must be at least 1)"));
     }
     if (expected[i] != -1 && t.shape[i] != expected[i]) {
-      return absl::InvalidArgumentError(absl::StrCat("input '", spec.name, "' has shape ",
-                                                     ShapeString(t.shape), ", model expects ",
-                                                     ShapeString(expected)));
+      return absl::InvalidArgumentError(absl::StrCat("input '", spec.name, "' has shape ", ShapeString(t.shape),
+                                                     ", model expects ", ShapeString(expected)));
     }
   }
   const std::optional<int64_t> elements = CheckedNumElements(t.shape);
   uint64_t want = 0;
-  if (!elements.has_value() ||
-      __builtin_mul_overflow(static_cast<uint64_t>(*elements), ElementSize(t.dtype), &want)) {
-    return absl::InvalidArgumentError(absl::StrCat("input '", spec.name, "' has shape ", ShapeString(t.shape),
-                                                   ": too many elements"));
+  if (!elements.has_value() || __builtin_mul_overflow(static_cast<uint64_t>(*elements), ElementSize(t.dtype), &want)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("input '", spec.name, "' has shape ", ShapeString(t.shape), ": too many elements"));
   }
   if (t.bytes().size() != want) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "input '", spec.name, "' has ", t.bytes().size(), " bytes of data, but shape ",
-        ShapeString(t.shape), " of ", DataTypeName(t.dtype), " needs ", want));
+    return absl::InvalidArgumentError(absl::StrCat("input '", spec.name, "' has ", t.bytes().size(),
+                                                   " bytes of data, but shape ", ShapeString(t.shape), " of ",
+                                                   DataTypeName(t.dtype), " needs ", want));
   }
   if (spec.has_range) {
     if (std::optional<OutOfRange> bad = FindOutOfRange(t.dtype, t.bytes(), spec.range_begin, spec.range_end)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "input '", spec.name, "' has value ", bad->value, " at ", Coordinates(t.shape, bad->index),
-          ", outside its valid range [", spec.range_begin, ", ", spec.range_end, ")"));
+      return absl::InvalidArgumentError(absl::StrCat("input '", spec.name, "' has value ", bad->value, " at ",
+                                                     Coordinates(t.shape, bad->index), ", outside its valid range [",
+                                                     spec.range_begin, ", ", spec.range_end, ")"));
     }
   }
   return spec.carries_sequence ? t.shape[1 + sig.sequence_axis] : 0;
@@ -98,9 +89,8 @@ absl::Status ValidateRequest(const ModelSignature& sig, InferenceRequest& reques
   for (Tensor& t : request.inputs) {
     const int index = FindSpec(sig.inputs, t.name);
     if (index < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown input '", t.name, "'; model '",
-                                                     request.model_name, "' expects inputs ",
-                                                     Names(sig.inputs)));
+      return absl::InvalidArgumentError(absl::StrCat("unknown input '", t.name, "'; model '", request.model_name,
+                                                     "' expects inputs ", Names(sig.inputs)));
     }
     if (seen[index]) {
       return absl::InvalidArgumentError(absl::StrCat("input '", t.name, "' is given more than once"));
@@ -110,9 +100,8 @@ absl::Status ValidateRequest(const ModelSignature& sig, InferenceRequest& reques
   }
   for (size_t i = 0; i < sig.inputs.size(); ++i) {
     if (!seen[i]) {
-      return absl::InvalidArgumentError(absl::StrCat("missing input '", sig.inputs[i].name,
-                                                     "'; model '", request.model_name,
-                                                     "' expects inputs ", Names(sig.inputs)));
+      return absl::InvalidArgumentError(absl::StrCat("missing input '", sig.inputs[i].name, "'; model '",
+                                                     request.model_name, "' expects inputs ", Names(sig.inputs)));
     }
   }
   request.inputs = std::move(ordered);
@@ -126,29 +115,26 @@ absl::Status ValidateRequest(const ModelSignature& sig, InferenceRequest& reques
     absl::StatusOr<int64_t> seq = CheckInput(sig, spec, t);
     if (!seq.ok()) return seq.status();
     if (rows >= 0 && t.shape[0] != rows) {
-      return absl::InvalidArgumentError(absl::StrCat("input '", spec.name, "' has ", t.shape[0],
-                                                     " rows but input '", sig.inputs[0].name,
-                                                     "' has ", rows, "; all inputs need the same rows"));
+      return absl::InvalidArgumentError(absl::StrCat("input '", spec.name, "' has ", t.shape[0], " rows but input '",
+                                                     sig.inputs[0].name, "' has ", rows,
+                                                     "; all inputs need the same rows"));
     }
     rows = t.shape[0];
     if (!spec.carries_sequence) continue;
     if (length_source != nullptr && *seq != length) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "inputs '", length_source->name, "' and '", spec.name,
-          "' disagree on the sequence length (", length, " vs ", *seq, ")"));
+      return absl::InvalidArgumentError(absl::StrCat("inputs '", length_source->name, "' and '", spec.name,
+                                                     "' disagree on the sequence length (", length, " vs ", *seq, ")"));
     }
     length = *seq;
     length_source = &spec;
   }
   if (rows > sig.max_batch_size) {
-    return absl::InvalidArgumentError(absl::StrCat("request has ", rows, " rows; model '",
-                                                   request.model_name, "' accepts at most ",
-                                                   sig.max_batch_size, " per request"));
+    return absl::InvalidArgumentError(absl::StrCat("request has ", rows, " rows; model '", request.model_name,
+                                                   "' accepts at most ", sig.max_batch_size, " per request"));
   }
   if (sig.has_sequence() && length > sig.max_sequence_length) {
-    return absl::InvalidArgumentError(absl::StrCat("sequence length ", length, " exceeds model '",
-                                                   request.model_name, "' maximum of ",
-                                                   sig.max_sequence_length));
+    return absl::InvalidArgumentError(absl::StrCat("sequence length ", length, " exceeds model '", request.model_name,
+                                                   "' maximum of ", sig.max_sequence_length));
   }
 
   request.output_indices.clear();
@@ -158,9 +144,8 @@ absl::Status ValidateRequest(const ModelSignature& sig, InferenceRequest& reques
   for (const std::string& name : request.requested_outputs) {
     const int index = FindSpec(sig.outputs, name);
     if (index < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown output '", name, "'; model '",
-                                                     request.model_name, "' has outputs ",
-                                                     Names(sig.outputs)));
+      return absl::InvalidArgumentError(absl::StrCat("unknown output '", name, "'; model '", request.model_name,
+                                                     "' has outputs ", Names(sig.outputs)));
     }
     request.output_indices.push_back(index);
   }

@@ -54,21 +54,20 @@ c10::ScalarType ToScalarType(DataType type) {
 // kFullErrorLogInterval per model instance.
 constexpr absl::Duration kFullErrorLogInterval = absl::Seconds(10);
 
-absl::Status FromTorchError(const std::exception& e, absl::string_view what, absl::string_view who,
-                            bool opaque_errors, LogRateLimiter& full_text_log) {
+absl::Status FromTorchError(const std::exception& e, absl::string_view what, absl::string_view who, bool opaque_errors,
+                            LogRateLimiter& full_text_log) {
   const auto* error = dynamic_cast<const c10::Error*>(&e);
   const std::string message = error != nullptr ? error->what_without_backtrace() : e.what();
   // Note [pt2 errors]: an AOTInductor package reports every failure as the same "API call
   // failed" line (its C shim prints the cause to stderr, unthrottled), so there the pool's record
   // that it refused an allocation during this batch is taken alone as out of memory.
-  const bool refused = memory::TakeAllocationRefused() &&
-                       (opaque_errors || absl::StrContains(message, memory::kRefusalMarker));
+  const bool refused =
+      memory::TakeAllocationRefused() && (opaque_errors || absl::StrContains(message, memory::kRefusalMarker));
   const bool oom = refused || dynamic_cast<const c10::OutOfMemoryError*>(&e) != nullptr;
   int64_t suppressed = 0;
   if (full_text_log.Allow(absl::Now(), &suppressed)) {
     LogWarning(who, ": ", what, " (", oom ? "out of memory" : "model error", "; full text follows",
-               suppressed > 0 ? absl::StrCat(", ", suppressed, " more held back since the last") : "", "):\n",
-               message);
+               suppressed > 0 ? absl::StrCat(", ", suppressed, " more held back since the last") : "", "):\n", message);
   }
   const std::string summary =
       opaque_errors ? "the compiled model (.pt2) failed; the server log has its error" : SummarizeModelError(message);
@@ -164,8 +163,9 @@ class TorchModel final : public BatchRunner {
     inputs.reserve(signature_.inputs.size());
     for (size_t i = 0; i < signature_.inputs.size(); ++i) {
       const TensorSpec& spec = signature_.inputs[i];
-      torch::Tensor t = torch::empty(BatchedShape(signature_, spec, batch.rows, batch.padded_length),
-                                     torch::TensorOptions().dtype(ToScalarType(spec.dtype)).pinned_memory(device_.is_cuda()));
+      torch::Tensor t =
+          torch::empty(BatchedShape(signature_, spec, batch.rows, batch.padded_length),
+                       torch::TensorOptions().dtype(ToScalarType(spec.dtype)).pinned_memory(device_.is_cuda()));
       AssembleInput(signature_, static_cast<int>(i), batch, static_cast<char*>(t.data_ptr()));
       inputs.push_back(device_.is_cpu() ? std::move(t) : t.to(device_, /*non_blocking=*/true));
     }
@@ -173,17 +173,15 @@ class TorchModel final : public BatchRunner {
         program_->Forward(std::move(inputs), stream_.has_value() ? static_cast<void*>(stream_->stream()) : nullptr);
     if (outputs.size() != signature_.outputs.size()) {
       return absl::InternalError(absl::StrCat("model returned ", outputs.size(),
-                                              " outputs but its config.pbtxt declares ",
-                                              signature_.outputs.size()));
+                                              " outputs but its config.pbtxt declares ", signature_.outputs.size()));
     }
     for (size_t k = 0; k < outputs.size(); ++k) {
       const TensorSpec& spec = signature_.outputs[k];
       torch::Tensor& t = outputs[k];
       if (convert_outputs_ && t.is_floating_point() && IsFloatingPoint(spec.dtype)) t = t.to(ToScalarType(spec.dtype));
       if (t.scalar_type() != ToScalarType(spec.dtype)) {
-        return absl::InternalError(absl::StrCat("model returned ", c10::toString(t.scalar_type()),
-                                                " for output '", spec.name, "' declared ",
-                                                DataTypeName(spec.dtype)));
+        return absl::InternalError(absl::StrCat("model returned ", c10::toString(t.scalar_type()), " for output '",
+                                                spec.name, "' declared ", DataTypeName(spec.dtype)));
       }
       t = t.to(torch::kCPU).contiguous();
       const std::vector<int64_t> shape(t.sizes().begin(), t.sizes().end());
@@ -195,9 +193,8 @@ class TorchModel final : public BatchRunner {
       const InferenceRequest& request = *batch.requests[j];
       responses[j].outputs.clear();
       for (int k : request.output_indices) {
-        responses[j].outputs.push_back(ExtractOutput(signature_, k, batch,
-                                                     static_cast<const char*>(outputs[k].data_ptr()),
-                                                     row, request));
+        responses[j].outputs.push_back(
+            ExtractOutput(signature_, k, batch, static_cast<const char*>(outputs[k].data_ptr()), row, request));
       }
       row += request.rows;
     }
@@ -224,10 +221,8 @@ class TorchModel final : public BatchRunner {
 std::optional<std::string> MissingCpuIsa(const std::string& isa_list) {
   // Inductor's ISA names -> the /proc/cpuinfo flags each needs (HostCpuFlags, runtime/host_cpu.h).
   static const auto* const kNeeds = new std::map<std::string, std::vector<std::string>, std::less<>>{
-      {"AVX2", {"avx2", "fma"}},
-      {"AVX512", {"avx512f", "avx512bw", "avx512vl", "avx512dq"}},
-      {"AVX512_VNNI", {"avx512_vnni"}},
-      {"AVX512_BF16", {"avx512_bf16"}},
+      {"AVX2", {"avx2", "fma"}},        {"AVX512", {"avx512f", "avx512bw", "avx512vl", "avx512dq"}},
+      {"AVX512_VNNI", {"avx512_vnni"}}, {"AVX512_BF16", {"avx512_bf16"}},
       {"INVALID_VEC_ISA", {}},  // Inductor found no vector ISA: plain scalar code
   };
   const std::set<std::string>& host = HostCpuFlags();
@@ -284,9 +279,10 @@ absl::StatusOr<std::unique_ptr<Program>> LoadAotiPackage(const std::string& path
     return std::make_unique<AotiProgram>(std::move(loader));
   } catch (const std::exception& e) {
     const auto* error = dynamic_cast<const c10::Error*>(&e);
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cannot load AOTInductor package ", path, " (is it a torch._inductor.aoti_compile_and_package .pt2 from PyTorch ",
-        TORCH_VERSION, "?): ", error != nullptr ? error->what_without_backtrace() : e.what()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot load AOTInductor package ", path,
+                     " (is it a torch._inductor.aoti_compile_and_package .pt2 from PyTorch ", TORCH_VERSION,
+                     "?): ", error != nullptr ? error->what_without_backtrace() : e.what()));
   }
 }
 
@@ -300,25 +296,27 @@ absl::StatusOr<std::unique_ptr<Program>> LoadScript(const std::string& path, c10
       bool floating_parameters = false;
       for (const torch::Tensor& p : module.parameters()) floating_parameters |= p.is_floating_point();
       if (!floating_parameters) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            path, " has no floating-point parameters to cast to ", PrecisionName(cast_to),
-            " (a frozen module keeps its weights as graph constants); pack it in that precision: "
-            "scripts/seqserve-pack --precision ", absl::AsciiStrToLower(PrecisionName(cast_to))));
+        return absl::InvalidArgumentError(
+            absl::StrCat(path, " has no floating-point parameters to cast to ", PrecisionName(cast_to),
+                         " (a frozen module keeps its weights as graph constants); pack it in that precision: "
+                         "scripts/seqserve-pack --precision ",
+                         absl::AsciiStrToLower(PrecisionName(cast_to))));
       }
       module.to(cast_to == Precision::kBf16 ? c10::kBFloat16 : c10::kHalf);
     }
     return std::make_unique<ScriptProgram>(std::move(module));
   } catch (const c10::Error& e) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cannot load TorchScript from ", path, " (is it a torch.jit.save'd module from a PyTorch no newer than ",
-        TORCH_VERSION, "?): ", e.what_without_backtrace()));
+    return absl::InvalidArgumentError(absl::StrCat("cannot load TorchScript from ", path,
+                                                   " (is it a torch.jit.save'd module from a PyTorch no newer than ",
+                                                   TORCH_VERSION, "?): ", e.what_without_backtrace()));
   }
 }
 
 // The device a model runs on; UNAVAILABLE when the machine has no such device.
 absl::StatusOr<c10::Device> ResolveDevice(Device kind, int index) {
   if (kind == Device::kCpu) return c10::Device(c10::kCPU);
-  if (!torch::cuda::is_available()) return absl::UnavailableError("config asks for a CUDA device but libtorch sees none");
+  if (!torch::cuda::is_available())
+    return absl::UnavailableError("config asks for a CUDA device but libtorch sees none");
   const int count = static_cast<int>(torch::cuda::device_count());
   if (index < 0 || index >= count) {
     return absl::UnavailableError(absl::StrCat("config asks for CUDA device ", index, " but libtorch sees ", count,
@@ -368,7 +366,8 @@ std::shared_ptr<SharedTorchModel::Loaded> SharedTorchModel::Load(int device_inde
     const bool hint = o.format == ModelFormat::kTorchScript && std::filesystem::is_regular_file(pt2);
     loaded->program = absl::NotFoundError(absl::StrCat(
         "model file ", o.path, " does not exist",
-        hint ? absl::StrCat("; for ", pt2.filename().string(), " set platform: \"pytorch_aoti\" in config.pbtxt") : ""));
+        hint ? absl::StrCat("; for ", pt2.filename().string(), " set platform: \"pytorch_aoti\" in config.pbtxt")
+             : ""));
     return loaded;
   }
   absl::StatusOr<c10::Device> device = ResolveDevice(o.device, device_index);
@@ -387,7 +386,8 @@ std::shared_ptr<SharedTorchModel::Loaded> SharedTorchModel::Load(int device_inde
     return loaded;
   }
   // What the file computes in, and whether it must be cast here (see TorchModelOptions).
-  const Precision in_file = o.precision_of_file.value_or(o.format == ModelFormat::kAotInductor ? o.precision : Precision::kFp32);
+  const Precision in_file =
+      o.precision_of_file.value_or(o.format == ModelFormat::kAotInductor ? o.precision : Precision::kFp32);
   const bool cast = in_file == Precision::kFp32 && o.format == ModelFormat::kTorchScript &&
                     (o.precision == Precision::kBf16 || o.precision == Precision::kFp16);
   if (in_file != o.precision && !cast) {

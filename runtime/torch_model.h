@@ -91,8 +91,8 @@ class SharedTorchModel {
 // Loads the file and returns one runner over it (a SharedTorchModel of one instance): for
 // tools and tests. Call on the thread that will run it.
 absl::StatusOr<std::unique_ptr<BatchRunner>> LoadTorchModel(const ModelSignature& signature,
-                                                            const TorchModelOptions& options,
-                                                            int device_index = 0, int intra_op_threads = 1);
+                                                            const TorchModelOptions& options, int device_index = 0,
+                                                            int intra_op_threads = 1);
 
 // Version of the linked libtorch, e.g. "2.11.0".
 std::string TorchVersion();

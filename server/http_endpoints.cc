@@ -7,8 +7,8 @@
 namespace seqserve {
 
 absl::StatusOr<std::unique_ptr<HttpEndpoints>> HttpEndpoints::Start(HttpServerOptions options,
-                                                                   const MetricsCollector& collector,
-                                                                   std::function<bool()> ready) {
+                                                                    const MetricsCollector& collector,
+                                                                    std::function<bool()> ready) {
   std::unique_ptr<HttpEndpoints> http(new HttpEndpoints(collector, std::move(ready)));
   options.max_body_bytes = 4096;  // read-only paths take no body; a small one still gets its 405
   absl::StatusOr<std::unique_ptr<HttpServer>> server = HttpServer::Start(

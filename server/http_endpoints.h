@@ -21,8 +21,8 @@ class HttpEndpoints {
  public:
   // Listens on options.address:port (port 0 picks a free one). `ready` answers /readyz.
   static absl::StatusOr<std::unique_ptr<HttpEndpoints>> Start(HttpServerOptions options,
-                                                             const MetricsCollector& collector,
-                                                             std::function<bool()> ready);
+                                                              const MetricsCollector& collector,
+                                                              std::function<bool()> ready);
 
   int port() const { return server_->port(); }
 

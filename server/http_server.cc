@@ -26,9 +26,9 @@ struct HttpServer::Exchange {
   MHD_Connection* connection = nullptr;
   absl::Time headers_at;
   std::string body;
-  bool answered_early = false;  // refused before the body was in (the rest is discarded)
+  bool answered_early = false;          // refused before the body was in (the rest is discarded)
   std::optional<HttpResponse> refusal;  // to queue once the refused body is in
-  bool dispatched = false;      // handed to the handler (counted in in_flight_)
+  bool dispatched = false;              // handed to the handler (counted in in_flight_)
 
   absl::Mutex mu;
   bool suspended ABSL_GUARDED_BY(mu) = false;
@@ -89,8 +89,7 @@ void FreeBody(void* body) { delete static_cast<std::string*>(body); }
 
 struct HttpServer::Callbacks {
   static MHD_Result Access(void* cls, MHD_Connection* connection, const char* url, const char* method,
-                           const char* /*version*/, const char* upload_data, size_t* upload_data_size,
-                           void** con_cls) {
+                           const char* /*version*/, const char* upload_data, size_t* upload_data_size, void** con_cls) {
     HttpServer& server = *static_cast<HttpServer*>(cls);
     auto** slot = reinterpret_cast<std::shared_ptr<Exchange>**>(con_cls);
     if (*slot == nullptr) return Begin(server, connection, slot);
@@ -106,7 +105,7 @@ struct HttpServer::Callbacks {
         // A body without Content-Length grew past the limit. libmicrohttpd takes no answer while
         // a body arrives: drop what came, discard the rest (bounded by body_timeout), answer 413.
         ex.refusal = JsonErrorResponse(413, absl::StrCat("request body over ", server.options_.max_body_bytes,
-                                                 " bytes, the server's limit (--max-message-bytes)"));
+                                                         " bytes, the server's limit (--max-message-bytes)"));
         ex.answered_early = true;
         std::string().swap(ex.body);
         return MHD_YES;
@@ -154,15 +153,17 @@ struct HttpServer::Callbacks {
     ex->headers_at = absl::Now();
     *slot = new std::shared_ptr<Exchange>(ex);
     if (!server.options_.tls_client_ca_pem.empty() && !server.ClientCertificateOk(connection)) {
-      return Early(server, connection, *ex, JsonErrorResponse(403, "a client certificate signed by the server's CA is required"));
+      return Early(server, connection, *ex,
+                   JsonErrorResponse(403, "a client certificate signed by the server's CA is required"));
     }
     const char* length = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     int64_t announced = 0;
     if (length != nullptr && absl::SimpleAtoi(length, &announced)) {
       if (announced > server.options_.max_body_bytes) {
-        return Early(server, connection, *ex, JsonErrorResponse(413, absl::StrCat("request body of ", announced, " bytes is over ",
-                                                                    server.options_.max_body_bytes,
-                                                                    " bytes, the server's limit (--max-message-bytes)")));
+        return Early(server, connection, *ex,
+                     JsonErrorResponse(413, absl::StrCat("request body of ", announced, " bytes is over ",
+                                                         server.options_.max_body_bytes,
+                                                         " bytes, the server's limit (--max-message-bytes)")));
       }
       // Reserve what is announced, up to 1 MiB: a client that announces much and sends little
       // costs only what it sends.
@@ -214,7 +215,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
   std::vector<MHD_OptionItem> items = {
       {MHD_OPTION_LISTEN_SOCKET, socket->fd, nullptr},
       {MHD_OPTION_CONNECTION_LIMIT, std::max(options.max_connections, 1), nullptr},
-      {MHD_OPTION_CONNECTION_TIMEOUT, static_cast<intptr_t>(std::max<int64_t>(absl::ToInt64Seconds(options.idle_timeout), 1)), nullptr},
+      {MHD_OPTION_CONNECTION_TIMEOUT,
+       static_cast<intptr_t>(std::max<int64_t>(absl::ToInt64Seconds(options.idle_timeout), 1)), nullptr},
       {MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<intptr_t>(connection_memory), nullptr},
       {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&Callbacks::Completed), server.get()},
   };
@@ -227,9 +229,9 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
     }
   }
   items.push_back({MHD_OPTION_END, 0, nullptr});
-  server->daemon_ = MHD_start_daemon(flags, 0, nullptr, nullptr, &Callbacks::Access, server.get(),
-                                     MHD_OPTION_EXTERNAL_LOGGER, &Callbacks::Log, server.get(),
-                                     MHD_OPTION_ARRAY, items.data(), MHD_OPTION_END);
+  server->daemon_ =
+      MHD_start_daemon(flags, 0, nullptr, nullptr, &Callbacks::Access, server.get(), MHD_OPTION_EXTERNAL_LOGGER,
+                       &Callbacks::Log, server.get(), MHD_OPTION_ARRAY, items.data(), MHD_OPTION_END);
   if (server->daemon_ == nullptr) {
     close(server->listen_fd_);
     server->listen_fd_ = -1;
@@ -247,7 +249,8 @@ HttpServer::~HttpServer() {
     if (WaitIdle(absl::Now() + absl::Seconds(5))) {
       MHD_stop_daemon(daemon_);
     } else {
-      LogError(options_.name, " HTTP: ", in_flight_.load(), " request(s) still unanswered at shutdown; not stopping the "
+      LogError(options_.name, " HTTP: ", in_flight_.load(),
+               " request(s) still unanswered at shutdown; not stopping the "
                "event loop under them");
     }
   }

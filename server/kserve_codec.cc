@@ -42,16 +42,15 @@ absl::StatusOr<int64_t> EncodeContents(const InputTensor& input, DataType type, 
     case DataType::kBf16:
     case DataType::kInvalid: break;
   }
-  return absl::InvalidArgumentError(absl::StrCat("input '", input.name(), "': datatype ",
-                                                 DataTypeName(type),
+  return absl::InvalidArgumentError(absl::StrCat("input '", input.name(), "': datatype ", DataTypeName(type),
                                                  " has no typed contents field; send it in raw_input_contents"));
 }
 
 bool HasContents(const InputTensor& input) {
   const inference::InferTensorContents& c = input.contents();
-  return c.bool_contents_size() + c.int_contents_size() + c.int64_contents_size() +
-             c.uint_contents_size() + c.uint64_contents_size() + c.fp32_contents_size() +
-             c.fp64_contents_size() + c.bytes_contents_size() > 0;
+  return c.bool_contents_size() + c.int_contents_size() + c.int64_contents_size() + c.uint_contents_size() +
+             c.uint64_contents_size() + c.fp32_contents_size() + c.fp64_contents_size() + c.bytes_contents_size() >
+         0;
 }
 
 }  // namespace
@@ -60,8 +59,8 @@ absl::StatusOr<int64_t> ParseKServeVersion(const std::string& version) {
   if (version.empty()) return 0;
   int64_t v = 0;
   if (!absl::SimpleAtoi(version, &v) || v <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat("model_version '", version,
-                                                   "' is not a positive integer (or empty for the latest)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("model_version '", version, "' is not a positive integer (or empty for the latest)"));
   }
   return v;
 }
@@ -77,9 +76,9 @@ absl::StatusOr<std::unique_ptr<InferenceRequest>> FromKServe(const inference::Mo
 
   const bool raw = wire.raw_input_contents_size() > 0;
   if (raw && wire.raw_input_contents_size() != wire.inputs_size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "raw_input_contents has ", wire.raw_input_contents_size(), " entries for ", wire.inputs_size(),
-        " inputs; send one entry per input, in the order of `inputs`"));
+    return absl::InvalidArgumentError(absl::StrCat("raw_input_contents has ", wire.raw_input_contents_size(),
+                                                   " entries for ", wire.inputs_size(),
+                                                   " inputs; send one entry per input, in the order of `inputs`"));
   }
   for (int i = 0; i < wire.inputs_size(); ++i) {
     const InputTensor& input = wire.inputs(i);
@@ -87,8 +86,7 @@ absl::StatusOr<std::unique_ptr<InferenceRequest>> FromKServe(const inference::Mo
     t.name = input.name();
     std::optional<DataType> type = DataTypeFromName(input.datatype());
     if (!type.has_value()) {
-      return absl::InvalidArgumentError(absl::StrCat("input '", input.name(), "': datatype '",
-                                                     input.datatype(),
+      return absl::InvalidArgumentError(absl::StrCat("input '", input.name(), "': datatype '", input.datatype(),
                                                      "' is not supported (BOOL, UINT8, INT8, INT16, INT32, "
                                                      "INT64, FP16, BF16, FP32, FP64)"));
     }
@@ -96,9 +94,10 @@ absl::StatusOr<std::unique_ptr<InferenceRequest>> FromKServe(const inference::Mo
     t.shape.assign(input.shape().begin(), input.shape().end());
     if (raw) {
       if (HasContents(input)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "input '", input.name(), "' has typed contents while the request uses raw_input_contents; "
-            "use one or the other for all inputs"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("input '", input.name(),
+                         "' has typed contents while the request uses raw_input_contents; "
+                         "use one or the other for all inputs"));
       }
       if (input_bytes == InputBytes::kBorrow) {
         t.borrowed = wire.raw_input_contents(i);

@@ -79,8 +79,7 @@ absl::Status KServeInfo::ModelConfig(const std::string& name, inference::ModelCo
   absl::StatusOr<ModelInfo> info = repository_.GetModelInfo(name);
   if (!info.ok()) return info.status();
   if (!info->config_ok) {
-    return absl::UnavailableError(absl::StrCat("model '", name,
-                                                                  "' is unavailable: ", info->config_error));
+    return absl::UnavailableError(absl::StrCat("model '", name, "' is unavailable: ", info->config_error));
   }
   const ModelSetup& setup = info->setup;
   const ModelSignature& sig = setup.signature;
@@ -95,7 +94,9 @@ absl::Status KServeInfo::ModelConfig(const std::string& name, inference::ModelCo
     in->set_name(s.name);
     in->set_data_type(ToConfigType(s.dtype));
     for (int64_t d : s.dims) in->add_dims(d);
-    if (s.has_range) StringParameter(config, "seqserve.valid_range." + s.name, absl::StrCat("[", s.range_begin, ", ", s.range_end, ")"));
+    if (s.has_range)
+      StringParameter(config, "seqserve.valid_range." + s.name,
+                      absl::StrCat("[", s.range_begin, ", ", s.range_end, ")"));
   }
   for (const TensorSpec& s : sig.outputs) {
     auto* out = config->add_output();

@@ -160,7 +160,8 @@ absl::Status ParseInput(const Value& input, size_t json_bytes, absl::string_view
   }
   // Invalid shapes (negative, overflowing) are reported by ValidateRequest, with context.
   const int64_t expected = CheckedNumElements(t.shape).value_or(0);
-  const Value* binary_size = Member(input, "parameters") ? Member(*Member(input, "parameters"), "binary_data_size") : nullptr;
+  const Value* binary_size =
+      Member(input, "parameters") ? Member(*Member(input, "parameters"), "binary_data_size") : nullptr;
   const Value* data = Member(input, "data");
   if (binary_size != nullptr) {
     if (!binary_size->IsUint64()) return Invalid(t.name, "parameters.binary_data_size must be a non-negative integer");
@@ -212,9 +213,24 @@ void WriteData(const Tensor& t, JsonWriter& out) {
       case DataType::kBool: out.Bool(*e != 0); break;
       case DataType::kUint8: out.Uint(static_cast<uint8_t>(*e)); break;
       case DataType::kInt8: out.Int(static_cast<int8_t>(*e)); break;
-      case DataType::kInt16: { int16_t x; std::memcpy(&x, e, 2); out.Int(x); break; }
-      case DataType::kInt32: { int32_t x; std::memcpy(&x, e, 4); out.Int(x); break; }
-      case DataType::kInt64: { int64_t x; std::memcpy(&x, e, 8); out.Int64(x); break; }
+      case DataType::kInt16: {
+        int16_t x;
+        std::memcpy(&x, e, 2);
+        out.Int(x);
+        break;
+      }
+      case DataType::kInt32: {
+        int32_t x;
+        std::memcpy(&x, e, 4);
+        out.Int(x);
+        break;
+      }
+      case DataType::kInt64: {
+        int64_t x;
+        std::memcpy(&x, e, 8);
+        out.Int64(x);
+        break;
+      }
       case DataType::kFp32: {
         // The shortest text that reads back as the same float (not the double's 17 digits).
         float x;
@@ -260,8 +276,8 @@ absl::StatusOr<RestInferRequest> ParseRestInfer(const std::string& model_name, i
   // Iterative: deeply nested input cannot exhaust the stack.
   doc.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
   if (doc.HasParseError()) {
-    return absl::InvalidArgumentError(absl::StrCat("request body is not valid JSON (error at byte ", doc.GetErrorOffset(),
-                                                   ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("request body is not valid JSON (error at byte ", doc.GetErrorOffset(), ")"));
   }
   if (!doc.IsObject()) return absl::InvalidArgumentError("request body must be a JSON object");
   RestInferRequest parsed;
@@ -287,19 +303,21 @@ absl::StatusOr<RestInferRequest> ParseRestInfer(const std::string& model_name, i
     request.inputs.push_back(std::move(t));
   }
   if (binary_offset != binary.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(binary.size() - binary_offset,
-                                                   " bytes of binary data after the JSON belong to no input"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(binary.size() - binary_offset, " bytes of binary data after the JSON belong to no input"));
   }
   if (const Value* outputs = Member(doc, "outputs")) {
     if (!outputs->IsArray()) return absl::InvalidArgumentError("\"outputs\" must be an array");
     for (const Value& output : outputs->GetArray()) {
       const Value* name = Member(output, "name");
-      if (name == nullptr || !name->IsString()) return absl::InvalidArgumentError("every output needs a string \"name\"");
+      if (name == nullptr || !name->IsString())
+        return absl::InvalidArgumentError("every output needs a string \"name\"");
       std::string output_name(name->GetString(), name->GetStringLength());
       const Value* parameters = Member(output, "parameters");
       const Value* binary_data = parameters != nullptr ? Member(*parameters, "binary_data") : nullptr;
       if (binary_data != nullptr) {
-        if (!binary_data->IsBool()) return absl::InvalidArgumentError("output parameter 'binary_data' must be true or false");
+        if (!binary_data->IsBool())
+          return absl::InvalidArgumentError("output parameter 'binary_data' must be true or false");
         (binary_data->GetBool() ? parsed.format.binary_outputs : parsed.format.json_outputs).push_back(output_name);
       }
       request.requested_outputs.push_back(std::move(output_name));

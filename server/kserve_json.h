@@ -29,9 +29,9 @@ namespace seqserve {
 
 // How the client asked for the outputs of one request.
 struct RestOutputFormat {
-  bool all_binary = false;                   // request parameter binary_data_output
-  std::vector<std::string> binary_outputs;   // outputs asked for with binary_data: true
-  std::vector<std::string> json_outputs;     // outputs asked for with binary_data: false
+  bool all_binary = false;                  // request parameter binary_data_output
+  std::vector<std::string> binary_outputs;  // outputs asked for with binary_data: true
+  std::vector<std::string> json_outputs;    // outputs asked for with binary_data: false
   bool Binary(const std::string& name) const;
 };
 

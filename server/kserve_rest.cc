@@ -119,7 +119,8 @@ void KServeRest::Handle(const HttpRequest& request, HttpReply reply) {
       rapidjson::Document doc;
       doc.Parse(request.body.data(), request.body.size());
       if (doc.HasParseError() || !doc.IsObject()) {
-        return reply.Send(JsonErrorResponse(400, "repository index body must be a JSON object, e.g. {\"ready\": true}"));
+        return reply.Send(
+            JsonErrorResponse(400, "repository index body must be a JSON object, e.g. {\"ready\": true}"));
       }
       auto it = doc.FindMember("ready");
       if (it != doc.MemberEnd()) {
@@ -180,8 +181,8 @@ void KServeRest::Infer(const HttpRequest& request, const std::string& model, int
   }
   if (std::optional<absl::string_view> encoding = request.Header("Content-Encoding");
       encoding.has_value() && *encoding != "identity") {
-    return reply.Send(JsonErrorResponse(415, absl::StrCat("Content-Encoding '", *encoding,
-                                                          "' is not supported; send the body uncompressed")));
+    return reply.Send(JsonErrorResponse(
+        415, absl::StrCat("Content-Encoding '", *encoding, "' is not supported; send the body uncompressed")));
   }
   // The body lives until the reply is sent, after the request is done: binary inputs borrow it.
   absl::StatusOr<RestInferRequest> parsed = ParseRestInfer(model, version, request.body, json_length);

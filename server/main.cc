@@ -31,8 +31,8 @@
 #endif
 #include "runtime/host_cpu.h"
 #include "runtime/host_memory.h"
-#include "runtime/memory_gate.h"
 #include "runtime/logging.h"
+#include "runtime/memory_gate.h"
 #include "runtime/model_repository.h"
 #include "runtime/torch_loader.h"
 #include "runtime/torch_model.h"
@@ -89,8 +89,9 @@ absl::StatusOr<HttpServerOptions> RestServerOptions(const ServerOptions& options
   rest.address = options.http_address;
   rest.port = options.http_port;
   rest.max_body_bytes = options.max_message_bytes;
-  for (auto [path, pem] : {std::pair{&options.tls_cert, &rest.tls_cert_pem}, std::pair{&options.tls_key, &rest.tls_key_pem},
-                           std::pair{&options.tls_client_ca, &rest.tls_client_ca_pem}}) {
+  for (auto [path, pem] :
+       {std::pair{&options.tls_cert, &rest.tls_cert_pem}, std::pair{&options.tls_key, &rest.tls_key_pem},
+        std::pair{&options.tls_client_ca, &rest.tls_client_ca_pem}}) {
     if (path->empty()) continue;
     absl::StatusOr<std::string> text = ReadFile(*path);
     if (!text.ok()) return text.status();
@@ -167,8 +168,8 @@ int Run(const ServerOptions& options) {
   }
   ConfigureTorchProcess();
   const std::unique_ptr<ModelLoader> torch_loader = NewTorchLoader();
-  absl::StatusOr<std::unique_ptr<ModelRepository>> opened = ModelRepository::Open(options.model_repository, *torch_loader,
-                                                                                 pool != nullptr ? &cpu_memory : nullptr);
+  absl::StatusOr<std::unique_ptr<ModelRepository>> opened =
+      ModelRepository::Open(options.model_repository, *torch_loader, pool != nullptr ? &cpu_memory : nullptr);
   if (!opened.ok()) {
     LogError(opened.status().message());
     return 1;
@@ -201,9 +202,10 @@ int Run(const ServerOptions& options) {
   if (options.http_port >= 0) {
     absl::StatusOr<HttpServerOptions> rest_options = RestServerOptions(options);
     absl::StatusOr<std::unique_ptr<HttpServer>> started =
-        rest_options.ok() ? HttpServer::Start(*rest_options, [&rest_routes](const HttpRequest& request, HttpReply reply) {
-          rest_routes.Handle(request, std::move(reply));
-        })
+        rest_options.ok() ? HttpServer::Start(*rest_options,
+                                              [&rest_routes](const HttpRequest& request, HttpReply reply) {
+                                                rest_routes.Handle(request, std::move(reply));
+                                              })
                           : absl::StatusOr<std::unique_ptr<HttpServer>>(rest_options.status());
     if (!started.ok()) {
       LogError(started.status().message());
@@ -241,15 +243,18 @@ int Run(const ServerOptions& options) {
   // anything loads, so probes see NOT_SERVING until warm-up is done.
   PublishHealth(*server, repository, readiness);
   LogInfo("seqserve ", kSeqserveVersion, " (libtorch ", TorchVersion(), ", CUDA ",
-          CudaAvailable() ? "available" : "not available", ", CPU allocator: ",
-          pool != nullptr ? "seqserve pool" : "libtorch default", ", CUDA pools: ", pools.size() - (pool != nullptr ? 1 : 0),
-          "): gRPC on ", HostPort(options.grpc_address, port), ", REST ",
-          rest != nullptr ? HostPort(options.http_address, rest->port()) : std::string("off"),
-          ", metrics on ", HostPort(options.metrics_address, (*http)->port()));
+          CudaAvailable() ? "available" : "not available",
+          ", CPU allocator: ", pool != nullptr ? "seqserve pool" : "libtorch default",
+          ", CUDA pools: ", pools.size() - (pool != nullptr ? 1 : 0), "): gRPC on ",
+          HostPort(options.grpc_address, port), ", REST ",
+          rest != nullptr ? HostPort(options.http_address, rest->port()) : std::string("off"), ", metrics on ",
+          HostPort(options.metrics_address, (*http)->port()));
   const CpuBudget& cpu = ProcessCpuBudget();
   const InstanceLayout layout = DefaultInstanceLayout(cpu.cores);
-  LogInfo("CPU budget: ", cpu.cores, " core", cpu.cores == 1 ? "" : "s", " (", cpu.source, "); CPU models without instance "
-          "settings run ", layout.instances, " instance", layout.instances == 1 ? "" : "s", " x ", layout.intra_op_threads,
+  LogInfo("CPU budget: ", cpu.cores, " core", cpu.cores == 1 ? "" : "s", " (", cpu.source,
+          "); CPU models without instance "
+          "settings run ",
+          layout.instances, " instance", layout.instances == 1 ? "" : "s", " x ", layout.intra_op_threads,
           " intra-op thread", layout.intra_op_threads == 1 ? "" : "s");
   if (!options.port_file.empty()) {
     // Written whole, then renamed: a reader never sees half of it.

@@ -41,7 +41,8 @@ MetricsCollector::Provider MemoryPoolMetrics(std::vector<PoolSource> pools) {
     const MetricType gauge = MetricType::Gauge, counter = MetricType::Counter;
     Add(out, pools, stats, "seqserve_memory_reserved_bytes", "Bytes the pool holds from its backend.", gauge,
         [](const PoolSource&, const memory::PoolStats& s) { return s.reserved_bytes; });
-    Add(out, pools, stats, "seqserve_memory_allocated_bytes", "Bytes in live allocations (rounded to the pool's block sizes).", gauge,
+    Add(out, pools, stats, "seqserve_memory_allocated_bytes",
+        "Bytes in live allocations (rounded to the pool's block sizes).", gauge,
         [](const PoolSource&, const memory::PoolStats& s) { return s.allocated_bytes; });
     Add(out, pools, stats, "seqserve_memory_peak_reserved_bytes", "Highest reserved bytes since start.", gauge,
         [](const PoolSource&, const memory::PoolStats& s) { return s.peak_reserved_bytes; });
@@ -49,37 +50,50 @@ MetricsCollector::Provider MemoryPoolMetrics(std::vector<PoolSource> pools) {
         [](const PoolSource&, const memory::PoolStats& s) { return s.peak_allocated_bytes; });
     Add(out, pools, stats, "seqserve_memory_cached_free_bytes", "Reserved bytes free for reuse.", gauge,
         [](const PoolSource&, const memory::PoolStats& s) { return s.cached_free_bytes; });
-    Add(out, pools, stats, "seqserve_memory_decommitted_bytes", "Free address space in the pool's segments whose memory went back to the system.", gauge,
+    Add(out, pools, stats, "seqserve_memory_decommitted_bytes",
+        "Free address space in the pool's segments whose memory went back to the system.", gauge,
         [](const PoolSource&, const memory::PoolStats& s) { return s.decommitted_bytes; });
-    Add(out, pools, stats, "seqserve_memory_largest_free_block_bytes", "Largest free block: the biggest allocation served without the backend.", gauge,
+    Add(out, pools, stats, "seqserve_memory_largest_free_block_bytes",
+        "Largest free block: the biggest allocation served without the backend.", gauge,
         [](const PoolSource&, const memory::PoolStats& s) { return s.largest_free_block; });
-    Add(out, pools, stats, "seqserve_memory_fragmentation_ratio", "1 - largest free block / free space (0 = free space in one piece).", gauge,
+    Add(out, pools, stats, "seqserve_memory_fragmentation_ratio",
+        "1 - largest free block / free space (0 = free space in one piece).", gauge,
         [](const PoolSource&, const memory::PoolStats& s) { return s.fragmentation; });
-    Add(out, pools, stats, "seqserve_memory_overhead_ratio", "Reserved / allocated bytes (0 when nothing is allocated).", gauge,
+    Add(out, pools, stats, "seqserve_memory_overhead_ratio",
+        "Reserved / allocated bytes (0 when nothing is allocated).", gauge,
         [](const PoolSource&, const memory::PoolStats& s) { return s.overhead; });
     Add(out, pools, stats, "seqserve_memory_segments", "Segments held from the backend.", gauge,
         [](const PoolSource&, const memory::PoolStats& s) { return s.segments; });
-    Add(out, pools, stats, "seqserve_memory_backend_allocations_total", "Allocations the pool asked of its backend.", counter,
-        [](const PoolSource&, const memory::PoolStats& s) { return s.backend_allocations; });
-    Add(out, pools, stats, "seqserve_memory_backend_grows_total", "Segments the pool grew in place (expandable segments).", counter,
+    Add(out, pools, stats, "seqserve_memory_backend_allocations_total", "Allocations the pool asked of its backend.",
+        counter, [](const PoolSource&, const memory::PoolStats& s) { return s.backend_allocations; });
+    Add(out, pools, stats, "seqserve_memory_backend_grows_total",
+        "Segments the pool grew in place (expandable segments).", counter,
         [](const PoolSource&, const memory::PoolStats& s) { return s.backend_grows; });
     Add(out, pools, stats, "seqserve_memory_backend_frees_total", "Segments the pool returned to its backend.", counter,
         [](const PoolSource&, const memory::PoolStats& s) { return s.backend_frees; });
-    Add(out, pools, stats, "seqserve_memory_backend_decommits_total", "Ranges of free pages the pool gave back to the system (footprint ceiling).", counter,
+    Add(out, pools, stats, "seqserve_memory_backend_decommits_total",
+        "Ranges of free pages the pool gave back to the system (footprint ceiling).", counter,
         [](const PoolSource&, const memory::PoolStats& s) { return s.backend_decommits; });
-    Add(out, pools, stats, "seqserve_memory_backend_commits_total", "Ranges of given-back pages the pool took again.", counter,
-        [](const PoolSource&, const memory::PoolStats& s) { return s.backend_commits; });
-    Add(out, pools, stats, "seqserve_memory_cache_hit_ratio", "Allocations served from the pool's free lists / all allocations.", gauge,
+    Add(out, pools, stats, "seqserve_memory_backend_commits_total", "Ranges of given-back pages the pool took again.",
+        counter, [](const PoolSource&, const memory::PoolStats& s) { return s.backend_commits; });
+    Add(out, pools, stats, "seqserve_memory_cache_hit_ratio",
+        "Allocations served from the pool's free lists / all allocations.", gauge,
         [](const PoolSource&, const memory::PoolStats& s) { return s.hit_rate; });
-    Add(out, pools, stats, "seqserve_memory_oom_total", "Allocations the pool refused (budget or backend exhausted).", counter,
-        [](const PoolSource&, const memory::PoolStats& s) { return s.oom_count; });
-    Add(out, pools, stats, "seqserve_memory_segments_adopted_total", "Idle segments handed from one stream to another instead of a new backend allocation.", counter,
+    Add(out, pools, stats, "seqserve_memory_oom_total", "Allocations the pool refused (budget or backend exhausted).",
+        counter, [](const PoolSource&, const memory::PoolStats& s) { return s.oom_count; });
+    Add(out, pools, stats, "seqserve_memory_segments_adopted_total",
+        "Idle segments handed from one stream to another instead of a new backend allocation.", counter,
         [](const PoolSource&, const memory::PoolStats& s) { return s.segments_adopted; });
     auto capacity_of = [&pools, &capacity](const PoolSource& p) { return capacity[&p - pools.data()]; };
-    Add(out, pools, stats, "seqserve_memory_capacity_bytes", "Bytes headroom is measured against: the pool's budget, else the cgroup memory limit, else RAM.", gauge,
+    Add(out, pools, stats, "seqserve_memory_capacity_bytes",
+        "Bytes headroom is measured against: the pool's budget, else the cgroup memory limit, else RAM.", gauge,
         [&](const PoolSource& p, const memory::PoolStats&) { return capacity_of(p); });
-    Add(out, pools, stats, "seqserve_memory_headroom_ratio", "1 - reserved / capacity: a scaling signal (scale out before it nears 0).", gauge,
-        [&](const PoolSource& p, const memory::PoolStats& s) { return capacity_of(p) > 0 ? 1.0 - static_cast<double>(s.reserved_bytes) / static_cast<double>(capacity_of(p)) : 1.0; });
+    Add(out, pools, stats, "seqserve_memory_headroom_ratio",
+        "1 - reserved / capacity: a scaling signal (scale out before it nears 0).", gauge,
+        [&](const PoolSource& p, const memory::PoolStats& s) {
+          return capacity_of(p) > 0 ? 1.0 - static_cast<double>(s.reserved_bytes) / static_cast<double>(capacity_of(p))
+                                    : 1.0;
+        });
   };
 }
 

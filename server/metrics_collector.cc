@@ -80,13 +80,15 @@ void AddProcessMetrics(std::vector<MetricFamily>& out) {
     closedir(dir);
     fds -= 2;  // . and ..
   }
-  MetricFamily f = Family("process_cpu_seconds_total", "User and system CPU time spent, in seconds.", MetricType::Counter);
+  MetricFamily f =
+      Family("process_cpu_seconds_total", "User and system CPU time spent, in seconds.", MetricType::Counter);
   AddValue(f, {}, cpu);
   out.push_back(std::move(f));
   f = Family("process_resident_memory_bytes", "Resident memory size in bytes.", MetricType::Gauge);
   AddValue(f, {}, rss);
   out.push_back(std::move(f));
-  f = Family("process_start_time_seconds", "Start time of the process since the Unix epoch, in seconds.", MetricType::Gauge);
+  f = Family("process_start_time_seconds", "Start time of the process since the Unix epoch, in seconds.",
+             MetricType::Gauge);
   AddValue(f, {}, start);
   out.push_back(std::move(f));
   f = Family("process_open_fds", "Number of open file descriptors.", MetricType::Gauge);
@@ -103,10 +105,12 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   std::vector<MetricFamily> out;
 
   // Requests, as the server answered them.
-  MetricFamily requests = Family("seqserve_requests_total",
-                                 "Inference requests answered, by model, API and gRPC status code.", MetricType::Counter);
-  MetricFamily latency = Family("seqserve_request_duration_seconds",
-                                "Time from receiving a decoded inference request to answering it.", MetricType::Histogram);
+  MetricFamily requests =
+      Family("seqserve_requests_total", "Inference requests answered, by model, API and gRPC status code.",
+             MetricType::Counter);
+  MetricFamily latency =
+      Family("seqserve_request_duration_seconds", "Time from receiving a decoded inference request to answering it.",
+             MetricType::Histogram);
   std::map<std::string, uint64_t> invalid;
   for (const auto& [model, per_api] : requests_.series()) {
     for (int api = 0; api < kApiCount; ++api) {
@@ -125,36 +129,59 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   }
   Push(out, std::move(requests));
   Push(out, std::move(latency));
-  MetricFamily inflight = Family("seqserve_inflight_requests", "Inference requests accepted and not yet answered.", MetricType::Gauge);
+  MetricFamily inflight =
+      Family("seqserve_inflight_requests", "Inference requests accepted and not yet answered.", MetricType::Gauge);
   AddValue(inflight, {}, static_cast<double>(requests_.inflight_now()));
   out.push_back(std::move(inflight));
 
   // Batching and execution, per model version.
   MetricFamily depth = Family("seqserve_queue_depth", "Requests waiting in the batcher's queue.", MetricType::Gauge);
-  MetricFamily recent = Family("seqserve_recent_queue_wait_seconds",
-                               "Mean time requests waited in the queue over the last 30 s (0 when idle); a scaling signal.",
-                               MetricType::Gauge);
-  MetricFamily queue = Family("seqserve_queue_duration_seconds", "Time from acceptance to the start of the request's batch.", MetricType::Histogram);
-  MetricFamily compute = Family("seqserve_compute_duration_seconds", "Compute time of the batch a request ran in.", MetricType::Histogram);
+  MetricFamily recent = Family(
+      "seqserve_recent_queue_wait_seconds",
+      "Mean time requests waited in the queue over the last 30 s (0 when idle); a scaling signal.", MetricType::Gauge);
+  MetricFamily queue = Family("seqserve_queue_duration_seconds",
+                              "Time from acceptance to the start of the request's batch.", MetricType::Histogram);
+  MetricFamily compute =
+      Family("seqserve_compute_duration_seconds", "Compute time of the batch a request ran in.", MetricType::Histogram);
   MetricFamily batches = Family("seqserve_batches_total", "Batches executed.", MetricType::Counter);
   MetricFamily rows = Family("seqserve_batch_rows", "Rows per executed batch.", MetricType::Histogram);
-  MetricFamily padded = Family("seqserve_batch_padded_length_tokens", "Sequence length each batch was padded to.", MetricType::Histogram);
-  MetricFamily tokens = Family("seqserve_tokens_total", "Tokens computed: kind=\"real\" (request data) or \"padded\" (including padding).", MetricType::Counter);
-  MetricFamily efficiency = Family("seqserve_padding_efficiency_ratio", "Real tokens / padded tokens computed since start (1 = no padding).", MetricType::Gauge);
-  MetricFamily splits = Family("seqserve_batch_splits_total", "Batches split in two after running out of memory.", MetricType::Counter);
-  MetricFamily bisections = Family("seqserve_batch_bisections_total", "Batches split in two after the model failed on them (not memory), to isolate the failing request.", MetricType::Counter);
-  MetricFamily failures = Family("seqserve_model_failures_total", "Requests the model failed on when run alone (not memory).", MetricType::Counter);
-  MetricFamily rejections = Family("seqserve_rejections_total", "Requests refused or dropped before compute, by reason.", MetricType::Counter);
-  MetricFamily instances = Family("seqserve_model_instances", "Instances (executor threads) serving the model version.", MetricType::Gauge);
-  MetricFamily threads = Family("seqserve_model_intra_op_threads", "Intra-op threads of each instance of the model version.", MetricType::Gauge);
-  MetricFamily memory_ratio = Family("seqserve_batch_memory_actual_over_predicted",
-                                     "Per batch: peak pool bytes measured / predicted by the model's memory cost model.", MetricType::Histogram);
-  MetricFamily memory_limited = Family("seqserve_batches_memory_limited_total",
-                                       "Batches that stopped growing because their predicted memory would not fit the pool's free budget.", MetricType::Counter);
-  MetricFamily memory_waits = Family("seqserve_batch_memory_waits_total",
-                                     "Batches that waited for other batches to free memory before running.", MetricType::Counter);
-  MetricFamily chunked = Family("seqserve_chunked_requests_total", "Requests cut into row chunks because they exceed one batch's limits.", MetricType::Counter);
-  MetricFamily chunks = Family("seqserve_row_chunks_total", "Row chunks those requests were cut into.", MetricType::Counter);
+  MetricFamily padded =
+      Family("seqserve_batch_padded_length_tokens", "Sequence length each batch was padded to.", MetricType::Histogram);
+  MetricFamily tokens =
+      Family("seqserve_tokens_total",
+             "Tokens computed: kind=\"real\" (request data) or \"padded\" (including padding).", MetricType::Counter);
+  MetricFamily efficiency =
+      Family("seqserve_padding_efficiency_ratio", "Real tokens / padded tokens computed since start (1 = no padding).",
+             MetricType::Gauge);
+  MetricFamily splits =
+      Family("seqserve_batch_splits_total", "Batches split in two after running out of memory.", MetricType::Counter);
+  MetricFamily bisections =
+      Family("seqserve_batch_bisections_total",
+             "Batches split in two after the model failed on them (not memory), to isolate the failing request.",
+             MetricType::Counter);
+  MetricFamily failures = Family("seqserve_model_failures_total",
+                                 "Requests the model failed on when run alone (not memory).", MetricType::Counter);
+  MetricFamily rejections = Family("seqserve_rejections_total",
+                                   "Requests refused or dropped before compute, by reason.", MetricType::Counter);
+  MetricFamily instances =
+      Family("seqserve_model_instances", "Instances (executor threads) serving the model version.", MetricType::Gauge);
+  MetricFamily threads = Family("seqserve_model_intra_op_threads",
+                                "Intra-op threads of each instance of the model version.", MetricType::Gauge);
+  MetricFamily memory_ratio = Family(
+      "seqserve_batch_memory_actual_over_predicted",
+      "Per batch: peak pool bytes measured / predicted by the model's memory cost model.", MetricType::Histogram);
+  MetricFamily memory_limited =
+      Family("seqserve_batches_memory_limited_total",
+             "Batches that stopped growing because their predicted memory would not fit the pool's free budget.",
+             MetricType::Counter);
+  MetricFamily memory_waits =
+      Family("seqserve_batch_memory_waits_total",
+             "Batches that waited for other batches to free memory before running.", MetricType::Counter);
+  MetricFamily chunked =
+      Family("seqserve_chunked_requests_total", "Requests cut into row chunks because they exceed one batch's limits.",
+             MetricType::Counter);
+  MetricFamily chunks =
+      Family("seqserve_row_chunks_total", "Row chunks those requests were cut into.", MetricType::Counter);
   std::map<std::string, std::map<std::string, int64_t>> reasons;
   for (const auto& [key, stats] : repository_.StatsSnapshot()) {
     const Labels labels = {{"model", key.first}, {"version", std::to_string(key.second)}};
@@ -195,16 +222,18 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
       AddValue(rejections, {{"model", model}, {"reason", reason}}, static_cast<double>(n));
     }
   }
-  for (MetricFamily* f : {&depth, &recent, &queue, &compute, &batches, &rows, &padded, &tokens, &efficiency, &splits, &bisections, &failures, &rejections, &instances, &threads,
-                          &memory_ratio, &memory_limited, &memory_waits, &chunked, &chunks}) {
+  for (MetricFamily* f : {&depth,   &recent,       &queue,          &compute,      &batches,  &rows,       &padded,
+                          &tokens,  &efficiency,   &splits,         &bisections,   &failures, &rejections, &instances,
+                          &threads, &memory_ratio, &memory_limited, &memory_waits, &chunked,  &chunks}) {
     Push(out, std::move(*f));
   }
 
   for (const Provider& provider : providers_) provider(out);
 
-  MetricFamily cores = Family("seqserve_cpu_budget_cores",
-                              "Cores this process may use: min(cgroup CPU quota, affinity mask); CPU instance defaults follow it.",
-                              MetricType::Gauge);
+  MetricFamily cores =
+      Family("seqserve_cpu_budget_cores",
+             "Cores this process may use: min(cgroup CPU quota, affinity mask); CPU instance defaults follow it.",
+             MetricType::Gauge);
   AddValue(cores, {}, ProcessCpuBudget().cores);
   out.push_back(std::move(cores));
   MetricFamily build = Family("seqserve_build_info", "Build information; the value is always 1.", MetricType::Gauge);

@@ -49,7 +49,8 @@ void PodMemory::Plan(bool after_loading) {
   LogInfo("memory ", after_loading ? "after loading" : "before loading", ": ",
           limit_.bytes ? absl::StrCat("limit from ", limit_.source) : limit_.source, "; ", plan.reason,
           after_loading && plan.budget != 0
-              ? absl::StrCat("; the pool holds ", Mib(kept), " outside batches, so batches may hold ", Mib(batches), " at once")
+              ? absl::StrCat("; the pool holds ", Mib(kept), " outside batches, so batches may hold ", Mib(batches),
+                             " at once")
               : "");
 }
 

@@ -10,8 +10,7 @@
 namespace seqserve {
 
 grpc::ServerUnaryReactor* PredictService::Predict(grpc::CallbackServerContext* context,
-                                                  const v1::PredictRequest* request,
-                                                  v1::PredictResponse* response) {
+                                                  const v1::PredictRequest* request, v1::PredictResponse* response) {
   auto* reactor = new InferReactor();
   StartUnary(path_, Api::kPredict, context, reactor, request->model_name(), FromWire(*request),
              [request, response](InferenceResponse& result) {

@@ -19,11 +19,9 @@ class PredictService final : public v1::PredictionService::CallbackService {
   PredictService(RequestPath& path, const Readiness& readiness, BuildInfo build)
       : path_(path), repository_(path.repository()), readiness_(readiness), build_(std::move(build)) {}
 
-  grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context,
-                                    const v1::PredictRequest* request,
+  grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context, const v1::PredictRequest* request,
                                     v1::PredictResponse* response) override;
-  grpc::ServerUnaryReactor* ModelMetadata(grpc::CallbackServerContext* context,
-                                          const v1::ModelMetadataRequest* request,
+  grpc::ServerUnaryReactor* ModelMetadata(grpc::CallbackServerContext* context, const v1::ModelMetadataRequest* request,
                                           v1::ModelMetadataResponse* response) override;
   grpc::ServerUnaryReactor* ServerMetadata(grpc::CallbackServerContext* context,
                                            const v1::ServerMetadataRequest* request,

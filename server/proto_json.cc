@@ -16,7 +16,9 @@ using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
 void WriteMessage(const Message& message, Writer& out);
 
-void WriteString(const std::string& s, Writer& out) { out.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
+void WriteString(const std::string& s, Writer& out) {
+  out.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+}
 
 // One value of `field`: element `index` of a repeated field, or the singular value (index < 0).
 void WriteValue(const Message& message, const FieldDescriptor* field, int index, Writer& out) {

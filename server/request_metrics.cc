@@ -36,8 +36,8 @@ RequestMetrics::Series& RequestMetrics::SeriesFor(Api api, const std::string& mo
 
 void RequestMetrics::Record(Series& s, absl::StatusCode code, absl::Duration latency) {
   const int index = static_cast<int>(code);
-  s.codes[index >= 0 && index < kCodeCount ? index : static_cast<int>(absl::StatusCode::kUnknown)]
-      .fetch_add(1, std::memory_order_relaxed);
+  s.codes[index >= 0 && index < kCodeCount ? index : static_cast<int>(absl::StatusCode::kUnknown)].fetch_add(
+      1, std::memory_order_relaxed);
   s.latency.Observe(absl::ToDoubleSeconds(latency));
 }
 

@@ -8,8 +8,8 @@
 
 namespace seqserve {
 
-void RequestPath::Start(CallInfo call, absl::StatusOr<std::unique_ptr<InferenceRequest>> decoded,
-                        ResponseWriter write, std::function<void(absl::Status)> finish) {
+void RequestPath::Start(CallInfo call, absl::StatusOr<std::unique_ptr<InferenceRequest>> decoded, ResponseWriter write,
+                        std::function<void(absl::Status)> finish) {
   const absl::Time received = absl::Now();
   metrics_.inflight().fetch_add(1, std::memory_order_relaxed);
   // Every outcome leaves through here: count it, then answer.

@@ -46,25 +46,39 @@ bool SetSeconds(absl::Duration& out, absl::string_view v) {
 const std::vector<Flag>& Flags() {
   static const auto* flags = new std::vector<Flag>{
       {"model-repository", "Model repository directory (required).", false,
-       [](ServerOptions& o, absl::string_view v) { o.model_repository = std::string(v); return !v.empty(); }},
+       [](ServerOptions& o, absl::string_view v) {
+         o.model_repository = std::string(v);
+         return !v.empty();
+       }},
       {"grpc-address", "Address for the gRPC services (default 0.0.0.0).", false,
-       [](ServerOptions& o, absl::string_view v) { o.grpc_address = std::string(v); return !v.empty(); }},
+       [](ServerOptions& o, absl::string_view v) {
+         o.grpc_address = std::string(v);
+         return !v.empty();
+       }},
       {"grpc-port", "gRPC port; 0 picks a free one (default 8001).", false,
        [](ServerOptions& o, absl::string_view v) { return SetInt(o.grpc_port, v, 0, 65535); }},
       {"metrics-port", "HTTP port for /metrics, /healthz, /readyz (default 8002).", false,
        [](ServerOptions& o, absl::string_view v) { return SetInt(o.metrics_port, v, 0, 65535); }},
       {"metrics-address", "Address of the metrics port (default: --grpc-address).", false,
-       [](ServerOptions& o, absl::string_view v) { o.metrics_address = std::string(v); return !v.empty(); }},
+       [](ServerOptions& o, absl::string_view v) {
+         o.metrics_address = std::string(v);
+         return !v.empty();
+       }},
       {"http-port", "KServe v2 REST port; 0 picks a free one, -1 turns it off (default 8000).", false,
        [](ServerOptions& o, absl::string_view v) { return SetInt(o.http_port, v, -1, 65535); }},
       {"http-address", "Address of the REST port (default: --grpc-address).", false,
-       [](ServerOptions& o, absl::string_view v) { o.http_address = std::string(v); return !v.empty(); }},
+       [](ServerOptions& o, absl::string_view v) {
+         o.http_address = std::string(v);
+         return !v.empty();
+       }},
       {"http-threads", "Event-loop threads of the REST port (default 2).", false,
        [](ServerOptions& o, absl::string_view v) { return SetInt(o.http.threads, v, 1, 256); }},
       {"http-max-connections", "Most open connections on each HTTP port (default 1024).", false,
        [](ServerOptions& o, absl::string_view v) { return SetInt(o.http.max_connections, v, 1, 1 << 20); }},
       {"http-idle-timeout", "Seconds after which a silent HTTP connection is closed (default 30).", false,
-       [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.http.idle_timeout, v) && o.http.idle_timeout >= absl::Seconds(1); }},
+       [](ServerOptions& o, absl::string_view v) {
+         return SetSeconds(o.http.idle_timeout, v) && o.http.idle_timeout >= absl::Seconds(1);
+       }},
       {"http-body-timeout", "Seconds a REST request body may take to arrive after its headers (default 30).", false,
        [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.http.body_timeout, v); }},
       {"http-max-header-bytes", "Most bytes of an HTTP request's line and headers (default 32768).", false,
@@ -75,7 +89,10 @@ const std::vector<Flag>& Flags() {
          return true;
        }},
       {"port-file", "Write the chosen ports to this file once listening.", false,
-       [](ServerOptions& o, absl::string_view v) { o.port_file = std::string(v); return true; }},
+       [](ServerOptions& o, absl::string_view v) {
+         o.port_file = std::string(v);
+         return true;
+       }},
       {"max-message-bytes", "Largest gRPC message and REST request body, in bytes (default 268435456).", false,
        [](ServerOptions& o, absl::string_view v) {
          int64_t x;
@@ -84,17 +101,28 @@ const std::vector<Flag>& Flags() {
          return true;
        }},
       {"max-request-elements", "Most tensor elements in one request (default 16777216).", false,
-       [](ServerOptions& o, absl::string_view v) { return absl::SimpleAtoi(v, &o.max_request_elements) && o.max_request_elements > 0; }},
+       [](ServerOptions& o, absl::string_view v) {
+         return absl::SimpleAtoi(v, &o.max_request_elements) && o.max_request_elements > 0;
+       }},
       {"default-deadline", "Seconds of deadline for requests that carry none; 0 = none (default 60).", false,
        [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.default_deadline, v); }},
       {"max-concurrent-streams", "Most concurrent calls per client connection (default 256).", false,
        [](ServerOptions& o, absl::string_view v) { return SetInt(o.max_concurrent_streams, v, 1, 1 << 20); }},
       {"tls-cert", "PEM certificate chain of the server; with --tls-key enables TLS.", false,
-       [](ServerOptions& o, absl::string_view v) { o.tls_cert = std::string(v); return !v.empty(); }},
+       [](ServerOptions& o, absl::string_view v) {
+         o.tls_cert = std::string(v);
+         return !v.empty();
+       }},
       {"tls-key", "PEM private key of the server.", false,
-       [](ServerOptions& o, absl::string_view v) { o.tls_key = std::string(v); return !v.empty(); }},
+       [](ServerOptions& o, absl::string_view v) {
+         o.tls_key = std::string(v);
+         return !v.empty();
+       }},
       {"tls-client-ca", "PEM CA bundle; clients must present a certificate it signed (mutual TLS).", false,
-       [](ServerOptions& o, absl::string_view v) { o.tls_client_ca = std::string(v); return !v.empty(); }},
+       [](ServerOptions& o, absl::string_view v) {
+         o.tls_client_ca = std::string(v);
+         return !v.empty();
+       }},
       {"strict-readiness", "Ready only when every model is ready (default true).", true,
        [](ServerOptions& o, absl::string_view v) { return SetBool(o.strict_readiness, v); }},
       {"drain-timeout", "Seconds a SIGTERM drain waits for accepted requests (default 25).", false,
@@ -103,7 +131,10 @@ const std::vector<Flag>& Flags() {
        [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.drain_grace, v); }},
       {"cpu-allocator", "Allocator of CPU tensors: pool (default) or default (libtorch's own).", false,
        [](ServerOptions& o, absl::string_view v) { return SetAllocatorChoice(o.cpu_pool, v); }},
-      {"memory-budget-bytes", "Most bytes the CPU pool may hold: auto (default) = from the cgroup memory limit (unlimited without one), 0 = unlimited, or a byte count.", false,
+      {"memory-budget-bytes",
+       "Most bytes the CPU pool may hold: auto (default) = from the cgroup memory limit (unlimited without one), 0 = "
+       "unlimited, or a byte count.",
+       false,
        [](ServerOptions& o, absl::string_view v) {
          if (v == "auto") {
            o.memory_budget_bytes = -1;
@@ -111,14 +142,19 @@ const std::vector<Flag>& Flags() {
          }
          return absl::SimpleAtoi(v, &o.memory_budget_bytes) && o.memory_budget_bytes >= 0;
        }},
-      {"memory-footprint-ceiling", "CPU pool: give back free pages rather than pass the previous peak (default true).", false,
-       [](ServerOptions& o, absl::string_view v) { return SetBool(o.memory_footprint_ceiling, v); }},
+      {"memory-footprint-ceiling", "CPU pool: give back free pages rather than pass the previous peak (default true).",
+       false, [](ServerOptions& o, absl::string_view v) { return SetBool(o.memory_footprint_ceiling, v); }},
       {"memory-trace", "Record every CPU pool allocation and free to this file (for replay).", false,
-       [](ServerOptions& o, absl::string_view v) { o.memory_trace = std::string(v); return !v.empty(); }},
-      {"cuda-allocator", "Allocator of CUDA tensors when there is a GPU: pool (default) or default (libtorch's own).", false,
-       [](ServerOptions& o, absl::string_view v) { return SetAllocatorChoice(o.cuda_pool, v); }},
+       [](ServerOptions& o, absl::string_view v) {
+         o.memory_trace = std::string(v);
+         return !v.empty();
+       }},
+      {"cuda-allocator", "Allocator of CUDA tensors when there is a GPU: pool (default) or default (libtorch's own).",
+       false, [](ServerOptions& o, absl::string_view v) { return SetAllocatorChoice(o.cuda_pool, v); }},
       {"cuda-memory-budget-bytes", "Most bytes each GPU's pool may hold; 0 = unlimited (default).", false,
-       [](ServerOptions& o, absl::string_view v) { return absl::SimpleAtoi(v, &o.cuda_memory_budget_bytes) && o.cuda_memory_budget_bytes >= 0; }},
+       [](ServerOptions& o, absl::string_view v) {
+         return absl::SimpleAtoi(v, &o.cuda_memory_budget_bytes) && o.cuda_memory_budget_bytes >= 0;
+       }},
       {"max-connection-age", "Seconds after which connections are closed gracefully; 0 = never (default).", false,
        [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.max_connection_age, v); }},
   };

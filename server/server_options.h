@@ -64,10 +64,10 @@ struct ServerOptions {
   // Allocator of CPU tensors: true (default) = seqserve's caching pool (memory/), false =
   // libtorch's default allocator. Both can be measured side by side.
   bool cpu_pool = true;
-  // Most bytes the CPU pool may hold. Default -1 (--memory-budget-bytes=auto): from the process's cgroup memory limit (the
-  // pod's), Note [budget from the pod] in runtime/host_memory.h; unlimited when there is none.
-  // 0 = unlimited. Batches are formed to fit it (runtime/memory_gate.h); a batch that does not
-  // fit after all is split and retried; a single row that cannot fit fails RESOURCE_EXHAUSTED.
+  // Most bytes the CPU pool may hold. Default -1 (--memory-budget-bytes=auto): from the process's cgroup memory limit
+  // (the pod's), Note [budget from the pod] in runtime/host_memory.h; unlimited when there is none. 0 = unlimited.
+  // Batches are formed to fit it (runtime/memory_gate.h); a batch that does not fit after all is split and retried; a
+  // single row that cannot fit fails RESOURCE_EXHAUSTED.
   int64_t memory_budget_bytes = -1;
   // Whether the CPU pool gives back free pages rather than raise its footprint past its previous
   // peak (CachingAllocatorOptions::decommit_free_pages). Default true.

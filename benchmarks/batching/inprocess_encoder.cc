@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "benchmarks/common/encoder_workload.h"
@@ -101,7 +101,8 @@ int Main(int argc, char** argv) {
   ConfigureTorchProcess();
   TorchModelOptions options;
   options.path = flags.repository + "/encoder/1/model.pt";
-  absl::StatusOr<std::unique_ptr<BatchRunner>> runner = LoadTorchModel(setup->signature, options, /*device_index=*/0, flags.threads);
+  absl::StatusOr<std::unique_ptr<BatchRunner>> runner =
+      LoadTorchModel(setup->signature, options, /*device_index=*/0, flags.threads);
   if (!runner.ok()) {
     std::fprintf(stderr, "%s\n", runner.status().ToString().c_str());
     return 1;
@@ -168,8 +169,8 @@ int Main(int argc, char** argv) {
       rates.push_back(lengths.size() / absl::ToDoubleSeconds(absl::Now() - start));
     }
     std::sort(rates.begin(), rates.end());
-    std::printf("| %s | %zu | %.2f | %.1f |\n", name.c_str(), schedule.size(),
-                static_cast<double>(real) / padded, rates[rates.size() / 2]);
+    std::printf("| %s | %zu | %.2f | %.1f |\n", name.c_str(), schedule.size(), static_cast<double>(real) / padded,
+                rates[rates.size() / 2]);
     std::fflush(stdout);
   }
   return 0;

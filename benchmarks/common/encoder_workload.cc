@@ -15,7 +15,8 @@ absl::StatusOr<std::vector<int64_t>> ReadLengths(const std::string& path, size_t
   std::vector<int64_t> lengths;
   for (std::string line; lengths.size() < max_count && std::getline(in, line);) {
     int64_t l;
-    if (!line.empty() && line[0] != '#' && absl::SimpleAtoi(line, &l)) lengths.push_back(std::clamp<int64_t>(l, 1, max_length));
+    if (!line.empty() && line[0] != '#' && absl::SimpleAtoi(line, &l))
+      lengths.push_back(std::clamp<int64_t>(l, 1, max_length));
   }
   if (lengths.empty()) return absl::InvalidArgumentError(absl::StrCat(path, " holds no lengths"));
   return lengths;

@@ -77,17 +77,28 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
     }
     const std::string name = arg.substr(2, eq - 2), value = arg.substr(eq + 1);
     bool ok = true;
-    if (name == "repository") f.repository = value;
-    else if (name == "lengths") f.lengths = value;
-    else if (name == "device") f.device = value;
-    else if (name == "allocator") f.allocator = value;
-    else if (name == "dtype") f.dtype = value;
-    else if (name == "requests") ok = absl::SimpleAtoi(value, &f.requests);
-    else if (name == "concurrency") ok = absl::SimpleAtoi(value, &f.concurrency);
-    else if (name == "instances") ok = absl::SimpleAtoi(value, &f.instances);
-    else if (name == "max-batch-tokens") ok = absl::SimpleAtoi(value, &f.max_batch_tokens);
-    else if (name == "memory-cap-mib") ok = absl::SimpleAtoi(value, &f.memory_cap_mib);
-    else return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
+    if (name == "repository")
+      f.repository = value;
+    else if (name == "lengths")
+      f.lengths = value;
+    else if (name == "device")
+      f.device = value;
+    else if (name == "allocator")
+      f.allocator = value;
+    else if (name == "dtype")
+      f.dtype = value;
+    else if (name == "requests")
+      ok = absl::SimpleAtoi(value, &f.requests);
+    else if (name == "concurrency")
+      ok = absl::SimpleAtoi(value, &f.concurrency);
+    else if (name == "instances")
+      ok = absl::SimpleAtoi(value, &f.instances);
+    else if (name == "max-batch-tokens")
+      ok = absl::SimpleAtoi(value, &f.max_batch_tokens);
+    else if (name == "memory-cap-mib")
+      ok = absl::SimpleAtoi(value, &f.memory_cap_mib);
+    else
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
     if (!ok) return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a number, got '", value, "'"));
   }
   if (f.device != "cuda" && f.device != "cpu") return absl::InvalidArgumentError("--device must be cuda or cpu");
@@ -240,8 +251,9 @@ int Main(int argc, char** argv) {
   if (!setup.ok()) return Fail(setup.status());
   // Reduced precision: the parameters are cast at load; outputs come back as declared (FP32).
   const DataType dtype = *DataTypeFromName(absl::AsciiStrToUpper(f.dtype));
-  const Precision precision = dtype == DataType::kFp16 ? Precision::kFp16
-                              : dtype == DataType::kBf16 ? Precision::kBf16 : Precision::kFp32;
+  const Precision precision = dtype == DataType::kFp16   ? Precision::kFp16
+                              : dtype == DataType::kBf16 ? Precision::kBf16
+                                                         : Precision::kFp32;
   BatcherOptions batcher = setup->batcher;
   batcher.mode = BatchingMode::kLengthBucketed;
   batcher.max_batch_tokens = f.max_batch_tokens;
@@ -357,14 +369,12 @@ int Main(int argc, char** argv) {
       "\"has_memory_stats\": %s, \"peak_reserved_bytes\": %llu, \"peak_allocated_bytes\": %llu, "
       "\"reserved_over_allocated\": %.4f, \"device_allocations\": %llu, \"allocator_ooms\": %llu}\n",
       f.device.c_str(), f.allocator.c_str(), f.dtype.c_str(), f.instances, static_cast<long long>(f.memory_cap_mib),
-      f.requests, ok, oom, other, seconds, ok / seconds, Percentile(latency_ms, 0.5),
-      Percentile(latency_ms, 0.99), static_cast<long long>(batches),
-      batches > 0 ? static_cast<double>(rows) / batches : 0.0, padded > 0 ? static_cast<double>(real) / padded : 0.0,
-      Percentile(batch_copy, 0.5), Percentile(batch_copy, 0.99),
+      f.requests, ok, oom, other, seconds, ok / seconds, Percentile(latency_ms, 0.5), Percentile(latency_ms, 0.99),
+      static_cast<long long>(batches), batches > 0 ? static_cast<double>(rows) / batches : 0.0,
+      padded > 0 ? static_cast<double>(real) / padded : 0.0, Percentile(batch_copy, 0.5), Percentile(batch_copy, 0.99),
       static_cast<long long>(exec_after.batch_splits - exec_before.batch_splits),
-      static_cast<long long>(exec_after.oom_failures - exec_before.oom_failures),
-      probe.has_stats() ? "true" : "false", static_cast<unsigned long long>(memory.peak_reserved),
-      static_cast<unsigned long long>(memory.peak_allocated),
+      static_cast<long long>(exec_after.oom_failures - exec_before.oom_failures), probe.has_stats() ? "true" : "false",
+      static_cast<unsigned long long>(memory.peak_reserved), static_cast<unsigned long long>(memory.peak_allocated),
       memory.peak_allocated > 0 ? static_cast<double>(memory.peak_reserved) / memory.peak_allocated : 0.0,
       static_cast<unsigned long long>(memory.device_allocations), static_cast<unsigned long long>(memory.ooms));
   return 0;

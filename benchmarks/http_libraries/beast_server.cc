@@ -16,8 +16,8 @@
 #include <memory>
 #include <string>
 
-#include "infer_json.h"
 #include <thread>
+#include "infer_json.h"
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -38,9 +38,7 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(1 << 20);  // also Beast's default for requests
     stream_.expires_after(std::chrono::seconds(30));
     http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                       self->OnRead(ec);
-                     });
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
@@ -70,9 +68,8 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     res_.prepare_payload();
     stream_.expires_after(std::chrono::seconds(30));
-    http::async_write(stream_, res_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      self->OnWrite(ec);
-    });
+    http::async_write(stream_, res_,
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnWrite(ec); });
   }
 
   void OnWrite(beast::error_code ec) {
@@ -101,13 +98,15 @@ class Listener : public std::enable_shared_from_this<Listener> {
   }
 
   void Accept() {
-    acceptor_.async_accept(asio::make_strand(ioc_),
-                           [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
-                             if (!ec) std::make_shared<Session>(std::move(s))->Start();
-                             else if (ec == asio::error::operation_aborted) return;
-                             else std::fprintf(stderr, "beast_server: accept: %s\n", ec.message().c_str());
-                             self->Accept();
-                           });
+    acceptor_.async_accept(asio::make_strand(ioc_), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
+      if (!ec)
+        std::make_shared<Session>(std::move(s))->Start();
+      else if (ec == asio::error::operation_aborted)
+        return;
+      else
+        std::fprintf(stderr, "beast_server: accept: %s\n", ec.message().c_str());
+      self->Accept();
+    });
   }
 
  private:

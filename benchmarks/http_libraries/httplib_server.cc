@@ -18,12 +18,10 @@
 #include <cstdlib>
 #include <string>
 
-#include "infer_json.h"
 #include <thread>
+#include "infer_json.h"
 
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 2) {
@@ -51,9 +49,7 @@ int main(int argc, char** argv) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
   });
-  svr.Get("/v2/health/ready", [](const httplib::Request&, httplib::Response& res) {
-    res.status = 200;
-  });
+  svr.Get("/v2/health/ready", [](const httplib::Request&, httplib::Response& res) { res.status = 200; });
   svr.Post("/v2/models/m/infer", [](const httplib::Request& req, httplib::Response& res) {
     std::string out;
     if (!Infer(req.body, &out)) {

@@ -23,8 +23,7 @@ namespace {
 constexpr size_t kMaxBody = 1 << 20;  // MHD has no body limit of its own; enforce one here.
 
 MHD_Result Reply(MHD_Connection* c, unsigned status, const std::string& body, const char* type) {
-  MHD_Response* r = MHD_create_response_from_buffer(body.size(), const_cast<char*>(body.data()),
-                                                    MHD_RESPMEM_MUST_COPY);
+  MHD_Response* r = MHD_create_response_from_buffer(body.size(), const_cast<char*>(body.data()), MHD_RESPMEM_MUST_COPY);
   if (r == nullptr) return MHD_NO;
   if (type != nullptr) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
   MHD_Result ret = MHD_queue_response(c, status, r);
@@ -38,8 +37,8 @@ struct RequestState {
   bool too_large = false;
 };
 
-MHD_Result Handle(void*, MHD_Connection* c, const char* url, const char* method, const char*,
-                  const char* upload_data, size_t* upload_data_size, void** con_cls) {
+MHD_Result Handle(void*, MHD_Connection* c, const char* url, const char* method, const char*, const char* upload_data,
+                  size_t* upload_data_size, void** con_cls) {
   auto* st = static_cast<RequestState*>(*con_cls);
   if (st == nullptr) {
     // First call: headers only. Answer on a later call, once the whole request is read:
@@ -49,8 +48,10 @@ MHD_Result Handle(void*, MHD_Connection* c, const char* url, const char* method,
     return MHD_YES;
   }
   if (*upload_data_size != 0) {  // a piece of the body
-    if (st->body.size() + *upload_data_size > kMaxBody) st->too_large = true;
-    else st->body.append(upload_data, *upload_data_size);
+    if (st->body.size() + *upload_data_size > kMaxBody)
+      st->too_large = true;
+    else
+      st->body.append(upload_data, *upload_data_size);
     *upload_data_size = 0;
     return MHD_YES;
   }
@@ -63,8 +64,7 @@ MHD_Result Handle(void*, MHD_Connection* c, const char* url, const char* method,
   }
   if (st->too_large) return Reply(c, MHD_HTTP_CONTENT_TOO_LARGE, "", nullptr);
   std::string out;
-  if (!Infer(st->body, &out)) return Reply(c, MHD_HTTP_BAD_REQUEST, "{\"error\":\"bad request\"}",
-                                          "application/json");
+  if (!Infer(st->body, &out)) return Reply(c, MHD_HTTP_BAD_REQUEST, "{\"error\":\"bad request\"}", "application/json");
   return Reply(c, MHD_HTTP_OK, out, "application/json");
 }
 
@@ -94,14 +94,10 @@ int main(int argc, char** argv) {
   inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
 
   MHD_Daemon* d = MHD_start_daemon(
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, static_cast<uint16_t>(port),
-      nullptr, nullptr, &Handle, nullptr,
-      MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&addr),
-      MHD_OPTION_THREAD_POOL_SIZE, 2u,
-      MHD_OPTION_CONNECTION_LIMIT, 1024u,
-      MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-      MHD_OPTION_NOTIFY_COMPLETED, &Completed, nullptr,
-      MHD_OPTION_END);
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, static_cast<uint16_t>(port), nullptr,
+      nullptr, &Handle, nullptr, MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&addr), MHD_OPTION_THREAD_POOL_SIZE,
+      2u, MHD_OPTION_CONNECTION_LIMIT, 1024u, MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_NOTIFY_COMPLETED,
+      &Completed, nullptr, MHD_OPTION_END);
   if (d == nullptr) {
     std::fprintf(stderr, "mhd_server: MHD_start_daemon failed on 127.0.0.1:%d\n", port);
     return 1;

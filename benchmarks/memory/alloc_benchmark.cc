@@ -109,8 +109,7 @@ void BM_ReplayTrace(benchmark::State& state, std::string path) {
 
 int main(int argc, char** argv) {
   if (const char* trace = std::getenv("SEQSERVE_MEMORY_TRACE")) {
-    benchmark::RegisterBenchmark("BM_ReplayTrace", seqserve::memory::BM_ReplayTrace,
-                                 std::string(trace));
+    benchmark::RegisterBenchmark("BM_ReplayTrace", seqserve::memory::BM_ReplayTrace, std::string(trace));
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -18,16 +18,16 @@
 // that follow a commit are not in the time; the server comparison (compare_allocators.py) has
 // them.
 #include <algorithm>
-#include <functional>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -135,7 +135,8 @@ Result ReplayPow2(const std::vector<TraceEvent>& events) {
   for (auto& [size, blocks] : free_lists) {
     for (void* p : blocks) std::free(p);
   }
-  return {static_cast<double>(reserved), static_cast<double>(calls), ns / events.size()};  // never releases: peak = final
+  return {static_cast<double>(reserved), static_cast<double>(calls),
+          ns / events.size()};  // never releases: peak = final
 }
 
 int Main(int argc, char** argv) {
@@ -166,8 +167,9 @@ int Main(int argc, char** argv) {
   const double peak_live = static_cast<double>(PeakLive(*events));
   std::printf("trace: %zu events, %lld allocations, peak live %.1f MiB\n\n", events->size(),
               static_cast<long long>(allocations), peak_live / (1 << 20));
-  std::printf("| allocator | peak reserved / peak live | backend calls per 1,000 allocations | ns per event (median of %d) |\n",
-              repeats);
+  std::printf(
+      "| allocator | peak reserved / peak live | backend calls per 1,000 allocations | ns per event (median of %d) |\n",
+      repeats);
   std::printf("|---|---|---|---|\n");
   std::vector<std::pair<std::string, std::function<Result(const std::vector<TraceEvent>&)>>> allocators;
   auto pool = [](CachingAllocatorOptions options) {
@@ -189,7 +191,8 @@ int Main(int argc, char** argv) {
   for (const auto& [name, replay] : allocators) {
     std::vector<Result> runs;
     for (int r = 0; r < repeats; ++r) runs.push_back(replay(*events));
-    std::sort(runs.begin(), runs.end(), [](const Result& a, const Result& b) { return a.ns_per_event < b.ns_per_event; });
+    std::sort(runs.begin(), runs.end(),
+              [](const Result& a, const Result& b) { return a.ns_per_event < b.ns_per_event; });
     const Result& median = runs[runs.size() / 2];
     std::printf("| %s | %.3f | %.1f | %.0f |\n", name.c_str(), median.peak_reserved / peak_live,
                 1000.0 * median.backend_calls / allocations, median.ns_per_event);

@@ -145,23 +145,51 @@ struct BadCase {
 
 TEST_F(ServerE2ETest, BadInputGetsAPreciseStatusAndTheServerKeepsServing) {
   const std::vector<BadCase> cases = {
-      {"unknown model", [](v1::PredictRequest& r) { r.set_model_name("nope"); }, grpc::NOT_FOUND, "unknown model 'nope'"},
+      {"unknown model", [](v1::PredictRequest& r) { r.set_model_name("nope"); }, grpc::NOT_FOUND,
+       "unknown model 'nope'"},
       {"unknown version", [](v1::PredictRequest& r) { r.set_model_version(7); }, grpc::NOT_FOUND, "has no version 7"},
-      {"missing input", [](v1::PredictRequest& r) { r.mutable_inputs()->RemoveLast(); }, grpc::INVALID_ARGUMENT, "missing input 'attention_mask'"},
-      {"extra input", [](v1::PredictRequest& r) { *r.add_inputs() = r.inputs(0); r.mutable_inputs(2)->set_name("x"); }, grpc::INVALID_ARGUMENT, "unknown input 'x'"},
-      {"duplicate input", [](v1::PredictRequest& r) { *r.add_inputs() = r.inputs(0); }, grpc::INVALID_ARGUMENT, "more than once"},
-      {"wrong dtype", [](v1::PredictRequest& r) { r.mutable_inputs(0)->set_dtype(v1::INT32); r.mutable_inputs(0)->mutable_data()->resize(20); }, grpc::INVALID_ARGUMENT, "datatype INT32"},
-      {"no dtype", [](v1::PredictRequest& r) { r.mutable_inputs(0)->set_dtype(v1::DATA_TYPE_UNSPECIFIED); }, grpc::INVALID_ARGUMENT, "no dtype"},
-      {"wrong rank", [](v1::PredictRequest& r) { r.mutable_inputs(0)->mutable_shape()->RemoveLast(); }, grpc::INVALID_ARGUMENT, "rank"},
-      {"byte size", [](v1::PredictRequest& r) { r.mutable_inputs(1)->mutable_data()->resize(7); }, grpc::INVALID_ARGUMENT, "bytes of data"},
-      {"too long", [](v1::PredictRequest& r) {
-         for (int i = 0; i < 2; ++i) { r.mutable_inputs(i)->set_shape(1, 513); r.mutable_inputs(i)->mutable_data()->resize(513 * 8); }
-       }, grpc::INVALID_ARGUMENT, "exceeds model 'encoder' maximum of 512"},
-      {"empty", [](v1::PredictRequest& r) {
-         for (int i = 0; i < 2; ++i) { r.mutable_inputs(i)->set_shape(1, 0); r.mutable_inputs(i)->clear_data(); }
-       }, grpc::INVALID_ARGUMENT, "is empty"},
-      {"negative dim", [](v1::PredictRequest& r) { r.mutable_inputs(0)->set_shape(1, -5); }, grpc::INVALID_ARGUMENT, "negative dimension"},
-      {"unknown output", [](v1::PredictRequest& r) { r.add_output_filter("hidden"); }, grpc::INVALID_ARGUMENT, "unknown output 'hidden'"},
+      {"missing input", [](v1::PredictRequest& r) { r.mutable_inputs()->RemoveLast(); }, grpc::INVALID_ARGUMENT,
+       "missing input 'attention_mask'"},
+      {"extra input",
+       [](v1::PredictRequest& r) {
+         *r.add_inputs() = r.inputs(0);
+         r.mutable_inputs(2)->set_name("x");
+       },
+       grpc::INVALID_ARGUMENT, "unknown input 'x'"},
+      {"duplicate input", [](v1::PredictRequest& r) { *r.add_inputs() = r.inputs(0); }, grpc::INVALID_ARGUMENT,
+       "more than once"},
+      {"wrong dtype",
+       [](v1::PredictRequest& r) {
+         r.mutable_inputs(0)->set_dtype(v1::INT32);
+         r.mutable_inputs(0)->mutable_data()->resize(20);
+       },
+       grpc::INVALID_ARGUMENT, "datatype INT32"},
+      {"no dtype", [](v1::PredictRequest& r) { r.mutable_inputs(0)->set_dtype(v1::DATA_TYPE_UNSPECIFIED); },
+       grpc::INVALID_ARGUMENT, "no dtype"},
+      {"wrong rank", [](v1::PredictRequest& r) { r.mutable_inputs(0)->mutable_shape()->RemoveLast(); },
+       grpc::INVALID_ARGUMENT, "rank"},
+      {"byte size", [](v1::PredictRequest& r) { r.mutable_inputs(1)->mutable_data()->resize(7); },
+       grpc::INVALID_ARGUMENT, "bytes of data"},
+      {"too long",
+       [](v1::PredictRequest& r) {
+         for (int i = 0; i < 2; ++i) {
+           r.mutable_inputs(i)->set_shape(1, 513);
+           r.mutable_inputs(i)->mutable_data()->resize(513 * 8);
+         }
+       },
+       grpc::INVALID_ARGUMENT, "exceeds model 'encoder' maximum of 512"},
+      {"empty",
+       [](v1::PredictRequest& r) {
+         for (int i = 0; i < 2; ++i) {
+           r.mutable_inputs(i)->set_shape(1, 0);
+           r.mutable_inputs(i)->clear_data();
+         }
+       },
+       grpc::INVALID_ARGUMENT, "is empty"},
+      {"negative dim", [](v1::PredictRequest& r) { r.mutable_inputs(0)->set_shape(1, -5); }, grpc::INVALID_ARGUMENT,
+       "negative dimension"},
+      {"unknown output", [](v1::PredictRequest& r) { r.add_output_filter("hidden"); }, grpc::INVALID_ARGUMENT,
+       "unknown output 'hidden'"},
   };
   for (const BadCase& c : cases) {
     v1::PredictRequest request = PredictFor("encoder", EncoderInputs(1, 5, 2));
@@ -256,7 +284,8 @@ TEST_F(ServerE2ETest, KServeModelInferMatchesReference) {
   EXPECT_EQ(response.model_version(), "1");
   ASSERT_EQ(response.outputs_size(), 2);
   for (int k = 0; k < 2; ++k) {
-    Tensor got{response.outputs(k).name(), DataType::kFp32,
+    Tensor got{response.outputs(k).name(),
+               DataType::kFp32,
                {response.outputs(k).shape().begin(), response.outputs(k).shape().end()},
                response.raw_output_contents(k)};
     EXPECT_LE(testing::MaxAbsDiff(got, c.outputs[k]), 1e-4) << got.name;
@@ -316,17 +345,18 @@ std::string RepositoryWithABrokenModel() {
 
 // What each of the four interfaces that report readiness says, once loading is over.
 struct ReadinessViews {
-  std::string health;    // grpc.health.v1, overall
-  bool kserve = false;   // KServe ServerReady
-  bool seqserve = false; // seqserve ServerMetadata.ready
-  int readyz = 0;        // HTTP /readyz status
+  std::string health;     // grpc.health.v1, overall
+  bool kserve = false;    // KServe ServerReady
+  bool seqserve = false;  // seqserve ServerMetadata.ready
+  int readyz = 0;         // HTTP /readyz status
 };
 
 ReadinessViews ReadinessOf(const ServerProcess& server) {
   ReadinessViews views;
   views.health = server.HealthStatus("");
   inference::ServerReadyResponse kserve;
-  EXPECT_TRUE(inference::GRPCInferenceService::NewStub(server.Channel())->ServerReady(Context().get(), {}, &kserve).ok());
+  EXPECT_TRUE(
+      inference::GRPCInferenceService::NewStub(server.Channel())->ServerReady(Context().get(), {}, &kserve).ok());
   views.kserve = kserve.ready();
   v1::ServerMetadataResponse metadata;
   EXPECT_TRUE(v1::PredictionService::NewStub(server.Channel())->ServerMetadata(Context().get(), {}, &metadata).ok());

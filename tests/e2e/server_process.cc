@@ -12,8 +12,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
@@ -33,8 +33,12 @@ std::unique_ptr<ServerProcess> ServerProcess::Start(const std::string& repositor
   server->dir_ = MakeTempDir("seqserve_e2e_");
   const std::string port_file = server->dir_ + "/ports";
   const std::string log_file = server->dir_ + "/server.log";
-  std::vector<std::string> args = {SEQSERVE_BINARY, "--model-repository=" + repository,
-                                   "--grpc-address=127.0.0.1", "--grpc-port=0", "--metrics-port=0", "--http-port=0",
+  std::vector<std::string> args = {SEQSERVE_BINARY,
+                                   "--model-repository=" + repository,
+                                   "--grpc-address=127.0.0.1",
+                                   "--grpc-port=0",
+                                   "--metrics-port=0",
+                                   "--http-port=0",
                                    "--port-file=" + port_file};
   args.insert(args.end(), extra_flags.begin(), extra_flags.end());
   server->pid_ = fork();
@@ -65,8 +69,8 @@ std::unique_ptr<ServerProcess> ServerProcess::Start(const std::string& repositor
     }
     absl::SleepFor(absl::Milliseconds(20));
   }
-  std::fprintf(stderr, "seqserve did not listen within %s:\n%s\n",
-               absl::FormatDuration(timeout).c_str(), server->Log().c_str());
+  std::fprintf(stderr, "seqserve did not listen within %s:\n%s\n", absl::FormatDuration(timeout).c_str(),
+               server->Log().c_str());
   return nullptr;
 }
 

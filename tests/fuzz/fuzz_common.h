@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "fuzz_demo_configs.h"  // generated from models/*/config.pbtxt
 #include "google/protobuf/repeated_field.h"
 #include "google/protobuf/stubs/logging.h"
-#include "fuzz_demo_configs.h"  // generated from models/*/config.pbtxt
 #include "runtime/batch.h"
 #include "runtime/model_config.h"
 #include "runtime/request_validator.h"
@@ -31,12 +31,12 @@ using seqserve::Tensor;
 using seqserve::TensorSpec;
 
 // A broken invariant: abort so that libFuzzer records the input (the message says which).
-#define FUZZ_CHECK(cond)                                                                \
-  do {                                                                                  \
-    if (!(cond)) {                                                                      \
+#define FUZZ_CHECK(cond)                                                                   \
+  do {                                                                                     \
+    if (!(cond)) {                                                                         \
       std::fprintf(stderr, "FUZZ_CHECK failed: %s at %s:%d\n", #cond, __FILE__, __LINE__); \
-      __builtin_trap();                                                                 \
-    }                                                                                   \
+      __builtin_trap();                                                                    \
+    }                                                                                      \
   } while (0)
 
 // A third, fuzz-only model whose layouts the demo models do not have: the sequence on axis 1
@@ -210,8 +210,9 @@ inline void ExerciseBatches(const ModelSignature& sig, std::unique_ptr<Inference
   const int64_t length = request->sequence_length;
   // Longer than the request when there is room, else shorter.
   const int64_t companion_length =
-      !sig.has_sequence() ? 0 : (length < sig.max_sequence_length ? std::min(length + 3, sig.max_sequence_length)
-                                                                   : std::max<int64_t>(1, length - 2));
+      !sig.has_sequence() ? 0
+                          : (length < sig.max_sequence_length ? std::min(length + 3, sig.max_sequence_length)
+                                                              : std::max<int64_t>(1, length - 2));
   std::vector<std::unique_ptr<InferenceRequest>> two;
   two.push_back(Companion(sig, 1, companion_length));
   two.push_back(std::move(request));

@@ -17,9 +17,8 @@ namespace {
 
 using seqserve::DataType;
 
-constexpr DataType kAll[] = {DataType::kBool, DataType::kUint8, DataType::kInt8,  DataType::kInt16,
-                             DataType::kInt32, DataType::kInt64, DataType::kFp16, DataType::kBf16,
-                             DataType::kFp32, DataType::kFp64};
+constexpr DataType kAll[] = {DataType::kBool,  DataType::kUint8, DataType::kInt8, DataType::kInt16, DataType::kInt32,
+                             DataType::kInt64, DataType::kFp16,  DataType::kBf16, DataType::kFp32,  DataType::kFp64};
 
 // IEEE binary16 -> double (exact). Infinity is returned as 65536 (the overflow threshold's
 // rounding target), so "nearest" comparisons treat it as the next value after 65504.

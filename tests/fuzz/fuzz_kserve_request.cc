@@ -20,7 +20,9 @@ using namespace seqserve_fuzz;
 using seqserve::DataType;
 
 void Run(const inference::ModelInferRequest& wire) {
-  DecodeValidateAndBatch(wire, [](const inference::ModelInferRequest& w) { return seqserve::FromKServe(w, seqserve::InputBytes::kBorrow); });
+  DecodeValidateAndBatch(wire, [](const inference::ModelInferRequest& w) {
+    return seqserve::FromKServe(w, seqserve::InputBytes::kBorrow);
+  });
 }
 
 template <typename T>

@@ -50,7 +50,9 @@ void CheckPad(const TensorSpec& spec, double pad_value) {
     case seqserve::DataType::kInt16: FUZZ_CHECK(as(int16_t{}) == pad_value); break;
     case seqserve::DataType::kInt32: FUZZ_CHECK(as(int32_t{}) == pad_value); break;
     case seqserve::DataType::kInt64: FUZZ_CHECK(as(int64_t{}) == pad_value); break;
-    case seqserve::DataType::kFp32: FUZZ_CHECK(as(float{}) == static_cast<double>(static_cast<float>(pad_value))); break;
+    case seqserve::DataType::kFp32:
+      FUZZ_CHECK(as(float{}) == static_cast<double>(static_cast<float>(pad_value)));
+      break;
     case seqserve::DataType::kFp64: FUZZ_CHECK(as(double{}) == pad_value); break;
     default: break;
   }
@@ -75,11 +77,12 @@ void CheckSpecs(const ModelSignature& sig, const std::vector<TensorSpec>& specs,
 }
 
 bool HasNanPad(const seqserve::v1::ModelConfig& config) {
-  for (const auto& t : config.input()) if (std::isnan(t.pad_value())) return true;
-  for (const auto& t : config.output()) if (std::isnan(t.pad_value())) return true;
+  for (const auto& t : config.input())
+    if (std::isnan(t.pad_value())) return true;
+  for (const auto& t : config.output())
+    if (std::isnan(t.pad_value())) return true;
   return false;
 }
-
 
 }  // namespace
 
@@ -104,7 +107,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CheckSpecs(sig, sig.inputs, /*inputs=*/true);
   CheckSpecs(sig, sig.outputs, /*inputs=*/false);
   FUZZ_CHECK(setup.config.input_size() == static_cast<int>(sig.inputs.size()));
-  for (size_t i = 0; i < sig.inputs.size(); ++i) CheckPad(sig.inputs[i], setup.config.input(static_cast<int>(i)).pad_value());
+  for (size_t i = 0; i < sig.inputs.size(); ++i)
+    CheckPad(sig.inputs[i], setup.config.input(static_cast<int>(i)).pad_value());
   FUZZ_CHECK(setup.batcher.max_batch_tokens >= 1);
   FUZZ_CHECK(setup.batcher.max_queue_size >= 1);
   // 0 is a setting of its own ("run at once"); absence takes the default, which is positive.

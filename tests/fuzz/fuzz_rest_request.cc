@@ -62,7 +62,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     seqserve::InferenceRequest& request = *parsed->request;
     for (const seqserve::Tensor& t : request.inputs) {
       if (t.borrowed.data() != nullptr) {
-        FUZZ_CHECK(t.borrowed.data() >= body.data() && t.borrowed.data() + t.borrowed.size() <= body.data() + body.size());
+        FUZZ_CHECK(t.borrowed.data() >= body.data() &&
+                   t.borrowed.data() + t.borrowed.size() <= body.data() + body.size());
       } else {
         const std::optional<int64_t> n = seqserve::CheckedNumElements(t.shape);
         FUZZ_CHECK(n.has_value() ? t.data.size() == static_cast<size_t>(*n) * seqserve::ElementSize(t.dtype)

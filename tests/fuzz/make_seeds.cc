@@ -43,8 +43,8 @@ std::vector<int64_t> Ids(int64_t n, int64_t first = 101) {
 }
 
 // --- seqserve.v1.PredictRequest ------------------------------------------------------------------
-void AddTensor(PredictRequest& r, const std::string& name, seqserve::v1::DataType dtype,
-               std::vector<int64_t> shape, const std::string& data) {
+void AddTensor(PredictRequest& r, const std::string& name, seqserve::v1::DataType dtype, std::vector<int64_t> shape,
+               const std::string& data) {
   seqserve::v1::Tensor* t = r.add_inputs();
   t->set_name(name);
   t->set_dtype(dtype);
@@ -283,9 +283,12 @@ batching { bucket_edges: [8, 8, 32] }
 void DataTypeSeeds() {
   const std::string t = "fuzz_data_type";
   const std::pair<const char*, double> seeds[] = {
-      {"FP16", 65519.99},        {"FP16", 5.960464477539063e-08}, {"BF16", 1.00390625}, {"BF16", -3.0e38},
-      {"INT8", -3.7},            {"UINT8", 255.0},                {"INT16", 1234.5},    {"INT32", -2147483648.0},
-      {"INT64", -1.0},           {"BOOL", 0.0},                   {"FP32", 0.1},        {"FP64", 1e300},
+      {"FP16", 65519.99},   {"FP16", 5.960464477539063e-08},
+      {"BF16", 1.00390625}, {"BF16", -3.0e38},
+      {"INT8", -3.7},       {"UINT8", 255.0},
+      {"INT16", 1234.5},    {"INT32", -2147483648.0},
+      {"INT64", -1.0},      {"BOOL", 0.0},
+      {"FP32", 0.1},        {"FP64", 1e300},
       {"BYTES", 1.0},
   };
   for (const auto& [name, value] : seeds) {

@@ -2,8 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <limits>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "memory/allocation_scope.h"
@@ -26,9 +26,7 @@ CachingAllocator::Options Budget(size_t bytes) {
   return options;
 }
 
-bool Contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
+bool Contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 TEST(BudgetTest, ReleasesCachedSegmentsBeforeFailingAndStaysUsable) {
   FakeBackend backend;
@@ -195,10 +193,8 @@ TEST(BudgetTest, BudgetBelowOneSmallSegmentServesNothing) {
 TEST(BudgetTest, AbsurdRequestsFailWithoutCallingTheBackend) {
   FakeBackend backend;
   auto pool = MakePool(&backend);
-  EXPECT_EQ(pool->Allocate(kMaxRequestSize + 1).status().code(),
-            absl::StatusCode::kResourceExhausted);
-  EXPECT_EQ(pool->Allocate(std::numeric_limits<size_t>::max()).status().code(),
-            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(pool->Allocate(kMaxRequestSize + 1).status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(pool->Allocate(std::numeric_limits<size_t>::max()).status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_TRUE(backend.requested_sizes.empty());
   EXPECT_EQ(pool->stats().oom_count, 2u);
   ASSERT_POOL_CONSISTENT(*pool);

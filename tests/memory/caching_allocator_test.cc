@@ -321,8 +321,7 @@ TEST(CachingAllocatorTest, CreateValidatesItsInputs) {
   EXPECT_EQ(CachingAllocator::Create(nullptr).status().code(), absl::StatusCode::kInvalidArgument);
   CachingAllocator::Options options;
   options.max_split_size = 10 * kMiB;
-  EXPECT_EQ(CachingAllocator::Create(&backend, options).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CachingAllocator::Create(&backend, options).status().code(), absl::StatusCode::kInvalidArgument);
   options.max_split_size = 21 * kMiB;  // rounded up to the 2 MiB segment granularity
   auto pool = MakePool(&backend, options);
   EXPECT_EQ(pool->options().max_split_size, 22 * kMiB);

@@ -64,8 +64,7 @@ class FakeBackend final : public Backend {
   bool can_grow_in_place() const override { return growable_bytes_ != 0; }
   bool GrowInPlace(void* ptr, size_t old_bytes, size_t new_bytes) override {
     const auto it = segments_.find(ptr);
-    if (growable_bytes_ == 0 || it == segments_.end() || it->second != old_bytes ||
-        new_bytes > capacities_[ptr]) {
+    if (growable_bytes_ == 0 || it == segments_.end() || it->second != old_bytes || new_bytes > capacities_[ptr]) {
       return false;
     }
     if (device_bytes_ != 0 && bytes_in_use_ + (new_bytes - old_bytes) > device_bytes_) return false;
@@ -85,8 +84,7 @@ class FakeBackend final : public Backend {
     capacities_.erase(ptr);
     size_t decommitted = 0;
     char* const base = static_cast<char*>(ptr);
-    for (auto page = decommitted_pages_.lower_bound(base);
-         page != decommitted_pages_.end() && *page < base + bytes;) {
+    for (auto page = decommitted_pages_.lower_bound(base); page != decommitted_pages_.end() && *page < base + bytes;) {
       decommitted += decommit_granularity_;
       page = decommitted_pages_.erase(page);
     }

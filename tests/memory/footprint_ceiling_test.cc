@@ -169,7 +169,7 @@ TEST(FootprintCeilingTest, RangesOfAdjacentSegmentsStayApart) {
   CachingAllocator::Options options;
   options.decommit_free_pages = true;  // 20 MiB segments, one per stream
   auto pool = MakePool(&backend, options);
-  char* p = MustAllocate(*pool, 2 * kMiB, /*stream=*/0);  // segment B: [0, 20 MiB)
+  char* p = MustAllocate(*pool, 2 * kMiB, /*stream=*/0);   // segment B: [0, 20 MiB)
   char* q1 = MustAllocate(*pool, 4 * kMiB, /*stream=*/1);  // segment A: [20 MiB, 40 MiB)
   char* q2 = MustAllocate(*pool, 2 * kMiB, /*stream=*/1);
   ASSERT_EQ(q1, p + 20 * kMiB) << "the fake backend did not place the segments back to back";

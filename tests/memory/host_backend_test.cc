@@ -71,7 +71,7 @@ TEST(HostBackendTest, DecommitReturnsPagesAndCommitMakesThemUsableAgain) {
   std::memset(bytes + 8 * page, 0x33, 16 * page);  // writable again
   EXPECT_EQ(bytes[8 * page], 0x33);
 
-  EXPECT_FALSE(backend.Decommit(bytes + 1, page));           // not page-aligned
+  EXPECT_FALSE(backend.Decommit(bytes + 1, page));              // not page-aligned
   EXPECT_FALSE(backend.Decommit(bytes + 60 * page, 8 * page));  // past the segment's end
   int other = 0;
   EXPECT_FALSE(backend.Decommit(&other, page));  // not this backend's memory

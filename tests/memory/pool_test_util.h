@@ -21,10 +21,8 @@
 
 namespace seqserve::memory::testing {
 
-inline std::unique_ptr<CachingAllocator> MakePool(Backend* backend,
-                                                  CachingAllocator::Options options = {}) {
-  absl::StatusOr<std::unique_ptr<CachingAllocator>> pool =
-      CachingAllocator::Create(backend, options);
+inline std::unique_ptr<CachingAllocator> MakePool(Backend* backend, CachingAllocator::Options options = {}) {
+  absl::StatusOr<std::unique_ptr<CachingAllocator>> pool = CachingAllocator::Create(backend, options);
   EXPECT_TRUE(pool.ok()) << pool.status();
   return pool.ok() ? std::move(*pool) : nullptr;
 }

@@ -54,18 +54,12 @@ bool StampIntact(const char* p, size_t n, uint64_t tag) {
 
 size_t RandomSize(std::mt19937_64& rng) {
   switch (rng() % 10) {
-    case 0:
-      return 1 + rng() % 512;  // tiny
-    case 1:
-      return kMiB - 256 + rng() % 512;  // around the small/large boundary
-    case 2:
-      return (1 + rng() % 12) * kMiB + rng() % kMiB;  // large
-    case 3:
-      return 19 * kMiB + rng() % (3 * kMiB);  // around the 20 MiB segment
-    case 4:
-      return 40 * kMiB + rng() % (24 * kMiB);  // huge (oversize when limited)
-    default:
-      return 1 + rng() % (256 * kKiB);  // common small tensors
+    case 0: return 1 + rng() % 512;                         // tiny
+    case 1: return kMiB - 256 + rng() % 512;                // around the small/large boundary
+    case 2: return (1 + rng() % 12) * kMiB + rng() % kMiB;  // large
+    case 3: return 19 * kMiB + rng() % (3 * kMiB);          // around the 20 MiB segment
+    case 4: return 40 * kMiB + rng() % (24 * kMiB);         // huge (oversize when limited)
+    default: return 1 + rng() % (256 * kKiB);               // common small tensors
   }
 }
 
@@ -162,8 +156,8 @@ TEST_P(RandomizedTest, MatchesTheReferenceModel) {
     if (scenario.decommit && scenario.expandable && scenario.capacity_bytes == 0) {
       // Note [footprint ceiling]: the footprint passes its old peak only when no free block has
       // more than its two partial pages committed; then by at most one growth step.
-      const uint64_t floor = stats.allocated_bytes + stats.pending_free_bytes +
-                             (2 * stats.free_blocks + 2) * kPage + kExpandableGrowth;
+      const uint64_t floor =
+          stats.allocated_bytes + stats.pending_free_bytes + (2 * stats.free_blocks + 2) * kPage + kExpandableGrowth;
       ASSERT_LE(stats.reserved_bytes, std::max(high_water, floor)) << "op " << op << " " << DebugString(stats);
     }
     high_water = std::max<uint64_t>(high_water, stats.reserved_bytes);
@@ -195,19 +189,16 @@ TEST_P(RandomizedTest, MatchesTheReferenceModel) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Scenarios, RandomizedTest,
-                         ::testing::Values(Scenario{"Unlimited", 1, 0, ~size_t{0}},
-                                           Scenario{"Budget", 2, 256 * kMiB, ~size_t{0}},
-                                           Scenario{"MaxSplit", 3, 0, 32 * kMiB},
-                                           Scenario{"BudgetAndMaxSplit", 4, 192 * kMiB, 24 * kMiB},
-                                           Scenario{"Expandable", 5, 0, ~size_t{0}, true},
-                                           Scenario{"ExpandableWithBudget", 6, 192 * kMiB, ~size_t{0}, true},
-                                           Scenario{"Decommit", 7, 0, ~size_t{0}, false, true},
-                                           Scenario{"ExpandableDecommit", 8, 0, ~size_t{0}, true, true},
-                                           Scenario{"ExpandableDecommitWithBudget", 9, 192 * kMiB, ~size_t{0}, true, true}),
-                         [](const ::testing::TestParamInfo<Scenario>& info) {
-                           return std::string(info.param.name);
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Scenarios, RandomizedTest,
+    ::testing::Values(Scenario{"Unlimited", 1, 0, ~size_t{0}}, Scenario{"Budget", 2, 256 * kMiB, ~size_t{0}},
+                      Scenario{"MaxSplit", 3, 0, 32 * kMiB}, Scenario{"BudgetAndMaxSplit", 4, 192 * kMiB, 24 * kMiB},
+                      Scenario{"Expandable", 5, 0, ~size_t{0}, true},
+                      Scenario{"ExpandableWithBudget", 6, 192 * kMiB, ~size_t{0}, true},
+                      Scenario{"Decommit", 7, 0, ~size_t{0}, false, true},
+                      Scenario{"ExpandableDecommit", 8, 0, ~size_t{0}, true, true},
+                      Scenario{"ExpandableDecommitWithBudget", 9, 192 * kMiB, ~size_t{0}, true, true}),
+    [](const ::testing::TestParamInfo<Scenario>& info) { return std::string(info.param.name); });
 
 }  // namespace
 }  // namespace seqserve::memory

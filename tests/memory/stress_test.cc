@@ -160,10 +160,9 @@ TEST_P(StressTest, FourThreadsOfRandomAllocationsAndFrees) {
   EXPECT_EQ(backend.bytes_in_use(), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Options, StressTest, ::testing::Bool(),
-                         [](const ::testing::TestParamInfo<bool>& info) {
-                           return std::string(info.param ? "ServerCpuPool" : "Defaults");
-                         });
+INSTANTIATE_TEST_SUITE_P(Options, StressTest, ::testing::Bool(), [](const ::testing::TestParamInfo<bool>& info) {
+  return std::string(info.param ? "ServerCpuPool" : "Defaults");
+});
 
 }  // namespace
 }  // namespace seqserve::memory

@@ -31,8 +31,7 @@ class VectorSink : public TraceSink {
 
 std::string TempPath(const std::string& name) {
   const char* dir = std::getenv("TEST_TMPDIR");
-  return std::string(dir != nullptr ? dir : "/tmp") + "/seqserve_memory_" + name + "_" +
-         std::to_string(::getpid());
+  return std::string(dir != nullptr ? dir : "/tmp") + "/seqserve_memory_" + name + "_" + std::to_string(::getpid());
 }
 
 TEST(TraceTest, RecordsEveryAllocationAndFree) {
@@ -129,8 +128,8 @@ TEST(TraceTest, ReplaySkipsFreesOfUnknownAllocationsAndFreesLeftovers) {
 TEST(TraceTest, ReadTraceReportsMalformedLines) {
   EXPECT_EQ(ReadTrace("/nonexistent/seqserve/trace").status().code(), absl::StatusCode::kNotFound);
   const std::string path = TempPath("bad");
-  for (const char* line : {"alloc 10 0x10 0", "grow 10 0x10 0 1", "alloc ten 0x10 0 1",
-                           "alloc 10 10 0 1", "free 10 0xzz 0 1"}) {
+  for (const char* line :
+       {"alloc 10 0x10 0", "grow 10 0x10 0 1", "alloc ten 0x10 0 1", "alloc 10 10 0 1", "free 10 0xzz 0 1"}) {
     {
       std::ofstream out(path);
       out << "# header\n\nalloc 1 0x1 0 1\n" << line << "\n";

@@ -35,7 +35,7 @@ TEST(DataTypeTest, EncodesHalfPrecisionWithRounding) {
   EXPECT_EQ(Half(DataType::kFp16, 1.0), 0x3C00);
   EXPECT_EQ(Half(DataType::kFp16, -2.0), 0xC000);
   EXPECT_EQ(Half(DataType::kFp16, 65504.0), 0x7BFF);
-  EXPECT_EQ(Half(DataType::kFp16, 1e6), 0x7C00);           // overflow -> inf
+  EXPECT_EQ(Half(DataType::kFp16, 1e6), 0x7C00);                    // overflow -> inf
   EXPECT_EQ(Half(DataType::kFp16, 5.960464477539063e-08), 0x0001);  // smallest subnormal
   EXPECT_EQ(Half(DataType::kFp16, 0.0), 0x0000);
   EXPECT_EQ(Half(DataType::kBf16, 1.0), 0x3F80);
@@ -46,10 +46,10 @@ TEST(DataTypeTest, EncodesHalfPrecisionWithRounding) {
 TEST(DataTypeTest, DecodesWhatItEncodes) {
   auto round_trip = [](DataType type, double value) { return DecodeScalar(type, EncodeScalar(type, value).data()); };
   EXPECT_EQ(round_trip(DataType::kFp16, 1.5), 1.5);
-  EXPECT_EQ(round_trip(DataType::kFp16, -65504.0), -65504.0);            // largest half
+  EXPECT_EQ(round_trip(DataType::kFp16, -65504.0), -65504.0);                            // largest half
   EXPECT_EQ(round_trip(DataType::kFp16, 5.960464477539063e-08), 5.960464477539063e-08);  // smallest subnormal
   EXPECT_TRUE(std::isinf(round_trip(DataType::kFp16, 1e6)));
-  EXPECT_TRUE(std::isnan(DecodeScalar(DataType::kFp16, "\x00\x7e")));   // 0x7E00: a NaN
+  EXPECT_TRUE(std::isnan(DecodeScalar(DataType::kFp16, "\x00\x7e")));  // 0x7E00: a NaN
   EXPECT_EQ(round_trip(DataType::kBf16, -2.5), -2.5);
   EXPECT_EQ(round_trip(DataType::kFp32, 0.1), static_cast<double>(0.1f));
   EXPECT_EQ(round_trip(DataType::kFp64, 0.1), 0.1);

@@ -59,7 +59,7 @@ TEST(WindowedMeanTest, AveragesTheWindowAndForgetsWhatIsOlder) {
   EXPECT_DOUBLE_EQ(mean.Mean(t0 + absl::Seconds(3)), 8.0);  // t0's slot aged out
   EXPECT_EQ(mean.Mean(t0 + absl::Seconds(10)), 0.0);        // everything aged out
   // A slot is reused for a later second: the old values go, not add up.
-  mean.Add(5, t0 + absl::Seconds(3));  // t0's slot (3 s window)
+  mean.Add(5, t0 + absl::Seconds(3));                       // t0's slot (3 s window)
   EXPECT_DOUBLE_EQ(mean.Mean(t0 + absl::Seconds(3)), 6.5);  // (8 + 5) / 2
 }
 

@@ -17,7 +17,8 @@ int64_t Exact(int64_t rows, int64_t length) { return 4096 + 12288 * rows * lengt
 TEST(MemoryCostModelTest, RecoversATransformersForm) {
   std::vector<MemoryPoint> points;
   for (int64_t length : {1, 16, 64, 128, 256}) {
-    for (int64_t rows : {int64_t{1}, std::max<int64_t>(1, 1024 / length)}) points.push_back({rows, length, Exact(rows, length)});
+    for (int64_t rows : {int64_t{1}, std::max<int64_t>(1, 1024 / length)})
+      points.push_back({rows, length, Exact(rows, length)});
   }
   const MemoryCostModel model = MemoryCostModel::Fit(points);
   ASSERT_TRUE(model.valid());

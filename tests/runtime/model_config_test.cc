@@ -7,10 +7,27 @@ namespace {
 
 constexpr char kEncoder[] = R"pb(
   max_batch_size: 8
-  input { name: "ids" data_type: INT64 dims: [-1] pad_value: 0 }
-  input { name: "mask" data_type: INT64 dims: [-1] }
-  output { name: "logits" data_type: FP32 dims: [4] }
-  output { name: "scores" data_type: FP32 dims: [-1] }
+  input {
+    name: "ids"
+    data_type: INT64
+    dims: [ -1 ]
+    pad_value: 0
+  }
+  input {
+    name: "mask"
+    data_type: INT64
+    dims: [ -1 ]
+  }
+  output {
+    name: "logits"
+    data_type: FP32
+    dims: [ 4 ]
+  }
+  output {
+    name: "scores"
+    data_type: FP32
+    dims: [ -1 ]
+  }
   sequence { max_length: 128 }
 )pb";
 
@@ -87,10 +104,19 @@ TEST(ModelConfigTest, PrecisionIsParsedAndWidensDefaultTolerances) {
 
 TEST(ModelConfigTest, FixedShapeModelDefaultsToOneQueue) {
   absl::StatusOr<ModelSetup> setup = ParseModelConfig(R"pb(
-    max_batch_size: 4
-    input { name: "x" data_type: FP32 dims: [10] }
-    output { name: "y" data_type: FP32 dims: [2] }
-  )pb", "lin");
+                                                        max_batch_size: 4
+                                                        input {
+                                                          name: "x"
+                                                          data_type: FP32
+                                                          dims: [ 10 ]
+                                                        }
+                                                        output {
+                                                          name: "y"
+                                                          data_type: FP32
+                                                          dims: [ 2 ]
+                                                        }
+                                                      )pb",
+                                                      "lin");
   ASSERT_TRUE(setup.ok()) << setup.status();
   EXPECT_FALSE(setup->signature.has_sequence());
   EXPECT_EQ(setup->batcher.mode, BatchingMode::kPadToMax);
@@ -105,33 +131,116 @@ void ExpectInvalid(const std::string& text, const std::string& fragment, const s
 }
 
 TEST(ModelConfigTest, RejectsBadConfigsWithReasons) {
-  const std::string io = R"pb(input { name: "x" data_type: FP32 dims: [10] }
-                              output { name: "y" data_type: FP32 dims: [2] })pb";
+  const std::string io = R"pb(input {
+                                name: "x"
+                                data_type: FP32
+                                dims: [ 10 ]
+                              }
+                              output {
+                                name: "y"
+                                data_type: FP32
+                                dims: [ 2 ]
+                              })pb";
   ExpectInvalid("max_batch_size: 4 input { nme: \"x\" }", "does not parse");
   ExpectInvalid(io, "max_batch_size");
   ExpectInvalid("name: \"other\" max_batch_size: 4 " + io, "differs from its directory");
-  ExpectInvalid(R"pb(max_batch_size: 4 input { name: "x" data_type: FP32 dims: [-1] }
-                     output { name: "y" data_type: FP32 dims: [2] })pb", "may be -1");
-  ExpectInvalid(R"pb(max_batch_size: 4 input { name: "x" dims: [3] }
-                     output { name: "y" data_type: FP32 dims: [2] })pb", "needs a data_type");
-  ExpectInvalid(R"pb(max_batch_size: 4 input { name: "x" data_type: FP32 dims: [3] }
-                     input { name: "x" data_type: FP32 dims: [3] }
-                     output { name: "y" data_type: FP32 dims: [2] })pb", "declared twice");
+  ExpectInvalid(R"pb(max_batch_size: 4
+                     input {
+                       name: "x"
+                       data_type: FP32
+                       dims: [ -1 ]
+                     }
+                     output {
+                       name: "y"
+                       data_type: FP32
+                       dims: [ 2 ]
+                     })pb",
+                "may be -1");
+  ExpectInvalid(R"pb(max_batch_size: 4
+                     input {
+                       name: "x"
+                       dims: [ 3 ]
+                     }
+                     output {
+                       name: "y"
+                       data_type: FP32
+                       dims: [ 2 ]
+                     })pb",
+                "needs a data_type");
+  ExpectInvalid(R"pb(max_batch_size: 4
+                     input {
+                       name: "x"
+                       data_type: FP32
+                       dims: [ 3 ]
+                     }
+                     input {
+                       name: "x"
+                       data_type: FP32
+                       dims: [ 3 ]
+                     }
+                     output {
+                       name: "y"
+                       data_type: FP32
+                       dims: [ 2 ]
+                     })pb",
+                "declared twice");
   ExpectInvalid("max_batch_size: 4 output { name: \"y\" data_type: FP32 dims: [2] }", "at least one input");
   ExpectInvalid(std::string(kEncoder) + " batching { bucket_edges: [16, 8, 128] }", "ascending");
   ExpectInvalid(std::string(kEncoder) + " batching { bucket_edges: [16, 64] }", ">= sequence.max_length");
   ExpectInvalid(std::string(kEncoder) + " warmup { lengths: [1000] }", "warmup.lengths");
   ExpectInvalid(std::string(kEncoder) + " default_model_filename: \"../x.pt\"", "plain file name");
   // Found by fuzzing (tests/fuzz/): bounds that keep batch sizes and defaults in range.
-  ExpectInvalid(R"pb(max_batch_size: 4 input { name: "x" data_type: UINT8 dims: [3] pad_value: 854 }
-                     output { name: "y" data_type: FP32 dims: [2] })pb", "not a value of UINT8");
-  ExpectInvalid(R"pb(max_batch_size: 4 input { name: "x" data_type: FP32 dims: [3] pad_value: nan }
-                     output { name: "y" data_type: FP32 dims: [2] })pb", "not a value of FP32");
-  ExpectInvalid(R"pb(max_batch_size: 4 input { name: "x" data_type: INT64 dims: [-1] }
-                     output { name: "y" data_type: FP32 dims: [2] }
-                     sequence { max_length: 9223372036854775807 })pb", "sequence.max_length must be");
-  ExpectInvalid(R"pb(max_batch_size: 4 input { name: "x" data_type: FP32 dims: [4611686018427387904] }
-                     output { name: "y" data_type: FP32 dims: [2] })pb", "would exceed");
+  ExpectInvalid(R"pb(max_batch_size: 4
+                     input {
+                       name: "x"
+                       data_type: UINT8
+                       dims: [ 3 ]
+                       pad_value: 854
+                     }
+                     output {
+                       name: "y"
+                       data_type: FP32
+                       dims: [ 2 ]
+                     })pb",
+                "not a value of UINT8");
+  ExpectInvalid(R"pb(max_batch_size: 4
+                     input {
+                       name: "x"
+                       data_type: FP32
+                       dims: [ 3 ]
+                       pad_value: nan
+                     }
+                     output {
+                       name: "y"
+                       data_type: FP32
+                       dims: [ 2 ]
+                     })pb",
+                "not a value of FP32");
+  ExpectInvalid(R"pb(max_batch_size: 4
+                     input {
+                       name: "x"
+                       data_type: INT64
+                       dims: [ -1 ]
+                     }
+                     output {
+                       name: "y"
+                       data_type: FP32
+                       dims: [ 2 ]
+                     }
+                     sequence { max_length: 9223372036854775807 })pb",
+                "sequence.max_length must be");
+  ExpectInvalid(R"pb(max_batch_size: 4
+                     input {
+                       name: "x"
+                       data_type: FP32
+                       dims: [ 4611686018427387904 ]
+                     }
+                     output {
+                       name: "y"
+                       data_type: FP32
+                       dims: [ 2 ]
+                     })pb",
+                "would exceed");
   ExpectInvalid(std::string(kEncoder) + " warmup { iterations: -3 }", "warmup.iterations");
 }
 
@@ -162,9 +271,15 @@ TEST(ModelConfigTest, PlatformAndModelFileFollowOneRule) {
   EXPECT_EQ(onnx.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(onnx.status().message().find("platform 'onnxruntime_onnx' is not one of"), std::string::npos);
   EXPECT_NE(with("input { name: \"t\" data_type: INT64 dims: [-1] reference_tolerance { atol: 1 } }")
-                .status().message().find("only outputs take one"), std::string::npos);
+                .status()
+                .message()
+                .find("only outputs take one"),
+            std::string::npos);
   EXPECT_NE(with("output { name: \"t\" data_type: FP32 dims: [1] reference_tolerance { atol: -1 } }")
-                .status().message().find("negative reference_tolerance"), std::string::npos);
+                .status()
+                .message()
+                .find("negative reference_tolerance"),
+            std::string::npos);
 }
 
 TEST(ModelConfigTest, ConvertsDataTypes) {
@@ -176,8 +291,7 @@ TEST(ModelConfigTest, ConvertsDataTypes) {
 
 TEST(ModelConfigTest, DemoConfigsLoad) {
   for (const char* name : {"encoder", "linear"}) {
-    absl::StatusOr<ModelSetup> setup =
-        LoadModelConfig(std::string(SEQSERVE_DEMO_REPOSITORY) + "/" + name);
+    absl::StatusOr<ModelSetup> setup = LoadModelConfig(std::string(SEQSERVE_DEMO_REPOSITORY) + "/" + name);
     EXPECT_TRUE(setup.ok()) << name << ": " << setup.status();
   }
   EXPECT_EQ(LoadModelConfig("/nonexistent/model").status().code(), absl::StatusCode::kNotFound);
@@ -191,12 +305,26 @@ namespace {
 
 TEST(ModelConfigTest, ValidRangeOnIntegerInputs) {
   absl::StatusOr<ModelSetup> setup = ParseModelConfig(R"pb(
-    max_batch_size: 8
-    input { name: "ids" data_type: INT64 dims: [-1] valid_range { begin: 0 end: 30522 } }
-    input { name: "mask" data_type: INT64 dims: [-1] }
-    output { name: "logits" data_type: FP32 dims: [4] }
-    sequence { max_length: 128 }
-  )pb", "enc");
+                                                        max_batch_size: 8
+                                                        input {
+                                                          name: "ids"
+                                                          data_type: INT64
+                                                          dims: [ -1 ]
+                                                          valid_range { begin: 0 end: 30522 }
+                                                        }
+                                                        input {
+                                                          name: "mask"
+                                                          data_type: INT64
+                                                          dims: [ -1 ]
+                                                        }
+                                                        output {
+                                                          name: "logits"
+                                                          data_type: FP32
+                                                          dims: [ 4 ]
+                                                        }
+                                                        sequence { max_length: 128 }
+                                                      )pb",
+                                                      "enc");
   ASSERT_TRUE(setup.ok()) << setup.status();
   const TensorSpec& ids = setup->signature.inputs[0];
   EXPECT_TRUE(ids.has_range);
@@ -206,26 +334,30 @@ TEST(ModelConfigTest, ValidRangeOnIntegerInputs) {
 }
 
 TEST(ModelConfigTest, RejectsValidRangesThatMakeNoSense) {
-  const std::string head = "max_batch_size: 8 sequence { max_length: 16 } output { name: \"y\" data_type: FP32 dims: [2] } ";
+  const std::string head =
+      "max_batch_size: 8 sequence { max_length: 16 } output { name: \"y\" data_type: FP32 dims: [2] } ";
   ExpectInvalid(head + "input { name: \"x\" data_type: FP32 dims: [-1] valid_range { begin: 0 end: 5 } }",
                 "only integer inputs take a valid_range, not FP32");
   ExpectInvalid(head + "input { name: \"x\" data_type: INT64 dims: [-1] valid_range { begin: 5 end: 5 } }",
                 "end must be greater than begin");
   ExpectInvalid(head + "input { name: \"x\" data_type: INT64 dims: [-1] pad_value: 0 valid_range { begin: 1 end: 5 } }",
                 "which does not hold its pad_value 0");
-  ExpectInvalid("max_batch_size: 8 input { name: \"x\" data_type: INT64 dims: [2] } "
-                "output { name: \"y\" data_type: INT64 dims: [2] valid_range { begin: 0 end: 5 } }",
-                "only inputs take a valid_range");
+  ExpectInvalid(
+      "max_batch_size: 8 input { name: \"x\" data_type: INT64 dims: [2] } "
+      "output { name: \"y\" data_type: INT64 dims: [2] valid_range { begin: 0 end: 5 } }",
+      "only inputs take a valid_range");
 }
 
 // proto3 cannot tell 0 from "absent" for a plain field, so the delay is `optional`: 0 is a real
 // setting ("run at once"), absence takes the default.
 TEST(ModelConfigTest, QueueDelayZeroMeansZeroAndAbsentMeansTheDefault) {
-  absl::StatusOr<ModelSetup> zero = ParseModelConfig(std::string(kEncoder) + "batching { max_queue_delay_microseconds: 0 }", "enc");
+  absl::StatusOr<ModelSetup> zero =
+      ParseModelConfig(std::string(kEncoder) + "batching { max_queue_delay_microseconds: 0 }", "enc");
   ASSERT_TRUE(zero.ok()) << zero.status();
   EXPECT_EQ(zero->batcher.max_queue_delay, absl::ZeroDuration());
   EXPECT_TRUE(zero->config.batching().has_max_queue_delay_microseconds());
-  absl::StatusOr<ModelSetup> absent = ParseModelConfig(std::string(kEncoder) + "batching { max_batch_tokens: 512 }", "enc");
+  absl::StatusOr<ModelSetup> absent =
+      ParseModelConfig(std::string(kEncoder) + "batching { max_batch_tokens: 512 }", "enc");
   ASSERT_TRUE(absent.ok()) << absent.status();
   EXPECT_EQ(absent->batcher.max_queue_delay, BatcherOptions().max_queue_delay);
   EXPECT_GT(absent->batcher.max_queue_delay, absl::ZeroDuration());
@@ -235,11 +367,13 @@ TEST(ModelConfigTest, CudaInstancesTakeTheirGpus) {
   absl::StatusOr<ModelSetup> one = ParseModelConfig(std::string(kEncoder) + "instance { device: CUDA }", "enc");
   ASSERT_TRUE(one.ok()) << one.status();
   EXPECT_EQ(one->gpus, std::vector<int>{0});
-  absl::StatusOr<ModelSetup> two = ParseModelConfig(std::string(kEncoder) + "instance { count: 3 device: CUDA gpus: [1, 2] }", "enc");
+  absl::StatusOr<ModelSetup> two =
+      ParseModelConfig(std::string(kEncoder) + "instance { count: 3 device: CUDA gpus: [1, 2] }", "enc");
   ASSERT_TRUE(two.ok()) << two.status();
   EXPECT_EQ(two->gpus, (std::vector<int>{1, 2}));
   ExpectInvalid(std::string(kEncoder) + "instance { device: CUDA gpus: [-1] }", "instance.gpus has -1");
-  ExpectInvalid(std::string(kEncoder) + "instance { device: CPU gpus: [0] }", "instance.gpus applies to device: CUDA only");
+  ExpectInvalid(std::string(kEncoder) + "instance { device: CPU gpus: [0] }",
+                "instance.gpus applies to device: CUDA only");
   EXPECT_TRUE(ParseModelConfig(kEncoder, "enc")->gpus.empty());
 }
 

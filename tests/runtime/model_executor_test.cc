@@ -67,9 +67,11 @@ TEST(ModelExecutorTest, WarmsUpThenServesConcurrentRequestsToTheRightCallers) {
   warmup.lengths = {1, 64};
   PlusOneRunner::batches_ = 0;
   ASSERT_TRUE(executor
-                  .Start([&sig](int) -> absl::StatusOr<std::unique_ptr<BatchRunner>> {
-                    return std::make_unique<PlusOneRunner>(sig, absl::Milliseconds(1));
-                  }, warmup)
+                  .Start(
+                      [&sig](int) -> absl::StatusOr<std::unique_ptr<BatchRunner>> {
+                        return std::make_unique<PlusOneRunner>(sig, absl::Milliseconds(1));
+                      },
+                      warmup)
                   .ok());
   EXPECT_GE(PlusOneRunner::batches_.load(), 2 * 2 * 2 * 2);  // instances x lengths x rows x iterations
 
@@ -92,8 +94,8 @@ TEST(ModelExecutorTest, WarmsUpThenServesConcurrentRequestsToTheRightCallers) {
         x.data.assign(reinterpret_cast<const char*>(values.data()), length * 4);
         r->inputs.push_back(std::move(x));
         r->done = [&, tag, length](absl::StatusOr<InferenceResponse> result) {
-          bool ok = result.ok() && result->outputs.size() == 1 &&
-                    result->outputs[0].shape == std::vector<int64_t>{1, length};
+          bool ok =
+              result.ok() && result->outputs.size() == 1 && result->outputs[0].shape == std::vector<int64_t>{1, length};
           if (ok) {
             std::vector<int32_t> y(length);
             std::memcpy(y.data(), result->outputs[0].data.data(), length * 4);
@@ -128,9 +130,11 @@ TEST(ModelExecutorTest, StopCompletesEveryAcceptedRequest) {
   options.bucket_edges = DefaultBucketEdges(64);
   ModelExecutor executor(sig, options, 1);
   ASSERT_TRUE(executor
-                  .Start([&sig](int) -> absl::StatusOr<std::unique_ptr<BatchRunner>> {
-                    return std::make_unique<PlusOneRunner>(sig, absl::ZeroDuration());
-                  }, WarmupOptions{})
+                  .Start(
+                      [&sig](int) -> absl::StatusOr<std::unique_ptr<BatchRunner>> {
+                        return std::make_unique<PlusOneRunner>(sig, absl::ZeroDuration());
+                      },
+                      WarmupOptions{})
                   .ok());
   std::atomic<int> ok{0};
   for (int i = 0; i < 3; ++i) {
@@ -153,9 +157,7 @@ TEST(ModelExecutorTest, FailedWarmUpReportsTheReason) {
   ModelExecutor executor(sig, BatcherOptions{}, 1);
   class Failing : public BatchRunner {
    public:
-    absl::Status Run(const Batch&, std::vector<InferenceResponse>&) override {
-      return absl::InternalError("boom");
-    }
+    absl::Status Run(const Batch&, std::vector<InferenceResponse>&) override { return absl::InternalError("boom"); }
   };
   WarmupOptions warmup;
   warmup.lengths = {8};
@@ -306,9 +308,11 @@ TEST(ModelExecutorTest, RequestsThatDieWhileTheirBatchFailsAreNotRetried) {
     std::shared_ptr<CancellationFlag> flag_;
   };
   ASSERT_TRUE(executor
-                  .Start([&](int) -> absl::StatusOr<std::unique_ptr<BatchRunner>> {
-                    return std::make_unique<CancelsOnFailure>(sig, gives_up);
-                  }, WarmupOptions{})
+                  .Start(
+                      [&](int) -> absl::StatusOr<std::unique_ptr<BatchRunner>> {
+                        return std::make_unique<CancelsOnFailure>(sig, gives_up);
+                      },
+                      WarmupOptions{})
                   .ok());
   const std::vector<int32_t> values = {1, 2, 13, 4};
   std::vector<absl::StatusCode> codes(values.size(), absl::StatusCode::kUnknown);
@@ -372,7 +376,8 @@ class ActivationsRunner : public BatchRunner {
     if (!activations.ok()) return activations.status();
     PlusOneOutputs(sig_, batch, responses);
     int64_t seen = largest_tokens.load();
-    while (seen < batch.rows * batch.padded_length && !largest_tokens.compare_exchange_weak(seen, batch.rows * batch.padded_length)) {
+    while (seen < batch.rows * batch.padded_length &&
+           !largest_tokens.compare_exchange_weak(seen, batch.rows * batch.padded_length)) {
     }
     return pool_->Free(*activations);
   }
@@ -392,8 +397,8 @@ ModelSignature WideSignature() {
 }
 
 // One request of `rows` x `length`, element (r, t) = seed + r * 100 + t.
-std::unique_ptr<InferenceRequest> RowsRequest(int64_t rows, int64_t length, int32_t seed, absl::StatusOr<InferenceResponse>* out,
-                                              std::atomic<int>* done) {
+std::unique_ptr<InferenceRequest> RowsRequest(int64_t rows, int64_t length, int32_t seed,
+                                              absl::StatusOr<InferenceResponse>* out, std::atomic<int>* done) {
   auto r = std::make_unique<InferenceRequest>();
   r->rows = rows;
   r->sequence_length = length;
@@ -402,7 +407,8 @@ std::unique_ptr<InferenceRequest> RowsRequest(int64_t rows, int64_t length, int3
   for (int64_t i = 0; i < rows; ++i) {
     for (int64_t t = 0; t < length; ++t) x[i * length + t] = seed + static_cast<int32_t>(i * 100 + t);
   }
-  r->inputs.push_back({"x", DataType::kInt32, {rows, length}, std::string(reinterpret_cast<const char*>(x.data()), x.size() * 4)});
+  r->inputs.push_back(
+      {"x", DataType::kInt32, {rows, length}, std::string(reinterpret_cast<const char*>(x.data()), x.size() * 4)});
   r->done = [out, done](absl::StatusOr<InferenceResponse> result) {
     *out = std::move(result);
     done->fetch_add(1);
@@ -425,15 +431,18 @@ std::vector<std::string> RunShapes(BatcherOptions options, MemoryGate* gate, mem
   warmup.lengths = {1, 16, 64};
   warmup.max_batch_tokens = options.max_batch_tokens;
   EXPECT_TRUE(executor
-                  .Start([&](int) -> absl::StatusOr<std::unique_ptr<BatchRunner>> {
-                    return std::make_unique<ActivationsRunner>(sig, pool, 4096);
-                  }, warmup)
+                  .Start(
+                      [&](int) -> absl::StatusOr<std::unique_ptr<BatchRunner>> {
+                        return std::make_unique<ActivationsRunner>(sig, pool, 4096);
+                      },
+                      warmup)
                   .ok());
   ActivationsRunner::largest_tokens = 0;
   std::vector<absl::StatusOr<InferenceResponse>> results(kMixedShapes.size(), absl::UnknownError("not done"));
   std::atomic<int> done{0};
   for (size_t i = 0; i < kMixedShapes.size(); ++i) {
-    auto r = RowsRequest(kMixedShapes[i].rows, kMixedShapes[i].length, static_cast<int32_t>(i * 10000), &results[i], &done);
+    auto r =
+        RowsRequest(kMixedShapes[i].rows, kMixedShapes[i].length, static_cast<int32_t>(i * 10000), &results[i], &done);
     EXPECT_TRUE(executor.Submit(r).ok());
     EXPECT_EQ(r, nullptr);
   }
@@ -531,9 +540,11 @@ TEST(MemoryAwareBatchingTest, BatchesFitTheBudgetAndARowThatCannotFitIsRefused) 
   WarmupOptions warmup;
   warmup.lengths = {1, 64};
   ASSERT_TRUE(executor
-                  .Start([&](int) -> absl::StatusOr<std::unique_ptr<BatchRunner>> {
-                    return std::make_unique<ActivationsRunner>(sig, pool.get(), 4096);
-                  }, warmup)
+                  .Start(
+                      [&](int) -> absl::StatusOr<std::unique_ptr<BatchRunner>> {
+                        return std::make_unique<ActivationsRunner>(sig, pool.get(), 4096);
+                      },
+                      warmup)
                   .ok());
   gate.SetBudget(4096 * 32);
   absl::StatusOr<InferenceResponse> result = absl::UnknownError("not done");
@@ -542,7 +553,7 @@ TEST(MemoryAwareBatchingTest, BatchesFitTheBudgetAndARowThatCannotFitIsRefused) 
   const absl::Status refused = executor.Submit(r);
   EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
   EXPECT_NE(refused.message().find("memory budget"), std::string::npos) << refused;
-  ASSERT_NE(r, nullptr);  // left with the caller
+  ASSERT_NE(r, nullptr);                              // left with the caller
   auto small = RowsRequest(4, 8, 0, &result, &done);  // 32 tokens fit: served
   EXPECT_TRUE(executor.Submit(small).ok());
   executor.Stop();

@@ -23,9 +23,21 @@ namespace fs = std::filesystem;
 // A model of token ids -> one score per row: the sum of its unmasked ids, and the row's length.
 constexpr char kConfig[] = R"pb(
   max_batch_size: 4
-  input { name: "ids" data_type: INT64 dims: [-1] }
-  input { name: "mask" data_type: INT64 dims: [-1] }
-  output { name: "score" data_type: FP32 dims: [2] }
+  input {
+    name: "ids"
+    data_type: INT64
+    dims: [ -1 ]
+  }
+  input {
+    name: "mask"
+    data_type: INT64
+    dims: [ -1 ]
+  }
+  output {
+    name: "score"
+    data_type: FP32
+    dims: [ 2 ]
+  }
   sequence { axis: 0 max_length: 16 }
   instance { count: 1 }
 )pb";
@@ -70,7 +82,8 @@ v1::ModelManifest SumManifest(const std::string& sha256) {
   m.mutable_batch()->set_max(4);
   m.mutable_sequence()->set_min(1);
   m.mutable_sequence()->set_max(16);
-  auto add = [&](std::vector<int64_t> shape, std::vector<int64_t> ids, std::vector<int64_t> mask, std::vector<double> score) {
+  auto add = [&](std::vector<int64_t> shape, std::vector<int64_t> ids, std::vector<int64_t> mask,
+                 std::vector<double> score) {
     v1::Reference& ref = *m.add_references();
     ref.set_text("synthetic");
     for (auto [name, values] : {std::pair{"ids", ids}, std::pair{"mask", mask}}) {
@@ -128,7 +141,8 @@ TEST_F(ModelManifestTest, DefaultTolerancesByType) {
   EXPECT_DOUBLE_EQ(DefaultTolerance(DataType::kInt64).atol, 0);
   EXPECT_DOUBLE_EQ(setup_.reference_tolerances.at(0).atol, 1e-4);
   ModelSetup loose = *ParseModelConfig(
-      absl::StrCat(kConfig, "output { name: \"z\" data_type: FP32 dims: [1] reference_tolerance { atol: 0.5 } }"), "sum");
+      absl::StrCat(kConfig, "output { name: \"z\" data_type: FP32 dims: [1] reference_tolerance { atol: 0.5 } }"),
+      "sum");
   EXPECT_DOUBLE_EQ(loose.reference_tolerances.at(1).atol, 0.5);
   EXPECT_DOUBLE_EQ(loose.reference_tolerances.at(1).rtol, 0);
 }
@@ -156,7 +170,8 @@ TEST_F(ModelManifestTest, AcceptsTheFileItDescribes) { EXPECT_TRUE(Check(SumMani
 TEST_F(ModelManifestTest, RefusesAnotherFile) {
   absl::Status s = Check(SumManifest(std::string(64, '0')));
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(s.message().find("does not match its manifest: SHA-256 " + std::string(kAbcSha256)), std::string::npos) << s;
+  EXPECT_NE(s.message().find("does not match its manifest: SHA-256 " + std::string(kAbcSha256)), std::string::npos)
+      << s;
 }
 
 TEST_F(ModelManifestTest, RefusesAnUnknownPrecision) {
@@ -177,7 +192,8 @@ TEST_F(ModelManifestTest, RefusesAPt2FromAnotherPyTorchRelease) {
   m.set_pytorch_version("2.10.0+cpu");
   absl::Status s = Check(m, /*pt2=*/true);
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(s.message().find("compiled by PyTorch 2.10.0+cpu but this server runs libtorch 2.11.0"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("compiled by PyTorch 2.10.0+cpu but this server runs libtorch 2.11.0"), std::string::npos)
+      << s;
   // TorchScript from another release may load; its references decide.
   m.set_format("torchscript");
   EXPECT_TRUE(Check(m).ok());
@@ -190,7 +206,8 @@ TEST_F(ModelManifestTest, RefusesFormatAndLimitsTheExportDoesNotCover) {
   m = SumManifest(kAbcSha256);
   m.mutable_sequence()->set_max(8);
   EXPECT_NE(Check(m).message().find("sequences (sequence.max_length) up to 16 but model.pt was exported for at most 8"),
-            std::string::npos) << Check(m);
+            std::string::npos)
+      << Check(m);
   m = SumManifest(kAbcSha256);
   m.mutable_batch()->set_max(2);
   EXPECT_NE(Check(m).message().find("max_batch_size"), std::string::npos);
@@ -202,7 +219,8 @@ TEST_F(ModelManifestTest, RefusesReferencesThatDoNotFitTheConfig) {
   EXPECT_NE(Check(m).message().find("reference 0 lacks input 'mask'"), std::string::npos) << Check(m);
   m = SumManifest(kAbcSha256);
   m.mutable_references(1)->mutable_outputs(0)->add_float_data(0);
-  EXPECT_NE(Check(m).message().find("reference 1 has 'score' of shape [2, 2] with 5 values"), std::string::npos) << Check(m);
+  EXPECT_NE(Check(m).message().find("reference 1 has 'score' of shape [2, 2] with 5 values"), std::string::npos)
+      << Check(m);
 }
 
 TEST_F(ModelManifestTest, RefusesPt2RangesItCannotTrust) {
@@ -256,7 +274,8 @@ TEST_F(ModelManifestTest, ReferencesPassWithinToleranceAndFailBeyond) {
   absl::Status s = CheckReferences(off, setup_.signature, m, setup_.reference_tolerances);
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(s.message().find("reference 0 (synthetic) output 'score' element 0 is 18.5 but was 18 when packed"),
-            std::string::npos) << s;
+            std::string::npos)
+      << s;
 }
 
 // Through the repository: a version whose reference outputs changed is UNAVAILABLE with the
@@ -283,7 +302,8 @@ TEST_F(ModelManifestTest, RepositoryMakesAFailingVersionUnavailableWithItsReason
   EXPECT_EQ(info.versions[0].state, VersionState::kReady) << info.versions[0].reason;
   EXPECT_EQ(info.versions[1].state, VersionState::kUnavailable);
   EXPECT_NE(info.versions[1].reason.find("reference 1 (synthetic) output 'score' element 2 is 3 but was 4"),
-            std::string::npos) << info.versions[1].reason;
+            std::string::npos)
+      << info.versions[1].reason;
   EXPECT_EQ(loader.runners(), 2);
 
   std::ofstream(root_ / "sum" / "2" / "model.pt") << "abd";  // same size, other bytes

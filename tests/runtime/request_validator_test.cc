@@ -138,7 +138,8 @@ TEST(RequestValidatorTest, ValuesOutsideTheValidRangeAreRefusedNamingWhere) {
     InferenceRequest r = with_id(bad, 7);
     absl::Status status = ValidateRequest(sig, r);
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_EQ(status.message(), absl::StrCat("input 'ids' has value ", bad, " at [1, 2], outside its valid range [0, 1000)"));
+    EXPECT_EQ(status.message(),
+              absl::StrCat("input 'ids' has value ", bad, " at [1, 2], outside its valid range [0, 1000)"));
   }
 }
 

@@ -57,8 +57,8 @@ TEST(RestJsonTest, EveryDatatypeFromJson) {
   EXPECT_EQ(Values<int16_t>(in[3])[0], -300);
   EXPECT_EQ(Values<int32_t>(in[4])[0], 70000);
   EXPECT_EQ(Values<int64_t>(in[5])[0], 9007199254740993);  // exact: not through a double
-  EXPECT_EQ(Values<uint16_t>(in[6])[0], 0x3e00);            // 1.5 in IEEE half
-  EXPECT_EQ(Values<uint16_t>(in[7])[0], 0xc000);            // -2 in bfloat16
+  EXPECT_EQ(Values<uint16_t>(in[6])[0], 0x3e00);           // 1.5 in IEEE half
+  EXPECT_EQ(Values<uint16_t>(in[7])[0], 0xc000);           // -2 in bfloat16
   EXPECT_EQ(Values<float>(in[8])[0], 0.25f);
   EXPECT_EQ(Values<double>(in[9])[0], 1e300);
 }
@@ -81,7 +81,8 @@ TEST(RestJsonTest, BinaryInputsBorrowFromTheBody) {
 }
 
 TEST(RestJsonTest, MalformedBodiesSayWhatToFix) {
-  const std::string kBinary16 = R"({"inputs":[{"name":"x","shape":[2],"datatype":"INT64","parameters":{"binary_data_size":16}}]})";
+  const std::string kBinary16 =
+      R"({"inputs":[{"name":"x","shape":[2],"datatype":"INT64","parameters":{"binary_data_size":16}}]})";
   struct Case {
     std::string body;
     std::optional<size_t> json_length;
@@ -96,7 +97,8 @@ TEST(RestJsonTest, MalformedBodiesSayWhatToFix) {
       {R"({"inputs":[{"name":"x","shape":[3],"datatype":"INT64","data":[1,2]}]})", std::nullopt,
        "2 elements in data but its shape needs 3"},
       {R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[1,2]}]})", std::nullopt, "more than 1"},
-      {R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT8","data":[300]}]})", std::nullopt, "out of range for datatype INT8"},
+      {R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT8","data":[300]}]})", std::nullopt,
+       "out of range for datatype INT8"},
       {R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[1.5]}]})", std::nullopt, "not an integer"},
       {R"({"inputs":[{"name":"x","shape":[1],"datatype":"BOOL","data":[1]}]})", std::nullopt, "true/false"},
       {R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":["a"]}]})", std::nullopt, "not a number"},
@@ -104,7 +106,9 @@ TEST(RestJsonTest, MalformedBodiesSayWhatToFix) {
       {R"({"inputs":[],"parameters":{"timeout":-1}})", std::nullopt, "'timeout'"},
       {kBinary16, 500, "Inference-Header-Content-Length 500 is more than"},
       {kBinary16 + "12345678", kBinary16.size(), "runs past"},
-      {R"({"inputs":[]})" "xyz", 13, "belong to no input"},
+      {R"({"inputs":[]})"
+       "xyz",
+       13, "belong to no input"},
   };
   for (const Case& c : cases) {
     auto parsed = ParseRestInfer("m", 0, c.body, c.json_length);
@@ -136,8 +140,9 @@ TEST(RestJsonTest, ResponsesAsJsonAndAsBinary) {
 
   RestInferBody json = EncodeRestInfer("m", "r1", RestOutputFormat{}, result);
   EXPECT_FALSE(json.json_length.has_value());
-  EXPECT_EQ(json.body,
-            R"({"model_name":"m","model_version":"2","id":"r1","outputs":[{"name":"y","datatype":"FP32","shape":[1,2],"data":[0.1,-3]}]})");
+  EXPECT_EQ(
+      json.body,
+      R"({"model_name":"m","model_version":"2","id":"r1","outputs":[{"name":"y","datatype":"FP32","shape":[1,2],"data":[0.1,-3]}]})");
 
   result.outputs = {y};
   RestOutputFormat binary;
@@ -145,7 +150,9 @@ TEST(RestJsonTest, ResponsesAsJsonAndAsBinary) {
   RestInferBody bin = EncodeRestInfer("m", "", binary, result);
   ASSERT_TRUE(bin.json_length.has_value());
   const std::string header = bin.body.substr(0, *bin.json_length);
-  EXPECT_EQ(header, R"({"model_name":"m","model_version":"2","outputs":[{"name":"y","datatype":"FP32","shape":[1,2],"parameters":{"binary_data_size":8}}]})");
+  EXPECT_EQ(
+      header,
+      R"({"model_name":"m","model_version":"2","outputs":[{"name":"y","datatype":"FP32","shape":[1,2],"parameters":{"binary_data_size":8}}]})");
   EXPECT_EQ(bin.body.substr(*bin.json_length), std::string(reinterpret_cast<const char*>(values), 8));
 }
 
@@ -157,8 +164,9 @@ TEST(ProtoJsonTest, Int64AsNumbersDefaultsPrintedMapsAsObjects) {
   in->set_datatype("INT64");
   in->add_shape(-1);
   in->add_shape(8);
-  EXPECT_EQ(ProtoToJson(metadata),
-            R"({"name":"m","versions":[],"platform":"","inputs":[{"name":"x","datatype":"INT64","shape":[-1,8]}],"outputs":[]})");
+  EXPECT_EQ(
+      ProtoToJson(metadata),
+      R"({"name":"m","versions":[],"platform":"","inputs":[{"name":"x","datatype":"INT64","shape":[-1,8]}],"outputs":[]})");
 
   inference::ModelConfig config;
   config.set_max_batch_size(0);

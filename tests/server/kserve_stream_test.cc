@@ -62,8 +62,7 @@ class KServeStreamTest : public testing::Test {
     for (int i = 0; i < 1000 && (LiveStreamReactors() != 0 || metrics_.inflight_now() != 0); ++i) {
       absl::SleepFor(absl::Milliseconds(10));
     }
-    return LiveStreamReactors() == 0 && metrics_.inflight_now() == 0 && Finished() >= at_least &&
-           Finished() <= at_most;
+    return LiveStreamReactors() == 0 && metrics_.inflight_now() == 0 && Finished() >= at_least && Finished() <= at_most;
   }
 
   FakeRepository fake_;

@@ -42,8 +42,9 @@ TEST(MetricsCollectorTest, AScrapeShowsTheTrafficTheModelAndTheBuild) {
   RequestPath path(fake.repository(), state, metrics);
   for (int i = 0; i < 3; ++i) {
     std::atomic<bool> done{false};
-    path.Start(CallInfo{Api::kPredict, "echo"}, FakeRepository::EchoRequest(/*rows=*/2),
-               [](InferenceResponse&) { return absl::OkStatus(); }, [&done](absl::Status) { done = true; });
+    path.Start(
+        CallInfo{Api::kPredict, "echo"}, FakeRepository::EchoRequest(/*rows=*/2),
+        [](InferenceResponse&) { return absl::OkStatus(); }, [&done](absl::Status) { done = true; });
     for (int k = 0; k < 1000 && !done; ++k) absl::SleepFor(absl::Milliseconds(10));
     ASSERT_TRUE(done);
   }

@@ -84,8 +84,8 @@ TEST_F(RequestPathTest, EveryRefusalBeforeTheQueueFinishesOnceAndIsCounted) {
   std::vector<Case> cases;
   cases.push_back({"decode error", Call(), absl::InvalidArgumentError("input 'x' has 3 bytes"),
                    absl::StatusCode::kInvalidArgument});
-  cases.push_back({"over the element limit", Call(), FakeRepository::EchoRequest(/*rows=*/2),
-                   absl::StatusCode::kInvalidArgument});
+  cases.push_back(
+      {"over the element limit", Call(), FakeRepository::EchoRequest(/*rows=*/2), absl::StatusCode::kInvalidArgument});
   auto unknown = FakeRepository::EchoRequest();
   unknown->model_name = "nope";
   cases.push_back({"unknown model", Call("nope"), std::move(unknown), absl::StatusCode::kNotFound});

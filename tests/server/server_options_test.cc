@@ -24,9 +24,9 @@ TEST(ServerOptionsTest, DefaultsMatchTriton) {
 }
 
 TEST(ServerOptionsTest, ParsesBothSpellings) {
-  absl::StatusOr<ServerOptions> o = Parse({"--model-repository", "/m", "--grpc-port=0", "--metrics-port", "9000",
-                                           "--strict-readiness=false", "--drain-timeout=2.5",
-                                           "--grpc-address=127.0.0.1"});
+  absl::StatusOr<ServerOptions> o =
+      Parse({"--model-repository", "/m", "--grpc-port=0", "--metrics-port", "9000", "--strict-readiness=false",
+             "--drain-timeout=2.5", "--grpc-address=127.0.0.1"});
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_EQ(o->grpc_port, 0);
   EXPECT_EQ(o->metrics_port, 9000);
@@ -38,7 +38,7 @@ TEST(ServerOptionsTest, ParsesBothSpellings) {
 TEST(ServerOptionsTest, HttpPortsAndLimits) {
   absl::StatusOr<ServerOptions> o = Parse({"--model-repository=/m", "--grpc-address=127.0.0.1"});
   ASSERT_TRUE(o.ok()) << o.status();
-  EXPECT_EQ(o->http_port, 8000);  // Triton's REST port
+  EXPECT_EQ(o->http_port, 8000);            // Triton's REST port
   EXPECT_EQ(o->http_address, "127.0.0.1");  // follows --grpc-address
   EXPECT_EQ(o->http.max_connections, 1024);
   EXPECT_EQ(o->http.idle_timeout, absl::Seconds(30));
@@ -67,8 +67,7 @@ TEST(ServerOptionsTest, AllocatorChoices) {
   EXPECT_EQ(o->memory_budget_bytes, -1);  // from the pod's memory limit
   EXPECT_TRUE(o->memory_footprint_ceiling);
   o = Parse({"--model-repository=/m", "--cpu-allocator=default", "--cuda-allocator=default",
-             "--cuda-memory-budget-bytes=1073741824", "--memory-footprint-ceiling=false",
-             "--memory-budget-bytes=0"});
+             "--cuda-memory-budget-bytes=1073741824", "--memory-footprint-ceiling=false", "--memory-budget-bytes=0"});
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_EQ(o->memory_budget_bytes, 0);
   EXPECT_FALSE(o->cpu_pool);

@@ -31,8 +31,16 @@ namespace seqserve {
 
 inline constexpr char kEchoConfig[] = R"pb(
   max_batch_size: 8
-  input { name: "x" data_type: FP32 dims: [2] }
-  output { name: "y" data_type: FP32 dims: [2] }
+  input {
+    name: "x"
+    data_type: FP32
+    dims: [ 2 ]
+  }
+  output {
+    name: "y"
+    data_type: FP32
+    dims: [ 2 ]
+  }
   batching { max_queue_delay_microseconds: 1000 }
 )pb";
 
@@ -97,7 +105,9 @@ class FakeRepository {
     request->model_name = "echo";
     std::vector<float> x;
     for (int64_t r = 0; r < rows; ++r) x.insert(x.end(), {1.0f, 2.0f});
-    request->inputs.push_back({"x", DataType::kFp32, {rows, 2},
+    request->inputs.push_back({"x",
+                               DataType::kFp32,
+                               {rows, 2},
                                std::string(reinterpret_cast<const char*>(x.data()), x.size() * sizeof(float))});
     return request;
   }
