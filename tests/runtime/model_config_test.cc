@@ -7,27 +7,10 @@ namespace {
 
 constexpr char kEncoder[] = R"pb(
   max_batch_size: 8
-  input {
-    name: "ids"
-    data_type: INT64
-    dims: [ -1 ]
-    pad_value: 0
-  }
-  input {
-    name: "mask"
-    data_type: INT64
-    dims: [ -1 ]
-  }
-  output {
-    name: "logits"
-    data_type: FP32
-    dims: [ 4 ]
-  }
-  output {
-    name: "scores"
-    data_type: FP32
-    dims: [ -1 ]
-  }
+  input { name: "ids" data_type: INT64 dims: [-1] pad_value: 0 }
+  input { name: "mask" data_type: INT64 dims: [-1] }
+  output { name: "logits" data_type: FP32 dims: [4] }
+  output { name: "scores" data_type: FP32 dims: [-1] }
   sequence { max_length: 128 }
 )pb";
 
@@ -104,18 +87,10 @@ TEST(ModelConfigTest, PrecisionIsParsedAndWidensDefaultTolerances) {
 
 TEST(ModelConfigTest, FixedShapeModelDefaultsToOneQueue) {
   absl::StatusOr<ModelSetup> setup = ParseModelConfig(R"pb(
-                                                        max_batch_size: 4
-                                                        input {
-                                                          name: "x"
-                                                          data_type: FP32
-                                                          dims: [ 10 ]
-                                                        }
-                                                        output {
-                                                          name: "y"
-                                                          data_type: FP32
-                                                          dims: [ 2 ]
-                                                        }
-                                                      )pb",
+    max_batch_size: 4
+    input { name: "x" data_type: FP32 dims: [10] }
+    output { name: "y" data_type: FP32 dims: [2] }
+  )pb",
                                                       "lin");
   ASSERT_TRUE(setup.ok()) << setup.status();
   EXPECT_FALSE(setup->signature.has_sequence());
@@ -131,58 +106,20 @@ void ExpectInvalid(const std::string& text, const std::string& fragment, const s
 }
 
 TEST(ModelConfigTest, RejectsBadConfigsWithReasons) {
-  const std::string io = R"pb(input {
-                                name: "x"
-                                data_type: FP32
-                                dims: [ 10 ]
-                              }
-                              output {
-                                name: "y"
-                                data_type: FP32
-                                dims: [ 2 ]
-                              })pb";
+  const std::string io = R"pb(input { name: "x" data_type: FP32 dims: [10] }
+                              output { name: "y" data_type: FP32 dims: [2] })pb";
   ExpectInvalid("max_batch_size: 4 input { nme: \"x\" }", "does not parse");
   ExpectInvalid(io, "max_batch_size");
   ExpectInvalid("name: \"other\" max_batch_size: 4 " + io, "differs from its directory");
-  ExpectInvalid(R"pb(max_batch_size: 4
-                     input {
-                       name: "x"
-                       data_type: FP32
-                       dims: [ -1 ]
-                     }
-                     output {
-                       name: "y"
-                       data_type: FP32
-                       dims: [ 2 ]
-                     })pb",
+  ExpectInvalid(R"pb(max_batch_size: 4 input { name: "x" data_type: FP32 dims: [-1] }
+                     output { name: "y" data_type: FP32 dims: [2] })pb",
                 "may be -1");
-  ExpectInvalid(R"pb(max_batch_size: 4
-                     input {
-                       name: "x"
-                       dims: [ 3 ]
-                     }
-                     output {
-                       name: "y"
-                       data_type: FP32
-                       dims: [ 2 ]
-                     })pb",
+  ExpectInvalid(R"pb(max_batch_size: 4 input { name: "x" dims: [3] }
+                     output { name: "y" data_type: FP32 dims: [2] })pb",
                 "needs a data_type");
-  ExpectInvalid(R"pb(max_batch_size: 4
-                     input {
-                       name: "x"
-                       data_type: FP32
-                       dims: [ 3 ]
-                     }
-                     input {
-                       name: "x"
-                       data_type: FP32
-                       dims: [ 3 ]
-                     }
-                     output {
-                       name: "y"
-                       data_type: FP32
-                       dims: [ 2 ]
-                     })pb",
+  ExpectInvalid(R"pb(max_batch_size: 4 input { name: "x" data_type: FP32 dims: [3] }
+                     input { name: "x" data_type: FP32 dims: [3] }
+                     output { name: "y" data_type: FP32 dims: [2] })pb",
                 "declared twice");
   ExpectInvalid("max_batch_size: 4 output { name: \"y\" data_type: FP32 dims: [2] }", "at least one input");
   ExpectInvalid(std::string(kEncoder) + " batching { bucket_edges: [16, 8, 128] }", "ascending");
@@ -190,56 +127,18 @@ TEST(ModelConfigTest, RejectsBadConfigsWithReasons) {
   ExpectInvalid(std::string(kEncoder) + " warmup { lengths: [1000] }", "warmup.lengths");
   ExpectInvalid(std::string(kEncoder) + " default_model_filename: \"../x.pt\"", "plain file name");
   // Found by fuzzing (tests/fuzz/): bounds that keep batch sizes and defaults in range.
-  ExpectInvalid(R"pb(max_batch_size: 4
-                     input {
-                       name: "x"
-                       data_type: UINT8
-                       dims: [ 3 ]
-                       pad_value: 854
-                     }
-                     output {
-                       name: "y"
-                       data_type: FP32
-                       dims: [ 2 ]
-                     })pb",
+  ExpectInvalid(R"pb(max_batch_size: 4 input { name: "x" data_type: UINT8 dims: [3] pad_value: 854 }
+                     output { name: "y" data_type: FP32 dims: [2] })pb",
                 "not a value of UINT8");
-  ExpectInvalid(R"pb(max_batch_size: 4
-                     input {
-                       name: "x"
-                       data_type: FP32
-                       dims: [ 3 ]
-                       pad_value: nan
-                     }
-                     output {
-                       name: "y"
-                       data_type: FP32
-                       dims: [ 2 ]
-                     })pb",
+  ExpectInvalid(R"pb(max_batch_size: 4 input { name: "x" data_type: FP32 dims: [3] pad_value: nan }
+                     output { name: "y" data_type: FP32 dims: [2] })pb",
                 "not a value of FP32");
-  ExpectInvalid(R"pb(max_batch_size: 4
-                     input {
-                       name: "x"
-                       data_type: INT64
-                       dims: [ -1 ]
-                     }
-                     output {
-                       name: "y"
-                       data_type: FP32
-                       dims: [ 2 ]
-                     }
+  ExpectInvalid(R"pb(max_batch_size: 4 input { name: "x" data_type: INT64 dims: [-1] }
+                     output { name: "y" data_type: FP32 dims: [2] }
                      sequence { max_length: 9223372036854775807 })pb",
                 "sequence.max_length must be");
-  ExpectInvalid(R"pb(max_batch_size: 4
-                     input {
-                       name: "x"
-                       data_type: FP32
-                       dims: [ 4611686018427387904 ]
-                     }
-                     output {
-                       name: "y"
-                       data_type: FP32
-                       dims: [ 2 ]
-                     })pb",
+  ExpectInvalid(R"pb(max_batch_size: 4 input { name: "x" data_type: FP32 dims: [4611686018427387904] }
+                     output { name: "y" data_type: FP32 dims: [2] })pb",
                 "would exceed");
   ExpectInvalid(std::string(kEncoder) + " warmup { iterations: -3 }", "warmup.iterations");
 }
@@ -305,25 +204,12 @@ namespace {
 
 TEST(ModelConfigTest, ValidRangeOnIntegerInputs) {
   absl::StatusOr<ModelSetup> setup = ParseModelConfig(R"pb(
-                                                        max_batch_size: 8
-                                                        input {
-                                                          name: "ids"
-                                                          data_type: INT64
-                                                          dims: [ -1 ]
-                                                          valid_range { begin: 0 end: 30522 }
-                                                        }
-                                                        input {
-                                                          name: "mask"
-                                                          data_type: INT64
-                                                          dims: [ -1 ]
-                                                        }
-                                                        output {
-                                                          name: "logits"
-                                                          data_type: FP32
-                                                          dims: [ 4 ]
-                                                        }
-                                                        sequence { max_length: 128 }
-                                                      )pb",
+    max_batch_size: 8
+    input { name: "ids" data_type: INT64 dims: [-1] valid_range { begin: 0 end: 30522 } }
+    input { name: "mask" data_type: INT64 dims: [-1] }
+    output { name: "logits" data_type: FP32 dims: [4] }
+    sequence { max_length: 128 }
+  )pb",
                                                       "enc");
   ASSERT_TRUE(setup.ok()) << setup.status();
   const TensorSpec& ids = setup->signature.inputs[0];

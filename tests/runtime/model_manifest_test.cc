@@ -23,21 +23,9 @@ namespace fs = std::filesystem;
 // A model of token ids -> one score per row: the sum of its unmasked ids, and the row's length.
 constexpr char kConfig[] = R"pb(
   max_batch_size: 4
-  input {
-    name: "ids"
-    data_type: INT64
-    dims: [ -1 ]
-  }
-  input {
-    name: "mask"
-    data_type: INT64
-    dims: [ -1 ]
-  }
-  output {
-    name: "score"
-    data_type: FP32
-    dims: [ 2 ]
-  }
+  input { name: "ids" data_type: INT64 dims: [-1] }
+  input { name: "mask" data_type: INT64 dims: [-1] }
+  output { name: "score" data_type: FP32 dims: [2] }
   sequence { axis: 0 max_length: 16 }
   instance { count: 1 }
 )pb";

@@ -22,16 +22,8 @@ namespace fs = std::filesystem;
 
 constexpr char kConfig[] = R"pb(
   max_batch_size: 4
-  input {
-    name: "x"
-    data_type: FP32
-    dims: [ 2 ]
-  }
-  output {
-    name: "y"
-    data_type: FP32
-    dims: [ 2 ]
-  }
+  input { name: "x" data_type: FP32 dims: [2] }
+  output { name: "y" data_type: FP32 dims: [2] }
 )pb";
 
 // y = x * version, so an answer tells which version computed it. Counts live runners.

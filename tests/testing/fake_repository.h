@@ -31,16 +31,8 @@ namespace seqserve {
 
 inline constexpr char kEchoConfig[] = R"pb(
   max_batch_size: 8
-  input {
-    name: "x"
-    data_type: FP32
-    dims: [ 2 ]
-  }
-  output {
-    name: "y"
-    data_type: FP32
-    dims: [ 2 ]
-  }
+  input { name: "x" data_type: FP32 dims: [2] }
+  output { name: "y" data_type: FP32 dims: [2] }
   batching { max_queue_delay_microseconds: 1000 }
 )pb";
 
