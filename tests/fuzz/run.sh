@@ -15,9 +15,9 @@
 #   FUZZ_ARTIFACT_DIR   where crash/leak/timeout inputs go (default: <build>/artifacts)
 #   FUZZ_KEEP_CORPUS=1  keep the grown working corpora (their directory is printed)
 #   FUZZ_EXTRA_ARGS     extra libFuzzer flags, e.g. "-fork=2" or "-workers=2 -jobs=2"
-# On a fresh Debian 12 machine it installs what it needs with apt-get (as root, or with sudo):
-# clang, libFuzzer's runtime (libclang-rt-N-dev), llvm-N (llvm-symbolizer, for stack traces),
-# cmake, ninja, protobuf and abseil.
+# It installs nothing: it checks for clang, libFuzzer's runtime (libclang-rt-N-dev), llvm-N
+# (llvm-symbolizer, for stack traces), cmake, ninja, protobuf, abseil and rapidjson, and when any is missing
+# fails naming the Debian packages; scripts/install_deps.sh installs them.
 set -euo pipefail
 
 SECONDS_PER_TARGET="${1:-60}"
@@ -64,6 +64,7 @@ missing_packages() {
   command -v protoc >/dev/null 2>&1 || pkgs+=(protobuf-compiler)
   [ -f /usr/include/google/protobuf/message.h ] || pkgs+=(libprotobuf-dev)
   ls /usr/lib/*/cmake/absl/abslConfig.cmake >/dev/null 2>&1 || pkgs+=(libabsl-dev)
+  [ -f /usr/include/rapidjson/document.h ] || pkgs+=(rapidjson-dev)  # the REST parser's
   if cxx="$(find_clang)"; then
     major="$("$cxx" -dumpversion | cut -d. -f1)"
     libfuzzer_links "$cxx" || pkgs+=("libclang-rt-${major}-dev")
@@ -75,37 +76,16 @@ missing_packages() {
   echo "${pkgs[@]}"
 }
 
-ensure_toolchain() {
+check_toolchain() {
   local missing
   missing="$(missing_packages)"
   [ -z "$missing" ] && return 0
-  local sudo=""
-  if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-      sudo="sudo"
-    else
-      echo "[fuzz] missing: $missing" >&2
-      echo "[fuzz] install them (Debian 12): apt-get install -y --no-install-recommends $missing" >&2
-      exit 1
-    fi
-  fi
-  if ! command -v apt-get >/dev/null 2>&1; then
-    echo "[fuzz] missing: $missing, and there is no apt-get; install clang with libFuzzer, cmake, ninja," \
-         "protobuf and abseil" >&2
-    exit 1
-  fi
-  log "installing: $missing"
-  $sudo apt-get update -q
-  # shellcheck disable=SC2086  # a list of package names
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends $missing
-  missing="$(missing_packages)"
-  if [ -n "$missing" ]; then
-    echo "[fuzz] still missing after apt-get: $missing" >&2
-    exit 1
-  fi
+  echo "[fuzz] missing Debian packages: $missing" >&2
+  echo "[fuzz] run scripts/install_deps.sh (it installs them; this script installs nothing)" >&2
+  exit 1
 }
 
-ensure_toolchain
+check_toolchain
 CXX_BIN="$(find_clang)"
 MAJOR="$("$CXX_BIN" -dumpversion | cut -d. -f1)"
 if [ -z "${ASAN_SYMBOLIZER_PATH:-}" ]; then
