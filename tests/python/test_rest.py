@@ -261,9 +261,11 @@ def test_requests_are_counted_with_api_rest(rest_server, client, reference):
     ref = reference["lin_1"]
 
     def count(text, name, **labels):
+        """(whether any series `name` is on /metrics, the sum over those whose labels include
+        `labels`): 0 where none matches, as a code's series appears with its first answer."""
         from prometheus_client.parser import text_string_to_metric_families
-        return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
-                   if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+        samples = [s for f in text_string_to_metric_families(text) for s in f.samples if s.name == name]
+        return bool(samples), sum(s.value for s in samples if all(s.labels.get(k) == v for k, v in labels.items()))
 
     for _ in range(2):
         client.infer("linear", make_inputs(ref["in"], False))
@@ -273,7 +275,11 @@ def test_requests_are_counted_with_api_rest(rest_server, client, reference):
     after = rest_server.scrape()
 
     def delta(name, **labels):
-        return count(after, name, **labels) - count(before, name, **labels)
+        # Before, nothing may have been counted yet; after, `name` must be there (a renamed
+        # metric must not read as 0).
+        present, now = count(after, name, **labels)
+        assert present, f"no series named {name} on /metrics"
+        return now - count(before, name, **labels)[1]
 
     assert delta("seqserve_requests_total", model="linear", api="rest", code="OK") == 2
     assert delta("seqserve_requests_total", model="linear", api="rest", code="INVALID_ARGUMENT") == 1
