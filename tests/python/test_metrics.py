@@ -47,7 +47,15 @@ def linear_inputs(rows=2):
     return [inp]
 
 
-def test_counters_move_by_exactly_what_was_sent(server, client):
+def expected_device():
+    """What seqserve_build_info's device label says: "cuda" when libtorch sees a CUDA device,
+    else "cpu" (server/main.cc), whatever the models' instances ask for. This interpreter's torch
+    is the wheel the binary's libtorch comes from, on the same machine."""
+    import torch
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def test_counters_move_by_exactly_what_was_sent(server, client, server_version, torch_version):
     before = samples(scrape(server))
     for _ in range(3):
         client.infer("linear", linear_inputs(rows=2))
@@ -77,7 +85,8 @@ def test_counters_move_by_exactly_what_was_sent(server, client):
     assert 1 <= batches <= 3
     assert delta("seqserve_batch_rows_count", model="linear", version="1") == batches
     assert delta("seqserve_batch_rows_sum", model="linear", version="1") == 6
-    assert value(after, "seqserve_build_info", version="0.1.0", torch_version="2.11.0", device="cpu") == 1
+    assert value(after, "seqserve_build_info", version=server_version, torch_version=torch_version,
+                 device=expected_device()) == 1
     assert value(after, "seqserve_inflight_requests") == 0
     assert value(after, "process_resident_memory_bytes") > 0
 
