@@ -69,8 +69,18 @@ def start_server(request):
 
 
 @pytest.fixture(scope="session")
-def server(start_server):
-    s = start_server()
+def demo_models(request):
+    """A repository of the demo encoder and linear models only, for servers that use nothing else
+    (the build's repository also holds MiniLM as TorchScript and .pt2: ~7 s more per start)."""
+    from helpers import demo_repository
+    return demo_repository(request.config.getoption("--repository"))
+
+
+@pytest.fixture(scope="session")
+def server(start_server, demo_models):
+    """The shared server: the demo models (encoder, linear) with default flags. test_real_models.py
+    has its own for MiniLM."""
+    s = start_server(repository=demo_models)
     yield s
     assert s.stop() == 0, s.read_log()
 

@@ -7,6 +7,18 @@ from prometheus_client.parser import text_string_to_metric_families
 from seqserve_process import encoder_repository  # noqa: F401  (re-exported for the tests)
 
 
+def demo_repository(source, models=("encoder", "linear")):
+    """A new repository holding copies of `models` from `source` (by default the demo models
+    only: the build's repository also holds MiniLM twice, ~7 s more to load at every start)."""
+    import os
+    import shutil
+    import tempfile
+    repo = tempfile.mkdtemp(prefix="seqserve_repo_")
+    for model in models:
+        shutil.copytree(os.path.join(source, model), os.path.join(repo, model))
+    return repo
+
+
 def encoder_request(ids):
     """Encoder inputs for token `ids` (one row if 1-D, else [rows, length]), all attended."""
     ids = np.asarray(ids, dtype=np.int64)
