@@ -2,7 +2,9 @@
 # Installs everything seqserve needs to build, test and benchmark, on Debian 12.
 #
 # Idempotent: safe to run twice, and fast (seconds) when everything is present.
-#   - Debian packages: gRPC, protobuf, abseil, prometheus-cpp, GoogleTest, Google Benchmark, tools.
+#   - Debian packages: gRPC, protobuf, abseil, prometheus-cpp, GoogleTest, Google Benchmark, tools,
+#     clang with libFuzzer's runtime and llvm-symbolizer (tests/fuzz/run.sh).
+#   Tests never install anything: this script is the one place that does.
 #   - Project-local Python virtual environments:
 #       .venv         libtorch from the official PyTorch wheel pinned to torch==2.11.0, and the
 #                     clients users of inference servers already trust (tritonclient, ...);
@@ -27,6 +29,9 @@ APT_PACKAGES=(
   prometheus-cpp-dev libcivetweb-dev libgtest-dev libgmock-dev libbenchmark-dev
   grpc-proto prometheus yamllint python3-venv libb64-0d clang libssl-dev
   libmicrohttpd-dev rapidjson-dev
+  # tests/fuzz/run.sh: libFuzzer's runtime and llvm-symbolizer for Debian 12's clang 14 (the
+  # runtime is only "recommended" by clang, so absent after --no-install-recommends)
+  libclang-rt-14-dev llvm-14
 )
 
 missing=()

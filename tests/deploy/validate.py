@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Validates docker/ and helm/seqserve with real tools, without a Docker engine or a cluster.
 
-Run through tests/deploy/validate.sh (it installs the tools into .venv-deploy first). Checks:
+Run through tests/deploy/validate.sh (the tools are in .venv-deploy, from scripts/install_deps.sh). Checks:
   docker      hadolint on both Dockerfiles; shellcheck on the shell scripts; the libraries the
               images would carry (docker/collect-runtime-libs.sh, run against the local build)
               resolve every library of the binary; the Debian packages the runtime stage installs

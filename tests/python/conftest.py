@@ -18,6 +18,38 @@ def pytest_addoption(parser):
     parser.addoption("--packed-repository", required=True,
                      help="repository the build packed from the random-weight checkpoints")
     parser.addoption("--perf-analyzer", default=None, help="scripts/perf_analyzer; its test skips without it")
+    parser.addoption("--server-version", default=None,
+                     help="the version seqserve must report (CMake passes PROJECT_VERSION; default: the "
+                          "VERSION in the top CMakeLists.txt's project())")
+    parser.addoption("--torch-version", default=None,
+                     help="the libtorch version the binary was built with (CMake passes the Torch_VERSION it "
+                          "found; default: the version of this interpreter's torch, without its +local part)")
+
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+@pytest.fixture(scope="session")
+def server_version(request):
+    given = request.config.getoption("--server-version")
+    if given:
+        return given
+    import re
+    with open(os.path.join(ROOT, "CMakeLists.txt")) as f:
+        match = re.search(r"^project\(\s*seqserve\s+VERSION\s+([0-9][0-9.]*)", f.read(), re.MULTILINE)
+    assert match, "no project(seqserve VERSION ...) in CMakeLists.txt; pass --server-version"
+    return match.group(1)
+
+
+@pytest.fixture(scope="session")
+def torch_version(request):
+    """libtorch's version as the server reports it (TORCH_VERSION: major.minor.patch, no local
+    part such as +cu130). The build locates libtorch in the same interpreter's torch wheel."""
+    given = request.config.getoption("--torch-version")
+    if given:
+        return given
+    from importlib.metadata import version
+    return version("torch").split("+")[0]
 
 
 @pytest.fixture(scope="session")
@@ -37,8 +69,18 @@ def start_server(request):
 
 
 @pytest.fixture(scope="session")
-def server(start_server):
-    s = start_server()
+def demo_models(request):
+    """A repository of the demo encoder and linear models only, for servers that use nothing else
+    (the build's repository also holds MiniLM as TorchScript and .pt2: ~7 s more per start)."""
+    from helpers import demo_repository
+    return demo_repository(request.config.getoption("--repository"))
+
+
+@pytest.fixture(scope="session")
+def server(start_server, demo_models):
+    """The shared server: the demo models (encoder, linear) with default flags. test_real_models.py
+    has its own for MiniLM."""
+    s = start_server(repository=demo_models)
     yield s
     assert s.stop() == 0, s.read_log()
 

@@ -7,6 +7,18 @@ from prometheus_client.parser import text_string_to_metric_families
 from seqserve_process import encoder_repository  # noqa: F401  (re-exported for the tests)
 
 
+def demo_repository(source, models=("encoder", "linear")):
+    """A new repository holding copies of `models` from `source` (by default the demo models
+    only: the build's repository also holds MiniLM twice, ~7 s more to load at every start)."""
+    import os
+    import shutil
+    import tempfile
+    repo = tempfile.mkdtemp(prefix="seqserve_repo_")
+    for model in models:
+        shutil.copytree(os.path.join(source, model), os.path.join(repo, model))
+    return repo
+
+
 def encoder_request(ids):
     """Encoder inputs for token `ids` (one row if 1-D, else [rows, length]), all attended."""
     ids = np.asarray(ids, dtype=np.int64)
@@ -23,12 +35,36 @@ def encoder_inputs(length, seed=0, rows=1):
     return encoder_request(np.random.default_rng(seed).integers(0, 1000, size=(rows, length), dtype=np.int64))
 
 
-def metric(server, name, **labels):
+MISSING = object()  # metric()'s and series_error()'s "no default given"
+
+
+def series_error(name, labels, found):
+    """The AssertionError for a series `name`{`labels`} a scrape lacks; `found`: [(sample name,
+    labels dict)] of that scrape. Lists the series of that name that do exist (or, when there is
+    none, the names closest to it)."""
+    import difflib
+    same = sorted(str(dict(sorted(l.items()))) for n, l in found if n == name)
+    if same:
+        where = f"series of {name} that exist: " + "; ".join(same)
+    else:
+        close = difflib.get_close_matches(name, sorted({n for n, _ in found}), n=5, cutoff=0.6)
+        where = f"no series named {name} at all (closest names: {', '.join(close) or 'none'})"
+    return AssertionError(f"no sample {name}{dict(sorted(labels.items()))} in the scrape; {where}")
+
+
+def metric(server, name, *, default=MISSING, **labels):
+    """The value of the first sample `name` whose labels include `labels`, from a scrape of
+    `server`. A missing series is an error (a renamed metric must not read as 0), unless the
+    caller passes `default=` for a series that legitimately may not exist yet."""
+    found = []
     for family in text_string_to_metric_families(server.scrape()):
         for s in family.samples:
             if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
                 return s.value
-    return 0.0
+            found.append((s.name, s.labels))
+    if default is not MISSING:
+        return default
+    raise series_error(name, labels, found)
 
 
 def concurrently(server, model, requests, client_timeout=120):

@@ -23,8 +23,8 @@ def readyz(server):
         return None
 
 
-def test_sigterm_drains_without_losing_accepted_requests(start_server):
-    server = start_server("--drain-grace=1", "--drain-timeout=10")
+def test_sigterm_drains_without_losing_accepted_requests(start_server, demo_models):
+    server = start_server("--drain-grace=1", "--drain-timeout=10", repository=demo_models)
     client = grpcclient.InferenceServerClient(url=server.url)
     server.wait_ready(client)
     ids = np.random.default_rng(0).integers(0, 1000, size=(1, 64), dtype=np.int64)

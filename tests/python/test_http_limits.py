@@ -14,8 +14,8 @@ def infer_body(n=8):
 
 
 @pytest.fixture(scope="module")
-def limited(start_server):
-    s = start_server("--http-body-timeout=2")
+def limited(start_server, demo_models):
+    s = start_server("--http-body-timeout=2", repository=demo_models)
     s.wait_ready_http()
     return s
 

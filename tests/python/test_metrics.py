@@ -11,6 +11,8 @@ import tritonclient.grpc as grpcclient
 from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.utils import InferenceServerException
 
+from helpers import MISSING, series_error
+
 
 def scrape(server):
     with urllib.request.urlopen(server.metrics_url + "/metrics", timeout=10) as response:
@@ -27,8 +29,15 @@ def samples(text):
     return out
 
 
-def value(snapshot, name, **labels):
-    return snapshot.get((name, frozenset(labels.items())), 0.0)
+def value(snapshot, name, *, default=MISSING, **labels):
+    """The sample `name` with exactly `labels` in a samples() snapshot. A missing series is an
+    error, unless the caller passes `default=` for one that legitimately may not exist yet."""
+    key = (name, frozenset(labels.items()))
+    if key in snapshot:
+        return snapshot[key]
+    if default is not MISSING:
+        return default
+    raise series_error(name, labels, [(n, dict(l)) for n, l in snapshot])
 
 
 def linear_inputs(rows=2):
@@ -38,7 +47,15 @@ def linear_inputs(rows=2):
     return [inp]
 
 
-def test_counters_move_by_exactly_what_was_sent(server, client):
+def expected_device():
+    """What seqserve_build_info's device label says: "cuda" when libtorch sees a CUDA device,
+    else "cpu" (server/main.cc), whatever the models' instances ask for. This interpreter's torch
+    is the wheel the binary's libtorch comes from, on the same machine."""
+    import torch
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def test_counters_move_by_exactly_what_was_sent(server, client, server_version, torch_version):
     before = samples(scrape(server))
     for _ in range(3):
         client.infer("linear", linear_inputs(rows=2))
@@ -50,15 +67,17 @@ def test_counters_move_by_exactly_what_was_sent(server, client):
         client.infer("no_such_model", linear_inputs())
     after = samples(scrape(server))
 
-    def delta(name, **labels):
-        return value(after, name, **labels) - value(before, name, **labels)
+    def delta(name, new=False, **labels):
+        """after - before. `new`: a series the server creates on its first count (a code's
+        requests, a histogram's first observation), so it may not exist before this test."""
+        return value(after, name, **labels) - value(before, name, default=0.0 if new else MISSING, **labels)
 
-    assert delta("seqserve_requests_total", model="linear", api="kserve", code="OK") == 3
-    assert delta("seqserve_requests_total", model="linear", api="kserve", code="INVALID_ARGUMENT") == 1
-    assert delta("seqserve_requests_total", model="(unknown)", api="kserve", code="NOT_FOUND") == 1
-    assert delta("seqserve_rejections_total", model="linear", reason="invalid") == 1
-    assert delta("seqserve_request_duration_seconds_count", model="linear", api="kserve") == 4
-    assert delta("seqserve_request_duration_seconds_sum", model="linear", api="kserve") > 0
+    assert delta("seqserve_requests_total", new=True, model="linear", api="kserve", code="OK") == 3
+    assert delta("seqserve_requests_total", new=True, model="linear", api="kserve", code="INVALID_ARGUMENT") == 1
+    assert delta("seqserve_requests_total", new=True, model="(unknown)", api="kserve", code="NOT_FOUND") == 1
+    assert delta("seqserve_rejections_total", new=True, model="linear", reason="invalid") == 1
+    assert delta("seqserve_request_duration_seconds_count", new=True, model="linear", api="kserve") == 4
+    assert delta("seqserve_request_duration_seconds_sum", new=True, model="linear", api="kserve") > 0
     assert delta("seqserve_queue_duration_seconds_count", model="linear", version="1") == 3
     assert delta("seqserve_compute_duration_seconds_count", model="linear", version="1") == 3
     assert delta("seqserve_tokens_total", model="linear", version="1", kind="real") == 6
@@ -66,7 +85,8 @@ def test_counters_move_by_exactly_what_was_sent(server, client):
     assert 1 <= batches <= 3
     assert delta("seqserve_batch_rows_count", model="linear", version="1") == batches
     assert delta("seqserve_batch_rows_sum", model="linear", version="1") == 6
-    assert value(after, "seqserve_build_info", version="0.1.0", torch_version="2.11.0", device="cpu") == 1
+    assert value(after, "seqserve_build_info", version=server_version, torch_version=torch_version,
+                 device=expected_device()) == 1
     assert value(after, "seqserve_inflight_requests") == 0
     assert value(after, "process_resident_memory_bytes") > 0
 

@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -31,7 +32,9 @@ def precision_server(request, tmp_path_factory, start_server):
     for name, precision in (("minilm_bf16", "bf16"), ("minilm_int8", "int8_dynamic")):
         packed = subprocess.run([os.path.join(ROOT, "scripts", "seqserve-pack"), "--hf", checkpoint, "--name", name,
                                  "--repository", str(repo), "--precision", precision, "--max-length", "64",
-                                 "--max-batch-size", "8"], env=dict(os.environ, HF_HUB_OFFLINE="1"),
+                                 "--max-batch-size", "8"],
+                                # the packer in this interpreter's venv (as test_packer.py), not <repo>/.venv
+                                env=dict(os.environ, HF_HUB_OFFLINE="1", SEQSERVE_VENV=sys.prefix),
                                 capture_output=True, text=True, timeout=600)
         assert packed.returncode == 0, packed.stderr[-3000:]
     source = os.path.join(request.config.getoption("--repository"), "minilm")

@@ -26,6 +26,27 @@ def checkpoints(request):
 
 
 @pytest.fixture(scope="module")
+def real_server(request, start_server, tmp_path_factory):
+    """One server for the file's real models, all with default flags: minilm and minilm_pt2 from
+    the demo repository, and the random-weight architectures the build packed (the
+    self-checking loads and the memory budget need servers of their own)."""
+    repo = tmp_path_factory.mktemp("real_models")
+    for option, models in (("--repository", ["minilm", "minilm_pt2"]),
+                           ("--packed-repository", ["bert_base_classifier", "distilbert_embedding"])):
+        for model in models:
+            os.symlink(os.path.abspath(os.path.join(request.config.getoption(option), model)), repo / model)
+    s = start_server(repository=str(repo))
+    s.wait_ready(grpcclient.InferenceServerClient(url=s.url), timeout=300)
+    yield s
+    assert s.stop() == 0, s.read_log()
+
+
+@pytest.fixture(scope="module")
+def real_client(real_server):
+    return grpcclient.InferenceServerClient(url=real_server.url)
+
+
+@pytest.fixture(scope="module")
 def sentence_model(checkpoints):
     from sentence_transformers import SentenceTransformer
     return SentenceTransformer(os.path.join(checkpoints, MINILM), device="cpu")
@@ -57,20 +78,20 @@ def corpus(sentence_model, tokenizer):
 
 
 @pytest.mark.parametrize("model", ["minilm", "minilm_pt2"])
-def test_minilm_through_server_equals_sentence_transformers(server, client, tokenizer, corpus, model, record_property):
+def test_minilm_through_server_equals_sentence_transformers(real_server, tokenizer, corpus, model, record_property):
     sentences, expected = corpus
-    got = embed_through_server(server, model, tokenizer, sentences)
+    got = embed_through_server(real_server, model, tokenizer, sentences)
     c = cosines(got, expected)
     worst = int(np.argmin(c))
     record_property("min_cosine", float(c.min()))
     print(f"\n{model}: {len(sentences)} sentences, min cosine {c.min():.7f} (sentence {worst}), median {np.median(c):.7f}")
     assert c.min() >= MIN_COSINE, (model, c.min(), sentences[worst])
-    readme = embed_through_server(server, model, tokenizer, README_SENTENCES)
+    readme = embed_through_server(real_server, model, tokenizer, README_SENTENCES)
     s = readme @ readme.T
     assert np.allclose([s[0, 1], s[0, 2], s[1, 2]], [0.6660, 0.1046, 0.1411], atol=6e-5), s
 
 
-def test_minilm_refuses_what_the_export_does_not_cover(client):
+def test_minilm_refuses_what_the_export_does_not_cover(real_client):
     """Beyond the exported dynamic ranges (256 tokens, 64 rows) and the vocabulary: INVALID_ARGUMENT
     before the model sees it."""
     for inputs, words in [
@@ -79,28 +100,20 @@ def test_minilm_refuses_what_the_export_does_not_cover(client):
         (bert_request([101, 30522, 102], [1, 1, 1], [0, 0, 0]), "30522"),
     ]:
         with pytest.raises(InferenceServerException) as e:
-            client.infer("minilm_pt2", inputs)
+            real_client.infer("minilm_pt2", inputs)
         assert e.value.status() == "StatusCode.INVALID_ARGUMENT", e.value
         assert words in e.value.message(), e.value.message()
 
 
-@pytest.fixture(scope="module")
-def packed_server(request, start_server):
-    s = start_server(repository=request.config.getoption("--packed-repository"))
-    s.wait_ready(grpcclient.InferenceServerClient(url=s.url), timeout=300)
-    yield s
-    assert s.stop() == 0, s.read_log()
-
-
 @pytest.mark.parametrize("model,task", [("bert_base_classifier", "classification"), ("distilbert_embedding", "embedding")])
-def test_packed_architectures_equal_eager_transformers(packed_server, checkpoints, model, task):
+def test_packed_architectures_equal_eager_transformers(real_server, checkpoints, model, task):
     """Random-weight checkpoints of two more architectures, packed by the build (BERT-base-sized
     classifier as TorchScript, DistilBERT embedding as .pt2), served in mixed-length batches:
     equal to eager PyTorch on the same checkpoint."""
     import torch
     import transformers
     directory = os.path.join(checkpoints, model)
-    manifest_path = os.path.join(packed_server.repository, model, "1", "seqserve-model.json")
+    manifest_path = os.path.join(real_server.repository, model, "1", "seqserve-model.json")
     manifest = json.load(open(manifest_path))
     if task == "classification":
         eager = transformers.AutoModelForSequenceClassification.from_pretrained(directory, attn_implementation="eager")
@@ -113,7 +126,7 @@ def test_packed_architectures_equal_eager_transformers(packed_server, checkpoint
     lengths = [1, 3, 17, 40, 64, 5, 33, 64]
     rows = [rng.integers(1000, vocab, size=n) for n in lengths]
     requests = [bert_request(r, np.ones_like(r), np.zeros_like(r) if takes_types else None) for r in rows]
-    results = concurrently(packed_server, model, requests)
+    results = concurrently(real_server, model, requests)
     for ids, result in zip(rows, results):
         assert not isinstance(result, Exception), result
         with torch.no_grad():
@@ -145,7 +158,7 @@ def _tamper_reference(m):
     m["references"][1]["outputs"][0]["float_data"][5] += 0.05
 
 
-def test_self_checking_loads(request, start_server, tmp_path):
+def test_self_checking_loads(request, start_server, tmp_path, torch_version):
     """A tampered reference output (TorchScript and .pt2), a wrong SHA-256, a .pt2 manifest from
     another PyTorch and one from a CPU with an instruction set this one lacks: each
     of those models is UNAVAILABLE with the reason that says which, in RepositoryIndex, in
@@ -172,7 +185,7 @@ def test_self_checking_loads(request, start_server, tmp_path):
     expected = {
         "tampered_reference": "reference 1",
         "wrong_sha256": "does not match its manifest: SHA-256",
-        "pt2_from_other_pytorch": "compiled by PyTorch 2.10.0+cu128 but this server runs libtorch 2.11.0",
+        "pt2_from_other_pytorch": f"compiled by PyTorch 2.10.0+cu128 but this server runs libtorch {torch_version}",
         "pt2_tampered_reference": "reference 1",
         "pt2_from_another_cpu": "on a CPU with avx1024, which this CPU lacks",
     }
@@ -192,12 +205,12 @@ def test_self_checking_loads(request, start_server, tmp_path):
     assert server.stop() == 0, server.read_log()
 
 
-def test_readme_client_example(server, client, checkpoints):
+def test_readme_client_example(real_server, checkpoints):
     """scripts/examples/embed.py, the README's client, prints sentence-transformers' numbers."""
     import subprocess
     import sys
     example = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "examples", "embed.py")
-    out = subprocess.run([sys.executable, example, "--url", server.url, "--model", "minilm_pt2",
+    out = subprocess.run([sys.executable, example, "--url", real_server.url, "--model", "minilm_pt2",
                           "--tokenizer", os.path.join(checkpoints, MINILM, "tokenizer.json"), *README_SENTENCES],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

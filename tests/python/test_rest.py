@@ -5,9 +5,7 @@ in test_tritonclient.py; the answers must be the same."""
 import json
 import os
 import re
-import shutil
 import socket
-import tempfile
 import threading
 import time
 
@@ -17,22 +15,18 @@ import pytest
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from helpers import encoder_repository, encoder_rest_body, metric, rest_call, wait_rest_ready
+from helpers import demo_repository, encoder_repository, encoder_rest_body, metric, rest_call, wait_rest_ready
 
 CASES = ["enc_1x7", "enc_3x33", "enc_2x1", "enc_1x512", "lin_1", "lin_5"]
 
 
-def demo_repository(request, models=("encoder", "linear")):
-    """A repository of the demo models only (the build's also holds MiniLM, slower to load)."""
-    repo = tempfile.mkdtemp(prefix="seqserve_repo_")
-    for model in models:
-        shutil.copytree(os.path.join(request.config.getoption("--repository"), model), os.path.join(repo, model))
-    return repo
-
-
 @pytest.fixture(scope="module")
 def rest_server(request, start_server):
-    s = start_server(repository=demo_repository(request))
+    """The demo models (encoder, linear) and the every-datatype model `dtypes` (add_dtypes_model),
+    default flags: the server of every test here that needs no flag or batching of its own."""
+    repo = demo_repository(request.config.getoption("--repository"))
+    add_dtypes_model(repo)
+    s = start_server(repository=repo)
     s.client = wait_rest_ready(s)
     yield s
     s.client.close()
@@ -261,9 +255,11 @@ def test_requests_are_counted_with_api_rest(rest_server, client, reference):
     ref = reference["lin_1"]
 
     def count(text, name, **labels):
+        """(whether any series `name` is on /metrics, the sum over those whose labels include
+        `labels`): 0 where none matches, as a code's series appears with its first answer."""
         from prometheus_client.parser import text_string_to_metric_families
-        return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
-                   if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+        samples = [s for f in text_string_to_metric_families(text) for s in f.samples if s.name == name]
+        return bool(samples), sum(s.value for s in samples if all(s.labels.get(k) == v for k, v in labels.items()))
 
     for _ in range(2):
         client.infer("linear", make_inputs(ref["in"], False))
@@ -273,7 +269,11 @@ def test_requests_are_counted_with_api_rest(rest_server, client, reference):
     after = rest_server.scrape()
 
     def delta(name, **labels):
-        return count(after, name, **labels) - count(before, name, **labels)
+        # Before, nothing may have been counted yet; after, `name` must be there (a renamed
+        # metric must not read as 0).
+        present, now = count(after, name, **labels)
+        assert present, f"no series named {name} on /metrics"
+        return now - count(before, name, **labels)[1]
 
     assert delta("seqserve_requests_total", model="linear", api="rest", code="OK") == 2
     assert delta("seqserve_requests_total", model="linear", api="rest", code="INVALID_ARGUMENT") == 1
@@ -403,7 +403,8 @@ LIMIT = 65536
 
 @pytest.fixture(scope="module")
 def small_body_server(request, start_server):
-    s = start_server(f"--max-message-bytes={LIMIT}", repository=demo_repository(request, ["linear"]))
+    s = start_server(f"--max-message-bytes={LIMIT}",
+                     repository=demo_repository(request.config.getoption("--repository"), ["linear"]))
     wait_rest_ready(s).close()
     yield s
     assert s.stop() == 0, s.read_log()[-4000:]
@@ -556,11 +557,10 @@ def dtype_expected(array):
     return (array + array.dtype.type(1)).astype(array.dtype)  # integers wrap as torch does; none here do
 
 
-@pytest.fixture(scope="module")
-def dtypes_server(start_server):
+def add_dtypes_model(repo):
+    """Exports DTYPES_MODEL into `repo` as `dtypes`, with its config."""
     import subprocess
     import sys
-    repo = tempfile.mkdtemp(prefix="seqserve_dtypes_")
     os.makedirs(os.path.join(repo, "dtypes", "1"))
     script = os.path.join(repo, "export_dtypes.py")  # TorchScript reads the module's source from its file
     with open(script, "w") as f:
@@ -575,11 +575,12 @@ def dtypes_server(start_server):
         for d in DTYPES:
             f.write(f'output {{ name: "OUT_{d}" data_type: {d} dims: [4] }}\n')
         f.write("instance { count: 1 intra_op_threads: 1 device: CPU }\n")
-    s = start_server(repository=repo)
-    s.client = wait_rest_ready(s)
-    yield s
-    s.client.close()
-    assert s.stop() == 0, s.read_log()[-4000:]
+
+
+@pytest.fixture(scope="module")
+def dtypes_server(rest_server):
+    """The `dtypes` model is served by rest_server."""
+    return rest_server
 
 
 def test_dtypes_model_metadata(dtypes_server):

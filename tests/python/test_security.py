@@ -41,8 +41,8 @@ def live(url, **tls):
     return client.is_server_live(client_timeout=10)
 
 
-def test_tls_handshake_succeeds_with_the_ca_and_fails_otherwise(start_server, certs):
-    server = start_server(f"--tls-cert={certs['server']}.pem", f"--tls-key={certs['server']}.key")
+def test_tls_handshake_succeeds_with_the_ca_and_fails_otherwise(start_server, demo_models, certs):
+    server = start_server(f"--tls-cert={certs['server']}.pem", f"--tls-key={certs['server']}.key", repository=demo_models)
     server.wait_ready_http()
     assert live(server.url, ssl=True, root_certificates=certs["ca"] + ".pem")
     client = grpcclient.InferenceServerClient(url=server.url, ssl=True, root_certificates=certs["ca"] + ".pem")
@@ -54,9 +54,9 @@ def test_tls_handshake_succeeds_with_the_ca_and_fails_otherwise(start_server, ce
     assert server.stop() == 0, server.read_log()
 
 
-def test_mutual_tls_requires_a_client_certificate_from_the_ca(start_server, certs):
+def test_mutual_tls_requires_a_client_certificate_from_the_ca(start_server, demo_models, certs):
     server = start_server(f"--tls-cert={certs['server']}.pem", f"--tls-key={certs['server']}.key",
-                          f"--tls-client-ca={certs['ca']}.pem")
+                          f"--tls-client-ca={certs['ca']}.pem", repository=demo_models)
     server.wait_ready_http()
     ca = certs["ca"] + ".pem"
     assert live(server.url, ssl=True, root_certificates=ca,
@@ -77,8 +77,9 @@ def test_bad_tls_flags_are_refused_at_startup(request):
 
 
 @pytest.fixture(scope="module")
-def limited_server(start_server):
-    server = start_server("--max-message-bytes=100000", "--max-request-elements=5000", "--default-deadline=0.001")
+def limited_server(start_server, demo_models):
+    server = start_server("--max-message-bytes=100000", "--max-request-elements=5000", "--default-deadline=0.001",
+                          repository=demo_models)
     server.wait_ready_http()
     yield server
     assert server.stop() == 0, server.read_log()
@@ -115,11 +116,11 @@ def test_each_limit_answers_its_status_and_the_server_keeps_serving(limited_serv
     assert client.is_server_ready()
 
 
-def test_max_concurrent_streams_queues_calls_beyond_the_limit(start_server):
+def test_max_concurrent_streams_queues_calls_beyond_the_limit(start_server, demo_models):
     """HTTP/2 semantics: a call beyond --max-concurrent-streams on a connection is not refused
     but waits for a free stream, so with one stream held open a second call times out, and runs
     once the stream closes."""
-    server = start_server("--max-concurrent-streams=1")
+    server = start_server("--max-concurrent-streams=1", repository=demo_models)
     server.wait_ready_http()
     client = grpcclient.InferenceServerClient(url=server.url)
     assert client.infer("encoder", encoder_inputs(8), client_timeout=30).as_numpy("logits").shape == (1, 4)
