@@ -69,11 +69,11 @@ def start_server(request):
 
 
 @pytest.fixture(scope="session")
-def demo_models(request):
+def demo_models(request, tmp_path_factory):
     """A repository of the demo encoder and linear models only, for servers that use nothing else
     (the build's repository also holds MiniLM as TorchScript and .pt2: ~7 s more per start)."""
     from helpers import demo_repository
-    return demo_repository(request.config.getoption("--repository"))
+    return demo_repository(request.config.getoption("--repository"), tmp_path_factory.mktemp("demo_models"))
 
 
 @pytest.fixture(scope="session")

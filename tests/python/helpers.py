@@ -7,13 +7,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from seqserve_process import encoder_repository  # noqa: F401  (re-exported for the tests)
 
 
-def demo_repository(source, models=("encoder", "linear")):
-    """A new repository holding copies of `models` from `source` (by default the demo models
-    only: the build's repository also holds MiniLM twice, ~7 s more to load at every start)."""
+def demo_repository(source, parent, models=("encoder", "linear")):
+    """A new repository in the empty directory `parent` (a pytest tmp_path, removed by pytest)
+    holding copies of `models` from `source` (by default the demo models only: the build's
+    repository also holds MiniLM twice, ~7 s more to load at every start)."""
     import os
     import shutil
-    import tempfile
-    repo = tempfile.mkdtemp(prefix="seqserve_repo_")
+    repo = str(parent)
     for model in models:
         shutil.copytree(os.path.join(source, model), os.path.join(repo, model))
     return repo

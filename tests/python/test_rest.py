@@ -21,10 +21,10 @@ CASES = ["enc_1x7", "enc_3x33", "enc_2x1", "enc_1x512", "lin_1", "lin_5"]
 
 
 @pytest.fixture(scope="module")
-def rest_server(request, start_server):
+def rest_server(request, start_server, tmp_path_factory):
     """The demo models (encoder, linear) and the every-datatype model `dtypes` (add_dtypes_model),
     default flags: the server of every test here that needs no flag or batching of its own."""
-    repo = demo_repository(request.config.getoption("--repository"))
+    repo = demo_repository(request.config.getoption("--repository"), tmp_path_factory.mktemp("rest_repo"))
     add_dtypes_model(repo)
     s = start_server(repository=repo)
     s.client = wait_rest_ready(s)
@@ -402,9 +402,10 @@ LIMIT = 65536
 
 
 @pytest.fixture(scope="module")
-def small_body_server(request, start_server):
+def small_body_server(request, start_server, tmp_path_factory):
     s = start_server(f"--max-message-bytes={LIMIT}",
-                     repository=demo_repository(request.config.getoption("--repository"), ["linear"]))
+                     repository=demo_repository(request.config.getoption("--repository"),
+                                                tmp_path_factory.mktemp("linear_repo"), ["linear"]))
     wait_rest_ready(s).close()
     yield s
     assert s.stop() == 0, s.read_log()[-4000:]
