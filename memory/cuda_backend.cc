@@ -9,7 +9,7 @@ namespace seqserve::memory {
 int CudaBackend::DeviceCount() {
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess) {
-    cudaGetLastError();  // clear the sticky "no driver" / "no device" error
+    cudaGetLastError();  // clear "no device" (without a driver the runtime keeps saying so anyway)
     return 0;
   }
   return count;

@@ -1,4 +1,4 @@
-// Mutex, MutexLock, ReleasableMutexLock, CondVar: std::mutex and std::condition_variable with
+// Mutex, MutexLock, CondVar: std::mutex and std::condition_variable with
 // clang's thread-safety annotations (abseil's macros), so that every ABSL_GUARDED_BY and
 // ABSL_EXCLUSIVE_LOCKS_REQUIRED in the tree is checked at compile time (`-Wthread-safety`, the
 // `thread_safety_analysis` ctest entry). The API is absl::Mutex's, for familiarity. Header-only;
@@ -31,9 +31,6 @@ class ABSL_LOCKABLE Mutex {
 
   void Lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { mu_.lock(); }
   void Unlock() ABSL_UNLOCK_FUNCTION() { mu_.unlock(); }
-  // Tells the analysis the caller holds the lock (where it cannot see it, e.g. in a callback
-  // that is documented to run under it). Checks nothing at run time.
-  void AssertHeld() const ABSL_ASSERT_EXCLUSIVE_LOCK() {}
 
  private:
   friend class CondVar;
@@ -52,24 +49,6 @@ class ABSL_SCOPED_LOCKABLE MutexLock {
   Mutex* const mu_;
 };
 
-// Holds `mu` until Release() or the end of its scope, whichever comes first.
-class ABSL_SCOPED_LOCKABLE ReleasableMutexLock {
- public:
-  explicit ReleasableMutexLock(Mutex* mu) ABSL_EXCLUSIVE_LOCK_FUNCTION(mu) : mu_(mu) { mu_->Lock(); }
-  ~ReleasableMutexLock() ABSL_UNLOCK_FUNCTION() {
-    if (mu_ != nullptr) mu_->Unlock();
-  }
-  void Release() ABSL_UNLOCK_FUNCTION() {
-    mu_->Unlock();
-    mu_ = nullptr;
-  }
-  ReleasableMutexLock(const ReleasableMutexLock&) = delete;
-  ReleasableMutexLock& operator=(const ReleasableMutexLock&) = delete;
-
- private:
-  Mutex* mu_;
-};
-
 // Waits release `mu` while blocked and hold it again when they return. Spurious wake-ups happen:
 // wait in a loop on the condition. Thread-safe.
 class CondVar {
@@ -79,17 +58,12 @@ class CondVar {
     cv_.wait(lock);
     lock.release();
   }
-  // False when `deadline` passed (the caller re-checks its condition either way).
-  template <typename Clock, typename Duration>
-  bool WaitUntil(Mutex* mu, std::chrono::time_point<Clock, Duration> deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
-    const bool woken = cv_.wait_until(lock, deadline) == std::cv_status::no_timeout;
-    lock.release();
-    return woken;
-  }
+  // Waits at most `timeout`; the caller re-checks its condition either way.
   template <typename Rep, typename Period>
-  bool WaitFor(Mutex* mu, std::chrono::duration<Rep, Period> timeout) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    return WaitUntil(mu, std::chrono::steady_clock::now() + timeout);
+  void WaitFor(Mutex* mu, std::chrono::duration<Rep, Period> timeout) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
+    cv_.wait_for(lock, timeout);
+    lock.release();
   }
   void Signal() { cv_.notify_one(); }
   void SignalAll() { cv_.notify_all(); }

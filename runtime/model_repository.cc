@@ -226,7 +226,7 @@ void ModelRepository::PublishRoutes() {
 }
 
 absl::StatusOr<ModelExecutor*> ModelRepository::FindInRoutes(const RoutingTable& table, const std::string& name,
-                                                             int64_t version, int64_t* resolved) const {
+                                                             int64_t version, int64_t* resolved) {
   auto it = table.find(name);
   if (it == table.end()) {
     return absl::NotFoundError(absl::StrCat("unknown model '", name, "'; ServerMetadata lists the models"));

@@ -128,8 +128,8 @@ class ModelRepository {
       : path_(std::move(path)), loader_(loader), cpu_memory_(cpu_memory) {}
   // The executor a request for (name, version) goes to in `table`, and the version it resolved
   // to; the NOT_FOUND / UNAVAILABLE answer otherwise. Lock-free: reads only the published table.
-  absl::StatusOr<ModelExecutor*> FindInRoutes(const RoutingTable& table, const std::string& name, int64_t version,
-                                              int64_t* resolved) const ABSL_LOCKS_EXCLUDED(mu_);
+  static absl::StatusOr<ModelExecutor*> FindInRoutes(const RoutingTable& table, const std::string& name,
+                                                     int64_t version, int64_t* resolved);
   // Builds a table from models_ and makes it current.
   void PublishRoutes() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   const RoutingTable& routes() const { return *routes_.load(std::memory_order_acquire); }

@@ -188,14 +188,12 @@ void KServeRest::Infer(const HttpRequest& request, const std::string& model, int
   absl::StatusOr<RestInferRequest> parsed = ParseRestInfer(model, version, request.body, json_length);
   auto pending = std::make_shared<PendingInfer>();
   pending->model_name = model;
-  absl::StatusOr<std::unique_ptr<InferenceRequest>> decoded = absl::InternalError("not decoded");
+  using Decoded = absl::StatusOr<std::unique_ptr<InferenceRequest>>;
   if (parsed.ok()) {
     pending->id = parsed->request->id;
     pending->format = std::move(parsed->format);
-    decoded = std::move(parsed->request);
-  } else {
-    decoded = parsed.status();
   }
+  Decoded decoded = parsed.ok() ? Decoded(std::move(parsed->request)) : Decoded(parsed.status());
   path_.Start(
       std::move(call), std::move(decoded),
       [pending](InferenceResponse& result) {

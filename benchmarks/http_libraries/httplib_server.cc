@@ -21,20 +21,9 @@
 #include <thread>
 #include "infer_json.h"
 
-namespace {}  // namespace
-
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s PORT\n", argv[0]);
-    return 2;
-  }
-  const int port = std::atoi(argv[1]);
   sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);  // pool threads inherit the mask
-  signal(SIGPIPE, SIG_IGN);
+  const int port = PortAndStopSignals(argc, argv, &sigs);  // before any thread starts
 
   httplib::Server svr;
   svr.new_task_queue = [] { return new httplib::ThreadPool(2); };

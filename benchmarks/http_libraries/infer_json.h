@@ -1,6 +1,7 @@
-// The one request the three benchmark servers answer: a KServe-shaped infer body whose first
-// input's integer `data` is summed into a one-element output. Shared so that the servers differ
-// only in the library under test.
+// What the three benchmark servers share, so that they differ only in the library under test:
+// the one request they answer (a KServe-shaped infer body whose first input's integer `data` is
+// summed into a one-element output) and, for the two without an event loop of their own, the
+// start of main().
 #ifndef SEQSERVE_BENCHMARKS_HTTP_LIBRARIES_INFER_JSON_H_
 #define SEQSERVE_BENCHMARKS_HTTP_LIBRARIES_INFER_JSON_H_
 
@@ -8,8 +9,29 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
+
+// The port argument of `main` (usage message and exit 2 without one). Then SIGINT and SIGTERM
+// are blocked in this thread and in every thread started after it, for one sigwait on `stop` to
+// take them; SIGPIPE is ignored.
+inline int PortAndStopSignals(int argc, char** argv, sigset_t* stop) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: %s PORT\n", argv[0]);
+    std::exit(2);
+  }
+  sigemptyset(stop);
+  sigaddset(stop, SIGINT);
+  sigaddset(stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, stop, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  return std::atoi(argv[1]);
+}
 
 // Parses the infer body and writes the response JSON; false on a malformed body.
 inline bool Infer(const std::string& body, std::string* out) {

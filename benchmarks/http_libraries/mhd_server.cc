@@ -76,17 +76,8 @@ void Completed(void*, MHD_Connection*, void** con_cls, MHD_RequestTerminationCod
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s PORT\n", argv[0]);
-    return 2;
-  }
-  const int port = std::atoi(argv[1]);
   sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);  // MHD's threads inherit the mask
-  signal(SIGPIPE, SIG_IGN);
+  const int port = PortAndStopSignals(argc, argv, &sigs);  // before any thread starts
 
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
