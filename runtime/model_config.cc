@@ -319,6 +319,17 @@ absl::StatusOr<ModelSetup> ParseModelConfig(absl::string_view text, absl::string
     }
     setup.reference_tolerances.push_back(tolerance);
   }
+  v1::VersionPolicy& policy = *c.mutable_version_policy();
+  if (policy.policy_choice_case() == v1::VersionPolicy::POLICY_CHOICE_NOT_SET) policy.mutable_latest();
+  if (policy.has_latest() && policy.latest().num_versions() == 0) policy.mutable_latest()->set_num_versions(1);
+  if (policy.has_specific()) {
+    if (policy.specific().versions_size() == 0) {
+      return Invalid(model_name, "version_policy.specific lists no versions");
+    }
+    for (int64_t v : policy.specific().versions()) {
+      if (v < 1) return Invalid(model_name, absl::StrCat("version_policy.specific: version ", v, " is not >= 1"));
+    }
+  }
   for (const v1::TensorConfig& t : c.input()) {
     if (t.has_reference_tolerance()) {
       return Invalid(model_name,
@@ -336,6 +347,15 @@ absl::StatusOr<ModelSetup> LoadModelConfig(const std::string& model_dir, int cpu
   std::stringstream text;
   text << in.rdbuf();
   return ParseModelConfig(text.str(), name, cpu_cores);
+}
+
+std::set<int64_t> ServedVersions(const v1::VersionPolicy& policy, const std::set<int64_t>& folders) {
+  if (policy.has_all()) return folders;
+  if (policy.has_specific()) return std::set<int64_t>(policy.specific().versions().begin(), policy.specific().versions().end());
+  const size_t n = policy.has_latest() ? std::max<size_t>(1, policy.latest().num_versions()) : 1;
+  std::set<int64_t> served;
+  for (auto v = folders.rbegin(); v != folders.rend() && served.size() < n; ++v) served.insert(*v);
+  return served;
 }
 
 }  // namespace seqserve

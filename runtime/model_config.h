@@ -3,6 +3,7 @@
 #ifndef SEQSERVE_RUNTIME_MODEL_CONFIG_H_
 #define SEQSERVE_RUNTIME_MODEL_CONFIG_H_
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,11 @@ inline constexpr char kPlatformAoti[] = "pytorch_aoti";
 // `cpu_cores` is the budget that unset instance settings are derived from.
 absl::StatusOr<ModelSetup> ParseModelConfig(absl::string_view text, absl::string_view model_name,
                                             int cpu_cores = ProcessCpuBudget().cores);
+
+// The versions `policy` serves, given the version folders present: for `latest` the highest
+// num_versions folders, for `all` every folder, for `specific` its list (a listed version may lack
+// a folder; the repository reports it UNAVAILABLE).
+std::set<int64_t> ServedVersions(const v1::VersionPolicy& policy, const std::set<int64_t>& folders);
 
 // Reads and parses `<model_dir>/config.pbtxt`; the model name is the directory's name.
 absl::StatusOr<ModelSetup> LoadModelConfig(const std::string& model_dir, int cpu_cores = ProcessCpuBudget().cores);

@@ -2,11 +2,10 @@
 
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/logging.h"
@@ -19,50 +18,32 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool IsVersionDir(const fs::directory_entry& entry) {
-  int64_t number = 0;
-  std::error_code ec;
-  return entry.is_directory(ec) && absl::SimpleAtoi(entry.path().filename().string(), &number) && number > 0;
-}
-
-// Why a repository entry is skipped; `suspicious` when it looks like a model set up wrongly
-// (model files but no config.pbtxt or version folder), which is logged as a warning.
-struct Skip {
-  std::string reason;
-  bool suspicious = false;
-};
-
-// Note [what is a model]: pods mount repositories as volumes, and volumes carry entries that are
-// not models: `lost+found` at the root of an ext4 volume, dot-folders (`.git`, `.snapshot`), and
-// for a ConfigMap or Secret Kubernetes' own layout (`..data` -> `..2026_12_01_...`, each model a
-// symlink through `..data`). Counting those as failed models would keep a strict server from
-// ever becoming ready. So an entry is a model only if it is a directory (symlinks followed) not
-// named `lost+found` or starting with '.', holding a config.pbtxt or at least one version
-// folder; anything else is skipped with one log line.
-std::optional<Skip> NotAModel(const fs::directory_entry& entry) {
-  const std::string name = entry.path().filename().string();
-  if (name.empty() || name[0] == '.') return Skip{"hidden entry (a dot-folder or Kubernetes' volume layout)"};
-  if (name == "lost+found") return Skip{"the file system's lost+found"};
-  std::error_code ec;
-  if (!entry.is_directory(ec)) return Skip{"not a directory"};
-  if (fs::exists(entry.path() / "config.pbtxt", ec)) return std::nullopt;
-  bool model_files = false;
-  for (const fs::directory_entry& v : fs::directory_iterator(entry.path(), ec)) {
-    if (IsVersionDir(v)) return std::nullopt;
-    const std::string file = v.path().filename().string();
-    model_files |= absl::EndsWith(file, ".pt") || absl::EndsWith(file, ".pt2");
-  }
-  if (model_files) {
-    return Skip{absl::StrCat("holds model files but no config.pbtxt and no version folder; a model needs ", name,
-                             "/config.pbtxt and ", name, "/1/model.pt"),
-                true};
-  }
-  return Skip{"no config.pbtxt and no version folder, so not a model"};
-}
-
 // The model file of one version: config's default_model_filename in the version folder.
 std::string ModelFilePath(const ModelSetup& setup, const std::string& version_dir) {
   return (fs::path(version_dir) / setup.config.default_model_filename()).string();
+}
+
+absl::StatusOr<ModelSetup> SetupOf(const ModelScan& scan, const std::string& name) {
+  if (!scan.has_config) {
+    return absl::NotFoundError(absl::StrCat("model '", name, "' has no config.pbtxt in ", scan.dir));
+  }
+  if (!scan.config_error.empty()) return absl::UnavailableError(scan.config_error);
+  return ParseModelConfig(scan.config_text, name);
+}
+
+std::set<int64_t> Keys(const std::map<int64_t, std::string>& versions) {
+  std::set<int64_t> keys;
+  for (const auto& [number, fingerprint] : versions) keys.insert(number);
+  return keys;
+}
+
+constexpr char kUnloaded[] = "unloaded";
+constexpr char kNotLoaded[] = "not loaded";
+
+// Load durations, from a fraction of a second (small models) to minutes (large ones on a GPU).
+const std::vector<double>& LoadSecondsBounds() {
+  static const std::vector<double> bounds = {0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
+  return bounds;
 }
 
 }  // namespace
@@ -71,31 +52,30 @@ absl::string_view VersionStateName(VersionState state) {
   switch (state) {
     case VersionState::kLoading: return "LOADING";
     case VersionState::kReady: return "READY";
+    case VersionState::kUnloading: return "UNLOADING";
     case VersionState::kUnavailable: return "UNAVAILABLE";
   }
   return "UNKNOWN";
 }
 
 absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std::string& path, ModelLoader& loader,
-                                                                       MemoryGate* cpu_memory) {
+                                                                       Options options) {
   std::error_code ec;
   if (!fs::is_directory(path, ec)) {
     return absl::NotFoundError(absl::StrCat("model repository ", path, " is not a directory"));
   }
-  std::unique_ptr<ModelRepository> repo(new ModelRepository(path, loader, cpu_memory));
-  for (const fs::directory_entry& entry : fs::directory_iterator(path, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (std::optional<Skip> skip = NotAModel(entry)) {
-      if (skip->suspicious) {
-        LogWarning("model repository: skipping '", name, "': ", skip->reason);
-      } else {
-        LogInfo("model repository: skipping '", name, "': ", skip->reason);
-      }
-      continue;
-    }
-    Model model;
-    model.dir = entry.path().string();
-    absl::StatusOr<ModelSetup> setup = LoadModelConfig(model.dir);
+  const std::set<std::string> named(options.load_at_start.begin(), options.load_at_start.end());
+  const bool load_all = options.mode != ModelControlMode::kExplicit || named.count("*") != 0;
+  std::unique_ptr<ModelRepository> repo(new ModelRepository(path, loader, std::move(options)));
+  std::map<std::string, ModelScan> scans = ScanRepository(path);
+  MutexLock control(&repo->control_mu_);
+  MutexLock lock(&repo->mu_);
+  for (const auto& [name, scan] : scans) {
+    Model& model = repo->models_[name];
+    model.dir = scan.dir;
+    model.asked = load_all || named.count(name) != 0;
+    model.synced = scan;  // what LoadAtStart loads
+    absl::StatusOr<ModelSetup> setup = SetupOf(scan, name);
     if (setup.ok()) {
       model.config_ok = true;
       model.setup = std::move(*setup);
@@ -103,112 +83,372 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std
       model.config_error = std::string(setup.status().message());
       LogError("model '", name, "' is unavailable: ", model.config_error);
     }
-    for (const fs::directory_entry& v : fs::directory_iterator(entry.path(), ec)) {
-      int64_t number = 0;
-      if (IsVersionDir(v) && absl::SimpleAtoi(v.path().filename().string(), &number)) {
-        Version version;
-        version.status.version = number;
-        if (!model.config_ok) {
-          version.status.state = VersionState::kUnavailable;
-          version.status.reason = model.config_error;
-        }
-        model.versions.emplace(number, std::move(version));
+    if (!model.asked) {
+      model.reason = kNotLoaded;
+      continue;
+    }
+    // Listed LOADING now, so that readiness waits for them (Note [health before load]).
+    const std::set<int64_t> versions = model.config_ok
+                                           ? ServedVersions(model.setup.config.version_policy(), Keys(scan.versions))
+                                           : Keys(scan.versions);
+    for (int64_t number : versions) {
+      VersionStatus& status = model.versions[number].status;
+      status.version = number;
+      if (!model.config_ok) {
+        status.state = VersionState::kUnavailable;
+        status.reason = model.config_error;
       }
     }
-    if (model.versions.empty() && model.config_ok) {
-      model.config_ok = false;
-      model.config_error = absl::StrCat("no version directory (e.g. ", name, "/1/) in ", model.dir);
-      LogError("model '", name, "' is unavailable: ", model.config_error);
-    }
-    MutexLock lock(&repo->mu_);
-    repo->models_.emplace(name, std::move(model));
   }
-  MutexLock lock(&repo->mu_);
+  for (const std::string& name : named) {
+    if (name != "*" && scans.count(name) == 0) {
+      LogError("--load-model=", name, ": the repository ", path, " has no model '", name, "'");
+    }
+  }
+  repo->last_poll_ = std::move(scans);
   repo->PublishRoutes();
   return repo;
 }
 
 ModelRepository::~ModelRepository() { Shutdown(); }
 
-void ModelRepository::LoadAll(const std::function<void()>& after_each) {
-  std::vector<std::pair<std::string, int64_t>> todo;
+void ModelRepository::LoadAtStart() {
+  MutexLock control(&control_mu_);
+  std::vector<std::pair<std::string, ModelScan>> todo;
   {
     MutexLock lock(&mu_);
-    for (auto& [name, model] : models_) {
-      if (!model.config_ok) continue;
-      for (auto& [number, version] : model.versions) todo.emplace_back(name, number);
+    for (const auto& [name, model] : models_) {
+      if (model.asked) todo.emplace_back(name, model.synced);
     }
   }
-  for (const auto& [name, number] : todo) {
-    if (abort_loading_.cancelled()) {
-      MutexLock lock(&mu_);
-      VersionStatus& status = models_.at(name).versions.at(number).status;
-      status.state = VersionState::kUnavailable;
-      status.reason = "not loaded: the server is shutting down";
-      PublishRoutes();
-      continue;
+  for (const auto& [name, scan] : todo) Sync(name, scan).IgnoreError();  // reasons are in the index
+}
+
+absl::Status ModelRepository::CheckControl(const std::string& name) const {
+  if (options_.mode != ModelControlMode::kExplicit) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("models are not loaded or unloaded on request in model control mode '",
+                     ModelControlModeName(options_.mode), "'; start seqserve with --model-control-mode=explicit"));
+  }
+  if (absl::Status valid = CheckModelName(name); !valid.ok()) return valid;
+  MutexLock lock(&mu_);
+  if (shut_down_) return absl::UnavailableError("the server is shutting down");
+  return absl::OkStatus();
+}
+
+absl::Status ModelRepository::Load(const std::string& name) {
+  if (absl::Status allowed = CheckControl(name); !allowed.ok()) return allowed;
+  MutexLock control(&control_mu_);
+  if (abort_loading_.cancelled()) return absl::UnavailableError("the server is shutting down");
+  std::optional<ModelScan> scan = ScanModel(path_, name);
+  if (!scan) return absl::NotFoundError(absl::StrCat("the repository has no model '", name, "'"));
+  LogInfo("load requested for model '", name, "'");
+  return Sync(name, scan);
+}
+
+absl::Status ModelRepository::Unload(const std::string& name) {
+  if (absl::Status allowed = CheckControl(name); !allowed.ok()) return allowed;
+  MutexLock control(&control_mu_);
+  if (abort_loading_.cancelled()) return absl::UnavailableError("the server is shutting down");
+  std::vector<int64_t> serving;
+  {
+    MutexLock lock(&mu_);
+    auto it = models_.find(name);
+    if (it == models_.end()) return absl::NotFoundError(absl::StrCat("the repository has no model '", name, "'"));
+    it->second.asked = false;
+    it->second.synced_valid = false;
+    for (const auto& [number, version] : it->second.versions) {
+      if (version.executor != nullptr) serving.push_back(number);
     }
-    const Model* model;
+    if (it->second.versions.empty()) it->second.reason = kUnloaded;
+    PublishRoutes();  // readiness no longer counts it
+  }
+  LogInfo("unloading model '", name, "'");
+  for (int64_t number : serving) Retire(name, number, kUnloaded);
+  return absl::OkStatus();
+}
+
+void ModelRepository::Poll() {
+  if (options_.mode != ModelControlMode::kPoll) return;
+  MutexLock control(&control_mu_);
+  std::map<std::string, ModelScan> scans = ScanRepository(path_, /*log_skips=*/false);
+  std::map<std::string, std::optional<ModelScan>> synced;  // per model known: what it was synced with
+  {
+    MutexLock lock(&mu_);
+    if (shut_down_) return;
+    for (const auto& [name, model] : models_) {
+      synced[name] = model.synced_valid ? std::optional<ModelScan>(model.synced) : std::nullopt;
+    }
+  }
+  std::set<std::string> names;
+  for (const auto& [name, scan] : scans) names.insert(name);
+  for (const auto& [name, scan] : synced) names.insert(name);
+  for (const std::string& name : names) {
+    auto now = scans.find(name);
+    auto before = last_poll_.find(name);
+    const bool present = now != scans.end();
+    // Note [atomic pickup]: act only on what two polls in a row scanned the same way.
+    if (present != (before != last_poll_.end()) || (present && now->second != before->second)) continue;
+    auto known = synced.find(name);
+    const bool changed = known == synced.end() ? present
+                                               : !known->second.has_value() || !present || *known->second != now->second;
+    if (!changed) continue;
+    LogInfo("repository poll: model '", name, "' ", known == synced.end() ? "appeared" : present ? "changed" : "left");
+    Sync(name, present ? std::optional<ModelScan>(now->second) : std::nullopt).IgnoreError();
+  }
+  last_poll_ = std::move(scans);
+}
+
+void ModelRepository::StartPolling(absl::Duration every) {
+  poller_ = std::thread([this, every] {
+    for (;;) {
+      {
+        MutexLock lock(&poll_mu_);
+        if (!stop_polling_) poll_cv_.WaitFor(&poll_mu_, absl::ToChronoNanoseconds(every));
+        if (stop_polling_) return;
+      }
+      Poll();  // a spurious wake-up polls early, which is harmless
+    }
+  });
+}
+
+absl::Status ModelRepository::Sync(const std::string& name, const std::optional<ModelScan>& scan) {
+  if (!scan.has_value()) {  // the folder left the repository: unload, then forget it
+    std::vector<int64_t> serving;
     {
       MutexLock lock(&mu_);
-      model = &models_.at(name);
+      for (const auto& [number, version] : models_.at(name).versions) {
+        if (version.executor != nullptr) serving.push_back(number);
+      }
     }
-    const ModelSetup& setup = model->setup;  // immutable after Open
-    const std::string version_dir = (fs::path(model->dir) / std::to_string(number)).string();
-    const std::string version_name = absl::StrCat("model '", name, "' version ", number);
+    for (int64_t number : serving) Retire(name, number, kUnloaded);
+    MutexLock lock(&mu_);
+    models_.erase(name);
+    PublishRoutes();
+    return absl::OkStatus();
+  }
+  absl::StatusOr<ModelSetup> parsed = SetupOf(*scan, name);
+  std::set<int64_t> served;
+  if (parsed.ok()) {
+    served = ServedVersions(parsed->config.version_policy(), Keys(scan->versions));
+    if (served.empty()) {
+      parsed = absl::NotFoundError(absl::StrCat("no version directory with its model file (e.g. ", name, "/1/",
+                                                parsed->config.default_model_filename(), ") in ", scan->dir));
+    }
+  }
+  std::shared_ptr<const ModelSetup> setup;
+  absl::Status failed;
+  {
+    MutexLock lock(&mu_);
+    Model& model = models_[name];
+    model.dir = scan->dir;
+    model.asked = true;
+    model.reason.clear();
+    model.synced = *scan;
+    model.synced_valid = true;
+    bool serving = false;
+    for (const auto& [number, version] : model.versions) serving |= version.executor != nullptr;
+    if (!parsed.ok()) {
+      const std::string error(parsed.status().message());
+      LogError("model '", name, "': ", error, serving ? "; the versions loaded before keep serving" : "");
+      for (auto& [number, version] : model.versions) {
+        version.status.reason = version.executor != nullptr
+                                    ? absl::StrCat("its model's new files failed (", error, "); this load keeps serving")
+                                    : error;
+        if (version.executor == nullptr) version.status.state = VersionState::kUnavailable;
+      }
+      if (!serving) {
+        model.config_ok = false;
+        model.config_error = error;
+        for (int64_t number : Keys(scan->versions)) model.versions[number].status = {number, VersionState::kUnavailable, error};
+      }
+      PublishRoutes();
+      failed = parsed.status();
+    } else {
+      model.config_ok = true;
+      model.config_error.clear();
+      model.setup = *parsed;
+      setup = std::make_shared<const ModelSetup>(std::move(*parsed));
+    }
+  }
+  if (!failed.ok()) {
+    NotifyChange();
+    return failed;
+  }
+
+  absl::Status result;
+  bool served_ready = false;
+  for (int64_t number : served) {
+    auto folder = scan->versions.find(number);
+    {
+      MutexLock lock(&mu_);
+      Version& version = models_.at(name).versions[number];
+      version.status.version = number;
+      if (folder == scan->versions.end()) {  // a `specific` version without a complete folder
+        const std::string why = absl::StrCat("version_policy serves version ", number, " but ", scan->dir, "/",
+                                             number, "/", setup->config.default_model_filename(), " does not exist");
+        if (version.executor == nullptr) {
+          version.status = {number, VersionState::kUnavailable, why};
+          if (result.ok()) result = absl::NotFoundError(why);
+        }
+        PublishRoutes();
+        continue;
+      }
+      if (version.executor != nullptr && version.fingerprint == folder->second &&
+          version.config_text == scan->config_text) {
+        version.status.reason.clear();  // unchanged: keeps serving
+        served_ready = true;
+        continue;
+      }
+      if (version.executor == nullptr) {
+        version.status = {number, VersionState::kLoading, ""};
+        PublishRoutes();
+      }
+    }
     const absl::Time start = absl::Now();
-    LogInfo("loading ", version_name, " (", setup.instances, " instance", setup.instances == 1 ? "" : "s", " x ",
-            setup.intra_op_threads, " intra-op thread", setup.intra_op_threads == 1 ? "" : "s", ", ",
-            PrecisionName(setup.precision), ")");
-    auto executor = std::make_unique<ModelExecutor>(setup.signature, setup.batcher, setup.instances, version_name,
-                                                    setup.device == Device::kCpu ? cpu_memory_ : nullptr);
-    // Self-checking load (runtime/model_manifest.h): the manifest's checks before the model
-    // loads, its references on every instance before that instance warms up.
-    const std::string model_file = ModelFilePath(setup, version_dir);
-    absl::StatusOr<std::optional<v1::ModelManifest>> manifest = ReadManifest(version_dir);
-    absl::Status status = manifest.status();
-    if (status.ok() && manifest->has_value()) {
-      status = CheckManifest(**manifest, setup.signature, model_file, setup.format == ModelFormat::kAotInductor,
-                             loader_.FrameworkVersion());
-    }
-    BatchRunnerFactory make_runner;
-    if (status.ok()) {
-      make_runner = loader_.Prepare(
-          VersionToLoad{&setup, version_dir, model_file, manifest->has_value() ? &**manifest : nullptr, version_name});
-    }
-    if (status.ok()) {
-      status = executor->Start(
-          [&](int instance) -> absl::StatusOr<std::unique_ptr<BatchRunner>> {
-            absl::StatusOr<std::unique_ptr<BatchRunner>> runner = make_runner(instance);
-            if (!runner.ok() || !manifest->has_value()) return runner;
-            absl::Status checked = CheckReferences(**runner, setup.signature, **manifest, setup.reference_tolerances);
-            if (!checked.ok()) return checked;
-            return runner;
-          },
-          setup.warmup, &abort_loading_);
-    }
-    if (status.ok() && manifest->has_value()) {
-      LogInfo(version_name, " passed its manifest's checks (SHA-256, PyTorch ", (*manifest)->pytorch_version(), ", ",
-              (*manifest)->references_size(), " reference outputs on each instance)");
-    }
+    absl::StatusOr<std::unique_ptr<ModelExecutor>> loaded =
+        abort_loading_.cancelled()
+            ? absl::CancelledError("not loaded: the server is shutting down")
+            : LoadVersion(name, *setup, (fs::path(scan->dir) / std::to_string(number)).string(), number);
+    RecordLoad(name, loaded.ok(), absl::Now() - start);
+    ModelExecutor* replaced = nullptr;
     {
       MutexLock lock(&mu_);
       Version& version = models_.at(name).versions.at(number);
-      if (status.ok()) {
-        version.status.state = VersionState::kReady;
-        version.executor = std::move(executor);
-        LogInfo(version_name, " is ready (loaded and warmed up in ",
+      if (loaded.ok()) {
+        replaced = version.executor;
+        version.executor = loaded->get();
+        executors_.push_back({setup, std::move(*loaded)});
+        version.status = {number, VersionState::kReady, ""};
+        version.fingerprint = folder->second;
+        version.config_text = scan->config_text;
+        version.instances = setup->instances;
+        version.intra_op_threads = setup->intra_op_threads;
+        served_ready = true;
+        LogInfo("model '", name, "' version ", number, " is ready (loaded and warmed up in ",
                 absl::FormatDuration(absl::Trunc(absl::Now() - start, absl::Milliseconds(1))),
-                "); pool memory per batch ~ ", version.executor->memory_cost_model().Describe());
+                "); pool memory per batch ~ ", version.executor->memory_cost_model().Describe(),
+                replaced != nullptr ? "; the earlier load of it is draining" : "");
       } else {
-        version.status.state = VersionState::kUnavailable;
-        version.status.reason = std::string(status.message());
-        LogError(version_name, " is unavailable: ", status.message());
+        const std::string error = absl::StrCat("version ", number, ": ", loaded.status().message());
+        if (version.executor != nullptr) {
+          version.status.reason = absl::StrCat("a new load failed (", loaded.status().message(),
+                                               "); the earlier load keeps serving");
+          served_ready |= version.status.state == VersionState::kReady;
+        } else {
+          version.status = {number, VersionState::kUnavailable, std::string(loaded.status().message())};
+        }
+        LogError("model '", name, "' ", error);
+        if (result.ok()) result = absl::Status(loaded.status().code(), absl::StrCat("model '", name, "' ", error));
       }
       PublishRoutes();
     }
-    if (after_each) after_each();
+    if (replaced != nullptr) replaced->Stop();  // finishes what it accepted; its runners go
+    NotifyChange();
   }
+
+  // Retire what the policy no longer serves, once something it serves is ready (Note [swap]).
+  std::vector<int64_t> retiring;
+  {
+    MutexLock lock(&mu_);
+    Model& model = models_.at(name);
+    for (auto it = model.versions.begin(); it != model.versions.end();) {
+      const bool kept = served.count(it->first) != 0;
+      if (!kept && it->second.executor != nullptr) {
+        if (served_ready) {
+          retiring.push_back(it->first);
+        } else {
+          it->second.status.reason = "no version the policy serves is ready; this one keeps serving";
+          LogWarning("model '", name, "': no version its policy serves is ready; version ", it->first,
+                     " keeps serving");
+        }
+      }
+      // Forget versions that neither serve nor are listed by the policy, unless unloaded on purpose.
+      const bool forget = !kept && it->second.executor == nullptr && it->second.status.reason != kUnloaded;
+      it = forget ? model.versions.erase(it) : std::next(it);
+    }
+    PublishRoutes();
+  }
+  for (int64_t number : retiring) Retire(name, number, kUnloaded);
+  return result;
+}
+
+absl::StatusOr<std::unique_ptr<ModelExecutor>> ModelRepository::LoadVersion(const std::string& name,
+                                                                             const ModelSetup& setup,
+                                                                             const std::string& version_dir,
+                                                                             int64_t number) {
+  const std::string version_name = absl::StrCat("model '", name, "' version ", number);
+  LogInfo("loading ", version_name, " (", setup.instances, " instance", setup.instances == 1 ? "" : "s", " x ",
+          setup.intra_op_threads, " intra-op thread", setup.intra_op_threads == 1 ? "" : "s", ", ",
+          PrecisionName(setup.precision), ")");
+  auto executor = std::make_unique<ModelExecutor>(setup.signature, setup.batcher, setup.instances, version_name,
+                                                  setup.device == Device::kCpu ? options_.cpu_memory : nullptr);
+  // Self-checking load (runtime/model_manifest.h): the manifest's checks before the model
+  // loads, its references on every instance before that instance warms up.
+  const std::string model_file = ModelFilePath(setup, version_dir);
+  absl::StatusOr<std::optional<v1::ModelManifest>> manifest = ReadManifest(version_dir);
+  if (!manifest.ok()) return manifest.status();
+  if (manifest->has_value()) {
+    absl::Status checked = CheckManifest(**manifest, setup.signature, model_file,
+                                         setup.format == ModelFormat::kAotInductor, loader_.FrameworkVersion());
+    if (!checked.ok()) return checked;
+  }
+  BatchRunnerFactory make_runner = loader_.Prepare(
+      VersionToLoad{&setup, version_dir, model_file, manifest->has_value() ? &**manifest : nullptr, version_name});
+  absl::Status started = executor->Start(
+      [&](int instance) -> absl::StatusOr<std::unique_ptr<BatchRunner>> {
+        absl::StatusOr<std::unique_ptr<BatchRunner>> runner = make_runner(instance);
+        if (!runner.ok() || !manifest->has_value()) return runner;
+        absl::Status checked = CheckReferences(**runner, setup.signature, **manifest, setup.reference_tolerances);
+        if (!checked.ok()) return checked;
+        return runner;
+      },
+      setup.warmup, &abort_loading_);
+  if (!started.ok()) return started;
+  if (manifest->has_value()) {
+    LogInfo(version_name, " passed its manifest's checks (SHA-256, PyTorch ", (*manifest)->pytorch_version(), ", ",
+            (*manifest)->references_size(), " reference outputs on each instance)");
+  }
+  return executor;
+}
+
+void ModelRepository::Retire(const std::string& name, int64_t number, const std::string& reason) {
+  ModelExecutor* executor;
+  {
+    MutexLock lock(&mu_);
+    Version& version = models_.at(name).versions.at(number);
+    executor = version.executor;
+    version.status = {number, VersionState::kUnloading, ""};
+    PublishRoutes();
+  }
+  LogInfo("model '", name, "' version ", number, " is unloading: finishing the requests it accepted");
+  executor->Stop();
+  {
+    MutexLock lock(&mu_);
+    Version& version = models_.at(name).versions.at(number);
+    version.executor = nullptr;
+    version.status = {number, VersionState::kUnavailable, reason};
+    PublishRoutes();
+  }
+  LogInfo("model '", name, "' version ", number, " is unloaded");
+  NotifyChange();
+}
+
+void ModelRepository::RecordLoad(const std::string& name, bool ok, absl::Duration took) {
+  MutexLock lock(&mu_);
+  std::unique_ptr<LoadCounters>& counters = loads_[name];
+  if (counters == nullptr) counters = std::make_unique<LoadCounters>(LoadSecondsBounds());
+  ++(ok ? counters->succeeded : counters->failed);
+  counters->seconds.Observe(absl::ToDoubleSeconds(took));
+}
+
+void ModelRepository::NotifyChange() {
+  std::function<void()> changed;
+  {
+    MutexLock lock(&mu_);
+    changed = on_change_;
+  }
+  if (changed) changed();
 }
 
 void ModelRepository::PublishRoutes() {
@@ -217,8 +457,10 @@ void ModelRepository::PublishRoutes() {
     ModelRoutes& routes = (*table)[name];
     routes.config_ok = model.config_ok;
     routes.config_error = model.config_error;
+    routes.reason = model.reason;
     for (const auto& [number, version] : model.versions) {
-      routes.versions[number] = Route{version.status.state, version.status.reason, version.executor.get()};
+      routes.versions[number] = Route{version.status.state, version.status.reason,
+                                      version.status.state == VersionState::kReady ? version.executor : nullptr};
     }
   }
   routes_.store(table.get(), std::memory_order_release);
@@ -232,13 +474,18 @@ absl::StatusOr<ModelExecutor*> ModelRepository::FindInRoutes(const RoutingTable&
     return absl::NotFoundError(absl::StrCat("unknown model '", name, "'; ServerMetadata lists the models"));
   }
   const ModelRoutes& model = it->second;
-  if (!model.config_ok) {
+  if (!model.config_ok && model.versions.empty()) {
     return absl::UnavailableError(absl::StrCat("model '", name, "' is unavailable: ", model.config_error));
+  }
+  if (model.versions.empty()) {
+    return absl::UnavailableError(absl::StrCat("model '", name, "' is ", model.reason.empty() ? kNotLoaded : model.reason,
+                                               "; load it with RepositoryModelLoad"));
   }
   if (version > 0) {
     auto v = model.versions.find(version);
     if (v == model.versions.end()) {
-      return absl::NotFoundError(absl::StrCat("model '", name, "' has no version ", version));
+      return absl::NotFoundError(absl::StrCat("model '", name, "' has no version ", version,
+                                              " served (its version_policy and version folders decide which)"));
     }
     if (v->second.state != VersionState::kReady) {
       return absl::UnavailableError(absl::StrCat("model '", name, "' version ", version, " is ",
@@ -256,7 +503,7 @@ absl::StatusOr<ModelExecutor*> ModelRepository::FindInRoutes(const RoutingTable&
   }
   // None ready: while one still loads that may change; otherwise say why the newest failed.
   for (const auto& [number, v] : model.versions) {
-    if (v.state == VersionState::kLoading) {
+    if (v.state == VersionState::kLoading || v.state == VersionState::kUnloading) {
       return absl::UnavailableError(absl::StrCat("model '", name, "' has no ready version yet"));
     }
   }
@@ -266,25 +513,40 @@ absl::StatusOr<ModelExecutor*> ModelRepository::FindInRoutes(const RoutingTable&
 }
 
 absl::Status ModelRepository::Infer(std::unique_ptr<InferenceRequest>& request) {
-  // Executors live until Shutdown(), which first drains all RPCs; the pointer stays valid.
-  absl::StatusOr<ModelExecutor*> found =
-      FindInRoutes(routes(), request->model_name, request->model_version, &request->model_version);
-  if (!found.ok()) return found.status();
-  ModelExecutor* executor = *found;
-  absl::Status status = ValidateRequest(executor->signature(), *request);
-  if (!status.ok()) return status;
-  return executor->Submit(request);
+  // Note [routing table]: an executor found in a table from before a swap may have been stopped
+  // since; it refuses the request, which then goes to the table published before that stop.
+  const RoutingTable* table = &routes();
+  const std::string& name = request->model_name;
+  const int64_t asked_version = request->model_version;
+  for (int attempt = 0;; ++attempt) {
+    absl::StatusOr<ModelExecutor*> found = FindInRoutes(*table, name, asked_version, &request->model_version);
+    if (!found.ok()) return found.status();
+    ModelExecutor* executor = *found;
+    absl::Status status = ValidateRequest(executor->signature(), *request);
+    if (!status.ok()) return status;
+    status = executor->Submit(request);
+    if (status.ok() || status.code() != absl::StatusCode::kUnavailable || attempt == 3) return status;
+    const RoutingTable* current = &routes();
+    if (current == table) return status;  // no swap: the server is shutting down
+    table = current;
+    request->model_version = asked_version;
+  }
 }
 
 void ModelRepository::Shutdown() {
+  {
+    MutexLock lock(&poll_mu_);
+    stop_polling_ = true;
+    poll_cv_.SignalAll();
+  }
+  if (poller_.joinable()) poller_.join();
+  abort_loading_.Cancel();  // a load in progress ends at its next warm-up batch ...
+  MutexLock control(&control_mu_);  // ... and is waited for
   std::vector<ModelExecutor*> executors;
   {
     MutexLock lock(&mu_);
-    for (auto& [name, model] : models_) {
-      for (auto& [number, version] : model.versions) {
-        if (version.executor) executors.push_back(version.executor.get());
-      }
-    }
+    shut_down_ = true;
+    for (const Started& started : executors_) executors.push_back(started.executor.get());
   }
   for (ModelExecutor* e : executors) e->Stop();
 }
@@ -300,12 +562,15 @@ absl::StatusOr<ModelInfo> ModelRepository::GetModelInfo(const std::string& name)
   MutexLock lock(&mu_);
   auto it = models_.find(name);
   if (it == models_.end()) return absl::NotFoundError(absl::StrCat("unknown model '", name, "'"));
+  const Model& model = it->second;
   ModelInfo info;
   info.name = name;
-  info.config_ok = it->second.config_ok;
-  info.config_error = it->second.config_error;
-  info.setup = it->second.setup;
-  for (const auto& [number, version] : it->second.versions) info.versions.push_back(version.status);
+  info.config_ok = model.config_ok;
+  info.config_error = model.config_error;
+  info.setup = model.setup;
+  info.asked = model.asked;
+  info.reason = model.reason;
+  for (const auto& [number, version] : model.versions) info.versions.push_back(version.status);
   return info;
 }
 
@@ -319,6 +584,7 @@ absl::StatusOr<int64_t> ModelRepository::ResolveVersion(const std::string& name,
 bool ModelRepository::AllReady() const {
   MutexLock lock(&mu_);
   for (const auto& [name, model] : models_) {
+    if (!model.asked) continue;
     bool any_ready = false;
     for (const auto& [number, version] : model.versions) {
       if (version.status.state == VersionState::kLoading) return false;
@@ -334,11 +600,20 @@ std::map<std::pair<std::string, int64_t>, ModelRepository::VersionStats> ModelRe
   std::map<std::pair<std::string, int64_t>, VersionStats> out;
   for (const auto& [name, model] : models_) {
     for (const auto& [number, version] : model.versions) {
-      if (version.executor) {
+      if (version.executor != nullptr) {
         out[{name, number}] = {version.executor->batcher_stats(), version.executor->execution_stats(),
-                               model.setup.instances, model.setup.intra_op_threads};
+                               version.instances, version.intra_op_threads};
       }
     }
+  }
+  return out;
+}
+
+std::map<std::string, LoadStats> ModelRepository::LoadStatsSnapshot() const {
+  MutexLock lock(&mu_);
+  std::map<std::string, LoadStats> out;
+  for (const auto& [name, counters] : loads_) {
+    out[name] = {counters->succeeded, counters->failed, counters->seconds.Snapshot()};
   }
   return out;
 }

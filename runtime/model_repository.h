@@ -1,42 +1,61 @@
 // ModelRepository: the models of a repository directory, their versions, their loading state,
 // and the one request path both wire APIs share (find model -> validate -> batcher).
 //
-// Layout (familiar to Triton users):
-//   <repository>/<model>/config.pbtxt
-//   <repository>/<model>/<version>/model.pt     versions are positive integers
-// Entries that are not models (lost+found, dot-folders, Kubernetes' ConfigMap layout, stray
-// files; Note [what is a model] in the .cc) are skipped with a log line.
-// Every version found is loaded; a request without a version runs the highest READY one.
-// A model or version that fails to load is UNAVAILABLE with its reason, the others serve.
-// Only names found in the repository are addressable: request strings never reach the
-// filesystem.
+// Layout and what counts as a model: runtime/repository_scan.h. Which versions of a model are
+// served: its config's version_policy (default: the highest version folder only), a request
+// without a version runs the highest READY one. A version that fails to load is UNAVAILABLE with
+// its reason, the others serve. Only names found in the repository are addressable: request
+// strings never reach the file system.
+//
+// Model control (Triton's --model-control-mode):
+//   kNone      every model loads at start; the set never changes.
+//   kExplicit  the models named at start load; Load() / Unload() change the set at run time.
+//   kPoll      every model loads at start; Poll() (every --repository-poll-seconds) picks up
+//              new, changed and removed models and versions (Note [atomic pickup] in
+//              runtime/repository_scan.h).
+//
+// Note [swap]: a new or changed version is loaded and warmed up (and self-checked against its
+// manifest) while the version it replaces keeps serving; requests move with one atomic store of
+// the routing table once it is READY; the old executor then finishes every request it accepted,
+// its runners are destroyed (their memory returns to the pool) and it is UNAVAILABLE "unloaded".
+// A new version that fails to load leaves the versions serving before it serving — also ones its
+// policy would retire — with the failure as its reason.
 #ifndef SEQSERVE_RUNTIME_MODEL_REPOSITORY_H_
 #define SEQSERVE_RUNTIME_MODEL_REPOSITORY_H_
 
 #include <atomic>
 #include <map>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "memory/mutex.h"
 #include "runtime/model_config.h"
+#include "runtime/histogram.h"
+#include "runtime/model_control.h"
 #include "runtime/model_executor.h"
 #include "runtime/model_loader.h"
+#include "runtime/repository_scan.h"
 
 namespace seqserve {
 
-enum class VersionState { kLoading, kReady, kUnavailable };
+// LOADING: being loaded, not serving yet. READY: serving. UNLOADING: finishing the requests it
+// accepted, taking no new ones. UNAVAILABLE: not serving (failed, unloaded, or not loaded yet).
+enum class VersionState { kLoading, kReady, kUnloading, kUnavailable };
 absl::string_view VersionStateName(VersionState state);
 
 // A snapshot of one version's state.
 struct VersionStatus {
   int64_t version = 0;
   VersionState state = VersionState::kLoading;
-  std::string reason;  // why it is unavailable
+  std::string reason;  // why it is unavailable; for a READY one, why a newer load did not replace it
 };
 
 // What clients may learn about a model.
@@ -44,37 +63,86 @@ struct ModelInfo {
   std::string name;
   bool config_ok = false;
   std::string config_error;             // when the config did not parse
-  ModelSetup setup;                     // valid when config_ok
+  ModelSetup setup;                     // valid when config_ok: the newest config loaded
   std::vector<VersionStatus> versions;  // ascending
+  bool asked = false;                   // to be served: always, except in explicit mode when not
+                                        // loaded or unloaded
+  std::string reason;                   // when no version is listed: why ("not loaded", ...)
 };
 
-// Thread-safe. Open() scans; LoadAll() loads (slow: runs warm-up); Infer() and the accessors may
-// be called concurrently with LoadAll() (versions not yet ready answer UNAVAILABLE).
+// Per model: version loads so far and their durations (metrics).
+struct LoadStats {
+  int64_t succeeded = 0;
+  int64_t failed = 0;
+  HistogramSnapshot seconds;  // each load, from start to READY or UNAVAILABLE
+};
+
+// Thread-safe. Open() scans; LoadAtStart(), Load(), Unload() and Poll() load and unload (slow:
+// they warm up and drain; one runs at a time, the others wait); Infer() and the accessors may be
+// called concurrently with all of them (versions not yet ready answer UNAVAILABLE).
 class ModelRepository {
  public:
+  struct Options {
+    // How the set of loaded models may change; see the top of this file. Default kNone.
+    ModelControlMode mode = ModelControlMode::kNone;
+    // kExplicit only: the models LoadAtStart() loads ("*": all). Default none.
+    std::vector<std::string> load_at_start;
+    // The CPU pool's gate (may be null), given to every CPU model's executor (memory-aware
+    // batching, runtime/memory_gate.h). Not owned; must outlive the repository. Default null.
+    MemoryGate* cpu_memory = nullptr;
+  };
+
   // Scans `path` for model directories. NOT_FOUND when `path` is not a directory.
   // `loader` turns versions into runners (the server's: NewTorchLoader() in
-  // runtime/torch_loader.h). `cpu_memory` (may be null): the CPU pool's gate, given to every CPU
-  // model's executor (memory-aware batching, runtime/memory_gate.h). Neither is owned; both must
-  // outlive the repository.
+  // runtime/torch_loader.h); not owned, must outlive the repository.
   static absl::StatusOr<std::unique_ptr<ModelRepository>> Open(const std::string& path, ModelLoader& loader,
-                                                               MemoryGate* cpu_memory = nullptr);
+                                                               Options options);
+  static absl::StatusOr<std::unique_ptr<ModelRepository>> Open(const std::string& path, ModelLoader& loader) {
+    return Open(path, loader, Options());
+  }
   ~ModelRepository();
 
-  // Loads and warms up every version of every model, one after the other. After AbortLoading()
-  // it stops at the next warm-up batch; versions it did not load are UNAVAILABLE.
-  // `after_each` (optional) runs after each version is READY or UNAVAILABLE.
-  void LoadAll(const std::function<void()>& after_each = nullptr);
+  ModelControlMode mode() const { return options_.mode; }
 
-  // Makes a running or later LoadAll() stop soon (for SIGTERM during start-up). Thread-safe.
+  // Loads and warms up what start-up asks for, one version after the other: every model, or in
+  // explicit mode Options::load_at_start. After AbortLoading() it stops at the next warm-up
+  // batch; versions it did not load are UNAVAILABLE.
+  void LoadAtStart();
+
+  // `changed` runs (on the thread making the change, outside the repository's locks) after each
+  // version becomes READY, UNAVAILABLE or unloaded, e.g. to republish health. Set it before
+  // LoadAtStart(). Thread-safe.
+  void OnChange(std::function<void()> changed) {
+    MutexLock lock(&mu_);
+    on_change_ = std::move(changed);
+  }
+
+  // Makes a running or later load stop soon (for SIGTERM during start-up). Thread-safe.
   void AbortLoading() { abort_loading_.Cancel(); }
+
+  // Explicit mode: (re)loads model `name` from the files as they are now — the versions its
+  // policy serves that are new or whose files changed (all of them when config.pbtxt changed) —
+  // swapping them in with zero downtime (Note [swap]); returns when done. OK when every served
+  // version is READY. INVALID_ARGUMENT for a path-like name, NOT_FOUND for a name the
+  // repository does not hold, FAILED_PRECONDITION in another mode, UNAVAILABLE after Shutdown();
+  // a failed load's own error (naming the version) otherwise.
+  absl::Status Load(const std::string& name);
+  // Explicit mode: stops serving `name`; returns once its versions finished every accepted
+  // request and were destroyed. Errors as Load(); OK for a model that is not loaded.
+  absl::Status Unload(const std::string& name);
+  // Poll mode: rescans the repository and loads, reloads and unloads what changed and was
+  // scanned the same way by the previous poll (Note [atomic pickup]). Called by the poller
+  // thread (StartPolling) and by tests.
+  void Poll();
+  // Poll mode: runs Poll() every `every` on a thread of its own until Shutdown().
+  void StartPolling(absl::Duration every);
 
   // The shared request path: finds the version, validates the request, and queues it.
   // On OK the request is owned by the runtime and request->done will be called once.
   // Otherwise (NOT_FOUND, UNAVAILABLE, INVALID_ARGUMENT, RESOURCE_EXHAUSTED) it is not.
   absl::Status Infer(std::unique_ptr<InferenceRequest>& request);
 
-  // Stops every executor after completing what it accepted.
+  // Stops polling and loading, then every executor after completing what it accepted.
   void Shutdown();
 
   std::vector<std::string> ModelNames() const;
@@ -82,9 +150,10 @@ class ModelRepository {
   absl::StatusOr<ModelInfo> GetModelInfo(const std::string& name) const;
   // The version a request for (name, version) would run; NOT_FOUND / UNAVAILABLE otherwise.
   absl::StatusOr<int64_t> ResolveVersion(const std::string& name, int64_t version) const;
-  // True when every model has at least one READY version and nothing is still loading.
+  // True when every model asked for (ModelInfo::asked) has a READY version and nothing is still
+  // loading.
   bool AllReady() const;
-  // Counters of each version that has been ready, keyed by (model, version).
+  // Counters of each version serving or draining now, keyed by (model, version).
   struct VersionStats {
     BatcherStats batcher;
     ExecutionStats execution;
@@ -92,26 +161,38 @@ class ModelRepository {
     int intra_op_threads = 0;
   };
   std::map<std::pair<std::string, int64_t>, VersionStats> StatsSnapshot() const;
+  // Every model that has been loaded or tried.
+  std::map<std::string, LoadStats> LoadStatsSnapshot() const;
 
  private:
   struct Version {
     VersionStatus status;
-    std::unique_ptr<ModelExecutor> executor;  // set once READY
+    ModelExecutor* executor = nullptr;  // serving (READY) or draining (UNLOADING); owned by executors_
+    std::string fingerprint;            // of the files it was loaded from (repository_scan.h)
+    std::string config_text;            // the config it was loaded with
+    int instances = 0;                  // of that config
+    int intra_op_threads = 0;
   };
   struct Model {
     std::string dir;
     bool config_ok = false;
     std::string config_error;
-    ModelSetup setup;
+    ModelSetup setup;  // of the newest config that parsed
     std::map<int64_t, Version> versions;
+    bool asked = false;
+    std::string reason;        // when no version is listed
+    ModelScan synced;          // the scan the last load / unload acted on (poll mode compares)
+    bool synced_valid = false;
   };
 
   // Note [routing table]: what a request needs to reach its executor (per model the config
   // error or, per version, its state and executor) is an immutable RoutingTable, rebuilt under
   // mu_ and published with one atomic store whenever a version changes state; Infer() reads
-  // it with one atomic load and takes no lock. Tables are few (one per state change, a few
-  // hundred bytes each) and are kept until the repository goes, so a reader never holds a
-  // table that was freed; executors live until Shutdown() likewise.
+  // it with one atomic load and takes no lock. Tables (a few hundred bytes, one per state
+  // change) and executors (a few KB once stopped: their runners and threads are gone) are kept
+  // until the repository goes, so a reader never holds freed memory: a request that read a
+  // table from before a swap reaches a stopped executor, which refuses it, and is retried on
+  // the current table (Infer). Note [swap] says what stops an executor.
   struct Route {
     VersionState state = VersionState::kLoading;
     std::string reason;
@@ -120,12 +201,13 @@ class ModelRepository {
   struct ModelRoutes {
     bool config_ok = false;
     std::string config_error;
+    std::string reason;  // when no version is listed
     std::map<int64_t, Route> versions;
   };
   using RoutingTable = std::map<std::string, ModelRoutes>;
 
-  ModelRepository(std::string path, ModelLoader& loader, MemoryGate* cpu_memory)
-      : path_(std::move(path)), loader_(loader), cpu_memory_(cpu_memory) {}
+  ModelRepository(std::string path, ModelLoader& loader, Options options)
+      : path_(std::move(path)), loader_(loader), options_(std::move(options)) {}
   // The executor a request for (name, version) goes to in `table`, and the version it resolved
   // to; the NOT_FOUND / UNAVAILABLE answer otherwise. Lock-free: reads only the published table.
   static absl::StatusOr<ModelExecutor*> FindInRoutes(const RoutingTable& table, const std::string& name,
@@ -134,14 +216,56 @@ class ModelRepository {
   void PublishRoutes() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   const RoutingTable& routes() const { return *routes_.load(std::memory_order_acquire); }
 
+  // Brings model `name` in line with `scan` (nullopt: its folder is gone): loads the served
+  // versions that are new or changed, then retires the ones no longer served (Note [swap]).
+  absl::Status Sync(const std::string& name, const std::optional<ModelScan>& scan)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
+  // Loads and warms up one version; the started executor, or why it failed.
+  absl::StatusOr<std::unique_ptr<ModelExecutor>> LoadVersion(const std::string& name, const ModelSetup& setup,
+                                                             const std::string& version_dir, int64_t number);
+  // Takes `number` of `name` out of the routes (UNLOADING), finishes its requests, destroys its
+  // runners, and marks it UNAVAILABLE with `reason`.
+  void Retire(const std::string& name, int64_t number, const std::string& reason)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
+  // FAILED_PRECONDITION unless in explicit mode; the name check; UNAVAILABLE once shut down.
+  absl::Status CheckControl(const std::string& name) const;
+  void RecordLoad(const std::string& name, bool ok, absl::Duration took);
+  // Runs on_change_ (outside mu_).
+  void NotifyChange();
+
   const std::string path_;
   ModelLoader& loader_;
-  MemoryGate* const cpu_memory_;
+  const Options options_;
   CancellationFlag abort_loading_;
+  // Serialises LoadAtStart, Load, Unload, Poll: one change at a time. Held for as long as loads
+  // and drains take; never taken by Infer or the accessors.
+  Mutex control_mu_;  // taken before mu_, never after
+  std::map<std::string, ModelScan> last_poll_ ABSL_GUARDED_BY(control_mu_);
   mutable Mutex mu_;  // guards the maps' contents, not the executors' own work
   std::map<std::string, Model> models_ ABSL_GUARDED_BY(mu_);
+  // Every executor started, with the config its runners were made from (which must outlive
+  // them: runtime/model_loader.h).
+  struct Started {
+    std::shared_ptr<const ModelSetup> setup;
+    std::unique_ptr<ModelExecutor> executor;
+  };
+  std::vector<Started> executors_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<const RoutingTable>> tables_ ABSL_GUARDED_BY(mu_);  // every one published
   std::atomic<const RoutingTable*> routes_{nullptr};                              // the newest of tables_
+  struct LoadCounters {
+    explicit LoadCounters(const std::vector<double>& bounds) : seconds(bounds) {}
+    int64_t succeeded = 0;
+    int64_t failed = 0;
+    Histogram seconds;
+  };
+  std::map<std::string, std::unique_ptr<LoadCounters>> loads_ ABSL_GUARDED_BY(mu_);  // per model
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  std::function<void()> on_change_ ABSL_GUARDED_BY(mu_);
+  // The poller: StartPolling() starts it, Shutdown() stops it.
+  Mutex poll_mu_;
+  CondVar poll_cv_;
+  bool stop_polling_ ABSL_GUARDED_BY(poll_mu_) = false;
+  std::thread poller_;
 };
 
 }  // namespace seqserve

@@ -170,11 +170,11 @@ void KServeInfo::RepositoryIndex(bool ready_only, inference::RepositoryIndexResp
       index->set_state(std::string(VersionStateName(v.state)));
       index->set_reason(v.reason);
     }
-    if (!info->config_ok && info->versions.empty() && !ready_only) {
+    if (info->versions.empty() && !ready_only) {  // a model with no version to list: say why
       auto* index = response->add_models();
       index->set_name(name);
       index->set_state("UNAVAILABLE");
-      index->set_reason(info->config_error);
+      index->set_reason(!info->config_ok ? info->config_error : info->reason);
     }
   }
 }

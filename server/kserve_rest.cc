@@ -132,6 +132,11 @@ void KServeRest::Handle(const HttpRequest& request, HttpReply reply) {
     info_.RepositoryIndex(ready_only, &index);
     return reply.Send(Json(RepeatedFieldToJson(index, "models")));
   }
+  if (parts[0] == "repository" && parts.size() == 4 && parts[1] == "models" &&
+      (parts[3] == "load" || parts[3] == "unload")) {
+    if (!post) return reply.Send(MethodNotAllowed("POST"));
+    return Control(request, parts[2], parts[3], std::move(reply));
+  }
   if (parts[0] != "models") return reply.Send(NotFound(request.path));
   parts.erase(parts.begin());
   if (parts.size() == 1 && parts[0] == "stats") {  // every model's statistics
@@ -212,6 +217,31 @@ void KServeRest::Infer(const HttpRequest& request, const std::string& model, int
           return response;
         });
       });
+}
+
+void KServeRest::Control(const HttpRequest& request, absl::string_view model, absl::string_view action,
+                         HttpReply reply) {
+  if (control_ == nullptr) return reply.Send(JsonErrorResponse(501, "model control is not enabled"));
+  // Body: empty or a JSON object; tritonclient.http sends {} or {"parameters": {...}}.
+  bool has_parameters = false;
+  if (!request.body.empty()) {
+    rapidjson::Document doc;
+    doc.Parse(request.body.data(), request.body.size());
+    if (doc.HasParseError() || !doc.IsObject()) {
+      return reply.Send(JsonErrorResponse(400, "the body must be empty or a JSON object"));
+    }
+    auto it = doc.FindMember("parameters");
+    if (it != doc.MemberEnd() && it->value.IsObject()) {
+      for (auto p = it->value.MemberBegin(); p != it->value.MemberEnd(); ++p) {
+        has_parameters |= absl::string_view(p->name.GetString()) != "unload_dependents";
+      }
+    }
+  }
+  // One path segment; the repository refuses anything path-like in it (CheckModelName).
+  control_->Run(action == "load" ? RepositoryControl::Action::kLoad : RepositoryControl::Action::kUnload,
+                std::string(model), has_parameters, [reply](const absl::Status& status) mutable {
+                  reply.Send(status.ok() ? Json("{}") : Error(status));
+                });
 }
 
 }  // namespace seqserve

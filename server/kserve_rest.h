@@ -9,6 +9,8 @@
 //   GET  /v2/models[/{m}[/versions/{v}]]/stats   statistics (Triton's)
 //   POST /v2/models/{m}[/versions/{v}]/infer     inference (server/kserve_json.h)
 //   POST /v2/repository/index                    every model version and its state
+//   POST /v2/repository/models/{m}/load|unload   model control (server/repository_control.h);
+//                                                200 {} once done
 // Inference takes the same request path as gRPC (server/request_path.h: limits, batcher,
 // metrics with api="rest", drain); answers about models come from server/kserve_info.h.
 // Errors are {"error": "..."} with the status of HttpStatusFor. Thread-safe.
@@ -19,6 +21,7 @@
 #include "server/http_server.h"
 #include "server/kserve_info.h"
 #include "server/readiness.h"
+#include "server/repository_control.h"
 #include "server/request_path.h"
 
 namespace seqserve {
@@ -29,20 +32,22 @@ namespace seqserve {
 // 501, PERMISSION_DENIED 403, UNAUTHENTICATED 401, the rest 500.
 int HttpStatusFor(absl::StatusCode code);
 
-// `path` and `readiness` must outlive it.
+// `path`, `readiness` and `control` (may be null: load/unload answer 501) must outlive it.
 class KServeRest {
  public:
-  KServeRest(RequestPath& path, const Readiness& readiness)
-      : path_(path), readiness_(readiness), info_(path.repository(), readiness) {}
+  KServeRest(RequestPath& path, const Readiness& readiness, RepositoryControl* control = nullptr)
+      : path_(path), readiness_(readiness), control_(control), info_(path.repository(), readiness) {}
 
   // The HttpHandler of the REST port.
   void Handle(const HttpRequest& request, HttpReply reply);
 
  private:
   void Infer(const HttpRequest& request, const std::string& model, int64_t version, HttpReply reply);
+  void Control(const HttpRequest& request, absl::string_view model, absl::string_view action, HttpReply reply);
 
   RequestPath& path_;
   const Readiness& readiness_;
+  RepositoryControl* const control_;
   const KServeInfo info_;
 };
 

@@ -2,7 +2,8 @@
 // tritonclient, perf_analyzer and KServe's SDK work unchanged. ModelInfer and ModelStreamInfer
 // share the Predict request path (server/request_path.h); the answers about models come from
 // server/kserve_info.h, shared with the REST routes. RPCs about shared memory, tracing,
-// logging and repository load/unload answer UNIMPLEMENTED (the base class's default).
+// and logging answer UNIMPLEMENTED (the base class's default); repository load/unload go to
+// server/repository_control.h (UNIMPLEMENTED without one).
 #ifndef SEQSERVE_SERVER_KSERVE_SERVICE_H_
 #define SEQSERVE_SERVER_KSERVE_SERVICE_H_
 
@@ -10,15 +11,16 @@
 #include "runtime/model_repository.h"
 #include "server/kserve_info.h"
 #include "server/readiness.h"
+#include "server/repository_control.h"
 #include "server/request_path.h"
 
 namespace seqserve {
 
-// Thread-safe; `path` and `readiness` must outlive the service.
+// Thread-safe; `path`, `readiness` and `control` (may be null) must outlive the service.
 class KServeService final : public inference::GRPCInferenceService::CallbackService {
  public:
-  KServeService(RequestPath& path, const Readiness& readiness)
-      : path_(path), readiness_(readiness), info_(path.repository(), readiness) {}
+  KServeService(RequestPath& path, const Readiness& readiness, RepositoryControl* control = nullptr)
+      : path_(path), readiness_(readiness), control_(control), info_(path.repository(), readiness) {}
 
   grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* context,
                                        const inference::ServerLiveRequest* request,
@@ -49,10 +51,21 @@ class KServeService final : public inference::GRPCInferenceService::CallbackServ
   grpc::ServerUnaryReactor* RepositoryIndex(grpc::CallbackServerContext* context,
                                             const inference::RepositoryIndexRequest* request,
                                             inference::RepositoryIndexResponse* response) override;
+  grpc::ServerUnaryReactor* RepositoryModelLoad(grpc::CallbackServerContext* context,
+                                                const inference::RepositoryModelLoadRequest* request,
+                                                inference::RepositoryModelLoadResponse* response) override;
+  grpc::ServerUnaryReactor* RepositoryModelUnload(grpc::CallbackServerContext* context,
+                                                  const inference::RepositoryModelUnloadRequest* request,
+                                                  inference::RepositoryModelUnloadResponse* response) override;
 
  private:
+  grpc::ServerUnaryReactor* Control(grpc::CallbackServerContext* context, RepositoryControl::Action action,
+                                    const std::string& repository_name, const std::string& model_name,
+                                    bool has_parameters);
+
   RequestPath& path_;
   const Readiness& readiness_;
+  RepositoryControl* const control_;
   const KServeInfo info_;
 };
 

@@ -46,6 +46,7 @@
 #include "server/pod_memory.h"
 #include "server/predict_service.h"
 #include "server/readiness.h"
+#include "server/repository_control.h"
 #include "server/request_path.h"
 #include "server/server_options.h"
 #include "server/version.h"
@@ -168,8 +169,12 @@ int Run(const ServerOptions& options) {
   }
   ConfigureTorchProcess();
   const std::unique_ptr<ModelLoader> torch_loader = NewTorchLoader();
+  ModelRepository::Options repository_options;
+  repository_options.mode = options.model_control;
+  repository_options.load_at_start = options.load_models;
+  repository_options.cpu_memory = pool != nullptr ? &cpu_memory : nullptr;
   absl::StatusOr<std::unique_ptr<ModelRepository>> opened =
-      ModelRepository::Open(options.model_repository, *torch_loader, pool != nullptr ? &cpu_memory : nullptr);
+      ModelRepository::Open(options.model_repository, *torch_loader, repository_options);
   if (!opened.ok()) {
     LogError(opened.status().message());
     return 1;
@@ -181,7 +186,8 @@ int Run(const ServerOptions& options) {
   const Readiness readiness(repository, state, options.strict_readiness);
   const BuildInfo build{kSeqserveVersion, TorchVersion(), CudaAvailable() ? "cuda" : "cpu"};
   PredictService predict(path, readiness, build);
-  KServeService kserve(path, readiness);
+  RepositoryControl control(repository);
+  KServeService kserve(path, readiness, &control);
 
   MetricsCollector collector(repository, request_metrics, build);
   if (!pools.empty()) collector.AddProvider(MemoryPoolMetrics(pools));
@@ -197,7 +203,7 @@ int Run(const ServerOptions& options) {
     LogError(http.status().message());
     return 1;
   }
-  KServeRest rest_routes(path, readiness);
+  KServeRest rest_routes(path, readiness, &control);
   std::unique_ptr<HttpServer> rest;
   if (options.http_port >= 0) {
     absl::StatusOr<HttpServerOptions> rest_options = RestServerOptions(options);
@@ -267,13 +273,16 @@ int Run(const ServerOptions& options) {
   // Load in the background so that a signal during a long warm-up is still taken at once;
   // health follows each model as it becomes ready.
   absl::Notification loaded;
+  // Each version loaded or unloaded changes what the pool keeps and what the process holds
+  // beside it, and what health says.
+  repository.OnChange([&] {
+    pod_memory.PlanAfterLoading();
+    PublishHealth(*server, repository, readiness);
+  });
   std::thread loader([&] {
-    // Each version loaded changes what the pool keeps and what the process holds beside it.
-    repository.LoadAll([&] {
-      pod_memory.PlanAfterLoading();
-      PublishHealth(*server, repository, readiness);
-    });
+    repository.LoadAtStart();
     LogInfo(repository.AllReady() ? "all models ready" : "loading finished; some models are unavailable");
+    if (options.model_control == ModelControlMode::kPoll) repository.StartPolling(options.repository_poll);
     loaded.Notify();
   });
 
@@ -303,7 +312,8 @@ int Run(const ServerOptions& options) {
     std::_Exit(0);
   }
   loader.join();
-  repository.Shutdown();
+  repository.Shutdown();  // also ends polling, and a load request's load at its next warm-up batch
+  control.WaitIdle();     // every load / unload request has been answered
   server->Wait();
   rest.reset();  // every reply has been given: the repository completed what was queued
   absl::Status trace = memory::CloseTorchCpuPoolTrace();

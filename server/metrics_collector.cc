@@ -228,6 +228,31 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
     Push(out, std::move(*f));
   }
 
+  // Model control: loads and the versions in each state.
+  MetricFamily loads = Family("seqserve_model_loads_total",
+                              "Model version loads, by model and result (success or failure).", MetricType::Counter);
+  MetricFamily load_seconds = Family("seqserve_model_load_duration_seconds",
+                                     "Time to load, warm up and check one model version.", MetricType::Histogram);
+  for (const auto& [model, stats] : repository_.LoadStatsSnapshot()) {
+    AddValue(loads, {{"model", model}, {"result", "success"}}, static_cast<double>(stats.succeeded));
+    AddValue(loads, {{"model", model}, {"result", "failure"}}, static_cast<double>(stats.failed));
+    AddHistogram(load_seconds, {{"model", model}}, stats.seconds);
+  }
+  MetricFamily versions = Family("seqserve_model_versions", "Versions of each model in each state.", MetricType::Gauge);
+  for (const std::string& model : repository_.ModelNames()) {
+    absl::StatusOr<ModelInfo> info = repository_.GetModelInfo(model);
+    if (!info.ok()) continue;  // left the repository meanwhile
+    std::map<VersionState, int> count = {{VersionState::kLoading, 0},
+                                         {VersionState::kReady, 0},
+                                         {VersionState::kUnloading, 0},
+                                         {VersionState::kUnavailable, 0}};
+    for (const VersionStatus& v : info->versions) ++count[v.state];
+    for (const auto& [state, n] : count) {
+      AddValue(versions, {{"model", model}, {"state", std::string(VersionStateName(state))}}, n);
+    }
+  }
+  for (MetricFamily* f : {&loads, &load_seconds, &versions}) Push(out, std::move(*f));
+
   for (const Provider& provider : providers_) provider(out);
 
   MetricFamily cores =

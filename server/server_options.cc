@@ -123,8 +123,29 @@ const std::vector<Flag>& Flags() {
          o.tls_client_ca = std::string(v);
          return !v.empty();
        }},
-      {"strict-readiness", "Ready only when every model is ready (default true).", true,
+      {"strict-readiness",
+       "Ready only when every model asked for is ready: all, or in explicit mode those loaded (default true).", true,
        [](ServerOptions& o, absl::string_view v) { return SetBool(o.strict_readiness, v); }},
+      {"model-control-mode",
+       "none (default: load every model at start), explicit (load --load-model models; load/unload requests), "
+       "poll (load every model; rescan the repository every --repository-poll-seconds).",
+       false,
+       [](ServerOptions& o, absl::string_view v) {
+         for (ModelControlMode mode : {ModelControlMode::kNone, ModelControlMode::kExplicit, ModelControlMode::kPoll}) {
+           if (v == ModelControlModeName(mode)) {
+             o.model_control = mode;
+             return true;
+           }
+         }
+         return false;
+       }},
+      {"load-model", "Explicit mode: a model to load at start; repeatable; * loads all.", false,
+       [](ServerOptions& o, absl::string_view v) {
+         o.load_models.emplace_back(v);
+         return !v.empty();
+       }},
+      {"repository-poll-seconds", "Poll mode: seconds between repository scans (default 15).", false,
+       [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.repository_poll, v) && o.repository_poll > absl::ZeroDuration(); }},
       {"drain-timeout", "Seconds a SIGTERM drain waits for accepted requests (default 25).", false,
        [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.drain_timeout, v); }},
       {"drain-grace", "Seconds between readiness NOT_SERVING and closing the listener on SIGTERM (default 0).", false,
@@ -212,6 +233,9 @@ absl::StatusOr<ServerOptions> ParseServerOptions(int argc, char** argv) {
   }
   if (!options.tls_client_ca.empty() && options.tls_cert.empty()) {
     return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
+  }
+  if (!options.load_models.empty() && options.model_control != ModelControlMode::kExplicit) {
+    return absl::InvalidArgumentError("--load-model needs --model-control-mode=explicit (other modes load every model)");
   }
   if (options.model_repository.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("--model-repository is required\n", Usage()));

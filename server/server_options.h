@@ -5,9 +5,11 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "runtime/model_control.h"
 #include "server/http_server.h"
 
 namespace seqserve {
@@ -52,8 +54,16 @@ struct ServerOptions {
   std::string tls_cert;
   std::string tls_key;
   std::string tls_client_ca;
-  // Ready only when every model has a ready version (Triton's --strict-readiness). Default true.
+  // Ready only when every model asked for has a ready version (Triton's --strict-readiness):
+  // every model of the repository, or in explicit mode those loaded and not unloaded. Default true.
   bool strict_readiness = true;
+  // How the set of loaded models may change at run time (runtime/model_control.h). Default kNone.
+  ModelControlMode model_control = ModelControlMode::kNone;
+  // Explicit mode: the models to load at start (--load-model, repeatable; "*" = all). Default none.
+  std::vector<std::string> load_models;
+  // Poll mode: seconds between repository scans (Note [atomic pickup]: a change is picked up one
+  // to two intervals after its files stop changing). Default 15 s, as Triton's.
+  absl::Duration repository_poll = absl::Seconds(15);
   // Longest a SIGTERM drain waits for accepted requests before exiting. Default 25 s: below
   // Kubernetes' default 30 s grace period.
   absl::Duration drain_timeout = absl::Seconds(25);

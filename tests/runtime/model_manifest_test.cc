@@ -284,7 +284,7 @@ TEST_F(ModelManifestTest, RepositoryMakesAFailingVersionUnavailableWithItsReason
   });
   auto repo = ModelRepository::Open(root_.string(), loader);
   ASSERT_TRUE(repo.ok()) << repo.status();
-  (*repo)->LoadAll();
+  (*repo)->LoadAtStart();
   ModelInfo info = *(*repo)->GetModelInfo("sum");
   ASSERT_EQ(info.versions.size(), 2u);
   EXPECT_EQ(info.versions[0].state, VersionState::kReady) << info.versions[0].reason;
@@ -296,7 +296,7 @@ TEST_F(ModelManifestTest, RepositoryMakesAFailingVersionUnavailableWithItsReason
 
   std::ofstream(root_ / "sum" / "2" / "model.pt") << "abd";  // same size, other bytes
   auto again = ModelRepository::Open(root_.string(), loader);
-  (*again)->LoadAll();
+  (*again)->LoadAtStart();
   info = *(*again)->GetModelInfo("sum");
   EXPECT_NE(info.versions[1].reason.find("SHA-256"), std::string::npos) << info.versions[1].reason;
   EXPECT_EQ(loader.runners(), 3);  // version 2 never reached its runner

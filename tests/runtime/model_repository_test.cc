@@ -142,7 +142,7 @@ TEST_F(ModelRepositoryTest, VolumeLayoutsServeTheirModelsAndSkipTheRest) {
   std::unique_ptr<ModelRepository> repo = Open();
   ASSERT_NE(repo, nullptr);
   EXPECT_EQ(repo->ModelNames(), (std::vector<std::string>{"cm_model", "plain"}));
-  repo->LoadAll();
+  repo->LoadAtStart();
   EXPECT_TRUE(repo->AllReady());
   EXPECT_EQ(repo->ResolveVersion("cm_model", 0).value_or(-1), 1);
 }
@@ -154,7 +154,7 @@ TEST_F(ModelRepositoryTest, AVersionFolderWithoutConfigIsABrokenModel) {
   std::unique_ptr<ModelRepository> repo = Open();
   ASSERT_NE(repo, nullptr);
   EXPECT_EQ(repo->ModelNames(), (std::vector<std::string>{"broken", "good"}));
-  repo->LoadAll();
+  repo->LoadAtStart();
   EXPECT_FALSE(repo->AllReady());
   absl::StatusOr<ModelInfo> info = repo->GetModelInfo("broken");
   ASSERT_TRUE(info.ok());
@@ -168,7 +168,7 @@ TEST_F(ModelRepositoryTest, AbortedLoadingLeavesTheRestUnavailableWithTheReason)
   std::unique_ptr<ModelRepository> repo = Open();
   ASSERT_NE(repo, nullptr);
   repo->AbortLoading();
-  repo->LoadAll();
+  repo->LoadAtStart();
   EXPECT_FALSE(repo->AllReady());
   for (const char* name : {"a", "b"}) {
     absl::StatusOr<ModelInfo> info = repo->GetModelInfo(name);
@@ -189,7 +189,7 @@ TEST_F(ModelRepositoryTest, RequestsGoToTheHighestReadyVersionOrTheOneNamed) {
   // Before loading: nothing is ready, and the answer says so rather than "not found".
   EXPECT_EQ(repo->ResolveVersion("m", 0).status().code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(repo->ResolveVersion("m", 0).status().message().find("no ready version yet"), std::string::npos);
-  repo->LoadAll();
+  repo->LoadAtStart();
   EXPECT_EQ(repo->ResolveVersion("m", 0).value_or(-1), 2);
   EXPECT_EQ(repo->ResolveVersion("m", 1).value_or(-1), 1);
   absl::Status failed = repo->ResolveVersion("m", 3).status();
@@ -219,7 +219,7 @@ TEST_F(ModelRepositoryTest, AModelThatFailsToLoadLeavesTheOthersServing) {
   loader_ = std::make_unique<Loader>(std::set<int64_t>{7});
   std::unique_ptr<ModelRepository> repo = Open();
   ASSERT_NE(repo, nullptr);
-  repo->LoadAll();
+  repo->LoadAtStart();
   EXPECT_FALSE(repo->AllReady());
   absl::StatusOr<InferenceResponse> good = InferOnce(*repo, "good");
   ASSERT_TRUE(good.ok()) << good.status();
@@ -246,7 +246,7 @@ TEST_F(ModelRepositoryTest, ReadinessFollowsEachVersionsLoad) {
     for (const VersionStatus& v : info.versions) EXPECT_EQ(v.state, VersionState::kLoading);
   }
   std::vector<bool> ready_after_each;
-  repo->LoadAll([&] { ready_after_each.push_back(repo->AllReady()); });
+  repo->LoadAtStart([&] { ready_after_each.push_back(repo->AllReady()); });
   EXPECT_EQ(ready_after_each, (std::vector<bool>{false, false, true}));  // a/1, b/1, b/2
   EXPECT_EQ(loader_->get().prepared(), 3);
   for (const char* name : {"a", "b"}) {
@@ -261,7 +261,7 @@ TEST_F(ModelRepositoryTest, ShutdownFinishesAcceptedRequestsThenUnloadsEveryRunn
   AddModel(root_ / "a", {1, 2});
   std::unique_ptr<ModelRepository> repo = Open();
   ASSERT_NE(repo, nullptr);
-  repo->LoadAll();
+  repo->LoadAtStart();
   EXPECT_EQ(loader_->live(), 2 * repo->GetModelInfo("a")->setup.instances);  // two versions
   EXPECT_GT(loader_->live(), 0);
   std::atomic<int> answered{0};

@@ -48,7 +48,7 @@ class FakeRepository {
     absl::StatusOr<std::unique_ptr<ModelRepository>> opened = ModelRepository::Open(root_.string(), loader_);
     EXPECT_TRUE(opened.ok()) << opened.status();
     repository_ = std::move(*opened);
-    repository_->LoadAll();
+    repository_->LoadAtStart();
     EXPECT_TRUE(repository_->AllReady());
     ready_.store(true);
   }
