@@ -269,6 +269,7 @@ TEST_F(ModelManifestTest, ReferencesPassWithinToleranceAndFailBeyond) {
 // Through the repository: a version whose reference outputs changed is UNAVAILABLE with the
 // reason; the model file's SHA-256 is checked before the runner is even created.
 TEST_F(ModelManifestTest, RepositoryMakesAFailingVersionUnavailableWithItsReason) {
+  std::ofstream(root_ / "sum" / "config.pbtxt") << kConfig << "version_policy { all {} }\n";  // both versions
   fs::create_directories(root_ / "sum" / "2");
   std::ofstream(root_ / "sum" / "2" / "model.pt") << "abc";
   std::string json;

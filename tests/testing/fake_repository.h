@@ -44,6 +44,7 @@ class FakeRepository {
         }) {
     std::filesystem::remove_all(root_);
     std::filesystem::create_directories(root_ / "echo" / "1");
+    std::ofstream(root_ / "echo" / "1" / "model.pt") << "fake";
     std::ofstream(root_ / "echo" / "config.pbtxt") << config;
     absl::StatusOr<std::unique_ptr<ModelRepository>> opened = ModelRepository::Open(root_.string(), loader_);
     EXPECT_TRUE(opened.ok()) << opened.status();
