@@ -163,7 +163,8 @@ def machine():
     flags = fields.get("Flags", "").split()
     return {"cpu": fields.get("Model name", "?").strip(), "cores": os.cpu_count(),
             "avx_flags": " ".join(f for f in flags if "avx" in f),
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")}
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "loadavg_1min_at_end": round(os.getloadavg()[0], 2)}
 
 
 def version_states(client, model):
@@ -183,6 +184,7 @@ def main():
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
 
+    load_at_start = os.getloadavg()[0]  # other work on the machine skews every latency
     folder, pool_size, max_len = MODELS[args.model]
     source = os.path.join(args.build, "model_repository", folder)
     work = tempfile.mkdtemp(prefix="seqserve_swap_")
@@ -302,7 +304,8 @@ def main():
     results["p99_swap_over_steady"] = round(ratio, 3)
 
     m = results["machine"]
-    print(f"{m['date']}  {m['cpu']}, {m['cores']} cores, flags: {m['avx_flags']}")
+    print(f"{m['date']}  {m['cpu']}, {m['cores']} cores, flags: {m['avx_flags']}; "
+          f"load average (1 min) at start {load_at_start:.2f}, at end {m['loadavg_1min_at_end']:.2f}")
     print(f"model {args.model}, {args.clients} closed-loop gRPC clients, steady {args.steady_seconds:g} s, "
           f"load_model {results['load_model_seconds']} s, v1 unloaded {results['v1_unloaded_seconds_after_load_returned']} s "
           f"after it returned; index after: {states_after}")

@@ -351,7 +351,8 @@ absl::StatusOr<ModelSetup> LoadModelConfig(const std::string& model_dir, int cpu
 
 std::set<int64_t> ServedVersions(const v1::VersionPolicy& policy, const std::set<int64_t>& folders) {
   if (policy.has_all()) return folders;
-  if (policy.has_specific()) return std::set<int64_t>(policy.specific().versions().begin(), policy.specific().versions().end());
+  if (policy.has_specific())
+    return std::set<int64_t>(policy.specific().versions().begin(), policy.specific().versions().end());
   const size_t n = policy.has_latest() ? std::max<size_t>(1, policy.latest().num_versions()) : 1;
   std::set<int64_t> served;
   for (auto v = folders.rbegin(); v != folders.rend() && served.size() < n; ++v) served.insert(*v);

@@ -190,8 +190,8 @@ void ModelRepository::Poll() {
     // Note [atomic pickup]: act only on what two polls in a row scanned the same way.
     if (present != (before != last_poll_.end()) || (present && now->second != before->second)) continue;
     auto known = synced.find(name);
-    const bool changed = known == synced.end() ? present
-                                               : !known->second.has_value() || !present || *known->second != now->second;
+    const bool changed =
+        known == synced.end() ? present : !known->second.has_value() || !present || *known->second != now->second;
     if (!changed) continue;
     LogInfo("repository poll: model '", name, "' ", known == synced.end() ? "appeared" : present ? "changed" : "left");
     Sync(name, present ? std::optional<ModelScan>(now->second) : std::nullopt).IgnoreError();
@@ -252,15 +252,16 @@ absl::Status ModelRepository::Sync(const std::string& name, const std::optional<
       const std::string error(parsed.status().message());
       LogError("model '", name, "': ", error, serving ? "; the versions loaded before keep serving" : "");
       for (auto& [number, version] : model.versions) {
-        version.status.reason = version.executor != nullptr
-                                    ? absl::StrCat("its model's new files failed (", error, "); this load keeps serving")
-                                    : error;
+        version.status.reason = version.executor != nullptr ? absl::StrCat("its model's new files failed (", error,
+                                                                           "); this load keeps serving")
+                                                            : error;
         if (version.executor == nullptr) version.status.state = VersionState::kUnavailable;
       }
       if (!serving) {
         model.config_ok = false;
         model.config_error = error;
-        for (int64_t number : Keys(scan->versions)) model.versions[number].status = {number, VersionState::kUnavailable, error};
+        for (int64_t number : Keys(scan->versions))
+          model.versions[number].status = {number, VersionState::kUnavailable, error};
       }
       PublishRoutes();
       failed = parsed.status();
@@ -285,8 +286,8 @@ absl::Status ModelRepository::Sync(const std::string& name, const std::optional<
       Version& version = models_.at(name).versions[number];
       version.status.version = number;
       if (folder == scan->versions.end()) {  // a `specific` version without a complete folder
-        const std::string why = absl::StrCat("version_policy serves version ", number, " but ", scan->dir, "/",
-                                             number, "/", setup->config.default_model_filename(), " does not exist");
+        const std::string why = absl::StrCat("version_policy serves version ", number, " but ", scan->dir, "/", number,
+                                             "/", setup->config.default_model_filename(), " does not exist");
         if (version.executor == nullptr) {
           version.status = {number, VersionState::kUnavailable, why};
           if (result.ok()) result = absl::NotFoundError(why);
@@ -332,13 +333,16 @@ absl::Status ModelRepository::Sync(const std::string& name, const std::optional<
       } else {
         const std::string error = absl::StrCat("version ", number, ": ", loaded.status().message());
         if (version.executor != nullptr) {
-          version.status.reason = absl::StrCat("a new load failed (", loaded.status().message(),
-                                               "); the earlier load keeps serving");
+          version.status.reason =
+              absl::StrCat("a new load failed (", loaded.status().message(), "); the earlier load keeps serving");
           served_ready |= version.status.state == VersionState::kReady;
         } else {
           version.status = {number, VersionState::kUnavailable, std::string(loaded.status().message())};
         }
-        LogError("model '", name, "' ", error);
+        LogError(
+            "model '", name, "' version ", number,
+            version.executor != nullptr ? ": a new load failed, the earlier one keeps serving: " : " is unavailable: ",
+            loaded.status().message());
         if (result.ok()) result = absl::Status(loaded.status().code(), absl::StrCat("model '", name, "' ", error));
       }
       PublishRoutes();
@@ -374,9 +378,9 @@ absl::Status ModelRepository::Sync(const std::string& name, const std::optional<
 }
 
 absl::StatusOr<std::unique_ptr<ModelExecutor>> ModelRepository::LoadVersion(const std::string& name,
-                                                                             const ModelSetup& setup,
-                                                                             const std::string& version_dir,
-                                                                             int64_t number) {
+                                                                            const ModelSetup& setup,
+                                                                            const std::string& version_dir,
+                                                                            int64_t number) {
   const std::string version_name = absl::StrCat("model '", name, "' version ", number);
   LogInfo("loading ", version_name, " (", setup.instances, " instance", setup.instances == 1 ? "" : "s", " x ",
           setup.intra_op_threads, " intra-op thread", setup.intra_op_threads == 1 ? "" : "s", ", ",
@@ -478,7 +482,8 @@ absl::StatusOr<ModelExecutor*> ModelRepository::FindInRoutes(const RoutingTable&
     return absl::UnavailableError(absl::StrCat("model '", name, "' is unavailable: ", model.config_error));
   }
   if (model.versions.empty()) {
-    return absl::UnavailableError(absl::StrCat("model '", name, "' is ", model.reason.empty() ? kNotLoaded : model.reason,
+    return absl::UnavailableError(absl::StrCat("model '", name, "' is ",
+                                               model.reason.empty() ? kNotLoaded : model.reason,
                                                "; load it with RepositoryModelLoad"));
   }
   if (version > 0) {
@@ -540,7 +545,7 @@ void ModelRepository::Shutdown() {
     poll_cv_.SignalAll();
   }
   if (poller_.joinable()) poller_.join();
-  abort_loading_.Cancel();  // a load in progress ends at its next warm-up batch ...
+  abort_loading_.Cancel();          // a load in progress ends at its next warm-up batch ...
   MutexLock control(&control_mu_);  // ... and is waited for
   std::vector<ModelExecutor*> executors;
   {

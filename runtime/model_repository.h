@@ -24,8 +24,8 @@
 #define SEQSERVE_RUNTIME_MODEL_REPOSITORY_H_
 
 #include <atomic>
-#include <map>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,8 +37,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "memory/mutex.h"
-#include "runtime/model_config.h"
 #include "runtime/histogram.h"
+#include "runtime/model_config.h"
 #include "runtime/model_control.h"
 #include "runtime/model_executor.h"
 #include "runtime/model_loader.h"
@@ -180,8 +180,8 @@ class ModelRepository {
     ModelSetup setup;  // of the newest config that parsed
     std::map<int64_t, Version> versions;
     bool asked = false;
-    std::string reason;        // when no version is listed
-    ModelScan synced;          // the scan the last load / unload acted on (poll mode compares)
+    std::string reason;  // when no version is listed
+    ModelScan synced;    // the scan the last load / unload acted on (poll mode compares)
     bool synced_valid = false;
   };
 

@@ -35,7 +35,7 @@ namespace seqserve {
 
 // One model's folder as scanned.
 struct ModelScan {
-  std::string dir;          // <repository>/<model>
+  std::string dir;           // <repository>/<model>
   bool has_config = false;   // config.pbtxt exists
   std::string config_text;   // its bytes
   std::string config_error;  // why it could not be read; empty when read
@@ -45,8 +45,8 @@ struct ModelScan {
   std::map<int64_t, std::string> incomplete;
 
   bool operator==(const ModelScan& other) const {
-    return dir == other.dir && has_config == other.has_config && config_text == other.config_text && config_error == other.config_error &&
-           versions == other.versions && incomplete == other.incomplete;
+    return dir == other.dir && has_config == other.has_config && config_text == other.config_text &&
+           config_error == other.config_error && versions == other.versions && incomplete == other.incomplete;
   }
   bool operator!=(const ModelScan& other) const { return !(*this == other); }
 };

@@ -239,9 +239,8 @@ void KServeRest::Control(const HttpRequest& request, absl::string_view model, ab
   }
   // One path segment; the repository refuses anything path-like in it (CheckModelName).
   control_->Run(action == "load" ? RepositoryControl::Action::kLoad : RepositoryControl::Action::kUnload,
-                std::string(model), has_parameters, [reply](const absl::Status& status) mutable {
-                  reply.Send(status.ok() ? Json("{}") : Error(status));
-                });
+                std::string(model), has_parameters,
+                [reply](const absl::Status& status) mutable { reply.Send(status.ok() ? Json("{}") : Error(status)); });
 }
 
 }  // namespace seqserve

@@ -108,12 +108,13 @@ grpc::ServerUnaryReactor* KServeService::RepositoryModelUnload(grpc::CallbackSer
                  has_parameters);
 }
 
-grpc::ServerUnaryReactor* KServeService::Control(grpc::CallbackServerContext* context,
-                                                 RepositoryControl::Action action, const std::string& repository_name,
-                                                 const std::string& model_name, bool has_parameters) {
+grpc::ServerUnaryReactor* KServeService::Control(grpc::CallbackServerContext* context, RepositoryControl::Action action,
+                                                 const std::string& repository_name, const std::string& model_name,
+                                                 bool has_parameters) {
   if (control_ == nullptr) return FinishNow(context, absl::UnimplementedError("model control is not enabled"));
   if (!repository_name.empty()) {
-    return FinishNow(context, absl::InvalidArgumentError("seqserve serves one repository: leave repository_name empty"));
+    return FinishNow(context,
+                     absl::InvalidArgumentError("seqserve serves one repository: leave repository_name empty"));
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   control_->Run(action, model_name, has_parameters,

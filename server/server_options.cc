@@ -145,7 +145,9 @@ const std::vector<Flag>& Flags() {
          return !v.empty();
        }},
       {"repository-poll-seconds", "Poll mode: seconds between repository scans (default 15).", false,
-       [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.repository_poll, v) && o.repository_poll > absl::ZeroDuration(); }},
+       [](ServerOptions& o, absl::string_view v) {
+         return SetSeconds(o.repository_poll, v) && o.repository_poll > absl::ZeroDuration();
+       }},
       {"drain-timeout", "Seconds a SIGTERM drain waits for accepted requests (default 25).", false,
        [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.drain_timeout, v); }},
       {"drain-grace", "Seconds between readiness NOT_SERVING and closing the listener on SIGTERM (default 0).", false,
@@ -235,7 +237,8 @@ absl::StatusOr<ServerOptions> ParseServerOptions(int argc, char** argv) {
     return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
   }
   if (!options.load_models.empty() && options.model_control != ModelControlMode::kExplicit) {
-    return absl::InvalidArgumentError("--load-model needs --model-control-mode=explicit (other modes load every model)");
+    return absl::InvalidArgumentError(
+        "--load-model needs --model-control-mode=explicit (other modes load every model)");
   }
   if (options.model_repository.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("--model-repository is required\n", Usage()));

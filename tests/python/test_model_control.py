@@ -333,6 +333,11 @@ def test_path_like_names_unknown_names_and_load_parameters_are_refused(start_ser
             response = rest_call(server, "POST", f"/v2/repository/models/{name}/{action}")
             assert response.status == 400, (name, action, response)
             assert response.error()
+    # A '/' sent percent-encoded is part of the name, not a path separator.
+    answers = {name: rest_call(server, "POST", f"/v2/repository/models/{name}/load")
+               for name in ["..%2Flinear", "linear%2F1", "%2E%2E", "a%5Cb", "linear%00"]}
+    wrong = {name: answer for name, answer in answers.items() if answer.status != 400}
+    assert not wrong, wrong
     http = wait_rest_ready(server)
     assert error_of(http.load_model, "..").status() == "400"
     assert error_of(http.load_model, "no_such_model").status() == "404"
@@ -345,6 +350,25 @@ def test_path_like_names_unknown_names_and_load_parameters_are_refused(start_ser
     assert not any(m["name"] in (".hidden", "no_such_model") for m in index_of(client))
     assert loads(server, "linear", "failure") == 0
     assert server.stop() == 0, server.read_log()[-4000:]
+
+
+def test_load_model_flag_naming_no_model_is_not_ready(start_server, source, tmp_path):
+    """--load-model=NAME asks for NAME: a name the repository lacks stops the server at start,
+    or leaves it not ready (strict readiness: every model asked for has a READY version)."""
+    repo = make_repository(source, tmp_path / "repo")
+    try:
+        server = start_server(EXPLICIT, "--load-model=linear", "--load-model=nosuch", repository=repo)
+    except RuntimeError as e:  # exited during start-up
+        assert "nosuch" in str(e), str(e)[-2000:]
+        return
+    client = grpcclient.InferenceServerClient(url=server.url)
+    if server.proc.poll() is None:
+        wait_versions(client, "linear", {1: "READY"})  # start-up loading done
+    if server.proc.poll() is not None:
+        assert server.proc.returncode != 0 and "nosuch" in server.read_log()
+        return
+    assert not client.is_server_ready(), index_of(client)
+    server.stop()
 
 
 @pytest.mark.parametrize("mode", ["none", "poll"])

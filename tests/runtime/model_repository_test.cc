@@ -414,9 +414,9 @@ TEST_F(ModelRepositoryTest, ExplicitModeLoadsAndUnloadsByNameOnly) {
   EXPECT_EQ(StateOf(*repo, "b", 1), "UNAVAILABLE");
   EXPECT_EQ(repo->GetModelInfo("b")->versions[0].reason, "unloaded");
   EXPECT_EQ(InferOnce(*repo, "b").status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_TRUE(repo->AllReady());  // b is no longer asked for
+  EXPECT_TRUE(repo->AllReady());                                         // b is no longer asked for
   EXPECT_EQ(loader_->live(), repo->GetModelInfo("a")->setup.instances);  // b's runners are gone
-  ASSERT_TRUE(repo->Load("b").ok());  // and it comes back
+  ASSERT_TRUE(repo->Load("b").ok());                                     // and it comes back
   EXPECT_TRUE(InferOnce(*repo, "b").ok());
 
   for (const char* bad : {"../a", "a/1", "..", ".", ".hidden", "a\\b", ""}) {
