@@ -11,6 +11,9 @@
 #   SEQSERVE_HTTP_PORT           --http-port (KServe v2 REST)
 #   SEQSERVE_MAX_MESSAGE_BYTES   --max-message-bytes
 #   SEQSERVE_STRICT_READINESS    --strict-readiness
+#   SEQSERVE_MODEL_CONTROL_MODE  --model-control-mode   (none | explicit | poll)
+#   SEQSERVE_REPOSITORY_POLL_SECONDS  --repository-poll-seconds
+#   (--load-model is repeatable: pass it as container arguments)
 #   SEQSERVE_DRAIN_TIMEOUT       --drain-timeout        (seconds)
 #   SEQSERVE_DRAIN_GRACE         --drain-grace          (seconds)
 #   SEQSERVE_MAX_CONNECTION_AGE  --max-connection-age   (seconds)
@@ -45,6 +48,8 @@ flag http-address SEQSERVE_HTTP_ADDRESS
 flag http-port SEQSERVE_HTTP_PORT
 flag max-message-bytes SEQSERVE_MAX_MESSAGE_BYTES
 flag strict-readiness SEQSERVE_STRICT_READINESS
+flag model-control-mode SEQSERVE_MODEL_CONTROL_MODE
+flag repository-poll-seconds SEQSERVE_REPOSITORY_POLL_SECONDS
 flag drain-timeout SEQSERVE_DRAIN_TIMEOUT
 flag drain-grace SEQSERVE_DRAIN_GRACE
 flag max-connection-age SEQSERVE_MAX_CONNECTION_AGE

@@ -89,6 +89,8 @@ absl::Status KServeInfo::ModelConfig(const std::string& name, inference::ModelCo
   config->set_backend("pytorch");
   config->set_max_batch_size(static_cast<int32_t>(sig.max_batch_size));
   config->set_default_model_filename(setup.config.default_model_filename());
+  // Triton's ModelVersionPolicy and ours have the same fields and numbers: the bytes carry over.
+  config->mutable_version_policy()->ParseFromString(setup.config.version_policy().SerializeAsString());
   for (const TensorSpec& s : sig.inputs) {
     auto* in = config->add_input();
     in->set_name(s.name);

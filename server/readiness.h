@@ -5,8 +5,10 @@
 //
 // The rule:
 //   - the server is ready when it is not draining and, with --strict-readiness (the default,
-//     as in Triton), every model has a READY version and nothing is still loading; without it,
-//     as soon as it is not draining (models answer UNAVAILABLE until they are loaded);
+//     as in Triton), every model asked for (ModelRepository::AllReady: all of them, or in
+//     explicit model control those loaded and not unloaded) has a READY version and nothing is
+//     still loading; without it, as soon as it is not draining (models answer UNAVAILABLE until
+//     they are loaded);
 //   - a model (or one version of it) is ready when the server is not draining and a request
 //     for it would run now (ModelRepository::ResolveVersion succeeds).
 // Thread-safe; the repository and state must outlive it.

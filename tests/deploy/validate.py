@@ -91,6 +91,9 @@ COMBINATIONS = {
                "lifecycle": {"preStopSleepSeconds": 8}, "fullnameOverride": "encoder-serving"},
               K8S_OLDEST),
     "http-probes-no-rest": ({"probes": {"type": "http"}, "server": {"httpPort": -1}}, K8S_OLDEST),
+    "explicit-model-control": ({"server": {"modelControlMode": "explicit", "loadModels": ["encoder", "linear"]}},
+                               K8S_OLDEST),
+    "poll-model-control": ({"server": {"modelControlMode": "poll", "repositoryPollSeconds": 30}}, K8S_OLDEST),
     # The kubelet's own sleep action is in the API from 1.30 on.
     "prestop-sleep-action": ({"lifecycle": {"preStopMode": "sleepAction"}}, "1.30.0"),
 }
@@ -307,7 +310,7 @@ def check_entrypoint_flags(checks, binary, flags):
                   "max-message-bytes": "268435456", "strict-readiness": "true",
                   "drain-timeout": "25", "drain-grace": "2", "max-connection-age": "300",
                   "cpu-allocator": "pool", "memory-budget-bytes": "auto",
-                  "model-repository": "/models", "memory-trace": "/tmp/pool.trace"}
+                  "model-repository": "/models", "memory-trace": "/tmp/pool.trace", "model-control-mode": "poll"}
         env = dict(os.environ, SEQSERVE_BIN=str(binary))
         env.update({var: sample.get(flag, "1") for flag, var in mapped.items()})
         result = run(["bash", ENTRYPOINT, "--help"], env=env)
