@@ -1,7 +1,13 @@
 #include "runtime/model_executor.h"
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <utility>
 
@@ -116,8 +122,24 @@ absl::Status ModelExecutor::Start(const BatchRunnerFactory& factory, const Warmu
 void ModelExecutor::InstanceMain(const BatchRunnerFactory& factory, const WarmupOptions& warmup,
                                  const CancellationFlag* abort, int instance) {
   std::vector<MemoryPoint> points;
-  absl::StatusOr<std::unique_ptr<BatchRunner>> runner = factory(instance);
-  absl::Status status = runner.ok() ? WarmUp(**runner, signature_, warmup, abort, &points) : runner.status();
+  absl::StatusOr<std::unique_ptr<BatchRunner>> runner = absl::UnknownError("not made");
+  absl::Status status;
+  auto make_and_warm_up = [&] {
+    runner = factory(instance);
+    status = runner.ok() ? WarmUp(**runner, signature_, warmup, abort, &points) : runner.status();
+  };
+  if (warmup.background_nice > 0) {  // Note [background load]
+    std::thread loading([&] {
+      if (setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), warmup.background_nice) != 0) {
+        LogWarning(name_, ": cannot lower the loading thread's priority: ", std::strerror(errno));
+      }
+      make_and_warm_up();
+    });
+    loading.join();
+    if (runner.ok()) (*runner)->AdoptThread();
+  } else {
+    make_and_warm_up();
+  }
   {
     // `factory` and `warmup` belong to Start(), which may return once pending_ is 0: not used below.
     MutexLock lock(&start_mu_);

@@ -60,6 +60,14 @@ struct ExecutionStats {
   HistogramSnapshot memory_actual_over_predicted;
 };
 
+// Note [background load]: a model version loaded while others serve (a swap, runtime/
+// model_repository.h Note [swap]) competes with them for the cores, and on a busy pod that
+// shows in their latency. So such a load makes and warms up its runners on a short-lived thread
+// at a raised nice value, and only the finished runner moves to the instance thread (normal
+// priority, BatchRunner::AdoptThread). Raising a thread's nice value needs no privilege;
+// lowering it back would (CAP_SYS_NICE), which is why the loading thread is not the serving one.
+// Measured with the demo encoder on 2 cores under 4 closed-loop clients: see RESULTS.md, "Model
+// swaps under traffic".
 struct WarmupOptions {
   // Sequence lengths to run (ignored without a sequence dimension). Empty: none.
   std::vector<int64_t> lengths;
@@ -68,6 +76,10 @@ struct WarmupOptions {
   // Token budget of a batch (rows x length); warm-up batches stay within it, as real ones do.
   // 0: no limit.
   int64_t max_batch_tokens = 0;
+  // Niceness (1..19) of a thread of its own that makes and warms up each runner, for a load
+  // beside serving traffic (Note [background load]); 0: the instance thread does it, at full
+  // priority (start-up). Default 0.
+  int background_nice = 0;
 };
 
 // Thread-safe. Start() creates the runners on their threads and warms them up; Submit() may be

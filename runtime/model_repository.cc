@@ -121,7 +121,8 @@ void ModelRepository::LoadAtStart() {
       if (model.asked) todo.emplace_back(name, model.synced);
     }
   }
-  for (const auto& [name, scan] : todo) Sync(name, scan).IgnoreError();  // reasons are in the index
+  for (const auto& [name, scan] : todo)
+    Sync(name, scan, /*background=*/false).IgnoreError();  // reasons are in the index
 }
 
 absl::Status ModelRepository::CheckControl(const std::string& name) const {
@@ -143,7 +144,7 @@ absl::Status ModelRepository::Load(const std::string& name) {
   std::optional<ModelScan> scan = ScanModel(path_, name);
   if (!scan) return absl::NotFoundError(absl::StrCat("the repository has no model '", name, "'"));
   LogInfo("load requested for model '", name, "'");
-  return Sync(name, scan);
+  return Sync(name, scan, /*background=*/true);
 }
 
 absl::Status ModelRepository::Unload(const std::string& name) {
@@ -194,7 +195,7 @@ void ModelRepository::Poll() {
         known == synced.end() ? present : !known->second.has_value() || !present || *known->second != now->second;
     if (!changed) continue;
     LogInfo("repository poll: model '", name, "' ", known == synced.end() ? "appeared" : present ? "changed" : "left");
-    Sync(name, present ? std::optional<ModelScan>(now->second) : std::nullopt).IgnoreError();
+    Sync(name, present ? std::optional<ModelScan>(now->second) : std::nullopt, /*background=*/true).IgnoreError();
   }
   last_poll_ = std::move(scans);
 }
@@ -212,7 +213,7 @@ void ModelRepository::StartPolling(absl::Duration every) {
   });
 }
 
-absl::Status ModelRepository::Sync(const std::string& name, const std::optional<ModelScan>& scan) {
+absl::Status ModelRepository::Sync(const std::string& name, const std::optional<ModelScan>& scan, bool background) {
   if (!scan.has_value()) {  // the folder left the repository: unload, then forget it
     std::vector<int64_t> serving;
     {
@@ -310,7 +311,7 @@ absl::Status ModelRepository::Sync(const std::string& name, const std::optional<
     absl::StatusOr<std::unique_ptr<ModelExecutor>> loaded =
         abort_loading_.cancelled()
             ? absl::CancelledError("not loaded: the server is shutting down")
-            : LoadVersion(name, *setup, (fs::path(scan->dir) / std::to_string(number)).string(), number);
+            : LoadVersion(name, *setup, (fs::path(scan->dir) / std::to_string(number)).string(), number, background);
     RecordLoad(name, loaded.ok(), absl::Now() - start);
     ModelExecutor* replaced = nullptr;
     {
@@ -380,7 +381,7 @@ absl::Status ModelRepository::Sync(const std::string& name, const std::optional<
 absl::StatusOr<std::unique_ptr<ModelExecutor>> ModelRepository::LoadVersion(const std::string& name,
                                                                             const ModelSetup& setup,
                                                                             const std::string& version_dir,
-                                                                            int64_t number) {
+                                                                            int64_t number, bool background) {
   const std::string version_name = absl::StrCat("model '", name, "' version ", number);
   LogInfo("loading ", version_name, " (", setup.instances, " instance", setup.instances == 1 ? "" : "s", " x ",
           setup.intra_op_threads, " intra-op thread", setup.intra_op_threads == 1 ? "" : "s", ", ",
@@ -397,6 +398,8 @@ absl::StatusOr<std::unique_ptr<ModelExecutor>> ModelRepository::LoadVersion(cons
                                          setup.format == ModelFormat::kAotInductor, loader_.FrameworkVersion());
     if (!checked.ok()) return checked;
   }
+  WarmupOptions warmup = setup.warmup;
+  if (background) warmup.background_nice = options_.background_load_nice;
   BatchRunnerFactory make_runner = loader_.Prepare(
       VersionToLoad{&setup, version_dir, model_file, manifest->has_value() ? &**manifest : nullptr, version_name});
   absl::Status started = executor->Start(
@@ -407,7 +410,7 @@ absl::StatusOr<std::unique_ptr<ModelExecutor>> ModelRepository::LoadVersion(cons
         if (!checked.ok()) return checked;
         return runner;
       },
-      setup.warmup, &abort_loading_);
+      warmup, &abort_loading_);
   if (!started.ok()) return started;
   if (manifest->has_value()) {
     LogInfo(version_name, " passed its manifest's checks (SHA-256, PyTorch ", (*manifest)->pytorch_version(), ", ",

@@ -90,6 +90,10 @@ class ModelRepository {
     // The CPU pool's gate (may be null), given to every CPU model's executor (memory-aware
     // batching, runtime/memory_gate.h). Not owned; must outlive the repository. Default null.
     MemoryGate* cpu_memory = nullptr;
+    // Nice value of the threads that load and warm up a version after start-up, beside serving
+    // traffic (Note [background load] in runtime/model_executor.h); 0 = full priority.
+    // Default 10.
+    int background_load_nice = 10;
   };
 
   // Scans `path` for model directories. NOT_FOUND when `path` is not a directory.
@@ -218,11 +222,13 @@ class ModelRepository {
 
   // Brings model `name` in line with `scan` (nullopt: its folder is gone): loads the served
   // versions that are new or changed, then retires the ones no longer served (Note [swap]).
-  absl::Status Sync(const std::string& name, const std::optional<ModelScan>& scan)
+  // `background`: loads run at Options::background_load_nice (not at start-up).
+  absl::Status Sync(const std::string& name, const std::optional<ModelScan>& scan, bool background)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
   // Loads and warms up one version; the started executor, or why it failed.
   absl::StatusOr<std::unique_ptr<ModelExecutor>> LoadVersion(const std::string& name, const ModelSetup& setup,
-                                                             const std::string& version_dir, int64_t number);
+                                                             const std::string& version_dir, int64_t number,
+                                                             bool background);
   // Takes `number` of `name` out of the routes (UNLOADING), finishes its requests, destroys its
   // runners, and marks it UNAVAILABLE with `reason`.
   void Retire(const std::string& name, int64_t number, const std::string& reason)

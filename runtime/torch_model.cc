@@ -136,14 +136,18 @@ class AotiProgram final : public Program {
 class TorchModel final : public BatchRunner {
  public:
   TorchModel(const ModelSignature& signature, std::shared_ptr<Program> program, c10::Device device,
-             bool convert_outputs, std::string log_name)
+             bool convert_outputs, std::string log_name, int intra_op_threads)
       : signature_(signature),
         program_(std::move(program)),
         device_(device),
         convert_outputs_(convert_outputs),
-        log_name_(std::move(log_name)) {
+        log_name_(std::move(log_name)),
+        intra_op_threads_(intra_op_threads) {
     if (device_.is_cuda()) stream_.emplace(c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device_.index()));
   }
+
+  // at::set_num_threads sizes the calling thread's OpenMP team (and MKL's): Note [inter-op threads].
+  void AdoptThread() override { at::set_num_threads(intra_op_threads_); }
 
   absl::Status Run(const Batch& batch, std::vector<InferenceResponse>& responses) override {
     memory::TakeAllocationRefused();  // forget refusals from before this batch
@@ -208,6 +212,7 @@ class TorchModel final : public BatchRunner {
   const bool convert_outputs_;
   std::optional<c10::cuda::CUDAStream> stream_;  // CUDA models only
   const std::string log_name_;
+  const int intra_op_threads_;
   LogRateLimiter full_text_log_{kFullErrorLogInterval};
 };
 
@@ -355,7 +360,8 @@ absl::StatusOr<std::unique_ptr<BatchRunner>> SharedTorchModel::NewRunner(const M
   }
   if (!loaded->program.ok()) return loaded->program.status();
   return std::make_unique<TorchModel>(signature, *loaded->program, loaded->device, loaded->convert_outputs,
-                                      instance_name.empty() ? options_.path : instance_name);
+                                      instance_name.empty() ? options_.path : instance_name,
+                                      std::max(1, intra_op_threads));
 }
 
 std::shared_ptr<SharedTorchModel::Loaded> SharedTorchModel::Load(int device_index) const {

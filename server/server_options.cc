@@ -144,6 +144,9 @@ const std::vector<Flag>& Flags() {
          o.load_models.emplace_back(v);
          return !v.empty();
        }},
+      {"background-load-nice",
+       "Nice value (0-19) of threads loading a model beside serving traffic; 0 = full priority (default 10).", false,
+       [](ServerOptions& o, absl::string_view v) { return SetInt(o.background_load_nice, v, 0, 19); }},
       {"repository-poll-seconds", "Poll mode: seconds between repository scans (default 15).", false,
        [](ServerOptions& o, absl::string_view v) {
          return SetSeconds(o.repository_poll, v) && o.repository_poll > absl::ZeroDuration();

@@ -64,6 +64,9 @@ struct ServerOptions {
   // Poll mode: seconds between repository scans (Note [atomic pickup]: a change is picked up one
   // to two intervals after its files stop changing). Default 15 s, as Triton's.
   absl::Duration repository_poll = absl::Seconds(15);
+  // Nice value (0..19) of the threads that load a model version beside serving traffic (after
+  // start-up); 0 = full priority. Default 10 (Note [background load] in runtime/model_executor.h).
+  int background_load_nice = 10;
   // Longest a SIGTERM drain waits for accepted requests before exiting. Default 25 s: below
   // Kubernetes' default 30 s grace period.
   absl::Duration drain_timeout = absl::Seconds(25);
