@@ -157,14 +157,17 @@ def percentile(values, q):
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def machine():
+def machine(binary):
+    commit = subprocess.run(["git", "-C", ROOT, "log", "-1", "--format=%h %s"], capture_output=True, text=True).stdout
+    built = datetime.datetime.fromtimestamp(os.path.getmtime(binary), datetime.timezone.utc)
     lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
     fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
     flags = fields.get("Flags", "").split()
     return {"cpu": fields.get("Model name", "?").strip(), "cores": os.cpu_count(),
             "avx_flags": " ".join(f for f in flags if "avx" in f),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
-            "loadavg_1min_at_end": round(os.getloadavg()[0], 2)}
+            "loadavg_1min_at_end": round(os.getloadavg()[0], 2),
+            "binary": f"{binary}, built {built:%Y-%m-%d %H:%M:%S} UTC; checkout at {commit.strip()[:100]}"}
 
 
 def version_states(client, model):
@@ -285,7 +288,7 @@ def main():
     memory["traffic, after the unload (median)"] = mem_in(unloaded + 0.5, end, statistics.median)
 
     results = {
-        "machine": machine(), "model": args.model, "clients": args.clients,
+        "machine": machine(os.path.join(args.build, "seqserve")), "model": args.model, "clients": args.clients,
         "requests": len(records), "failed": len(failed), "failed_statuses": sorted({r[2] for r in failed}),
         "answers_per_version": per_version, "mismatched_answers": len(mismatched),
         "v1_answers_to_requests_sent_after_load_returned": len(late_v1),
@@ -306,6 +309,7 @@ def main():
     m = results["machine"]
     print(f"{m['date']}  {m['cpu']}, {m['cores']} cores, flags: {m['avx_flags']}; "
           f"load average (1 min) at start {load_at_start:.2f}, at end {m['loadavg_1min_at_end']:.2f}")
+    print(m["binary"])
     print(f"model {args.model}, {args.clients} closed-loop gRPC clients, steady {args.steady_seconds:g} s, "
           f"load_model {results['load_model_seconds']} s, v1 unloaded {results['v1_unloaded_seconds_after_load_returned']} s "
           f"after it returned; index after: {states_after}")

@@ -103,6 +103,12 @@ class CachingAllocator {
   // pending blocks stay.
   size_t EmptyCache();
 
+  // With Options::decommit_free_pages: decommits every whole free page of the segments that
+  // still hold live blocks (the ones EmptyCache() cannot release), as the footprint ceiling does
+  // on demand; the pages are committed again when reused. The bytes decommitted; 0 without the
+  // option. For after a large release, e.g. a model version unloaded (server/main.cc).
+  size_t DecommitFreePages();
+
   // The block size behind a live allocation (>= the request rounded to 512 B).
   absl::StatusOr<size_t> BlockSize(const void* ptr) const;
 

@@ -50,6 +50,17 @@ void CachingAllocator::MakeRoomLocked(size_t bytes, const Block* exclude) {
   }
 }
 
+size_t CachingAllocator::DecommitFreePages() {
+  MutexLock lock(&mu_);
+  if (decommit_granularity_ == 0) return 0;
+  if (!pending_.empty()) ProcessEventsLocked();
+  size_t done = 0;
+  for (FreeBlocks* free_list : {&small_free_, &large_free_}) {
+    for (Block* block : *free_list) done += DecommitLocked(block, CommittedBytes(block));
+  }
+  return done;
+}
+
 size_t CachingAllocator::DecommitLocked(Block* block, size_t wanted) {
   const size_t g = decommit_granularity_;
   char* const lo = RoundUpPtr(block->ptr, g);

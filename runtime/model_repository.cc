@@ -349,7 +349,7 @@ absl::Status ModelRepository::Sync(const std::string& name, const std::optional<
       PublishRoutes();
     }
     if (replaced != nullptr) replaced->Stop();  // finishes what it accepted; its runners go
-    NotifyChange();
+    NotifyChange(/*runners_destroyed=*/replaced != nullptr);
   }
 
   // Retire what the policy no longer serves, once something it serves is ready (Note [swap]).
@@ -438,7 +438,7 @@ void ModelRepository::Retire(const std::string& name, int64_t number, const std:
     PublishRoutes();
   }
   LogInfo("model '", name, "' version ", number, " is unloaded");
-  NotifyChange();
+  NotifyChange(/*runners_destroyed=*/true);
 }
 
 void ModelRepository::RecordLoad(const std::string& name, bool ok, absl::Duration took) {
@@ -449,13 +449,13 @@ void ModelRepository::RecordLoad(const std::string& name, bool ok, absl::Duratio
   counters->seconds.Observe(absl::ToDoubleSeconds(took));
 }
 
-void ModelRepository::NotifyChange() {
-  std::function<void()> changed;
+void ModelRepository::NotifyChange(bool runners_destroyed) {
+  std::function<void(bool)> changed;
   {
     MutexLock lock(&mu_);
     changed = on_change_;
   }
-  if (changed) changed();
+  if (changed) changed(runners_destroyed);
 }
 
 void ModelRepository::PublishRoutes() {

@@ -114,9 +114,10 @@ class ModelRepository {
   void LoadAtStart();
 
   // `changed` runs (on the thread making the change, outside the repository's locks) after each
-  // version becomes READY, UNAVAILABLE or unloaded, e.g. to republish health. Set it before
-  // LoadAtStart(). Thread-safe.
-  void OnChange(std::function<void()> changed) {
+  // version becomes READY, UNAVAILABLE or unloaded, e.g. to republish health; its argument is
+  // true when a version's runners were destroyed (an unload, or a load that replaced one), so
+  // their memory is free in the pool. Set it before LoadAtStart(). Thread-safe.
+  void OnChange(std::function<void(bool runners_destroyed)> changed) {
     MutexLock lock(&mu_);
     on_change_ = std::move(changed);
   }
@@ -237,7 +238,7 @@ class ModelRepository {
   absl::Status CheckControl(const std::string& name) const;
   void RecordLoad(const std::string& name, bool ok, absl::Duration took);
   // Runs on_change_ (outside mu_).
-  void NotifyChange();
+  void NotifyChange(bool runners_destroyed = false);
 
   const std::string path_;
   ModelLoader& loader_;
@@ -266,7 +267,7 @@ class ModelRepository {
   };
   std::map<std::string, std::unique_ptr<LoadCounters>> loads_ ABSL_GUARDED_BY(mu_);  // per model
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
-  std::function<void()> on_change_ ABSL_GUARDED_BY(mu_);
+  std::function<void(bool)> on_change_ ABSL_GUARDED_BY(mu_);
   // The poller: StartPolling() starts it, Shutdown() stops it.
   Mutex poll_mu_;
   CondVar poll_cv_;

@@ -276,7 +276,16 @@ int Run(const ServerOptions& options) {
   absl::Notification loaded;
   // Each version loaded or unloaded changes what the pool keeps and what the process holds
   // beside it, and what health says.
-  repository.OnChange([&] {
+  repository.OnChange([&](bool runners_destroyed) {
+    // Note [unload gives memory back]: an unloaded version's weights and its warm-up's batch
+    // memory are free in the pool but cached, mostly inside segments that other live tensors
+    // keep (segments grow in place). Handing back the wholly free segments and the free pages of
+    // the others brings the pool's reserved bytes back to where they were before the load
+    // (RESULTS.md, "Model swaps under traffic"); the next batches commit what they need again.
+    if (runners_destroyed && pool != nullptr) {
+      pool->EmptyCache();
+      pool->DecommitFreePages();  // with --memory-footprint-ceiling (default)
+    }
     pod_memory.PlanAfterLoading();
     PublishHealth(*server, repository, readiness);
   });

@@ -193,5 +193,40 @@ TEST(FootprintCeilingTest, RangesOfAdjacentSegmentsStayApart) {
   ASSERT_POOL_CONSISTENT(*pool);
 }
 
+// DecommitFreePages hands back the free pages of a segment that still holds a live block (what
+// EmptyCache cannot release: the segment is not wholly free), and they are committed again when
+// reused. This is what an unloaded model version leaves behind (server/main.cc).
+TEST(FootprintCeilingTest, DecommitFreePagesGivesBackWhatEmptyCacheCannot) {
+  HostBackend backend;
+  auto pool = MakePool(&backend, CeilingOptions());
+  const HoleInFront arena = MakeHole(*pool);  // [hole 1 MiB][live 512 B][free rest]
+  ASSERT_EQ(pool->EmptyCache(), 0u);          // the arena holds a live block
+  const size_t reserved = pool->stats().reserved_bytes;
+  const size_t decommitted = pool->DecommitFreePages();
+  EXPECT_GE(decommitted, kMiB);  // at least the hole's whole pages
+  EXPECT_EQ(pool->stats().reserved_bytes, reserved - decommitted);
+  EXPECT_EQ(pool->stats().decommitted_bytes, decommitted);
+  EXPECT_EQ(ResidentPages(arena.hole, kMiB), 0u);
+  EXPECT_EQ(pool->DecommitFreePages(), 0u);  // nothing left to give back
+  ASSERT_POOL_CONSISTENT(*pool);
+  char* again = MustAllocate(*pool, kMiB);  // the hole, committed again
+  EXPECT_EQ(again, arena.hole);
+  std::memset(again, 2, kMiB);
+  MustFree(*pool, again);
+  MustFree(*pool, arena.live);
+  ASSERT_POOL_CONSISTENT(*pool);
+}
+
+TEST(FootprintCeilingTest, DecommitFreePagesDoesNothingWithoutTheOption) {
+  HostBackend backend;
+  CachingAllocator::Options options = CeilingOptions();
+  options.decommit_free_pages = false;
+  auto pool = MakePool(&backend, options);
+  const HoleInFront arena = MakeHole(*pool);
+  EXPECT_EQ(pool->DecommitFreePages(), 0u);
+  EXPECT_EQ(ResidentPages(arena.hole, kMiB), kMiB / 4096);
+  MustFree(*pool, arena.live);
+}
+
 }  // namespace
 }  // namespace seqserve::memory

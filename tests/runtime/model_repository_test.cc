@@ -287,7 +287,7 @@ TEST_F(ModelRepositoryTest, ReadinessFollowsEachVersionsLoad) {
     for (const VersionStatus& v : info.versions) EXPECT_EQ(v.state, VersionState::kLoading);
   }
   std::vector<bool> ready_after_each;
-  repo->OnChange([&] { ready_after_each.push_back(repo->AllReady()); });
+  repo->OnChange([&](bool) { ready_after_each.push_back(repo->AllReady()); });
   repo->LoadAtStart();
   EXPECT_EQ(ready_after_each, (std::vector<bool>{false, false, true}));  // a/1, b/1, b/2
   EXPECT_EQ(loader_->get().prepared(), 3);
