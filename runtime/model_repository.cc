@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "runtime/logging.h"
 #include "runtime/model_manifest.h"
@@ -31,9 +32,10 @@ absl::StatusOr<ModelSetup> SetupOf(const ModelScan& scan, const std::string& nam
   return ParseModelConfig(scan.config_text, name);
 }
 
-std::set<int64_t> Keys(const std::map<int64_t, std::string>& versions) {
-  std::set<int64_t> keys;
-  for (const auto& [number, fingerprint] : versions) keys.insert(number);
+template <typename K, typename V>
+std::set<K> Keys(const std::map<K, V>& map) {
+  std::set<K> keys;
+  for (const auto& [key, value] : map) keys.insert(key);
   return keys;
 }
 
@@ -102,7 +104,8 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std
   }
   for (const std::string& name : named) {
     if (name != "*" && scans.count(name) == 0) {
-      LogError("--load-model=", name, ": the repository ", path, " has no model '", name, "'");
+      return absl::NotFoundError(absl::StrCat("--load-model=", name, ": the repository ", path, " has no model '", name,
+                                              "'; it has: ", absl::StrJoin(Keys(scans), ", ")));
     }
   }
   repo->last_poll_ = std::move(scans);

@@ -9,6 +9,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "server/kserve_codec.h"
 #include "server/kserve_json.h"
@@ -132,10 +133,14 @@ void KServeRest::Handle(const HttpRequest& request, HttpReply reply) {
     info_.RepositoryIndex(ready_only, &index);
     return reply.Send(Json(RepeatedFieldToJson(index, "models")));
   }
-  if (parts[0] == "repository" && parts.size() == 4 && parts[1] == "models" &&
-      (parts[3] == "load" || parts[3] == "unload")) {
+  if (parts[0] == "repository" && parts.size() >= 4 && parts[1] == "models" &&
+      (parts.back() == "load" || parts.back() == "unload")) {
     if (!post) return reply.Send(MethodNotAllowed("POST"));
-    return Control(request, parts[2], parts[3], std::move(reply));
+    // The name is everything between "models/" and the action: the HTTP layer has decoded
+    // percent-escapes, so "..%2Fm" arrives as "../m" and must be refused as a name, not routed.
+    const absl::string_view action = parts.back();
+    const std::string name = absl::StrJoin(parts.begin() + 2, parts.end() - 1, "/");
+    return Control(request, name, action, std::move(reply));
   }
   if (parts[0] != "models") return reply.Send(NotFound(request.path));
   parts.erase(parts.begin());
