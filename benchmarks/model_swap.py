@@ -185,6 +185,8 @@ def main():
     parser.add_argument("--steady-seconds", type=float, default=20)
     parser.add_argument("--after-seconds", type=float, default=8, help="traffic after load_model returned")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--server-arg", action="append", default=[],
+                        help="extra server flag, repeatable (e.g. --server-arg=--background-load-nice=0)")
     args = parser.parse_args()
 
     load_at_start = os.getloadavg()[0]  # other work on the machine skews every latency
@@ -201,7 +203,7 @@ def main():
     atol = 1e-4
 
     server = Server(os.path.join(args.build, "seqserve"), repo,
-                    ["--model-control-mode=explicit", f"--load-model={folder}"])
+                    ["--model-control-mode=explicit", f"--load-model={folder}", *args.server_arg])
     client = grpcclient.InferenceServerClient(url=server.url)
     server.wait_ready(client, timeout=300)
     memory = {"idle before": pool_bytes(server)}  # version 1 loaded, no traffic yet

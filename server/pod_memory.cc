@@ -46,7 +46,7 @@ void PodMemory::Plan(bool after_loading) {
     MutexLock lock(&mu_);
     plan_ = plan;
   }
-  LogInfo("memory ", after_loading ? "after loading" : "before loading", ": ",
+  LogInfo("memory ", after_loading ? "with the models loaded now" : "before loading", ": ",
           limit_.bytes ? absl::StrCat("limit from ", limit_.source) : limit_.source, "; ", plan.reason,
           after_loading && plan.budget != 0
               ? absl::StrCat("; the pool holds ", Mib(kept), " outside batches, so batches may hold ", Mib(batches),
