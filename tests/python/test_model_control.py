@@ -26,8 +26,12 @@ from tritonclient.utils import InferenceServerException
 
 from helpers import demo_repository, metric, rest_call, wait_rest_ready
 
-EXPLICIT = "--model-control-mode=explicit"
-POLL = ("--model-control-mode=poll", "--repository-poll-seconds=1")
+# Loads here run at full priority: Note [background load] (a load beside traffic niced to 10) is a
+# latency trade measured by benchmarks/model_swap.py; in a busy ctest run a niced load could take
+# minutes and these tests assert behaviour, not latency.
+FULL_PRIORITY = "--background-load-nice=0"
+EXPLICIT = ("--model-control-mode=explicit", FULL_PRIORITY)
+POLL = ("--model-control-mode=poll", "--repository-poll-seconds=1", FULL_PRIORITY)
 MIB = 1 << 20
 
 
@@ -219,7 +223,7 @@ def reserved(server):
 
 def test_explicit_mode_load_infer_unload_over_grpc(start_server, source, tmp_path, reference):
     repo = make_repository(source, tmp_path / "repo", ("encoder", "linear"))
-    server, client = start(start_server, repo, EXPLICIT, "--load-model=linear")
+    server, client = start(start_server, repo, *EXPLICIT, "--load-model=linear")
     index = index_of(client)
     assert versions_of(index, "linear") == {"1": ("READY", "")}, index
     # Never asked for: listed, without a version, not loaded; it does not hold readiness back.
@@ -269,7 +273,7 @@ def test_explicit_mode_load_infer_unload_over_grpc(start_server, source, tmp_pat
 def test_explicit_mode_over_rest(start_server, source, tmp_path, reference):
     """The same cycle through tritonclient.http and the raw routes; nothing loaded at start."""
     repo = make_repository(source, tmp_path / "repo", ("encoder", "linear"))
-    server = start_server(EXPLICIT, repository=repo)
+    server = start_server(*EXPLICIT, repository=repo)
     client = wait_rest_ready(server)  # nothing asked for: ready at once
     index = {(m["name"], m.get("version", "")): m for m in client.get_model_repository_index()}
     for name in ("encoder", "linear"):
@@ -318,7 +322,7 @@ def test_path_like_names_unknown_names_and_load_parameters_are_refused(start_ser
     repo = make_repository(source, tmp_path / "repo")
     os.makedirs(os.path.join(repo, ".hidden", "1"))  # a dot-folder: never a model, whatever it holds
     shutil.copy(os.path.join(repo, "linear", "config.pbtxt"), os.path.join(repo, ".hidden"))
-    server, client = start(start_server, repo, EXPLICIT, "--load-model=linear")
+    server, client = start(start_server, repo, *EXPLICIT, "--load-model=linear")
     for name in PATH_LIKE:
         for call in (client.load_model, client.unload_model):
             error = error_of(call, name)
@@ -365,7 +369,7 @@ def test_load_model_flag_naming_no_model_is_not_ready(start_server, source, tmp_
     or leaves it not ready (strict readiness: every model asked for has a READY version)."""
     repo = make_repository(source, tmp_path / "repo")
     try:
-        server = start_server(EXPLICIT, "--load-model=linear", "--load-model=nosuch", repository=repo)
+        server = start_server(*EXPLICIT, "--load-model=linear", "--load-model=nosuch", repository=repo)
     except RuntimeError as e:  # exited during start-up
         assert "nosuch" in str(e), str(e)[-2000:]
         return
@@ -404,7 +408,7 @@ def test_reload_swaps_in_a_new_version_and_policies_choose_the_served_ones(start
     repo = make_repository(source, tmp_path / "repo")
     case = reference["lin_5"]
     expected = {1: case["out"]}
-    server, client = start(start_server, repo, EXPLICIT, "--load-model=linear")
+    server, client = start(start_server, repo, *EXPLICIT, "--load-model=linear")
     assert_answer(infer(client, case), 1, expected[1])
 
     expected[2] = torch_outputs(scaled_version(model_file(repo, "linear", 1), model_file(repo, "linear", 2), 2.0), case)
@@ -448,7 +452,7 @@ def test_reload_swaps_in_a_new_version_and_policies_choose_the_served_ones(start
 def test_broken_new_version_leaves_the_old_one_serving(start_server, source, tmp_path, reference):
     repo = make_repository(source, tmp_path / "repo")
     case = reference["lin_5"]
-    server, client = start(start_server, repo, EXPLICIT, "--load-model=linear")
+    server, client = start(start_server, repo, *EXPLICIT, "--load-model=linear")
     v2 = torch_outputs(scaled_version(model_file(repo, "linear", 1), model_file(repo, "linear", 2), 2.0), case)
     client.load_model("linear")
     assert_answer(infer(client, case), 2, v2)
@@ -596,7 +600,7 @@ def test_swap_under_traffic_fails_no_request_and_gives_the_memory_back(start_ser
     version 2 (its classifier's weights doubled, so its logits are exactly twice version 1's):
     no request fails, each answer is exactly one version's and tagged with it."""
     repo = make_repository(source, tmp_path / "repo", ("encoder", "linear"))
-    server, client = start(start_server, repo, EXPLICIT, "--load-model=*")
+    server, client = start(start_server, repo, *EXPLICIT, "--load-model=*")
     assert {m["name"]: m["state"] for m in index_of(client)} == {"encoder": "READY", "linear": "READY"}
     cases = ["enc_1x7", "enc_2x1", "lin_1", "enc_1x7"]  # short, so that 2 cores keep up
     v2_file = scaled_version(model_file(repo, "encoder", 1), model_file(repo, "encoder", 2), 2.0, only="cls.")
