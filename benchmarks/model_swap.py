@@ -35,6 +35,7 @@ from tritonclient.utils import InferenceServerException
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from seqserve_process import Server  # noqa: E402
+from seqpack.repository import sha256_of  # noqa: E402  (the packer's, as the manifest wants it)
 
 MODELS = {  # --model: (folder in the build's repository, request pool size, max tokens per request)
     "encoder": ("encoder", 200, 512),
@@ -57,15 +58,6 @@ class ScaledOutput(torch.nn.Module):
         return self.inner(input_ids, attention_mask, token_type_ids) * self.scale
 
 
-def sha256(path):
-    import hashlib
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def write_version_2(model, v1_dir, v2_dir):
     """Version 2 of `model` in `v2_dir` (outside the repository until the swap)."""
     os.makedirs(v2_dir)
@@ -81,7 +73,7 @@ def write_version_2(model, v1_dir, v2_dir):
     # Its manifest: the new file's SHA-256 and the reference outputs halved, so the self-check
     # at load runs on version 2 too.
     manifest = json.load(open(os.path.join(v1_dir, "seqserve-model.json")))
-    manifest["sha256"] = sha256(os.path.join(v2_dir, "model.pt"))
+    manifest["sha256"] = sha256_of(os.path.join(v2_dir, "model.pt"))
     for reference in manifest["references"]:
         for output in reference["outputs"]:
             output["float_data"] = [x * 0.5 for x in output["float_data"]]

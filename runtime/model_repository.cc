@@ -121,7 +121,7 @@ void ModelRepository::LoadAtStart() {
   {
     MutexLock lock(&mu_);
     for (const auto& [name, model] : models_) {
-      if (model.asked) todo.emplace_back(name, model.synced);
+      if (model.asked && model.synced) todo.emplace_back(name, *model.synced);
     }
   }
   for (const auto& [name, scan] : todo)
@@ -160,7 +160,7 @@ absl::Status ModelRepository::Unload(const std::string& name) {
     auto it = models_.find(name);
     if (it == models_.end()) return absl::NotFoundError(absl::StrCat("the repository has no model '", name, "'"));
     it->second.asked = false;
-    it->second.synced_valid = false;
+    it->second.synced.reset();
     for (const auto& [number, version] : it->second.versions) {
       if (version.executor != nullptr) serving.push_back(number);
     }
@@ -181,7 +181,7 @@ void ModelRepository::Poll() {
     MutexLock lock(&mu_);
     if (shut_down_) return;
     for (const auto& [name, model] : models_) {
-      synced[name] = model.synced_valid ? std::optional<ModelScan>(model.synced) : std::nullopt;
+      synced[name] = model.synced;
     }
   }
   std::set<std::string> names;
@@ -249,7 +249,6 @@ absl::Status ModelRepository::Sync(const std::string& name, const std::optional<
     model.asked = true;
     model.reason.clear();
     model.synced = *scan;
-    model.synced_valid = true;
     bool serving = false;
     for (const auto& [number, version] : model.versions) serving |= version.executor != nullptr;
     if (!parsed.ok()) {

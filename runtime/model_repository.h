@@ -186,8 +186,8 @@ class ModelRepository {
     std::map<int64_t, Version> versions;
     bool asked = false;
     std::string reason;  // when no version is listed
-    ModelScan synced;    // the scan the last load / unload acted on (poll mode compares)
-    bool synced_valid = false;
+    // The scan the model was opened or last loaded with (poll mode compares); none after Unload().
+    std::optional<ModelScan> synced;
   };
 
   // Note [routing table]: what a request needs to reach its executor (per model the config

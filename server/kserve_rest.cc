@@ -228,7 +228,7 @@ void KServeRest::Control(const HttpRequest& request, absl::string_view model, ab
                          HttpReply reply) {
   if (control_ == nullptr) return reply.Send(JsonErrorResponse(501, "model control is not enabled"));
   // Body: empty or a JSON object; tritonclient.http sends {} or {"parameters": {...}}.
-  bool has_parameters = false;
+  std::vector<std::string> parameters;
   if (!request.body.empty()) {
     rapidjson::Document doc;
     doc.Parse(request.body.data(), request.body.size());
@@ -237,14 +237,13 @@ void KServeRest::Control(const HttpRequest& request, absl::string_view model, ab
     }
     auto it = doc.FindMember("parameters");
     if (it != doc.MemberEnd() && it->value.IsObject()) {
-      for (auto p = it->value.MemberBegin(); p != it->value.MemberEnd(); ++p) {
-        has_parameters |= absl::string_view(p->name.GetString()) != "unload_dependents";
-      }
+      for (auto p = it->value.MemberBegin(); p != it->value.MemberEnd(); ++p)
+        parameters.emplace_back(p->name.GetString());
     }
   }
   // One path segment; the repository refuses anything path-like in it (CheckModelName).
   control_->Run(action == "load" ? RepositoryControl::Action::kLoad : RepositoryControl::Action::kUnload,
-                std::string(model), has_parameters,
+                std::string(model), parameters,
                 [reply](const absl::Status& status) mutable { reply.Send(status.ok() ? Json("{}") : Error(status)); });
 }
 

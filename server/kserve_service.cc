@@ -95,29 +95,29 @@ grpc::ServerUnaryReactor* KServeService::RepositoryModelLoad(grpc::CallbackServe
                                                              const inference::RepositoryModelLoadRequest* request,
                                                              inference::RepositoryModelLoadResponse*) {
   return Control(context, RepositoryControl::Action::kLoad, request->repository_name(), request->model_name(),
-                 !request->parameters().empty());
+                 request->parameters());
 }
 
 grpc::ServerUnaryReactor* KServeService::RepositoryModelUnload(grpc::CallbackServerContext* context,
                                                                const inference::RepositoryModelUnloadRequest* request,
                                                                inference::RepositoryModelUnloadResponse*) {
-  // Triton's unload_dependents parameter has no meaning here (no ensembles); others are refused.
-  bool has_parameters = false;
-  for (const auto& [key, value] : request->parameters()) has_parameters |= key != "unload_dependents";
   return Control(context, RepositoryControl::Action::kUnload, request->repository_name(), request->model_name(),
-                 has_parameters);
+                 request->parameters());
 }
 
-grpc::ServerUnaryReactor* KServeService::Control(grpc::CallbackServerContext* context, RepositoryControl::Action action,
-                                                 const std::string& repository_name, const std::string& model_name,
-                                                 bool has_parameters) {
+grpc::ServerUnaryReactor* KServeService::Control(
+    grpc::CallbackServerContext* context, RepositoryControl::Action action, const std::string& repository_name,
+    const std::string& model_name,
+    const google::protobuf::Map<std::string, inference::ModelRepositoryParameter>& parameters) {
   if (control_ == nullptr) return FinishNow(context, absl::UnimplementedError("model control is not enabled"));
   if (!repository_name.empty()) {
     return FinishNow(context,
                      absl::InvalidArgumentError("seqserve serves one repository: leave repository_name empty"));
   }
+  std::vector<std::string> names;
+  for (const auto& [name, value] : parameters) names.push_back(name);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  control_->Run(action, model_name, has_parameters,
+  control_->Run(action, model_name, names,
                 [reactor](const absl::Status& status) { reactor->Finish(ToGrpcStatus(status)); });
   return reactor;
 }

@@ -59,9 +59,10 @@ class KServeService final : public inference::GRPCInferenceService::CallbackServ
                                                   inference::RepositoryModelUnloadResponse* response) override;
 
  private:
-  grpc::ServerUnaryReactor* Control(grpc::CallbackServerContext* context, RepositoryControl::Action action,
-                                    const std::string& repository_name, const std::string& model_name,
-                                    bool has_parameters);
+  grpc::ServerUnaryReactor* Control(
+      grpc::CallbackServerContext* context, RepositoryControl::Action action, const std::string& repository_name,
+      const std::string& model_name,
+      const google::protobuf::Map<std::string, inference::ModelRepositoryParameter>& parameters);
 
   RequestPath& path_;
   const Readiness& readiness_;

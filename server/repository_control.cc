@@ -5,9 +5,13 @@
 
 namespace seqserve {
 
-void RepositoryControl::Run(Action action, std::string name, bool has_parameters,
+void RepositoryControl::Run(Action action, std::string name, const std::vector<std::string>& parameters,
                             std::function<void(const absl::Status&)> done) {
-  if (has_parameters) {
+  bool refused = false;
+  for (const std::string& parameter : parameters) {
+    refused |= !(action == Action::kUnload && parameter == "unload_dependents");
+  }
+  if (refused) {
     done(absl::InvalidArgumentError(
         "load parameters (config or file overrides) are not supported; change the files in the repository, then "
         "load the model by name"));

@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -26,10 +27,12 @@ class RepositoryControl {
   RepositoryControl& operator=(const RepositoryControl&) = delete;
 
   enum class Action { kLoad, kUnload };
-  // Runs `action` on model `name` and calls `done` with its result, on another thread. A request
-  // with parameters (Triton's config and file overrides, which seqserve does not take) is
-  // refused with INVALID_ARGUMENT at once.
-  void Run(Action action, std::string name, bool has_parameters, std::function<void(const absl::Status&)> done);
+  // Runs `action` on model `name` and calls `done` with its result, on another thread.
+  // `parameters`: the names of the request's parameters. Triton's load overrides (config, files)
+  // are refused with INVALID_ARGUMENT at once; an unload's `unload_dependents` is accepted and
+  // has no effect (no ensembles).
+  void Run(Action action, std::string name, const std::vector<std::string>& parameters,
+           std::function<void(const absl::Status&)> done);
 
   // Waits until every request has called its `done`. Call after ModelRepository::Shutdown() (which
   // ends a load in progress at its next warm-up batch) and before the RPC servers go.
