@@ -10,6 +10,7 @@
 #   SEQSERVE_HTTP_ADDRESS        --http-address
 #   SEQSERVE_HTTP_PORT           --http-port (KServe v2 REST)
 #   SEQSERVE_MAX_MESSAGE_BYTES   --max-message-bytes
+#   SEQSERVE_REQUEST_MEMORY_BYTES  --request-memory-bytes
 #   SEQSERVE_STRICT_READINESS    --strict-readiness
 #   SEQSERVE_MODEL_CONTROL_MODE  --model-control-mode   (none | explicit | poll)
 #   SEQSERVE_REPOSITORY_POLL_SECONDS  --repository-poll-seconds
@@ -47,6 +48,7 @@ flag metrics-port SEQSERVE_METRICS_PORT
 flag http-address SEQSERVE_HTTP_ADDRESS
 flag http-port SEQSERVE_HTTP_PORT
 flag max-message-bytes SEQSERVE_MAX_MESSAGE_BYTES
+flag request-memory-bytes SEQSERVE_REQUEST_MEMORY_BYTES
 flag strict-readiness SEQSERVE_STRICT_READINESS
 flag model-control-mode SEQSERVE_MODEL_CONTROL_MODE
 flag repository-poll-seconds SEQSERVE_REPOSITORY_POLL_SECONDS

@@ -75,20 +75,28 @@ uint64_t PhysicalMemoryBytes() {
 
 uint64_t SafetyMargin(uint64_t limit) { return std::max<uint64_t>(64 * kMiB, limit / 20); }
 
-PoolBudget PlanPoolBudget(const std::optional<uint64_t>& limit, uint64_t resident, uint64_t pool_reserved) {
+uint64_t RequestMemoryBudget(uint64_t limit) { return std::max<uint64_t>(16 * kMiB, limit / 8); }
+
+uint64_t DefaultMaxMessageBytes(uint64_t request_budget) {
+  return std::clamp<uint64_t>(request_budget / 4, 4 * kMiB, 256 * kMiB);
+}
+
+PoolBudget PlanPoolBudget(const std::optional<uint64_t>& limit, uint64_t resident, uint64_t pool_reserved,
+                          uint64_t requests) {
   PoolBudget plan;
   plan.limit = limit;
   plan.outside_pool = resident > pool_reserved ? resident - pool_reserved : 0;
+  plan.requests = requests;
   if (!limit.has_value()) {
     plan.reason = "no memory limit: the pool is unlimited";
     return plan;
   }
   plan.margin = SafetyMargin(*limit);
-  const uint64_t taken = plan.outside_pool + plan.margin;
+  const uint64_t taken = plan.outside_pool + plan.margin + plan.requests;
   plan.budget = *limit > taken ? *limit - taken : 1;
   plan.reason =
       absl::StrCat("limit ", Mib(*limit), " - outside the pool ", Mib(plan.outside_pool), " - margin ",
-                   Mib(plan.margin), " = pool budget ", Mib(plan.budget),
+                   Mib(plan.margin), " - requests ", Mib(plan.requests), " = pool budget ", Mib(plan.budget),
                    *limit > taken ? "" : " (the limit leaves nothing for tensors: every request will be refused)");
   return plan;
 }

@@ -7,8 +7,17 @@
 // (RESOURCE_EXHAUSTED, which the executor answers by splitting the batch), so by default the
 // budget is what the pod's limit leaves for tensors:
 //
-//     pool budget = limit - (resident - pool reserved) - margin,  margin = max(64 MiB, limit / 20)
+//     pool budget = limit - (resident - pool reserved) - margin - requests
+//     margin      = max(64 MiB, limit / 20)
+//     requests    = limit / 8, at least 16 MiB        (--request-memory-bytes)
+//     largest body or message = requests / 4, within [4 MiB, 256 MiB]   (--max-message-bytes)
 //
+// `requests` is what request bytes in flight may hold at once — bodies and messages, their
+// decoded tensors, requests waiting in queues (Note [request bytes] in server/request_memory.h);
+// it lives outside the pool, so the pool is planned without it. A fourth of it for the largest
+// single request keeps four of the largest in flight at once, each charged its body and its
+// tensors. For a 1000 MiB pod: 125 MiB for requests, 31 MiB the largest request. Both come from
+// the limit alone, so they are known before anything loads (gRPC's limits are set at start).
 // `resident - pool reserved` is everything the process holds outside the pool (libtorch's code
 // and its heap, gRPC, request messages), measured after the models have loaded and warmed up,
 // when it has settled (a first estimate at start-up covers loading). The margin covers what
@@ -18,7 +27,9 @@
 // all-MiniLM-L6-v2 in 800 and 1000 MiB cgroups (benchmarks/memory/pod_memory_limit.py,
 // benchmarks/RESULTS.md): 349 MiB outside the pool before loading, 392 MiB after warm-up, and
 // the cgroup's peak under a flood of 32 x 512-token requests 400 MiB, far below either limit.
-// No limit found: unlimited. `--memory-budget-bytes` overrides the rule (0: unlimited).
+// No limit found: the pool is unlimited, and `requests` is planned from the machine's memory
+// instead (RAM / 8: 256 MiB bodies on any machine of 8 GiB or more, as before the rule).
+// `--memory-budget-bytes` overrides the pool's rule (0: unlimited).
 //
 // Plain functions; thread-compatible.
 #ifndef SEQSERVE_RUNTIME_HOST_MEMORY_H_
@@ -56,16 +67,24 @@ struct PoolBudget {
   std::optional<uint64_t> limit;  // the pod's memory limit, if any
   uint64_t outside_pool = 0;      // resident - pool reserved, when it was planned
   uint64_t margin = 0;
+  uint64_t requests = 0;  // set aside for request bytes in flight
   uint64_t budget = 0;  // the pool's capacity; 0: unlimited
   std::string reason;   // for the log
 };
 
 uint64_t SafetyMargin(uint64_t limit);
 
-// The Note's rule. `resident` and `pool_reserved` measured together. A limit too small to
-// leave anything gives a budget of 1 byte (nothing can be allocated: every request is refused
-// rather than the pod killed) and says so in `reason`.
-PoolBudget PlanPoolBudget(const std::optional<uint64_t>& limit, uint64_t resident, uint64_t pool_reserved);
+// The Note's `requests` for a pod limited to `limit` bytes (or a machine with that much memory).
+uint64_t RequestMemoryBudget(uint64_t limit);
+// The Note's largest body or message, for a request budget of `request_budget` bytes.
+uint64_t DefaultMaxMessageBytes(uint64_t request_budget);
+
+// The Note's rule. `resident` and `pool_reserved` measured together; `requests`: the bytes set
+// aside for requests (RequestMemoryBudget, or the flag). A limit too small to leave anything
+// gives a budget of 1 byte (nothing can be allocated: every request is refused rather than the
+// pod killed) and says so in `reason`.
+PoolBudget PlanPoolBudget(const std::optional<uint64_t>& limit, uint64_t resident, uint64_t pool_reserved,
+                          uint64_t requests);
 
 }  // namespace seqserve
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include <google/protobuf/message.h>
 #include <grpcpp/grpcpp.h>
 
 #include "absl/time/time.h"
@@ -29,9 +30,11 @@ class InferReactor final : public grpc::ServerUnaryReactor {
 };
 
 // What the request path needs to know about a gRPC call.
+// `message` is the call's request, charged to request memory by the path.
 inline CallInfo GrpcCall(Api api, const grpc::CallbackServerContext* context, const std::string& model_name,
-                         std::shared_ptr<CancellationFlag> cancel) {
-  CallInfo call{api, model_name, absl::InfiniteFuture(), std::move(cancel)};
+                         std::shared_ptr<CancellationFlag> cancel, const google::protobuf::Message& message) {
+  CallInfo call{api, model_name, absl::InfiniteFuture(), std::move(cancel),
+                static_cast<int64_t>(message.ByteSizeLong())};
   const auto deadline = context->deadline();
   if (deadline != std::chrono::system_clock::time_point::max()) call.deadline = absl::FromChrono(deadline);
   return call;
@@ -39,9 +42,9 @@ inline CallInfo GrpcCall(Api api, const grpc::CallbackServerContext* context, co
 
 // Runs a unary call through `path` and finishes `reactor` with its outcome.
 inline void StartUnary(RequestPath& path, Api api, const grpc::CallbackServerContext* context, InferReactor* reactor,
-                       const std::string& model_name, absl::StatusOr<std::unique_ptr<InferenceRequest>> decoded,
-                       ResponseWriter write) {
-  path.Start(GrpcCall(api, context, model_name, reactor->cancel()), std::move(decoded), std::move(write),
+                       const std::string& model_name, const google::protobuf::Message& message,
+                       absl::StatusOr<std::unique_ptr<InferenceRequest>> decoded, ResponseWriter write) {
+  path.Start(GrpcCall(api, context, model_name, reactor->cancel(), message), std::move(decoded), std::move(write),
              [reactor](const absl::Status& status) { reactor->Finish(ToGrpcStatus(status)); });
 }
 

@@ -24,14 +24,18 @@ namespace seqserve {
 // by the thread serving the connection (libmicrohttpd never runs one connection on two threads).
 struct HttpServer::Exchange {
   MHD_Connection* connection = nullptr;
+  HangupWatcher* hangups = nullptr;
   absl::Time headers_at;
   std::string body;
+  RequestMemory::Charge charge;         // the body's capacity, then what the handler decoded
   bool answered_early = false;          // refused before the body was in (the rest is discarded)
   std::optional<HttpResponse> refusal;  // to queue once the refused body is in
   bool dispatched = false;              // handed to the handler (counted in in_flight_)
+  const std::shared_ptr<CancellationFlag> cancel = std::make_shared<CancellationFlag>();
 
   absl::Mutex mu;
   bool suspended ABSL_GUARDED_BY(mu) = false;
+  uint64_t hangup_watch ABSL_GUARDED_BY(mu) = 0;  // while suspended (Note [REST hang-ups])
   bool has_answer ABSL_GUARDED_BY(mu) = false;
   absl::AnyInvocable<HttpResponse()> make ABSL_GUARDED_BY(mu);
 };
@@ -51,6 +55,8 @@ struct HttpReply::State {
     ex.has_answer = true;
     if (ex.suspended) {  // the event loop comes back to it and queues the answer
       ex.suspended = false;
+      ex.hangups->Unwatch(ex.hangup_watch);  // before libmicrohttpd may close the socket
+      ex.hangup_watch = 0;
       MHD_resume_connection(ex.connection);
     }
   }
@@ -104,11 +110,11 @@ struct HttpServer::Callbacks {
       if (static_cast<int64_t>(ex.body.size() + n) > server.options_.max_body_bytes) {
         // A body without Content-Length grew past the limit. libmicrohttpd takes no answer while
         // a body arrives: drop what came, discard the rest (bounded by body_timeout), answer 413.
-        ex.refusal = JsonErrorResponse(413, absl::StrCat("request body over ", server.options_.max_body_bytes,
-                                                         " bytes, the server's limit (--max-message-bytes)"));
-        ex.answered_early = true;
-        std::string().swap(ex.body);
-        return MHD_YES;
+        return Refuse(ex, JsonErrorResponse(413, absl::StrCat("request body over ", server.options_.max_body_bytes,
+                                                              " bytes, the server's limit (--max-message-bytes)")));
+      }
+      if (absl::Status charged = Reserve(ex, n); !charged.ok()) {
+        return Refuse(ex, JsonErrorResponse(429, charged.message()));
       }
       if (absl::Now() - ex.headers_at > server.options_.body_timeout) {
         // libmicrohttpd takes no answer while a body is arriving: close instead.
@@ -130,7 +136,7 @@ struct HttpServer::Callbacks {
       server.in_flight_.fetch_add(1, std::memory_order_relaxed);
       absl::string_view path(url);
       path = path.substr(0, path.find('?'));
-      server.handler_(HttpRequest(connection, method, path, ex.body),
+      server.handler_(HttpRequest(connection, method, path, ex.body, &ex.charge, ex.cancel),
                       HttpReply(std::make_shared<HttpReply::State>(**slot)));
     }
     absl::AnyInvocable<HttpResponse()> make;
@@ -138,6 +144,8 @@ struct HttpServer::Callbacks {
       absl::MutexLock lock(&ex.mu);
       if (!ex.has_answer) {  // answered later, from another thread: wait without a thread
         ex.suspended = true;
+        const MHD_ConnectionInfo* info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (info != nullptr) ex.hangup_watch = ex.hangups->Watch(info->connect_fd, ex.cancel);
         MHD_suspend_connection(connection);
         return MHD_YES;
       }
@@ -146,10 +154,36 @@ struct HttpServer::Callbacks {
     return server.Queue(connection, make()) ? MHD_YES : MHD_NO;
   }
 
+  // Refuses the body being received: drops what came (and its charge), discards the rest
+  // (bounded by body_timeout), and answers `response` once it is in (libmicrohttpd takes no
+  // answer while a body arrives).
+  static MHD_Result Refuse(Exchange& ex, HttpResponse response) {
+    ex.refusal = std::move(response);
+    ex.answered_early = true;
+    std::string().swap(ex.body);
+    ex.charge.Reset();
+    return MHD_YES;
+  }
+
+  // Makes room for `n` more body bytes, charging the body's new capacity before it is taken.
+  // Capacity grows as std::string's does (doubling), so a chunked body costs at most twice
+  // itself; a body announced by Content-Length was reserved (and charged) whole in Begin.
+  static absl::Status Reserve(Exchange& ex, size_t n) {
+    const size_t needed = ex.body.size() + n;
+    if (needed <= ex.body.capacity()) return absl::OkStatus();
+    const size_t capacity = std::max(needed, 2 * ex.body.capacity());
+    absl::Status charged =
+        ex.charge.Grow(static_cast<int64_t>(capacity) - ex.charge.bytes(), "a request body (sent in chunks)");
+    if (charged.ok()) ex.body.reserve(capacity);
+    return charged;
+  }
+
   // Headers are in: check what can be checked before the body.
   static MHD_Result Begin(HttpServer& server, MHD_Connection* connection, std::shared_ptr<Exchange>** slot) {
     auto ex = std::make_shared<Exchange>();
     ex->connection = connection;
+    ex->hangups = server.hangups_.get();
+    ex->charge = RequestMemory::Charge(server.options_.body_memory);
     ex->headers_at = absl::Now();
     *slot = new std::shared_ptr<Exchange>(ex);
     if (!server.options_.tls_client_ca_pem.empty() && !server.ClientCertificateOk(connection)) {
@@ -165,9 +199,15 @@ struct HttpServer::Callbacks {
                                                          server.options_.max_body_bytes,
                                                          " bytes, the server's limit (--max-message-bytes)")));
       }
-      // Reserve what is announced, up to 1 MiB: a client that announces much and sends little
-      // costs only what it sends.
-      ex->body.reserve(static_cast<size_t>(std::clamp<int64_t>(announced, 0, 1 << 20)));
+      // The announced body is charged whole before a byte of it is read, and reserved whole:
+      // one buffer, never copied as it grows (pages a client announces but never sends are
+      // charged, not touched).
+      if (absl::Status charged = ex->charge.Grow(std::max<int64_t>(announced, 0), "a request body"); !charged.ok()) {
+        HttpResponse busy = JsonErrorResponse(429, charged.message());
+        busy.headers.emplace_back("Retry-After", "1");
+        return Early(server, connection, *ex, std::move(busy));
+      }
+      ex->body.reserve(static_cast<size_t>(std::max<int64_t>(announced, 0)));
     }
     return MHD_YES;
   }
@@ -175,7 +215,8 @@ struct HttpServer::Callbacks {
   // Answers before the body is complete; libmicrohttpd then closes the connection.
   static MHD_Result Early(HttpServer& server, MHD_Connection* connection, Exchange& ex, HttpResponse response) {
     ex.answered_early = true;
-    ex.body.clear();
+    std::string().swap(ex.body);
+    ex.charge.Reset();
     return server.Queue(connection, std::move(response)) ? MHD_YES : MHD_NO;
   }
 
@@ -199,6 +240,9 @@ struct HttpServer::Callbacks {
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options, HttpHandler handler) {
   std::unique_ptr<HttpServer> server(new HttpServer(options, std::move(handler)));
+  absl::StatusOr<std::unique_ptr<HangupWatcher>> hangups = HangupWatcher::Start(options.hangups);
+  if (!hangups.ok()) return hangups.status();
+  server->hangups_ = std::move(*hangups);
   absl::StatusOr<ListeningSocket> socket = ListenTcp(options.address, options.port, /*backlog=*/128);
   if (!socket.ok()) {
     return absl::Status(socket.status().code(), absl::StrCat(options.name, " port: ", socket.status().message()));

@@ -19,6 +19,12 @@
 // 2 x max_header_bytes) and in number (max_connections). Measured: 200 such connections on
 // each port left every scrape and REST infer under 1 s (2-3 ms and 5-7 ms) and grew RSS by
 // 2.4 MB (tests/python/test_http_slow_clients.py).
+//
+// Bodies are charged to `body_memory` (Note [request bytes] in server/request_memory.h): from
+// Content-Length before the body is read, a chunked body as it grows; a body that does not fit
+// is answered 429 at once and the rest of it discarded. A client that hangs up while its answer
+// is being made elsewhere has its request's `cancel` flag set (Note [REST hang-ups] in
+// server/hangup_watcher.h).
 #ifndef SEQSERVE_SERVER_HTTP_SERVER_H_
 #define SEQSERVE_SERVER_HTTP_SERVER_H_
 
@@ -35,6 +41,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "runtime/inference_request.h"
+#include "server/hangup_watcher.h"
+#include "server/request_memory.h"
 
 struct MHD_Connection;
 struct MHD_Daemon;
@@ -61,6 +70,10 @@ struct HttpServerOptions {
   int64_t max_header_bytes = 32 << 10;
   // Most bytes of a request body (413 beyond). Default 256 MiB.
   int64_t max_body_bytes = int64_t{256} << 20;
+  // Where request bodies are charged while they live (not owned); null: not counted.
+  RequestMemory* body_memory = nullptr;
+  // Counts clients that hung up while their answer was being made (not owned); may be null.
+  std::atomic<int64_t>* hangups = nullptr;
   // TLS: PEM texts (not paths). With cert and key the port speaks HTTPS only; with a client CA
   // as well, clients must present a certificate it signed (else 403). Default: plain HTTP.
   std::string tls_cert_pem;
@@ -70,11 +83,12 @@ struct HttpServerOptions {
 
 // A request whose headers and body have arrived. `Header` works only during the handler's call;
 // `body` stays valid (and unchanged) until the reply has been sent, so work answered later may
-// point into it.
+// point into it, and so does `charge`.
 class HttpRequest {
  public:
-  HttpRequest(MHD_Connection* connection, absl::string_view method, absl::string_view path, absl::string_view body)
-      : connection_(connection), method(method), path(path), body(body) {}
+  HttpRequest(MHD_Connection* connection, absl::string_view method, absl::string_view path, absl::string_view body,
+              RequestMemory::Charge* charge, std::shared_ptr<CancellationFlag> cancel)
+      : connection_(connection), method(method), path(path), body(body), charge(charge), cancel(std::move(cancel)) {}
 
   // The value of header `name` (case-insensitive), if the request has it.
   std::optional<absl::string_view> Header(const char* name) const;
@@ -86,6 +100,11 @@ class HttpRequest {
   const absl::string_view method;
   const absl::string_view path;  // without the query string
   const absl::string_view body;
+  // What the body is charged to request memory, held until the reply has been sent; a handler
+  // grows it by what it decodes from the body. Never null (holds nothing without body_memory).
+  RequestMemory::Charge* const charge;
+  // Cancelled when the client hangs up before its answer (Note [REST hang-ups]).
+  const std::shared_ptr<CancellationFlag> cancel;
 };
 
 struct HttpResponse {
@@ -146,6 +165,7 @@ class HttpServer {
 
   const HttpServerOptions options_;
   const HttpHandler handler_;
+  std::unique_ptr<HangupWatcher> hangups_;
   MHD_Daemon* daemon_ = nullptr;
   int listen_fd_ = -1;
   int port_ = 0;

@@ -1,6 +1,9 @@
 #include "server/kserve_json.h"
 
 #include <rapidjson/document.h>
+#include <rapidjson/encodedstream.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -9,11 +12,15 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/data_type.h"
+#include "server/request_path.h"
 
 namespace seqserve {
 namespace {
@@ -33,112 +40,393 @@ const Value* Member(const Value& object, const char* name) {
   return it == object.MemberEnd() ? nullptr : &it->value;
 }
 
-template <typename T>
-void AppendBytes(T value, std::string& out) {
-  char bytes[sizeof(T)];
-  std::memcpy(bytes, &value, sizeof(T));
-  out.append(bytes, sizeof(T));
-}
-
-// Appends one JSON element as `type`; false (with `error`) when it is not a value of that type.
-bool AppendElement(const Value& v, DataType type, std::string& out, std::string& error) {
-  auto integer = [&](int64_t lo, int64_t hi) -> std::optional<int64_t> {
-    if (!v.IsInt64()) {
-      error = absl::StrCat("data holds a value that is not an integer, for datatype ", DataTypeName(type));
-      return std::nullopt;
-    }
-    const int64_t x = v.GetInt64();
-    if (x < lo || x > hi) {
-      error = absl::StrCat("data value ", x, " is out of range for datatype ", DataTypeName(type));
-      return std::nullopt;
-    }
-    return x;
-  };
-  switch (type) {
-    case DataType::kBool:
-      if (!v.IsBool()) {
-        error = "data holds a value that is not true/false, for datatype BOOL";
-        return false;
-      }
-      out.push_back(v.GetBool() ? 1 : 0);
-      return true;
-    case DataType::kUint8: {
-      auto x = integer(0, 255);
-      if (x) AppendBytes(static_cast<uint8_t>(*x), out);
-      return x.has_value();
-    }
-    case DataType::kInt8: {
-      auto x = integer(-128, 127);
-      if (x) AppendBytes(static_cast<int8_t>(*x), out);
-      return x.has_value();
-    }
-    case DataType::kInt16: {
-      auto x = integer(std::numeric_limits<int16_t>::min(), std::numeric_limits<int16_t>::max());
-      if (x) AppendBytes(static_cast<int16_t>(*x), out);
-      return x.has_value();
-    }
-    case DataType::kInt32: {
-      auto x = integer(std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max());
-      if (x) AppendBytes(static_cast<int32_t>(*x), out);
-      return x.has_value();
-    }
-    case DataType::kInt64: {
-      auto x = integer(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
-      if (x) AppendBytes(*x, out);
-      return x.has_value();
-    }
-    case DataType::kFp16:
-    case DataType::kBf16:
-    case DataType::kFp32:
-    case DataType::kFp64:
-      if (!v.IsNumber()) {
-        error = absl::StrCat("data holds a value that is not a number, for datatype ", DataTypeName(type));
-        return false;
-      }
-      if (type == DataType::kFp32) {
-        AppendBytes(static_cast<float>(v.GetDouble()), out);
-      } else if (type == DataType::kFp64) {
-        AppendBytes(v.GetDouble(), out);
-      } else {
-        out += EncodeScalar(type, v.GetDouble());
-      }
-      return true;
-    case DataType::kInvalid: break;
+// Writes the elements of one input's JSON `data` straight into its tensor buffer, sized for
+// `expected` elements, as rapidjson's reader hands them over (no DOM): nested arrays are
+// flattened, any depth. Every Handle* returns false, with `error` set, at the first element
+// that is not a value of the datatype or would be one too many.
+class ElementWriter {
+ public:
+  ElementWriter(DataType type, int64_t expected, std::string& out)
+      : type_(type), size_(ElementSize(type)), expected_(expected), out_(out) {
+    out_.resize(static_cast<size_t>(expected) * size_);
   }
-  error = "unsupported datatype";
-  return false;
-}
 
-// Flattens `data` (nested arrays, any depth, walked without recursion) into `out`; returns the
-// element count. `json_bytes` bounds the reservation: the shape is the client's word, the text
-// is what arrived (each element takes at least two bytes of it).
-absl::StatusOr<int64_t> FlattenData(const std::string& name, const Value& data, DataType type, int64_t expected,
-                                    size_t json_bytes, std::string& out) {
-  if (!data.IsArray()) return Invalid(name, "`data` must be an array");
-  const int64_t likely = std::min<int64_t>(std::max<int64_t>(expected, 0), static_cast<int64_t>(json_bytes / 2 + 1));
-  out.reserve(static_cast<size_t>(likely) * ElementSize(type));
-  std::vector<std::pair<const Value*, rapidjson::SizeType>> stack = {{&data, 0}};
-  int64_t count = 0;
-  std::string error;
-  while (!stack.empty()) {
-    auto& [array, index] = stack.back();
-    if (index == array->Size()) {
-      stack.pop_back();
-      continue;
+  bool Integer(int64_t x) {
+    switch (type_) {
+      case DataType::kUint8: return InRange<uint8_t>(x);
+      case DataType::kInt8: return InRange<int8_t>(x);
+      case DataType::kInt16: return InRange<int16_t>(x);
+      case DataType::kInt32: return InRange<int32_t>(x);
+      case DataType::kInt64: return Put(x);
+      default: return Number(static_cast<double>(x));
     }
-    const Value& v = (*array)[index++];
-    if (v.IsArray()) {
-      stack.emplace_back(&v, 0);
-      continue;
-    }
-    if (++count > expected) break;  // reported below, before reading more
-    if (!AppendElement(v, type, out, error)) return Invalid(name, error);
   }
-  return count;
+  bool Unsigned(uint64_t x) {
+    if (x <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return Integer(static_cast<int64_t>(x));
+    return IsFloat() ? Number(static_cast<double>(x)) : NotA("an integer");
+  }
+  bool Number(double x) {
+    if (!IsFloat()) return NotA("an integer");
+    if (type_ == DataType::kFp32) return Put(static_cast<float>(x));
+    if (type_ == DataType::kFp64) return Put(x);
+    if (!Room()) return false;
+    const std::string bytes = EncodeScalar(type_, x);  // FP16 / BF16: two bytes, no allocation
+    std::memcpy(out_.data() + count_++ * size_, bytes.data(), size_);
+    return true;
+  }
+  bool Boolean(bool x) {
+    if (type_ != DataType::kBool) return NotA(IsFloat() ? "a number" : "an integer");
+    return Put(static_cast<uint8_t>(x ? 1 : 0));
+  }
+  // A string, null or object among the elements.
+  bool Other() {
+    return type_ == DataType::kBool ? Fail("data holds a value that is not true/false, for datatype BOOL")
+                                    : NotA(IsFloat() ? "a number" : "an integer");
+  }
+
+  int64_t count() const { return count_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  bool IsFloat() const {
+    return type_ == DataType::kFp16 || type_ == DataType::kBf16 || type_ == DataType::kFp32 ||
+           type_ == DataType::kFp64;
+  }
+  bool Room() {
+    if (count_ < expected_) return true;
+    return Fail(absl::StrCat("more than ", expected_, " elements in data but its shape needs ", expected_));
+  }
+  template <typename T>
+  bool InRange(int64_t x) {
+    if (x < std::numeric_limits<T>::min() || x > std::numeric_limits<T>::max()) {
+      return Fail(absl::StrCat("data value ", x, " is out of range for datatype ", DataTypeName(type_)));
+    }
+    return Put(static_cast<T>(x));
+  }
+  template <typename T>
+  bool Put(T x) {
+    if (!Room()) return false;
+    std::memcpy(out_.data() + count_++ * size_, &x, sizeof x);
+    return true;
+  }
+  bool NotA(absl::string_view what) {
+    if (type_ == DataType::kBool) return Other();
+    return Fail(absl::StrCat("data holds a value that is not ", what, ", for datatype ", DataTypeName(type_)));
+  }
+  bool Fail(std::string error) {
+    error_ = std::move(error);
+    return false;
+  }
+
+  const DataType type_;
+  const size_t size_;
+  const int64_t expected_;
+  std::string& out_;
+  int64_t count_ = 0;
+  std::string error_;
+};
+
+// The events of one input's `data` value, as rapidjson's reader hands them over: decoded into
+// `writer`, or only walked past (writer null) when they are to be decoded later. Each call is
+// false, with `error()`, at the first thing that is wrong.
+class DataValue {
+ public:
+  explicit DataValue(ElementWriter* writer) : writer_(writer) {}
+
+  template <typename Write>
+  bool Scalar(Write write) {
+    if (depth_ == 0) return Fail("`data` must be an array");
+    if (writer_ == nullptr || write(*writer_)) return true;
+    return Fail(writer_->error());
+  }
+  // An array or object opens inside the value. Objects are never elements; a value walked past
+  // may hold them (the later decoding reports them).
+  bool Open(bool array) {
+    if (depth_ == 0 && !array) return Fail("`data` must be an array");
+    if (!array && writer_ != nullptr) return Scalar([](ElementWriter& w) { return w.Other(); });
+    ++depth_;
+    return true;
+  }
+  void Close() { --depth_; }
+  bool done() const { return depth_ == 0; }
+  const std::string& error() const { return error_; }
+
+ private:
+  bool Fail(std::string error) {
+    error_ = std::move(error);
+    return false;
+  }
+
+  ElementWriter* const writer_;
+  int depth_ = 0;
+  std::string error_;
+};
+
+// Reader events of a `data` value decoded apart (the second pass), into a DataValue.
+class DataEvents {
+ public:
+  explicit DataEvents(DataValue& value) : value_(value) {}
+  bool Null() { return value_.Scalar([](ElementWriter& w) { return w.Other(); }); }
+  bool Bool(bool b) { return value_.Scalar([b](ElementWriter& w) { return w.Boolean(b); }); }
+  bool Int(int i) { return value_.Scalar([i](ElementWriter& w) { return w.Integer(i); }); }
+  bool Uint(unsigned u) { return value_.Scalar([u](ElementWriter& w) { return w.Integer(u); }); }
+  bool Int64(int64_t i) { return value_.Scalar([i](ElementWriter& w) { return w.Integer(i); }); }
+  bool Uint64(uint64_t u) { return value_.Scalar([u](ElementWriter& w) { return w.Unsigned(u); }); }
+  bool Double(double d) { return value_.Scalar([d](ElementWriter& w) { return w.Number(d); }); }
+  bool RawNumber(const char*, rapidjson::SizeType, bool) { return Null(); }
+  bool String(const char*, rapidjson::SizeType, bool) { return Null(); }
+  bool StartObject() { return value_.Open(false); }
+  bool Key(const char*, rapidjson::SizeType, bool) { return true; }
+  bool EndObject(rapidjson::SizeType) { return Close(); }
+  bool StartArray() { return value_.Open(true); }
+  bool EndArray(rapidjson::SizeType) { return Close(); }
+
+ private:
+  bool Close() {
+    value_.Close();
+    return true;
+  }
+  DataValue& value_;
+};
+
+using JsonStream = rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream>;
+constexpr unsigned kReadFlags = rapidjson::kParseIterativeFlag;  // deep nesting cannot exhaust the stack
+
+// What the first pass learned of one element of "inputs": enough to decode its `data` as it
+// streams past when "datatype" and "shape" came before it (as every client we know sends
+// them), else where its `data` lies in the text, to decode once the rest has been read.
+struct InputData {
+  std::string name;  // "#index" until its "name" is seen
+  std::optional<DataType> type;
+  std::vector<int64_t> shape;
+  bool shape_ok = false;  // "shape" seen: an array of integers only
+  enum class State { kNone, kDecoded, kDeferred } state = State::kNone;
+  std::string bytes;   // kDecoded: the tensor
+  int64_t count = 0;   // kDecoded: elements written
+  size_t text_at = 0;  // kDeferred: offset of the text after the "data" key
+};
+
+// Checks what decoding `data` for `input` will cost before a byte of it is read: the element
+// limit, what the body can hold at all (every element but the last takes at least two bytes of
+// JSON), and the request memory for the tensor. The number of elements, or why not.
+absl::StatusOr<int64_t> AdmitData(const InputData& input, const RestDecodeLimits& limits, size_t json_bytes,
+                                  int64_t& elements) {
+  const std::optional<int64_t> expected = CheckedNumElements(input.shape);
+  if (!expected.has_value()) {
+    return Invalid(input.name, "\"shape\" must hold non-negative dimensions whose product fits in 64 bits");
+  }
+  if (limits.max_elements > 0) {
+    absl::Status within = AddElements(input.shape, limits.max_elements, elements);
+    if (!within.ok()) return within;
+  }
+  if (*expected > static_cast<int64_t>(json_bytes / 2 + 1)) {
+    return Invalid(input.name, absl::StrCat("its shape needs ", *expected, " elements, more than the ", json_bytes,
+                                            " bytes of JSON in the body can hold"));
+  }
+  if (limits.charge != nullptr) {
+    absl::Status charged = limits.charge->Grow(*expected * static_cast<int64_t>(ElementSize(*input.type)),
+                                               absl::StrCat("input '", input.name, "', decoded,"));
+    if (!charged.ok()) return charged;
+  }
+  return *expected;
 }
 
-absl::Status ParseInput(const Value& input, size_t json_bytes, absl::string_view binary, size_t& binary_offset,
-                        Tensor& t) {
+// The first (and usually only) pass over the body. Every event goes to `doc` except those of
+// each input's `data`, which are decoded straight into its tensor (or walked past, their place
+// noted) and stand in `doc` as null: the document holds everything but the tensors.
+class FirstPass {
+ public:
+  FirstPass(rapidjson::Document& doc, const rapidjson::MemoryStream& text, size_t json_bytes,
+            const RestDecodeLimits& limits)
+      : doc_(doc), text_(text), json_bytes_(json_bytes), limits_(limits) {}
+
+  bool Null() {
+    NotAnInteger();
+    return Scalar([&] { return doc_.Null(); }, [](ElementWriter& w) { return w.Other(); });
+  }
+  bool Bool(bool b) {
+    NotAnInteger();
+    return Scalar([&] { return doc_.Bool(b); }, [b](ElementWriter& w) { return w.Boolean(b); });
+  }
+  bool Int(int i) { return Integer(i, [&] { return doc_.Int(i); }); }
+  bool Uint(unsigned u) { return Integer(u, [&] { return doc_.Uint(u); }); }
+  bool Int64(int64_t i) { return Integer(i, [&] { return doc_.Int64(i); }); }
+  bool Uint64(uint64_t u) {
+    if (u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return Integer(static_cast<int64_t>(u), [&] { return doc_.Uint64(u); });
+    }
+    NotAnInteger();
+    return Scalar([&] { return doc_.Uint64(u); }, [u](ElementWriter& w) { return w.Unsigned(u); });
+  }
+  bool Double(double d) {
+    NotAnInteger();
+    return Scalar([&] { return doc_.Double(d); }, [d](ElementWriter& w) { return w.Number(d); });
+  }
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) {  // not sent with kReadFlags
+    return String(s, n, copy);
+  }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) {
+    if (!data_.has_value() && InInputObject()) {
+      if (input_key_ == "datatype") current().type = DataTypeFromName(absl::string_view(s, n));
+      if (input_key_ == "name") current().name.assign(s, n);
+    }
+    NotAnInteger();
+    return Scalar([&] { return doc_.String(s, n, copy); }, [](ElementWriter& w) { return w.Other(); });
+  }
+  bool StartObject() {
+    if (data_.has_value()) return data_->Open(false) || Stop(data_->error());
+    NotAnInteger();
+    if (ElementOfInputs()) input_object_ = true;
+    ++depth_;
+    return doc_.StartObject();
+  }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) {
+    if (data_.has_value()) return true;  // inside an object within data: reported by Open
+    if (depth_ == 1) root_key_.assign(s, n);
+    if (!InInputObject()) return doc_.Key(s, n, copy);
+    input_key_.assign(s, n);
+    return doc_.Key(s, n, copy) && (input_key_ != "data" || StartData());
+  }
+  bool EndObject(rapidjson::SizeType members) {
+    if (data_.has_value()) return CloseInData();
+    if (--depth_ == 2) input_object_ = false;
+    return doc_.EndObject(members);
+  }
+  bool StartArray() {
+    if (data_.has_value()) return data_->Open(true) || Stop(data_->error());
+    NotAnInteger();
+    if (depth_ == 1 && root_key_ == "inputs") in_inputs_ = true;
+    ElementOfInputs();
+    if (InInputObject() && input_key_ == "shape") {
+      in_shape_ = true;
+      current().shape.clear();
+      current().shape_ok = true;
+    }
+    ++depth_;
+    return doc_.StartArray();
+  }
+  bool EndArray(rapidjson::SizeType elements) {
+    if (data_.has_value()) return CloseInData();
+    --depth_;
+    if (depth_ == 1) in_inputs_ = false;
+    if (depth_ == 3) in_shape_ = false;
+    return doc_.EndArray(elements);
+  }
+
+  // By index in "inputs" (one for every element, an object or not).
+  std::vector<InputData>& inputs() { return inputs_; }
+  // Why the pass stopped early, if it did.
+  const absl::Status& status() const { return status_; }
+
+ private:
+  InputData& current() { return inputs_.back(); }
+  bool InInputObject() const { return depth_ == 3 && input_object_; }
+
+  // A value starting now at depth 2 inside "inputs" is a new element of it. Returns whether it is.
+  bool ElementOfInputs() {
+    if (depth_ != 2 || !in_inputs_) return false;
+    inputs_.emplace_back();
+    current().name = absl::StrCat("#", inputs_.size() - 1);
+    return true;
+  }
+
+  // Anything but an integer inside a "shape" array makes the shape unusable (reported later).
+  void NotAnInteger() {
+    if (!data_.has_value() && depth_ == 4 && in_shape_) current().shape_ok = false;
+  }
+
+  template <typename Forward, typename Write>
+  bool Scalar(Forward forward, Write write) {
+    if (data_.has_value()) return data_->Scalar(write) || Stop(data_->error());
+    ElementOfInputs();
+    return forward();
+  }
+
+  template <typename Forward>
+  bool Integer(int64_t x, Forward forward) {
+    if (!data_.has_value() && depth_ == 4 && in_shape_) current().shape.push_back(x);
+    return Scalar(forward, [x](ElementWriter& w) { return w.Integer(x); });
+  }
+
+  // The key "data" of an input was read: its value stands as null in the document. Its
+  // elements go straight into the tensor when the input's datatype and shape are known (and
+  // admitted), else its place is noted and it is walked past.
+  bool StartData() {
+    InputData& input = current();
+    if (input.state != InputData::State::kNone) return Stop(Invalid(input.name, "has more than one \"data\""));
+    if (!doc_.Null()) return false;
+    writer_.reset();
+    if (input.type.has_value() && input.shape_ok) {
+      absl::StatusOr<int64_t> expected = AdmitData(input, limits_, json_bytes_, elements_);
+      if (!expected.ok()) return Stop(expected.status());
+      writer_.emplace(*input.type, *expected, input.bytes);
+      input.state = InputData::State::kDecoded;
+    } else {
+      input.state = InputData::State::kDeferred;
+      input.text_at = text_.Tell();
+    }
+    data_.emplace(writer_.has_value() ? &*writer_ : nullptr);
+    return true;
+  }
+
+  bool CloseInData() {
+    data_->Close();
+    if (!data_->done()) return true;
+    if (writer_.has_value()) current().count = writer_->count();
+    data_.reset();
+    return true;
+  }
+
+  bool Stop(absl::Status status) {
+    status_ = std::move(status);
+    return false;
+  }
+  bool Stop(const std::string& data_error) { return Stop(Invalid(current().name, data_error)); }
+
+  rapidjson::Document& doc_;
+  const rapidjson::MemoryStream& text_;
+  const size_t json_bytes_;
+  const RestDecodeLimits& limits_;
+  int depth_ = 0;  // arrays and objects open, outside data
+  std::string root_key_;
+  std::string input_key_;
+  bool in_inputs_ = false;     // inside the root's "inputs" array
+  bool input_object_ = false;  // the element of "inputs" open now is an object
+  bool in_shape_ = false;      // inside that input's "shape" array
+  std::vector<InputData> inputs_;
+  int64_t elements_ = 0;  // of every input admitted so far, for the element limit
+  std::optional<ElementWriter> writer_;
+  std::optional<DataValue> data_;  // set while a data value is read
+  absl::Status status_;
+};
+
+// The second pass, for one input whose data came before its datatype or shape: decodes the
+// value after the "data" key at `input.text_at`.
+absl::Status DecodeDeferred(absl::string_view json, InputData& input, const RestDecodeLimits& limits,
+                            int64_t& elements) {
+  absl::StatusOr<int64_t> expected = AdmitData(input, limits, json.size(), elements);
+  if (!expected.ok()) return expected.status();
+  size_t at = input.text_at;
+  while (at < json.size() && (json[at] == ':' || json[at] == ' ' || json[at] == '\t' || json[at] == '\n' ||
+                              json[at] == '\r')) {
+    ++at;
+  }
+  ElementWriter writer(*input.type, *expected, input.bytes);
+  DataValue value(&writer);
+  DataEvents events(value);
+  rapidjson::MemoryStream text(json.data() + at, json.size() - at);
+  JsonStream stream(text);
+  rapidjson::Reader reader;
+  reader.Parse<kReadFlags | rapidjson::kParseStopWhenDoneFlag>(stream, events);
+  if (reader.HasParseError()) return Invalid(input.name, value.error());
+  input.count = writer.count();
+  input.state = InputData::State::kDecoded;
+  return absl::OkStatus();
+}
+
+// One input from its (data-less) JSON object and what the first pass decoded of its data.
+absl::Status ParseInput(const Value& input, absl::string_view json, absl::string_view binary, size_t& binary_offset,
+                        InputData& data, const RestDecodeLimits& limits, int64_t& elements, Tensor& t) {
   const Value* name = Member(input, "name");
   if (name == nullptr || !name->IsString()) return absl::InvalidArgumentError("every input needs a string \"name\"");
   t.name.assign(name->GetString(), name->GetStringLength());
@@ -158,14 +446,13 @@ absl::Status ParseInput(const Value& input, size_t json_bytes, absl::string_view
     if (!d.IsInt64()) return Invalid(t.name, "\"shape\" must hold integers");
     t.shape.push_back(d.GetInt64());
   }
-  // Invalid shapes (negative, overflowing) are reported by ValidateRequest, with context.
-  const int64_t expected = CheckedNumElements(t.shape).value_or(0);
   const Value* binary_size =
       Member(input, "parameters") ? Member(*Member(input, "parameters"), "binary_data_size") : nullptr;
-  const Value* data = Member(input, "data");
   if (binary_size != nullptr) {
     if (!binary_size->IsUint64()) return Invalid(t.name, "parameters.binary_data_size must be a non-negative integer");
-    if (data != nullptr) return Invalid(t.name, "has both \"data\" and parameters.binary_data_size; send one");
+    if (data.state != InputData::State::kNone) {
+      return Invalid(t.name, "has both \"data\" and parameters.binary_data_size; send one");
+    }
     const uint64_t size = binary_size->GetUint64();
     if (size > binary.size() - binary_offset) {
       return Invalid(t.name, absl::StrCat("binary_data_size ", size, " runs past the ", binary.size(),
@@ -175,13 +462,20 @@ absl::Status ParseInput(const Value& input, size_t json_bytes, absl::string_view
     binary_offset += size;
     return absl::OkStatus();  // size against shape: ValidateRequest
   }
-  if (data == nullptr) return Invalid(t.name, "needs \"data\" (or parameters.binary_data_size with binary data)");
-  absl::StatusOr<int64_t> count = FlattenData(t.name, *data, t.dtype, expected, json_bytes, t.data);
-  if (!count.ok()) return count.status();
-  if (*count != expected) {
-    return Invalid(t.name, absl::StrCat(*count > expected ? "more than " : "", *count > expected ? expected : *count,
-                                        " elements in data but its shape needs ", expected));
+  if (data.state == InputData::State::kNone) {
+    return Invalid(t.name, "needs \"data\" (or parameters.binary_data_size with binary data)");
   }
+  if (data.state == InputData::State::kDeferred) {
+    data.name = t.name;
+    absl::Status decoded = DecodeDeferred(json, data, limits, elements);
+    if (!decoded.ok()) return decoded;
+  }
+  // Invalid shapes (negative, overflowing) stopped decoding; ValidateRequest words them.
+  const int64_t expected = CheckedNumElements(t.shape).value_or(0);
+  if (data.count != expected) {
+    return Invalid(t.name, absl::StrCat(data.count, " elements in data but its shape needs ", expected));
+  }
+  t.data = std::move(data.bytes);
   return absl::OkStatus();
 }
 
@@ -261,7 +555,7 @@ bool RestOutputFormat::Binary(const std::string& name) const {
 }
 
 absl::StatusOr<RestInferRequest> ParseRestInfer(const std::string& model_name, int64_t version, absl::string_view body,
-                                                std::optional<size_t> json_length) {
+                                                std::optional<size_t> json_length, const RestDecodeLimits& limits) {
   absl::string_view json = body;
   absl::string_view binary;
   if (json_length.has_value()) {
@@ -272,12 +566,27 @@ absl::StatusOr<RestInferRequest> ParseRestInfer(const std::string& model_name, i
     json = body.substr(0, *json_length);
     binary = body.substr(*json_length);
   }
+  // Note [JSON straight into tensors]: the body is read once, by rapidjson's SAX reader; the
+  // inputs' data go straight into their tensors (FirstPass), everything else into a small
+  // document. A DOM of the whole body cost 16 bytes per element on top of the body and the
+  // tensors (30 MB of JSON took a MiniLM pod from ~400 to 874 MiB); now decoding holds the body,
+  // the tensors (charged before they are written) and a few hundred bytes. RESULTS.md, "Memory
+  // per byte of JSON".
   rapidjson::Document doc;
-  // Iterative: deeply nested input cannot exhaust the stack.
-  doc.Parse<rapidjson::kParseIterativeFlag>(json.data(), json.size());
-  if (doc.HasParseError()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("request body is not valid JSON (error at byte ", doc.GetErrorOffset(), ")"));
+  rapidjson::MemoryStream text(json.data(), json.size());
+  FirstPass pass(doc, text, json.size(), limits);
+  std::optional<size_t> error_at;
+  auto read = [&](rapidjson::Document&) {
+    JsonStream stream(text);
+    rapidjson::Reader reader;
+    reader.Parse<kReadFlags>(stream, pass);
+    if (reader.HasParseError()) error_at = reader.GetErrorOffset();
+    return !error_at.has_value();
+  };
+  doc.Populate(read);
+  if (!pass.status().ok()) return pass.status();
+  if (error_at.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat("request body is not valid JSON (error at byte ", *error_at, ")"));
   }
   if (!doc.IsObject()) return absl::InvalidArgumentError("request body must be a JSON object");
   RestInferRequest parsed;
@@ -296,9 +605,11 @@ absl::StatusOr<RestInferRequest> ParseRestInfer(const std::string& model_name, i
   const Value* inputs = Member(doc, "inputs");
   if (inputs == nullptr || !inputs->IsArray()) return absl::InvalidArgumentError("request needs an \"inputs\" array");
   size_t binary_offset = 0;
-  for (const Value& input : inputs->GetArray()) {
+  int64_t elements = 0;  // of the inputs decoded in the second pass, for the element limit
+  std::vector<InputData>& data = pass.inputs();
+  for (rapidjson::SizeType i = 0; i < inputs->Size(); ++i) {
     Tensor t;
-    absl::Status status = ParseInput(input, json.size(), binary, binary_offset, t);
+    absl::Status status = ParseInput((*inputs)[i], json, binary, binary_offset, data[i], limits, elements, t);
     if (!status.ok()) return status;
     request.inputs.push_back(std::move(t));
   }

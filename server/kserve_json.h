@@ -8,7 +8,8 @@
 // "data"}], "outputs": [{"name", "parameters"}]}`. With the binary extension the body is that
 // JSON, `json_length` bytes (the Inference-Header-Content-Length header), followed by the
 // binary inputs, in order, each `parameters.binary_data_size` bytes of little-endian elements.
-// Honoured parameters: request "timeout" (µs, tightens the deadline, as over gRPC) and
+// The body is read in one pass, `data` straight into the tensors (Note [JSON straight into
+// tensors] in kserve_json.cc). Honoured parameters: request "timeout" (µs, tightens the deadline, as over gRPC) and
 // "binary_data_output" (all outputs binary); output "binary_data". JSON `data` holds numbers
 // (BOOL: true/false); FP16 and BF16 accept JSON numbers too (rounded to nearest), which
 // Triton does not.
@@ -24,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "runtime/inference_request.h"
+#include "server/request_memory.h"
 
 namespace seqserve {
 
@@ -40,11 +42,22 @@ struct RestInferRequest {
   RestOutputFormat format;
 };
 
+// What decoding may take, checked from each input's "datatype" and "shape" before its data
+// is read.
+struct RestDecodeLimits {
+  // Most elements over all inputs (--max-request-elements); 0 = no limit.
+  int64_t max_elements = 0;
+  // Grown by each decoded tensor's bytes before they are written (Note [request bytes]); null:
+  // not counted.
+  RequestMemory::Charge* charge = nullptr;
+};
+
 // Parses an infer body for model `model_name`, version `version` (0 = latest). Binary inputs
 // borrow from `body` (Tensor::borrowed), which must outlive the request. INVALID_ARGUMENT with
-// what to fix for anything malformed.
+// what to fix for anything malformed; RESOURCE_EXHAUSTED when a tensor does not fit `limits`'
+// charge.
 absl::StatusOr<RestInferRequest> ParseRestInfer(const std::string& model_name, int64_t version, absl::string_view body,
-                                                std::optional<size_t> json_length);
+                                                std::optional<size_t> json_length, const RestDecodeLimits& limits = {});
 
 struct RestInferBody {
   std::string body;

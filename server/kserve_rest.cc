@@ -180,7 +180,8 @@ void KServeRest::Handle(const HttpRequest& request, HttpReply reply) {
 }
 
 void KServeRest::Infer(const HttpRequest& request, const std::string& model, int64_t version, HttpReply reply) {
-  CallInfo call{Api::kRest, model, absl::InfiniteFuture(), nullptr};
+  // The body and its decoded tensors are charged by the HTTP layer and here (message_bytes -1).
+  CallInfo call{Api::kRest, model, absl::InfiniteFuture(), request.cancel, -1};
   std::optional<size_t> json_length;
   if (std::optional<absl::string_view> header = request.Header("Inference-Header-Content-Length")) {
     size_t n = 0;
@@ -195,7 +196,8 @@ void KServeRest::Infer(const HttpRequest& request, const std::string& model, int
         415, absl::StrCat("Content-Encoding '", *encoding, "' is not supported; send the body uncompressed")));
   }
   // The body lives until the reply is sent, after the request is done: binary inputs borrow it.
-  absl::StatusOr<RestInferRequest> parsed = ParseRestInfer(model, version, request.body, json_length);
+  absl::StatusOr<RestInferRequest> parsed =
+      ParseRestInfer(model, version, request.body, json_length, {path_.limits().max_elements, request.charge});
   auto pending = std::make_shared<PendingInfer>();
   pending->model_name = model;
   using Decoded = absl::StatusOr<std::unique_ptr<InferenceRequest>>;

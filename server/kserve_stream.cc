@@ -76,7 +76,7 @@ class StreamReactor final : public StreamReactorBase {
 
   void Submit(const std::shared_ptr<Slot>& slot) {
     path_.Start(
-        GrpcCall(Api::kKServe, context_, slot->request.model_name(), cancel_), FromKServe(slot->request),
+        GrpcCall(Api::kKServe, context_, slot->request.model_name(), cancel_, slot->request), FromKServe(slot->request),
         [slot](InferenceResponse& result) {
           ToKServe(slot->request, result, slot->response.mutable_infer_response());
           return absl::OkStatus();

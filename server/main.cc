@@ -8,6 +8,7 @@
 // then the process exits 0.
 #include <signal.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -47,6 +48,7 @@
 #include "server/predict_service.h"
 #include "server/readiness.h"
 #include "server/repository_control.h"
+#include "server/request_memory.h"
 #include "server/request_path.h"
 #include "server/server_options.h"
 #include "server/version.h"
@@ -83,13 +85,17 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 }
 
 // The REST port's options: the HTTP limits, the REST address and port, the body limit of
-// --max-message-bytes and the gRPC port's TLS files.
-absl::StatusOr<HttpServerOptions> RestServerOptions(const ServerOptions& options) {
+// --max-message-bytes, the request memory bodies are charged to, the hang-up count and the gRPC
+// port's TLS files.
+absl::StatusOr<HttpServerOptions> RestServerOptions(const ServerOptions& options, RequestMemory* memory,
+                                                    std::atomic<int64_t>* hangups) {
   HttpServerOptions rest = options.http;
   rest.name = "REST";
   rest.address = options.http_address;
   rest.port = options.http_port;
   rest.max_body_bytes = options.max_message_bytes;
+  rest.body_memory = memory;
+  rest.hangups = hangups;
   for (auto [path, pem] :
        {std::pair{&options.tls_cert, &rest.tls_cert_pem}, std::pair{&options.tls_key, &rest.tls_key_pem},
         std::pair{&options.tls_client_ca, &rest.tls_client_ca_pem}}) {
@@ -142,8 +148,18 @@ absl::Status InstallCudaPools(const ServerOptions& options, std::vector<PoolSour
   return absl::OkStatus();
 }
 
-int Run(const ServerOptions& options) {
+int Run(ServerOptions options) {
   const sigset_t signals = BlockShutdownSignals();
+  // Note [budget from the pod]: the bytes kept for requests and the largest request follow from
+  // the pod's limit alone, so they are known before anything loads.
+  const MemoryLimit limit = DetectMemoryLimit();
+  ResolveMemoryDefaults(limit.bytes.value_or(PhysicalMemoryBytes()), options);
+  RequestMemory request_memory(options.request_memory_bytes);
+  std::atomic<int64_t> rest_hangups{0};  // Note [REST hang-ups]
+  LogInfo("request memory: ",
+          options.request_memory_bytes > 0 ? absl::StrCat(options.request_memory_bytes >> 20, " MiB") : "unlimited",
+          " for requests in flight, largest request ", options.max_message_bytes >> 20,
+          " MiB (--request-memory-bytes, --max-message-bytes)");
   // The pools must be libtorch's allocators before the first tensor exists.
   memory::CachingAllocator* pool = nullptr;
   std::vector<PoolSource> pools;
@@ -160,7 +176,10 @@ int Run(const ServerOptions& options) {
     pool = *installed;
   }
   MemoryGate cpu_memory;  // the CPU pool's budget for batches
-  PodMemory pod_memory(options.memory_budget_bytes, pool, &cpu_memory, DetectMemoryLimit());
+  // Without a limit the pool is unlimited and nothing is set aside from it.
+  PodMemory pod_memory(options.memory_budget_bytes,
+                       limit.bytes.has_value() ? static_cast<uint64_t>(options.request_memory_bytes) : 0, pool,
+                       &cpu_memory, limit);
   pod_memory.PlanBeforeLoading();
   if (pool != nullptr) pools.push_back({"cpu", pool, [&pod_memory] { return pod_memory.CapacityBytes(); }});
   if (absl::Status cuda = InstallCudaPools(options, pools); !cuda.ok()) {
@@ -183,7 +202,8 @@ int Run(const ServerOptions& options) {
   ModelRepository& repository = **opened;
   ServingState state;
   RequestMetrics request_metrics(repository.ModelNames());
-  RequestPath path(repository, state, request_metrics, {options.max_request_elements, options.default_deadline});
+  RequestPath path(repository, state, request_metrics,
+                   {options.max_request_elements, options.default_deadline, &request_memory});
   const Readiness readiness(repository, state, options.strict_readiness);
   const BuildInfo build{kSeqserveVersion, TorchVersion(), CudaAvailable() ? "cuda" : "cpu"};
   PredictService predict(path, readiness, build);
@@ -193,6 +213,7 @@ int Run(const ServerOptions& options) {
   MetricsCollector collector(repository, request_metrics, build);
   if (!pools.empty()) collector.AddProvider(MemoryPoolMetrics(pools));
   collector.AddProvider(pod_memory.Metrics());
+  collector.AddProvider(RequestMemoryMetrics(request_memory, rest_hangups));
   HttpServerOptions metrics_http = options.http;
   metrics_http.name = "metrics";
   metrics_http.address = options.metrics_address;
@@ -207,7 +228,7 @@ int Run(const ServerOptions& options) {
   KServeRest rest_routes(path, readiness, &control);
   std::unique_ptr<HttpServer> rest;
   if (options.http_port >= 0) {
-    absl::StatusOr<HttpServerOptions> rest_options = RestServerOptions(options);
+    absl::StatusOr<HttpServerOptions> rest_options = RestServerOptions(options, &request_memory, &rest_hangups);
     absl::StatusOr<std::unique_ptr<HttpServer>> started =
         rest_options.ok() ? HttpServer::Start(*rest_options,
                                               [&rest_routes](const HttpRequest& request, HttpReply reply) {
@@ -233,6 +254,13 @@ int Run(const ServerOptions& options) {
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
+  // Note [gRPC receive memory]: what gRPC holds of a message before it hands it over is
+  // outside RequestMemory. Its resource quota bounds its buffers to the request memory.
+  if (options.request_memory_bytes > 0) {
+    grpc::ResourceQuota quota("seqserve-grpc");
+    quota.Resize(static_cast<size_t>(options.request_memory_bytes));
+    builder.SetResourceQuota(quota);
+  }
   if (options.max_connection_age > absl::ZeroDuration()) {
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
                                static_cast<int>(absl::ToInt64Milliseconds(options.max_connection_age)));

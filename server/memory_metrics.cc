@@ -97,4 +97,33 @@ MetricsCollector::Provider MemoryPoolMetrics(std::vector<PoolSource> pools) {
   };
 }
 
+MetricsCollector::Provider RequestMemoryMetrics(const RequestMemory& memory, const std::atomic<int64_t>& hangups) {
+  return [&memory, &hangups](std::vector<MetricFamily>& out) {
+    auto one = [&out](const char* name, const char* help, MetricType type, int64_t value) {
+      MetricFamily f;
+      f.name = name;
+      f.help = help;
+      f.type = type;
+      ClientMetric m;
+      (type == MetricType::Counter ? m.counter.value : m.gauge.value) = static_cast<double>(value);
+      f.metric.push_back(std::move(m));
+      out.push_back(std::move(f));
+    };
+    one("seqserve_request_memory_bytes",
+        "Bytes held by requests in flight: bodies and messages, decoded tensors, queued requests.", MetricType::Gauge,
+        memory.in_use());
+    one("seqserve_request_memory_peak_bytes", "Most bytes held by requests in flight at once since start.",
+        MetricType::Gauge, memory.peak());
+    one("seqserve_request_memory_budget_bytes",
+        "Bytes requests in flight may hold at once (--request-memory-bytes); 0 = unlimited.", MetricType::Gauge,
+        memory.budget());
+    one("seqserve_request_memory_refusals_total",
+        "Requests refused RESOURCE_EXHAUSTED (429) because their bytes did not fit the request memory.",
+        MetricType::Counter, memory.refusals());
+    one("seqserve_rest_hangups_total",
+        "REST clients that hung up while their request was in the server; each request was cancelled.",
+        MetricType::Counter, hangups.load(std::memory_order_relaxed));
+  };
+}
+
 }  // namespace seqserve

@@ -2,6 +2,7 @@
 #ifndef SEQSERVE_SERVER_MEMORY_METRICS_H_
 #define SEQSERVE_SERVER_MEMORY_METRICS_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -9,6 +10,7 @@
 
 #include "memory/caching_allocator.h"
 #include "server/metrics_collector.h"
+#include "server/request_memory.h"
 
 namespace seqserve {
 
@@ -24,6 +26,11 @@ struct PoolSource {
 // A provider for MetricsCollector: seqserve_memory_* families with one series per pool
 // (label `pool`), including seqserve_memory_headroom_ratio = 1 - reserved / capacity.
 MetricsCollector::Provider MemoryPoolMetrics(std::vector<PoolSource> pools);
+
+// A provider for MetricsCollector: seqserve_request_memory_{bytes,peak_bytes,budget_bytes},
+// seqserve_request_memory_refusals_total (Note [request bytes]) and seqserve_rest_hangups_total
+// (Note [REST hang-ups]). Both must outlive it.
+MetricsCollector::Provider RequestMemoryMetrics(const RequestMemory& memory, const std::atomic<int64_t>& hangups);
 
 }  // namespace seqserve
 

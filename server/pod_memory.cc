@@ -14,8 +14,9 @@ std::string Mib(int64_t bytes) { return absl::StrCat(bytes >> 20, " MiB"); }
 
 }  // namespace
 
-PodMemory::PodMemory(int64_t budget_flag, memory::CachingAllocator* pool, MemoryGate* gate, MemoryLimit limit)
-    : budget_flag_(budget_flag), pool_(pool), gate_(gate), limit_(std::move(limit)) {}
+PodMemory::PodMemory(int64_t budget_flag, uint64_t request_bytes, memory::CachingAllocator* pool, MemoryGate* gate,
+                     MemoryLimit limit)
+    : budget_flag_(budget_flag), request_bytes_(request_bytes), pool_(pool), gate_(gate), limit_(std::move(limit)) {}
 
 void PodMemory::PlanBeforeLoading() { Plan(false); }
 void PodMemory::PlanAfterLoading() { Plan(true); }
@@ -29,7 +30,8 @@ void PodMemory::Plan(bool after_loading) {
     // measurement. Resident - reserved can fall below it when the pool reserved pages it has not
     // touched (a warm-up batch that ran out of its budget).
     const uint64_t floor_resident = before.reserved_bytes + outside_floor_;
-    plan = PlanPoolBudget(limit_.bytes, std::max<uint64_t>(ResidentBytes(), floor_resident), before.reserved_bytes);
+    plan = PlanPoolBudget(limit_.bytes, std::max<uint64_t>(ResidentBytes(), floor_resident), before.reserved_bytes,
+                          request_bytes_);
     outside_floor_ = std::max(outside_floor_, plan.outside_pool);
   } else {
     plan.limit = limit_.bytes;

@@ -23,9 +23,11 @@ namespace seqserve {
 
 class PodMemory {
  public:
-  // `budget_flag`: --memory-budget-bytes (-1: the rule; 0: unlimited; > 0: that). `pool` and
+  // `budget_flag`: --memory-budget-bytes (-1: the rule; 0: unlimited; > 0: that).
+  // `request_bytes`: what is set aside for requests in flight (Note [request bytes]). `pool` and
   // `gate` are not owned and must outlive this; `pool` may be null (libtorch's allocator).
-  PodMemory(int64_t budget_flag, memory::CachingAllocator* pool, MemoryGate* gate, MemoryLimit limit);
+  PodMemory(int64_t budget_flag, uint64_t request_bytes, memory::CachingAllocator* pool, MemoryGate* gate,
+            MemoryLimit limit);
 
   void PlanBeforeLoading();
   void PlanAfterLoading();
@@ -41,6 +43,7 @@ class PodMemory {
   void Plan(bool after_loading);
 
   const int64_t budget_flag_;
+  const uint64_t request_bytes_;
   memory::CachingAllocator* const pool_;
   MemoryGate* const gate_;
   const MemoryLimit limit_;

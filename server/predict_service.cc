@@ -12,7 +12,7 @@ namespace seqserve {
 grpc::ServerUnaryReactor* PredictService::Predict(grpc::CallbackServerContext* context,
                                                   const v1::PredictRequest* request, v1::PredictResponse* response) {
   auto* reactor = new InferReactor();
-  StartUnary(path_, Api::kPredict, context, reactor, request->model_name(), FromWire(*request),
+  StartUnary(path_, Api::kPredict, context, reactor, request->model_name(), *request, FromWire(*request),
              [request, response](InferenceResponse& result) {
                response->set_model_name(request->model_name());
                response->set_model_version(result.model_version);

@@ -8,6 +8,16 @@
 
 namespace seqserve {
 
+absl::Status AddElements(absl::Span<const int64_t> shape, int64_t max, int64_t& total) {
+  const std::optional<int64_t> n = CheckedNumElements(shape);
+  if (!n.has_value()) return absl::OkStatus();
+  if (__builtin_add_overflow(total, *n, &total) || total > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("request has more than ", max, " tensor elements, the server's limit (--max-request-elements)"));
+  }
+  return absl::OkStatus();
+}
+
 void RequestPath::Start(CallInfo call, absl::StatusOr<std::unique_ptr<InferenceRequest>> decoded, ResponseWriter write,
                         std::function<void(absl::Status)> finish) {
   const absl::Time received = absl::Now();
@@ -28,14 +38,23 @@ void RequestPath::Start(CallInfo call, absl::StatusOr<std::unique_ptr<InferenceR
     return;
   }
   std::unique_ptr<InferenceRequest> request = std::move(*decoded);
+  // The message and the tensors decoded from it (those that do not borrow from it), held until
+  // the call finishes: a request waiting in a queue keeps its bytes (Note [request bytes]).
+  std::shared_ptr<RequestMemory::Charge> charge;
+  if (limits_.memory != nullptr && call.message_bytes >= 0) {
+    int64_t bytes = call.message_bytes;
+    for (const Tensor& t : request->inputs) bytes += static_cast<int64_t>(t.data.size());
+    charge = std::make_shared<RequestMemory::Charge>();
+    if (absl::Status taken = limits_.memory->Take(bytes, "a request", *charge); !taken.ok()) {
+      done(std::move(taken));
+      return;
+    }
+  }
   if (limits_.max_elements > 0) {
     int64_t elements = 0;
     for (const Tensor& t : request->inputs) {
-      const std::optional<int64_t> n = CheckedNumElements(t.shape);
-      if (!n.has_value()) continue;  // a negative or overflowing shape: ValidateRequest says which
-      if (__builtin_add_overflow(elements, *n, &elements) || elements > limits_.max_elements) {
-        done(absl::InvalidArgumentError(absl::StrCat("request has more than ", limits_.max_elements,
-                                                     " tensor elements, the server's limit (--max-request-elements)")));
+      if (absl::Status within = AddElements(t.shape, limits_.max_elements, elements); !within.ok()) {
+        done(std::move(within));
         return;
       }
     }
@@ -45,7 +64,7 @@ void RequestPath::Start(CallInfo call, absl::StatusOr<std::unique_ptr<InferenceR
     request->deadline = received + limits_.default_deadline;
   }
   request->cancel = std::move(call.cancel);
-  request->done = [write = std::move(write), done](absl::StatusOr<InferenceResponse> result) {
+  request->done = [write = std::move(write), done, charge = std::move(charge)](absl::StatusOr<InferenceResponse> result) {
     done(result.ok() ? write(*result) : result.status());
   };
   absl::Status status = repository_.Infer(request);

@@ -14,8 +14,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "runtime/inference_request.h"
 #include "runtime/model_repository.h"
+#include "server/request_memory.h"
 #include "server/request_metrics.h"
 
 namespace seqserve {
@@ -43,6 +45,10 @@ struct CallInfo {
   absl::Time deadline = absl::InfiniteFuture();
   // Set by the transport when the client goes away; may be null.
   std::shared_ptr<CancellationFlag> cancel;
+  // Bytes of the received message, charged to request memory here with the tensors decoded
+  // from it (gRPC, whose messages arrive whole); -1: the transport charged the call itself
+  // (REST: its body as it arrived, its tensors as they were decoded).
+  int64_t message_bytes = -1;
 };
 
 // Limits every request is held to before it is queued.
@@ -51,7 +57,15 @@ struct RequestLimits {
   int64_t max_elements = 0;
   // Deadline of requests that carry none (from the transport or the request); zero = none.
   absl::Duration default_deadline = absl::ZeroDuration();
+  // Where calls with a message_bytes are charged until they finish (Note [request bytes]);
+  // not owned; null = not counted.
+  RequestMemory* memory = nullptr;
 };
+
+// Adds the elements of `shape` to `total`: INVALID_ARGUMENT when they take it past `max`
+// (> 0; the --max-request-elements rule, shared by the decoders that check it before reading
+// data). A negative or overflowing shape adds nothing (ValidateRequest reports it, in context).
+absl::Status AddElements(absl::Span<const int64_t> shape, int64_t max, int64_t& total);
 
 // Thread-safe; the repository, state and metrics must outlive it.
 class RequestPath {
@@ -66,6 +80,7 @@ class RequestPath {
              std::function<void(absl::Status)> finish);
 
   ModelRepository& repository() { return repository_; }
+  const RequestLimits& limits() const { return limits_; }
   const ServingState& state() const { return state_; }
 
  private:

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "runtime/host_memory.h"
 #include "server/version.h"
 
 namespace seqserve {
@@ -93,12 +94,30 @@ const std::vector<Flag>& Flags() {
          o.port_file = std::string(v);
          return true;
        }},
-      {"max-message-bytes", "Largest gRPC message and REST request body, in bytes (default 268435456).", false,
+      {"max-message-bytes",
+       "Largest gRPC message and REST request body, in bytes: auto (default) = a fourth of the request memory, "
+       "within [4 MiB, 256 MiB], or a byte count.",
+       false,
        [](ServerOptions& o, absl::string_view v) {
          int64_t x;
+         if (v == "auto") {
+           o.max_message_bytes = -1;
+           return true;
+         }
          if (!absl::SimpleAtoi(v, &x) || x < 1024 || x > (int64_t{1} << 31) - 1) return false;
          o.max_message_bytes = x;
          return true;
+       }},
+      {"request-memory-bytes",
+       "Most bytes requests in flight may hold at once (bodies, messages, decoded tensors, queued requests): auto "
+       "(default) = an eighth of the cgroup memory limit (of RAM without one), 0 = unlimited, or a byte count.",
+       false,
+       [](ServerOptions& o, absl::string_view v) {
+         if (v == "auto") {
+           o.request_memory_bytes = -1;
+           return true;
+         }
+         return absl::SimpleAtoi(v, &o.request_memory_bytes) && o.request_memory_bytes >= 0;
        }},
       {"max-request-elements", "Most tensor elements in one request (default 16777216).", false,
        [](ServerOptions& o, absl::string_view v) {
@@ -247,6 +266,16 @@ absl::StatusOr<ServerOptions> ParseServerOptions(int argc, char** argv) {
     return absl::InvalidArgumentError(absl::StrCat("--model-repository is required\n", Usage()));
   }
   return options;
+}
+
+void ResolveMemoryDefaults(uint64_t limit, ServerOptions& options) {
+  if (options.request_memory_bytes < 0) options.request_memory_bytes = static_cast<int64_t>(RequestMemoryBudget(limit));
+  if (options.max_message_bytes < 0) {
+    // Unlimited request memory: the largest message as if the machine's memory were the limit.
+    const uint64_t requests =
+        options.request_memory_bytes > 0 ? static_cast<uint64_t>(options.request_memory_bytes) : RequestMemoryBudget(limit);
+    options.max_message_bytes = static_cast<int64_t>(DefaultMaxMessageBytes(requests));
+  }
 }
 
 }  // namespace seqserve

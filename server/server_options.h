@@ -37,9 +37,16 @@ struct ServerOptions {
   // If set, written once the server listens: "grpc_port=N\nmetrics_port=M\nhttp_port=H\n"
   // (H = -1 without REST).
   std::string port_file;
-  // Largest gRPC message accepted or sent, and largest REST request body. Default 256 MiB
-  // (tensors outgrow gRPC's 4 MiB).
-  int64_t max_message_bytes = int64_t{256} << 20;
+  // Largest gRPC message accepted or sent, and largest REST request body. Default -1
+  // (--max-message-bytes=auto): a fourth of the request memory, within [4 MiB, 256 MiB]
+  // (Note [budget from the pod] in runtime/host_memory.h: 31 MiB in a 1000 MiB pod, 256 MiB on
+  // a machine of 8 GiB or more without a limit). ResolveMemoryDefaults sets it.
+  int64_t max_message_bytes = -1;
+  // Most bytes requests in flight may hold at once: bodies and messages, their decoded tensors,
+  // requests waiting in queues (Note [request bytes] in server/request_memory.h); a request that
+  // does not fit is refused RESOURCE_EXHAUSTED / 429. Default -1 (auto): an eighth of the
+  // cgroup memory limit, of RAM without one. 0 = unlimited. ResolveMemoryDefaults sets it.
+  int64_t request_memory_bytes = -1;
   // Most elements (over all inputs) in one inference request; beyond, INVALID_ARGUMENT before
   // anything is queued. Default 16M (128 MiB of int64): bounds what one request can make the
   // server allocate, whatever its message size.
@@ -103,6 +110,10 @@ struct ServerOptions {
 // INVALID_ARGUMENT naming the flag for unknown flags or bad values. "--help" and "--version"
 // yield a CANCELLED status whose message is the usage text or "seqserve <version>".
 absl::StatusOr<ServerOptions> ParseServerOptions(int argc, char** argv);
+
+// Replaces the "auto" (-1) of request_memory_bytes and max_message_bytes by Note [budget from
+// the pod]'s values for `limit` (the pod's memory limit, else the machine's memory).
+void ResolveMemoryDefaults(uint64_t limit, ServerOptions& options);
 
 }  // namespace seqserve
 

@@ -307,7 +307,7 @@ def check_entrypoint_flags(checks, binary, flags):
                  if unmapped else "; every server flag but --port-file has one"))
         sample = {"grpc-address": "0.0.0.0", "grpc-port": "8001", "metrics-address": "0.0.0.0",
                   "metrics-port": "8002", "http-address": "0.0.0.0", "http-port": "8000",
-                  "max-message-bytes": "268435456", "strict-readiness": "true",
+                  "max-message-bytes": "auto", "request-memory-bytes": "auto", "strict-readiness": "true",
                   "drain-timeout": "25", "drain-grace": "2", "max-connection-age": "300",
                   "cpu-allocator": "pool", "memory-budget-bytes": "auto",
                   "model-repository": "/models", "memory-trace": "/tmp/pool.trace", "model-control-mode": "poll"}

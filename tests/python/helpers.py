@@ -157,6 +157,35 @@ def rest_call(server, method, path, body=None, headers=None, timeout=60):
         conn.close()
 
 
+def raw_exchange(port, request_bytes, timeout=15):
+    """Sends `request_bytes` (tolerating a server that answers and closes before reading them
+    all) and returns the status code of the answer, or fails after `timeout` s."""
+    import re
+    import socket
+    import time
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    answer = b""
+    try:
+        try:
+            s.sendall(request_bytes)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        deadline = time.monotonic() + timeout
+        while b"\r\n" not in answer and time.monotonic() < deadline:
+            try:
+                chunk = s.recv(4096)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not chunk:
+                break
+            answer += chunk
+    finally:
+        s.close()
+    match = re.match(rb"HTTP/1\.[01] (\d{3}) ", answer)
+    assert match, f"no HTTP answer in {timeout}s: {answer[:200]!r}"
+    return int(match.group(1)), answer
+
+
 def encoder_rest_body(ids, **extra):
     """A KServe v2 REST JSON infer body for the encoder: token `ids` ([rows, length] or one row),
     all attended; `extra` goes into the body (e.g. parameters=..., outputs=...)."""

@@ -15,7 +15,8 @@ import pytest
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from helpers import demo_repository, encoder_repository, encoder_rest_body, metric, rest_call, wait_rest_ready
+from helpers import (demo_repository, encoder_repository, encoder_rest_body, metric, raw_exchange, rest_call,
+                     wait_rest_ready)
 
 CASES = ["enc_1x7", "enc_3x33", "enc_2x1", "enc_1x512", "lin_1", "lin_5"]
 
@@ -409,32 +410,6 @@ def small_body_server(request, start_server, tmp_path_factory):
     wait_rest_ready(s).close()
     yield s
     assert s.stop() == 0, s.read_log()[-4000:]
-
-
-def raw_exchange(port, request_bytes, timeout=15):
-    """Sends `request_bytes` (tolerating a server that answers and closes before reading them
-    all) and returns the status code of the answer, or fails after `timeout` s."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    answer = b""
-    try:
-        try:
-            s.sendall(request_bytes)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        deadline = time.monotonic() + timeout
-        while b"\r\n" not in answer and time.monotonic() < deadline:
-            try:
-                chunk = s.recv(4096)
-            except (ConnectionResetError, socket.timeout):
-                break
-            if not chunk:
-                break
-            answer += chunk
-    finally:
-        s.close()
-    match = re.match(rb"HTTP/1\.[01] (\d{3}) ", answer)
-    assert match, f"no HTTP answer in {timeout}s: {answer[:200]!r}"
-    return int(match.group(1)), answer
 
 
 def test_body_over_max_message_bytes_is_413(small_body_server, reference):

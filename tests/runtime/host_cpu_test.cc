@@ -151,20 +151,33 @@ TEST_F(FakeCgroupTest, NoMemoryLimitFound) {
   EXPECT_FALSE(DetectMemory().bytes.has_value());
 }
 
-TEST(HostMemoryTest, PoolBudgetIsTheLimitLessWhatLivesOutsideThePoolAndAMargin) {
+TEST(HostMemoryTest, PoolBudgetIsTheLimitLessWhatLivesOutsideThePoolAMarginAndRequests) {
   constexpr uint64_t kMiB = 1 << 20;
-  PoolBudget plan = PlanPoolBudget(1000 * kMiB, /*resident=*/500 * kMiB, /*pool_reserved=*/100 * kMiB);
+  PoolBudget plan = PlanPoolBudget(1000 * kMiB, /*resident=*/500 * kMiB, /*pool_reserved=*/100 * kMiB,
+                                   /*requests=*/125 * kMiB);
   EXPECT_EQ(plan.outside_pool, 400 * kMiB);
   EXPECT_EQ(plan.margin, 64 * kMiB);  // max(64 MiB, 5%)
-  EXPECT_EQ(plan.budget, 1000 * kMiB - 400 * kMiB - 64 * kMiB);
-  plan = PlanPoolBudget(4000 * kMiB, 500 * kMiB, 0);
+  EXPECT_EQ(plan.requests, 125 * kMiB);
+  EXPECT_EQ(plan.budget, 1000 * kMiB - 400 * kMiB - 64 * kMiB - 125 * kMiB);
+  plan = PlanPoolBudget(4000 * kMiB, 500 * kMiB, 0, 0);
   EXPECT_EQ(plan.margin, 200 * kMiB);
   EXPECT_EQ(plan.budget, 4000 * kMiB - 500 * kMiB - 200 * kMiB);
   // No limit: unlimited. A limit that leaves nothing: a budget nothing fits in, said so.
-  EXPECT_EQ(PlanPoolBudget(std::nullopt, 500 * kMiB, 0).budget, 0u);
-  plan = PlanPoolBudget(300 * kMiB, 400 * kMiB, 0);
+  EXPECT_EQ(PlanPoolBudget(std::nullopt, 500 * kMiB, 0, 125 * kMiB).budget, 0u);
+  plan = PlanPoolBudget(300 * kMiB, 200 * kMiB, 0, 100 * kMiB);
   EXPECT_EQ(plan.budget, 1u);
   EXPECT_NE(plan.reason.find("refused"), std::string::npos) << plan.reason;
+}
+
+// Note [budget from the pod]: an eighth of the limit for requests in flight, a fourth of that
+// for the largest one, within [4 MiB, 256 MiB].
+TEST(HostMemoryTest, RequestBytesAndTheLargestRequestFollowTheLimit) {
+  constexpr uint64_t kMiB = 1 << 20;
+  EXPECT_EQ(RequestMemoryBudget(1000 * kMiB), 125 * kMiB);
+  EXPECT_EQ(DefaultMaxMessageBytes(RequestMemoryBudget(1000 * kMiB)), 125 * kMiB / 4);
+  EXPECT_EQ(RequestMemoryBudget(64 * kMiB), 16 * kMiB);  // at least 16 MiB
+  EXPECT_EQ(DefaultMaxMessageBytes(RequestMemoryBudget(64 * kMiB)), 4 * kMiB);
+  EXPECT_EQ(DefaultMaxMessageBytes(RequestMemoryBudget(64 * 1024 * kMiB)), 256 * kMiB);  // at most 256 MiB
 }
 
 TEST(PrecisionTest, RefusedWhereTheDeviceCannotRunIt) {

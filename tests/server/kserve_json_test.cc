@@ -2,13 +2,18 @@
 // and the REST status mapping, without a server.
 #include "server/kserve_json.h"
 
+#include <algorithm>
 #include <cstring>
+#include <random>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
 #include "server/kserve_rest.h"
 #include "server/proto_json.h"
+#include "server/request_memory.h"
 
 namespace seqserve {
 namespace {
@@ -103,6 +108,19 @@ TEST(RestJsonTest, MalformedBodiesSayWhatToFix) {
       {R"({"inputs":[{"name":"x","shape":[1],"datatype":"BOOL","data":[1]}]})", std::nullopt, "true/false"},
       {R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":["a"]}]})", std::nullopt, "not a number"},
       {R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32"}]})", std::nullopt, "needs \"data\""},
+      {R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":1}]})", std::nullopt, "must be an array"},
+      {R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[{"a":1}]}]})", std::nullopt,
+       "not an integer"},
+      {R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[1],"data":[2]}]})", std::nullopt,
+       "more than one \"data\""},
+      // Data before its datatype and shape: decoded in a second pass, with the same messages.
+      {R"({"inputs":[{"data":[1,2],"name":"x","shape":[3],"datatype":"INT64"}]})", std::nullopt,
+       "2 elements in data but its shape needs 3"},
+      {R"({"inputs":[{"data":[1.5],"name":"x","shape":[1],"datatype":"INT64"}]})", std::nullopt, "not an integer"},
+      {R"({"inputs":[{"data":[[1],{"b":2}],"name":"x","shape":[2],"datatype":"INT64"}]})", std::nullopt,
+       "not an integer"},
+      {R"({"inputs":[{"name":"x","shape":[1000],"datatype":"INT64","data":[1]}]})", std::nullopt,
+       "more than the"},
       {R"({"inputs":[],"parameters":{"timeout":-1}})", std::nullopt, "'timeout'"},
       {kBinary16, 500, "Inference-Header-Content-Length 500 is more than"},
       {kBinary16 + "12345678", kBinary16.size(), "runs past"},
@@ -116,6 +134,84 @@ TEST(RestJsonTest, MalformedBodiesSayWhatToFix) {
     EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << c.body;
     EXPECT_NE(parsed.status().message().find(c.message), std::string::npos) << c.body << " -> " << parsed.status();
   }
+}
+
+// Whatever order an input's fields come in, and however `data` nests, the tensor is the same:
+// data after "datatype" and "shape" is decoded as it is read, data before them in a second pass.
+TEST(RestJsonTest, DataDecodesTheSameInAnyFieldOrder) {
+  std::mt19937 random(7);
+  const std::vector<std::pair<std::string, size_t>> types = {{"INT64", 8}, {"INT32", 4}, {"FP32", 4}, {"UINT8", 1}};
+  for (int round = 0; round < 200; ++round) {
+    const auto& [type, size] = types[random() % types.size()];
+    const int rows = 1 + static_cast<int>(random() % 4), cols = 1 + static_cast<int>(random() % 5);
+    std::string data = "[", expected;
+    for (int r = 0; r < rows; ++r) {
+      data += r ? ",[" : "[";
+      for (int c = 0; c < cols; ++c) {
+        const int64_t v = static_cast<int64_t>(random() % 200);
+        data += (c ? "," : "") + std::to_string(v);
+        if (type == "FP32") {
+          const float f = static_cast<float>(v);
+          expected.append(reinterpret_cast<const char*>(&f), 4);
+        } else {
+          expected.append(reinterpret_cast<const char*>(&v), size);  // little-endian low bytes
+        }
+      }
+      data += "]";
+    }
+    data += "]";
+    std::vector<std::string> fields = {R"("name":"x")", R"("datatype":")" + type + "\"",
+                                       "\"shape\":[" + std::to_string(rows) + "," + std::to_string(cols) + "]",
+                                       "\"data\":" + data};
+    std::shuffle(fields.begin(), fields.end(), random);
+    const std::string body = R"({"inputs":[{)" + fields[0] + "," + fields[1] + "," + fields[2] + "," + fields[3] +
+                             R"(}],"outputs":[{"name":"y"}]})";
+    auto parsed = ParseRestInfer("m", 0, body, std::nullopt);
+    ASSERT_TRUE(parsed.ok()) << body << " -> " << parsed.status();
+    EXPECT_EQ(parsed->request->inputs[0].data, expected) << body;
+    EXPECT_EQ(parsed->request->requested_outputs, std::vector<std::string>{"y"});
+  }
+}
+
+// Note [request bytes]: each tensor is charged from its datatype and shape before a byte of its
+// data is read (so a tensor that does not fit is refused, not decoded: the bad element after it
+// is never reached), in either pass; the charge holds the tensors' bytes exactly.
+TEST(RestJsonTest, TensorsAreChargedBeforeTheirDataIsRead) {
+  std::string ones;
+  for (int i = 0; i < 100; ++i) ones += i ? ",1" : "1";
+  for (const std::string& body :
+       {R"({"inputs":[{"name":"x","shape":[100],"datatype":"INT64","data":[)" + ones + "]}]}",
+        R"({"inputs":[{"data":[)" + ones + R"(],"name":"x","shape":[100],"datatype":"INT64"}]})"}) {
+    RequestMemory memory(1000);
+    RequestMemory::Charge charge(&memory);
+    auto parsed = ParseRestInfer("m", 0, body, std::nullopt, {0, &charge});
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_EQ(charge.bytes(), 800);
+    EXPECT_EQ(memory.in_use(), 800);
+
+    RequestMemory small(500);
+    RequestMemory::Charge refused(&small);
+    std::string bad = body;
+    bad.replace(bad.find(",1"), 2, ",\"a\"");  // an element that would fail if it were read
+    auto over = ParseRestInfer("m", 0, bad, std::nullopt, {0, &refused});
+    ASSERT_EQ(over.status().code(), absl::StatusCode::kResourceExhausted) << over.status();
+    EXPECT_NE(over.status().message().find("800 bytes"), std::string::npos) << over.status();
+    EXPECT_NE(over.status().message().find("500 bytes"), std::string::npos) << over.status();
+    EXPECT_EQ(small.in_use(), 0);
+    EXPECT_EQ(small.refusals(), 1);
+  }
+}
+
+// --max-request-elements is checked from the shapes, before the data: the request is refused
+// without reading the element that would fail.
+TEST(RestJsonTest, TheElementLimitIsCheckedBeforeTheData) {
+  auto parsed = ParseRestInfer(
+      "m", 0,
+      R"({"inputs":[{"name":"a","shape":[2],"datatype":"INT64","data":[1,2]},
+                    {"name":"b","shape":[2],"datatype":"INT64","data":[3,"x"]}]})",
+      std::nullopt, {3, nullptr});
+  ASSERT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(parsed.status().message().find("--max-request-elements"), std::string::npos) << parsed.status();
 }
 
 TEST(RestJsonTest, DeeplyNestedDataIsRejectedWithoutRecursion) {

@@ -102,6 +102,42 @@ TEST_F(RequestPathTest, EveryRefusalBeforeTheQueueFinishesOnceAndIsCounted) {
   EXPECT_EQ(metrics_.inflight_now(), 0);
 }
 
+// Note [request bytes]: a call whose message the path charges holds the message and the tensors
+// decoded from it until it finishes — while it waits in the model too — and one that does not
+// fit is refused RESOURCE_EXHAUSTED before it is queued; REST's calls (charged by the HTTP
+// layer, message_bytes -1) are not charged again.
+TEST_F(RequestPathTest, MessagesAreChargedUntilTheirCallFinishes) {
+  RequestMemory memory(1000);
+  RequestPath path = Path({0, absl::ZeroDuration(), &memory});
+  auto request = FakeRepository::EchoRequest();
+  const int64_t decoded = static_cast<int64_t>(request->inputs[0].data.size());
+  CallInfo call = Call();
+  call.message_bytes = 600;
+  fake_.Hold();
+  Outcome held;
+  path.Start(call, std::move(request), held.Write(), held.Finish());
+  ASSERT_TRUE(fake_.WaitForBatches(1));
+  EXPECT_EQ(memory.in_use(), 600 + decoded);  // while the request is in the model
+
+  call.message_bytes = 500;  // does not fit beside the first
+  Outcome refused;
+  path.Start(call, FakeRepository::EchoRequest(), refused.Write(), refused.Finish());
+  absl::Status status = refused.Await();
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(status.message().find("--request-memory-bytes"), std::string::npos) << status;
+
+  CallInfo rest = Call();
+  rest.message_bytes = -1;
+  Outcome uncharged;
+  path.Start(rest, FakeRepository::EchoRequest(), uncharged.Write(), uncharged.Finish());
+  fake_.Release();
+  EXPECT_TRUE(held.Await().ok());
+  EXPECT_TRUE(uncharged.Await().ok());
+  EXPECT_EQ(memory.in_use(), 0);
+  EXPECT_EQ(memory.peak(), 600 + decoded);
+  EXPECT_EQ(memory.refusals(), 1);
+}
+
 TEST_F(RequestPathTest, TheElementLimitSaysSoAndSurvivesOverflowingShapes) {
   RequestPath path = Path({/*max_elements=*/INT64_MAX});
   // Two inputs of 2^62 elements each: the sum overflows int64 and must not wrap into "small".

@@ -1,0 +1,83 @@
+// RequestMemory (server/request_memory.h): charges within the budget are taken, the one that
+// would pass it is refused with its bytes and the budget, and every charge comes back.
+#include "server/request_memory.h"
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace seqserve {
+namespace {
+
+TEST(RequestMemoryTest, ChargesWithinTheBudgetAreTakenAndTheOneBeyondIsRefused) {
+  RequestMemory memory(1000);
+  RequestMemory::Charge a, b, c;
+  ASSERT_TRUE(memory.Take(600, "a request body", a).ok());
+  ASSERT_TRUE(memory.Take(400, "a request body", b).ok());
+  EXPECT_EQ(memory.in_use(), 1000);
+  absl::Status refused = memory.Take(1, "a request body", c);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  // The message names what was refused, its bytes, what is held and the budget.
+  EXPECT_NE(refused.message().find("a request body of 1 bytes"), std::string::npos) << refused;
+  EXPECT_NE(refused.message().find("hold 1000 of the 1000 bytes"), std::string::npos) << refused;
+  EXPECT_EQ(c.bytes(), 0);
+  EXPECT_EQ(memory.refusals(), 1);
+  b.Reset();
+  EXPECT_EQ(memory.in_use(), 600);
+  ASSERT_TRUE(c.Grow(400, "decoded tensors").ok());
+  EXPECT_EQ(memory.in_use(), 1000);
+  EXPECT_EQ(memory.peak(), 1000);
+}
+
+TEST(RequestMemoryTest, ChargesComeBackWhenDestroyedOrMovedOver) {
+  RequestMemory memory(100);
+  {
+    RequestMemory::Charge charge;
+    ASSERT_TRUE(memory.Take(70, "x", charge).ok());
+    RequestMemory::Charge moved = std::move(charge);
+    EXPECT_EQ(moved.bytes(), 70);
+    EXPECT_EQ(memory.in_use(), 70);
+    RequestMemory::Charge other;
+    ASSERT_TRUE(memory.Take(30, "y", other).ok());
+    moved = std::move(other);  // the 70 come back, the 30 move
+    EXPECT_EQ(memory.in_use(), 30);
+  }
+  EXPECT_EQ(memory.in_use(), 0);
+}
+
+TEST(RequestMemoryTest, NoBudgetCountsButNeverRefuses) {
+  RequestMemory memory(0);
+  RequestMemory::Charge charge;
+  ASSERT_TRUE(memory.Take(int64_t{1} << 40, "x", charge).ok());
+  EXPECT_EQ(memory.in_use(), int64_t{1} << 40);
+  charge.Reset();
+  EXPECT_EQ(memory.in_use(), 0);
+  // A charge of no RequestMemory holds nothing and always grows.
+  RequestMemory::Charge none;
+  EXPECT_TRUE(none.Grow(5, "x").ok());
+  EXPECT_EQ(none.bytes(), 0);
+}
+
+// Many threads charging at once never take the budget past its bytes, and give all back.
+TEST(RequestMemoryTest, ConcurrentChargesNeverPassTheBudget) {
+  RequestMemory memory(1000);
+  std::atomic<int> taken{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20000; ++i) {
+        RequestMemory::Charge charge;
+        if (memory.Take(300, "x", charge).ok()) taken.fetch_add(1);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_LE(memory.peak(), 900);  // at most three charges of 300 at once
+  EXPECT_GT(taken.load(), 0);
+  EXPECT_EQ(memory.in_use(), 0);
+}
+
+}  // namespace
+}  // namespace seqserve
