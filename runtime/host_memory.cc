@@ -77,6 +77,8 @@ uint64_t SafetyMargin(uint64_t limit) { return std::max<uint64_t>(64 * kMiB, lim
 
 uint64_t RequestMemoryBudget(uint64_t limit) { return std::max<uint64_t>(16 * kMiB, limit / 8); }
 
+uint64_t GrpcReceiveBytes(uint64_t request_budget) { return request_budget / 2; }
+
 uint64_t DefaultMaxMessageBytes(uint64_t request_budget) {
   return std::clamp<uint64_t>(request_budget / 4, 4 * kMiB, 256 * kMiB);
 }

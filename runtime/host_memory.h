@@ -7,17 +7,22 @@
 // (RESOURCE_EXHAUSTED, which the executor answers by splitting the batch), so by default the
 // budget is what the pod's limit leaves for tensors:
 //
-//     pool budget = limit - (resident - pool reserved) - margin - requests
+//     pool budget = limit - (resident - pool reserved) - margin - requests - gRPC receive
 //     margin      = max(64 MiB, limit / 20)
 //     requests    = limit / 8, at least 16 MiB        (--request-memory-bytes)
+//     gRPC receive = requests / 2
 //     largest body or message = requests / 4, within [4 MiB, 256 MiB]   (--max-message-bytes)
 //
 // `requests` is what request bytes in flight may hold at once — bodies and messages, their
-// decoded tensors, requests waiting in queues (Note [request bytes] in server/request_memory.h);
-// it lives outside the pool, so the pool is planned without it. A fourth of it for the largest
-// single request keeps four of the largest in flight at once, each charged its body and its
-// tensors. For a 1000 MiB pod: 125 MiB for requests, 31 MiB the largest request. Both come from
-// the limit alone, so they are known before anything loads (gRPC's limits are set at start).
+// decoded tensors, requests waiting in queues (Note [request bytes] in server/request_memory.h).
+// `gRPC receive` bounds what gRPC buffers of messages it has not handed over yet (its resource
+// quota: gRPC 1.51 receives a message whole before it checks its size, so only the quota
+// bounds a 100 MB message before it is buffered; Note [gRPC receive memory] in server/main.cc).
+// Both live outside the pool, so the pool is planned without them. A fourth of `requests` for
+// the largest single request keeps four of the largest in flight at once, each charged its body
+// and its tensors, and two in gRPC's buffers. For a 1000 MiB pod: 125 MiB for requests, 62 MiB
+// for gRPC's buffers, 31 MiB the largest request. All come from the limit alone, so they are
+// known before anything loads (gRPC's limits are set at start).
 // `resident - pool reserved` is everything the process holds outside the pool (libtorch's code
 // and its heap, gRPC, request messages), measured after the models have loaded and warmed up,
 // when it has settled (a first estimate at start-up covers loading). The margin covers what
@@ -67,7 +72,7 @@ struct PoolBudget {
   std::optional<uint64_t> limit;  // the pod's memory limit, if any
   uint64_t outside_pool = 0;      // resident - pool reserved, when it was planned
   uint64_t margin = 0;
-  uint64_t requests = 0;  // set aside for request bytes in flight
+  uint64_t requests = 0;  // set aside for request bytes in flight (and gRPC's receive buffers)
   uint64_t budget = 0;  // the pool's capacity; 0: unlimited
   std::string reason;   // for the log
 };
@@ -78,9 +83,11 @@ uint64_t SafetyMargin(uint64_t limit);
 uint64_t RequestMemoryBudget(uint64_t limit);
 // The Note's largest body or message, for a request budget of `request_budget` bytes.
 uint64_t DefaultMaxMessageBytes(uint64_t request_budget);
+// The Note's `gRPC receive`: gRPC's resource quota for a request budget of `request_budget`.
+uint64_t GrpcReceiveBytes(uint64_t request_budget);
 
 // The Note's rule. `resident` and `pool_reserved` measured together; `requests`: the bytes set
-// aside for requests (RequestMemoryBudget, or the flag). A limit too small to leave anything
+// aside for requests (the request budget and gRPC's receive quota). A limit too small to leave anything
 // gives a budget of 1 byte (nothing can be allocated: every request is refused rather than the
 // pod killed) and says so in `reason`.
 PoolBudget PlanPoolBudget(const std::optional<uint64_t>& limit, uint64_t resident, uint64_t pool_reserved,

@@ -157,9 +157,12 @@ int Run(ServerOptions options) {
   RequestMemory request_memory(options.request_memory_bytes);
   std::atomic<int64_t> rest_hangups{0};  // Note [REST hang-ups]
   LogInfo("request memory: ",
-          options.request_memory_bytes > 0 ? absl::StrCat(options.request_memory_bytes >> 20, " MiB") : "unlimited",
-          " for requests in flight, largest request ", options.max_message_bytes >> 20,
-          " MiB (--request-memory-bytes, --max-message-bytes)");
+          options.request_memory_bytes > 0
+              ? absl::StrCat(options.request_memory_bytes >> 20, " MiB for requests in flight and ",
+                             GrpcReceiveBytes(static_cast<uint64_t>(options.request_memory_bytes)) >> 20,
+                             " MiB for gRPC's receive buffers")
+              : "unlimited",
+          ", largest request ", options.max_message_bytes >> 20, " MiB (--request-memory-bytes, --max-message-bytes)");
   // The pools must be libtorch's allocators before the first tensor exists.
   memory::CachingAllocator* pool = nullptr;
   std::vector<PoolSource> pools;
@@ -177,9 +180,11 @@ int Run(ServerOptions options) {
   }
   MemoryGate cpu_memory;  // the CPU pool's budget for batches
   // Without a limit the pool is unlimited and nothing is set aside from it.
-  PodMemory pod_memory(options.memory_budget_bytes,
-                       limit.bytes.has_value() ? static_cast<uint64_t>(options.request_memory_bytes) : 0, pool,
-                       &cpu_memory, limit);
+  const uint64_t grpc_receive_bytes = GrpcReceiveBytes(static_cast<uint64_t>(options.request_memory_bytes));
+  PodMemory pod_memory(
+      options.memory_budget_bytes,
+      limit.bytes.has_value() ? static_cast<uint64_t>(options.request_memory_bytes) + grpc_receive_bytes : 0, pool,
+      &cpu_memory, limit);
   pod_memory.PlanBeforeLoading();
   if (pool != nullptr) pools.push_back({"cpu", pool, [&pod_memory] { return pod_memory.CapacityBytes(); }});
   if (absl::Status cuda = InstallCudaPools(options, pools); !cuda.ok()) {
@@ -254,11 +259,19 @@ int Run(ServerOptions options) {
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.max_concurrent_streams);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
-  // Note [gRPC receive memory]: what gRPC holds of a message before it hands it over is
-  // outside RequestMemory. Its resource quota bounds its buffers to the request memory.
-  if (options.request_memory_bytes > 0) {
-    grpc::ResourceQuota quota("seqserve-grpc");
-    quota.Resize(static_cast<size_t>(options.request_memory_bytes));
+  // Note [gRPC receive memory]: gRPC 1.51 receives a message whole before it checks it against
+  // the receive-size limit (a 100 MB message over a 32 MiB limit grew the process by 101 MB
+  // before it was refused), and a message is charged to RequestMemory only once gRPC hands it
+  // over. What bounds it before that is gRPC's resource quota: past it, gRPC resets the stream
+  // being received (the client sees RESOURCE_EXHAUSTED "Received RST_STREAM with error code 11",
+  // a message we cannot word; the same 100 MB message grew the process by 37 MB under a 32 MiB
+  // quota). The quota is Note [budget from the pod]'s `gRPC receive`, planned beside the request
+  // memory. What it cannot do: choose the stream it resets — gRPC cancels one active stream of
+  // the connection under pressure, which may be a small request sharing the connection with
+  // the large one (RESULTS.md, "Request bytes in a 1000 MiB pod", says how often that was seen).
+  if (grpc_receive_bytes > 0) {
+    grpc::ResourceQuota quota("seqserve-grpc-receive");
+    quota.Resize(static_cast<size_t>(grpc_receive_bytes));
     builder.SetResourceQuota(quota);
   }
   if (options.max_connection_age > absl::ZeroDuration()) {

@@ -46,7 +46,6 @@ CI and imports the pieces below (bodies, raw REST client, ordinary traffic, peak
 """
 import argparse
 import dataclasses
-import functools
 import json
 import os
 import select
@@ -88,7 +87,6 @@ ROUNDS = [Round("rest-1x100", "rest", 1, 100), Round("rest-2x100", "rest", 2, 10
 
 
 # ---------------------------------------------------------------------------------- requests
-@functools.lru_cache(maxsize=8)
 def json_body(names, total_bytes):
     """A KServe v2 JSON infer body of about `total_bytes`: every input in `names` [1, n] of zeros
     ("0," is two bytes: n = total / (2 x inputs)). Valid JSON and a valid-looking request."""
@@ -104,7 +102,6 @@ def chunked_prefix(names, n=50_000_000):
     return b'{"inputs":[{"name":"%s","shape":[1,%d],"datatype":"INT64","data":[0' % (names[0].encode(), n)
 
 
-@functools.lru_cache(maxsize=4)
 def grpc_big_request(names, total_bytes):
     """A ModelInferRequest of about `total_bytes` of raw_input_contents: every input [1, n] int64 zeros."""
     from tritonclient.grpc import service_pb2 as pb

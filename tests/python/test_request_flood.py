@@ -23,7 +23,7 @@ from memory_cgroup import MemoryCgroup  # scripts/, on the path through conftest
 from test_memory_limit import minilm_only, wait_model_ready
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "memory"))
-from request_flood import OrdinaryTraffic, PeakMeter, Round, grpc_big_request, json_body, send_big, summarize  # noqa: E402
+from request_flood import OrdinaryTraffic, PeakMeter, Round, send_big, summarize  # noqa: E402
 
 LIMIT = 1000 << 20
 ROUNDS = [Round("rest-1x100", "rest", 1, 100), Round("rest-2x100", "rest", 2, 100),
@@ -64,8 +64,6 @@ def test_big_requests_in_a_1000_mib_pod_are_refused_and_ordinary_ones_answered(r
     cgroup, reason = MemoryCgroup.try_create(LIMIT)
     if cgroup is None:
         pytest.skip(f"no memory cgroup of 1000 MiB: {reason}")
-    request.addfinalizer(json_body.cache_clear)  # the bodies are kept for the rounds that repeat a size
-    request.addfinalizer(grpc_big_request.cache_clear)
     with cgroup:
         repo, names, _ = minilm_only(request, tmp_path)
         server = start_server(repository=repo, prefix=cgroup.prefix)

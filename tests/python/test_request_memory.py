@@ -72,16 +72,24 @@ def test_decoded_tensors_are_charged_beside_their_body(small_memory_server):
     assert_serving_and_nothing_held(server)
 
 
-def test_a_grpc_message_that_does_not_fit_is_resource_exhausted(small_memory_server):
+def test_grpc_messages_are_charged_and_bounded_before_they_are_buffered(small_memory_server):
+    """A gRPC message is charged once gRPC hands it over: a 1 MB one (refused afterwards by
+    validation: too long for the encoder) shows in the peak. One of 5 MB is over gRPC's receive
+    quota (half the budget, Note [gRPC receive memory]): refused RESOURCE_EXHAUSTED while it
+    arrives, by gRPC's reset or, had gRPC buffered it, by the request memory; the server serves on
+    and holds nothing after."""
     server = small_memory_server
     client = grpcclient.InferenceServerClient(url=server.url, channel_args=[
         ("grpc.max_send_message_length", 64 << 20), ("grpc.max_receive_message_length", 64 << 20)])
-    # 2 x 2.5 MB of int64: a 5 MB message, under --max-message-bytes, over the budget.
+    with pytest.raises(InferenceServerException) as invalid:
+        client.infer("encoder", encoder_inputs(62_500), client_timeout=60)  # 2 x 62,500 int64: 1 MB
+    assert invalid.value.status() == "StatusCode.INVALID_ARGUMENT", invalid.value
+    assert metric(server, "seqserve_request_memory_peak_bytes") >= 1_000_000
     with pytest.raises(InferenceServerException) as refused:
-        client.infer("encoder", encoder_inputs(312_500), client_timeout=60)
+        client.infer("encoder", encoder_inputs(312_500), client_timeout=60)  # 5 MB
     assert refused.value.status() == "StatusCode.RESOURCE_EXHAUSTED", refused.value
-    assert "--request-memory-bytes" in refused.value.message(), refused.value
-    # A message over --max-message-bytes is refused by gRPC itself.
+    assert any(m in refused.value.message() for m in ("RST_STREAM", "--request-memory-bytes")), refused.value
+    # Over --max-message-bytes as well.
     with pytest.raises(InferenceServerException) as too_large:
         client.infer("encoder", encoder_inputs(625_000), client_timeout=60)
     assert too_large.value.status() == "StatusCode.RESOURCE_EXHAUSTED", too_large.value

@@ -169,8 +169,8 @@ TEST(HostMemoryTest, PoolBudgetIsTheLimitLessWhatLivesOutsideThePoolAMarginAndRe
   EXPECT_NE(plan.reason.find("refused"), std::string::npos) << plan.reason;
 }
 
-// Note [budget from the pod]: an eighth of the limit for requests in flight, a fourth of that
-// for the largest one, within [4 MiB, 256 MiB].
+// Note [budget from the pod]: an eighth of the limit for requests in flight, half of that for
+// gRPC's receive buffers, a fourth of it for the largest request, within [4 MiB, 256 MiB].
 TEST(HostMemoryTest, RequestBytesAndTheLargestRequestFollowTheLimit) {
   constexpr uint64_t kMiB = 1 << 20;
   EXPECT_EQ(RequestMemoryBudget(1000 * kMiB), 125 * kMiB);
@@ -178,6 +178,7 @@ TEST(HostMemoryTest, RequestBytesAndTheLargestRequestFollowTheLimit) {
   EXPECT_EQ(RequestMemoryBudget(64 * kMiB), 16 * kMiB);  // at least 16 MiB
   EXPECT_EQ(DefaultMaxMessageBytes(RequestMemoryBudget(64 * kMiB)), 4 * kMiB);
   EXPECT_EQ(DefaultMaxMessageBytes(RequestMemoryBudget(64 * 1024 * kMiB)), 256 * kMiB);  // at most 256 MiB
+  EXPECT_EQ(GrpcReceiveBytes(RequestMemoryBudget(1000 * kMiB)), 125 * kMiB / 2);
 }
 
 TEST(PrecisionTest, RefusedWhereTheDeviceCannotRunIt) {
