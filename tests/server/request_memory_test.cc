@@ -3,6 +3,8 @@
 #include "server/request_memory.h"
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -60,23 +62,33 @@ TEST(RequestMemoryTest, NoBudgetCountsButNeverRefuses) {
   EXPECT_EQ(none.bytes(), 0);
 }
 
-// Many threads charging at once never take the budget past its bytes, and give all back.
+// Eight threads charging at once: each takes 300 bytes of 1000 and holds them until all eight
+// have tried, so exactly three charges fit in every round, whatever the interleaving; and every
+// byte comes back.
 TEST(RequestMemoryTest, ConcurrentChargesNeverPassTheBudget) {
   RequestMemory memory(1000);
-  std::atomic<int> taken{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 8; ++t) {
-    threads.emplace_back([&] {
-      for (int i = 0; i < 20000; ++i) {
+  constexpr int kThreads = 8;
+  for (int round = 0; round < 50; ++round) {
+    std::mutex mu;
+    std::condition_variable all_tried;
+    int tried = 0;
+    std::atomic<int> taken{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&] {
         RequestMemory::Charge charge;
         if (memory.Take(300, "x", charge).ok()) taken.fetch_add(1);
-      }
-    });
+        std::unique_lock<std::mutex> lock(mu);
+        if (++tried == kThreads) all_tried.notify_all();
+        all_tried.wait(lock, [&] { return tried == kThreads; });
+      });  // the charge comes back here
+    }
+    for (std::thread& t : threads) t.join();
+    ASSERT_EQ(taken.load(), 3) << "round " << round;
+    ASSERT_EQ(memory.in_use(), 0);
   }
-  for (std::thread& t : threads) t.join();
-  EXPECT_LE(memory.peak(), 900);  // at most three charges of 300 at once
-  EXPECT_GT(taken.load(), 0);
-  EXPECT_EQ(memory.in_use(), 0);
+  EXPECT_EQ(memory.peak(), 900);
+  EXPECT_EQ(memory.refusals(), 50 * (kThreads - 3));
 }
 
 }  // namespace
