@@ -37,6 +37,18 @@ bool SetAllocatorChoice(bool& use_pool, absl::string_view v) {
   return true;
 }
 
+// A byte count in [lo, hi], or "auto" (stored as -1: the rule decides later).
+bool SetBytesOrAuto(int64_t& out, absl::string_view v, int64_t lo, int64_t hi) {
+  int64_t x;
+  if (v == "auto") {
+    out = -1;
+    return true;
+  }
+  if (!absl::SimpleAtoi(v, &x) || x < lo || x > hi) return false;
+  out = x;
+  return true;
+}
+
 bool SetSeconds(absl::Duration& out, absl::string_view v) {
   double s;
   if (!absl::SimpleAtod(v, &s) || s < 0) return false;
@@ -99,25 +111,14 @@ const std::vector<Flag>& Flags() {
        "within [4 MiB, 256 MiB], or a byte count.",
        false,
        [](ServerOptions& o, absl::string_view v) {
-         int64_t x;
-         if (v == "auto") {
-           o.max_message_bytes = -1;
-           return true;
-         }
-         if (!absl::SimpleAtoi(v, &x) || x < 1024 || x > (int64_t{1} << 31) - 1) return false;
-         o.max_message_bytes = x;
-         return true;
+         return SetBytesOrAuto(o.max_message_bytes, v, 1024, (int64_t{1} << 31) - 1);
        }},
       {"request-memory-bytes",
        "Most bytes requests in flight may hold at once (bodies, messages, decoded tensors, queued requests): auto "
        "(default) = an eighth of the cgroup memory limit (of RAM without one), 0 = unlimited, or a byte count.",
        false,
        [](ServerOptions& o, absl::string_view v) {
-         if (v == "auto") {
-           o.request_memory_bytes = -1;
-           return true;
-         }
-         return absl::SimpleAtoi(v, &o.request_memory_bytes) && o.request_memory_bytes >= 0;
+         return SetBytesOrAuto(o.request_memory_bytes, v, 0, INT64_MAX);
        }},
       {"max-request-elements", "Most tensor elements in one request (default 16777216).", false,
        [](ServerOptions& o, absl::string_view v) {
@@ -181,11 +182,7 @@ const std::vector<Flag>& Flags() {
        "unlimited, or a byte count.",
        false,
        [](ServerOptions& o, absl::string_view v) {
-         if (v == "auto") {
-           o.memory_budget_bytes = -1;
-           return true;
-         }
-         return absl::SimpleAtoi(v, &o.memory_budget_bytes) && o.memory_budget_bytes >= 0;
+         return SetBytesOrAuto(o.memory_budget_bytes, v, 0, INT64_MAX);
        }},
       {"memory-footprint-ceiling", "CPU pool: give back free pages rather than pass the previous peak (default true).",
        false, [](ServerOptions& o, absl::string_view v) { return SetBool(o.memory_footprint_ceiling, v); }},

@@ -19,10 +19,8 @@ server before the change (which computes hung-up requests). Only 127.0.0.1; ever
       [--rounds 3] [--window 8] [--hangups 100] [--out results.json]
 """
 import argparse
-import datetime
 import json
 import os
-import platform
 import socket
 import statistics
 import sys
@@ -35,14 +33,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from machine_info import one_line as machine  # noqa: E402
 from seqserve_process import Server  # noqa: E402
-
-
-def machine():
-    model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-    flags = next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo") if l.startswith("flags")), [])
-    wanted = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
-    return f"{model}, {os.cpu_count()} cores, {' '.join(wanted)}, {platform.system()} {datetime.date.today()}"
 
 
 def metrics(server):

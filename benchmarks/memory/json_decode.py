@@ -22,11 +22,9 @@ throughput  One server per binary on the demo encoder; --clients HTTP clients (k
       [--mib 30] [--rounds 3] [--seconds 10] [--out results.json]
 """
 import argparse
-import datetime
 import http.client
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -37,6 +35,7 @@ import numpy as np
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from machine_info import one_line as machine  # noqa: E402
 from seqserve_process import Server  # noqa: E402
 
 KINDS = {  # name: (datatype, element size, numbers as text)
@@ -44,13 +43,6 @@ KINDS = {  # name: (datatype, element size, numbers as text)
     "int64-ids": ("INT64", 8, lambda n, rng: ",".join(map(str, rng.integers(1000, 30000, n)))),
     "fp32": ("FP32", 4, lambda n, rng: ",".join(f"{x:.7f}" for x in rng.random(n))),
 }
-
-
-def machine():
-    model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-    flags = next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo") if l.startswith("flags")), [])
-    wanted = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
-    return f"{model}, {os.cpu_count()} cores, {' '.join(wanted)}, {platform.system()} {datetime.date.today()}"
 
 
 def body_of(kind, target_bytes):

@@ -34,10 +34,8 @@ only the comfortable comparison runs, without a cgroup). Run it on an otherwise 
 clients share the cores with the server.
 """
 import argparse
-import datetime
 import json
 import os
-import platform
 import re
 import shutil
 import signal
@@ -52,6 +50,7 @@ import numpy as np
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from machine_info import describe as machine  # noqa: E402
 from memory_cgroup import MemoryCgroup  # noqa: E402
 from seqserve_process import Server, process_memory_bytes  # noqa: E402
 
@@ -62,18 +61,6 @@ VARIANTS = {"seqserve": ("seqserve", ()),
             # by the token budget (max_batch_tokens), which no flag turns off.
             "seqserve_unlimited": ("seqserve budget=0", ("--memory-budget-bytes=0",)),
             "peer": ("python peer", ())}
-
-
-def machine():
-    info = open("/proc/cpuinfo").read()
-    model = next(iter(re.findall(r"^model name\s*:\s*(.*)$", info, re.M)), platform.processor())
-    flags = set(next(iter(re.findall(r"^flags\s*:\s*(.*)$", info, re.M)), "").split())
-    return {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "cpu": model, "usable_cores": len(os.sched_getaffinity(0)),
-            "ram_mib": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // MIB,
-            "flags": {f: f in flags for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16",
-                                              "amx_tile", "avx512_fp16")},
-            "kernel": platform.release(), "python": platform.python_version()}
 
 
 def model_contract(model_dir):

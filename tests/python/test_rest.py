@@ -4,8 +4,6 @@ sees, raw HTTP (http.client, sockets) for status codes and error bodies. The gRP
 in test_tritonclient.py; the answers must be the same."""
 import json
 import os
-import re
-import socket
 import threading
 import time
 

@@ -84,6 +84,33 @@ TEST(ServerOptionsTest, AllocatorChoices) {
   EXPECT_FALSE(Parse({"--model-repository=/m", "--cuda-memory-budget-bytes=-1"}).ok());
 }
 
+// --request-memory-bytes and --max-message-bytes default to "auto": Note [budget from the pod]
+// decides them from the pod's limit once it is known; a flag given wins.
+TEST(ServerOptionsTest, RequestMemoryAndTheLargestMessageFollowThePodUnlessGiven) {
+  constexpr uint64_t kMiB = 1 << 20;
+  absl::StatusOr<ServerOptions> o = Parse({"--model-repository=/m"});
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o->request_memory_bytes, -1);
+  EXPECT_EQ(o->max_message_bytes, -1);
+  ResolveMemoryDefaults(1000 * kMiB, *o);
+  EXPECT_EQ(o->request_memory_bytes, static_cast<int64_t>(125 * kMiB));
+  EXPECT_EQ(o->max_message_bytes, static_cast<int64_t>(125 * kMiB / 4));
+
+  o = Parse({"--model-repository=/m", "--request-memory-bytes=0", "--max-message-bytes=auto"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  ResolveMemoryDefaults(24 * 1024 * kMiB, *o);
+  EXPECT_EQ(o->request_memory_bytes, 0);                            // unlimited stays unlimited
+  EXPECT_EQ(o->max_message_bytes, static_cast<int64_t>(256 * kMiB));  // as if RAM were the limit
+
+  o = Parse({"--model-repository=/m", "--request-memory-bytes=5000000", "--max-message-bytes=2048"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  ResolveMemoryDefaults(1000 * kMiB, *o);
+  EXPECT_EQ(o->request_memory_bytes, 5000000);
+  EXPECT_EQ(o->max_message_bytes, 2048);
+  EXPECT_FALSE(Parse({"--model-repository=/m", "--request-memory-bytes=-2"}).ok());
+  EXPECT_FALSE(Parse({"--model-repository=/m", "--max-message-bytes=100"}).ok());  // under 1024
+}
+
 TEST(ServerOptionsTest, RejectsWithTheFlagName) {
   EXPECT_NE(Parse({}).status().message().find("--model-repository is required"), std::string::npos);
   EXPECT_NE(Parse({"--model-repository=/m", "--grpc-prot=1"}).status().message().find("unknown flag --grpc-prot"),
