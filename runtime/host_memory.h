@@ -73,8 +73,8 @@ struct PoolBudget {
   uint64_t outside_pool = 0;      // resident - pool reserved, when it was planned
   uint64_t margin = 0;
   uint64_t requests = 0;  // set aside for request bytes in flight (and gRPC's receive buffers)
-  uint64_t budget = 0;  // the pool's capacity; 0: unlimited
-  std::string reason;   // for the log
+  uint64_t budget = 0;    // the pool's capacity; 0: unlimited
+  std::string reason;     // for the log
 };
 
 uint64_t SafetyMargin(uint64_t limit);

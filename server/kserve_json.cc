@@ -42,7 +42,7 @@ const Value* Member(const Value& object, const char* name) {
 
 // Writes the elements of one input's JSON `data` straight into its tensor buffer, sized for
 // `expected` elements, as rapidjson's reader hands them over (no DOM): nested arrays are
-// flattened, any depth. Every Handle* returns false, with `error` set, at the first element
+// flattened, any depth. Every call returns false, with `error()` set, at the first element
 // that is not a value of the datatype or would be one too many.
 class ElementWriter {
  public:
@@ -89,8 +89,7 @@ class ElementWriter {
 
  private:
   bool IsFloat() const {
-    return type_ == DataType::kFp16 || type_ == DataType::kBf16 || type_ == DataType::kFp32 ||
-           type_ == DataType::kFp64;
+    return type_ == DataType::kFp16 || type_ == DataType::kBf16 || type_ == DataType::kFp32 || type_ == DataType::kFp64;
   }
   bool Room() {
     if (count_ < expected_) return true;
@@ -166,13 +165,27 @@ class DataValue {
 class DataEvents {
  public:
   explicit DataEvents(DataValue& value) : value_(value) {}
-  bool Null() { return value_.Scalar([](ElementWriter& w) { return w.Other(); }); }
-  bool Bool(bool b) { return value_.Scalar([b](ElementWriter& w) { return w.Boolean(b); }); }
-  bool Int(int i) { return value_.Scalar([i](ElementWriter& w) { return w.Integer(i); }); }
-  bool Uint(unsigned u) { return value_.Scalar([u](ElementWriter& w) { return w.Integer(u); }); }
-  bool Int64(int64_t i) { return value_.Scalar([i](ElementWriter& w) { return w.Integer(i); }); }
-  bool Uint64(uint64_t u) { return value_.Scalar([u](ElementWriter& w) { return w.Unsigned(u); }); }
-  bool Double(double d) { return value_.Scalar([d](ElementWriter& w) { return w.Number(d); }); }
+  bool Null() {
+    return value_.Scalar([](ElementWriter& w) { return w.Other(); });
+  }
+  bool Bool(bool b) {
+    return value_.Scalar([b](ElementWriter& w) { return w.Boolean(b); });
+  }
+  bool Int(int i) {
+    return value_.Scalar([i](ElementWriter& w) { return w.Integer(i); });
+  }
+  bool Uint(unsigned u) {
+    return value_.Scalar([u](ElementWriter& w) { return w.Integer(u); });
+  }
+  bool Int64(int64_t i) {
+    return value_.Scalar([i](ElementWriter& w) { return w.Integer(i); });
+  }
+  bool Uint64(uint64_t u) {
+    return value_.Scalar([u](ElementWriter& w) { return w.Unsigned(u); });
+  }
+  bool Double(double d) {
+    return value_.Scalar([d](ElementWriter& w) { return w.Number(d); });
+  }
   bool RawNumber(const char*, rapidjson::SizeType, bool) { return Null(); }
   bool String(const char*, rapidjson::SizeType, bool) { return Null(); }
   bool StartObject() { return value_.Open(false); }
@@ -248,9 +261,15 @@ class FirstPass {
     NotAnInteger();
     return Scalar([&] { return doc_.Bool(b); }, [b](ElementWriter& w) { return w.Boolean(b); });
   }
-  bool Int(int i) { return Integer(i, [&] { return doc_.Int(i); }); }
-  bool Uint(unsigned u) { return Integer(u, [&] { return doc_.Uint(u); }); }
-  bool Int64(int64_t i) { return Integer(i, [&] { return doc_.Int64(i); }); }
+  bool Int(int i) {
+    return Integer(i, [&] { return doc_.Int(i); });
+  }
+  bool Uint(unsigned u) {
+    return Integer(u, [&] { return doc_.Uint(u); });
+  }
+  bool Int64(int64_t i) {
+    return Integer(i, [&] { return doc_.Int64(i); });
+  }
   bool Uint64(uint64_t u) {
     if (u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
       return Integer(static_cast<int64_t>(u), [&] { return doc_.Uint64(u); });
@@ -317,6 +336,8 @@ class FirstPass {
   std::vector<InputData>& inputs() { return inputs_; }
   // Why the pass stopped early, if it did.
   const absl::Status& status() const { return status_; }
+  // Elements of every input admitted so far, for the element limit (the second pass adds on).
+  int64_t& elements() { return elements_; }
 
  private:
   InputData& current() { return inputs_.back(); }
@@ -407,8 +428,8 @@ absl::Status DecodeDeferred(absl::string_view json, InputData& input, const Rest
   absl::StatusOr<int64_t> expected = AdmitData(input, limits, json.size(), elements);
   if (!expected.ok()) return expected.status();
   size_t at = input.text_at;
-  while (at < json.size() && (json[at] == ':' || json[at] == ' ' || json[at] == '\t' || json[at] == '\n' ||
-                              json[at] == '\r')) {
+  while (at < json.size() &&
+         (json[at] == ':' || json[at] == ' ' || json[at] == '\t' || json[at] == '\n' || json[at] == '\r')) {
     ++at;
   }
   ElementWriter writer(*input.type, *expected, input.bytes);
@@ -605,11 +626,10 @@ absl::StatusOr<RestInferRequest> ParseRestInfer(const std::string& model_name, i
   const Value* inputs = Member(doc, "inputs");
   if (inputs == nullptr || !inputs->IsArray()) return absl::InvalidArgumentError("request needs an \"inputs\" array");
   size_t binary_offset = 0;
-  int64_t elements = 0;  // of the inputs decoded in the second pass, for the element limit
   std::vector<InputData>& data = pass.inputs();
   for (rapidjson::SizeType i = 0; i < inputs->Size(); ++i) {
     Tensor t;
-    absl::Status status = ParseInput((*inputs)[i], json, binary, binary_offset, data[i], limits, elements, t);
+    absl::Status status = ParseInput((*inputs)[i], json, binary, binary_offset, data[i], limits, pass.elements(), t);
     if (!status.ok()) return status;
     request.inputs.push_back(std::move(t));
   }

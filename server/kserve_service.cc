@@ -60,8 +60,7 @@ grpc::ServerUnaryReactor* KServeService::ModelInfer(grpc::CallbackServerContext*
   auto* reactor = new InferReactor();
   // The message outlives the request (Finish runs in its done callback): it may borrow.
   StartUnary(path_, Api::kKServe, context, reactor, request->model_name(), *request,
-             FromKServe(*request, InputBytes::kBorrow),
-             [request, response](InferenceResponse& result) {
+             FromKServe(*request, InputBytes::kBorrow), [request, response](InferenceResponse& result) {
                ToKServe(*request, result, response);
                return absl::OkStatus();
              });

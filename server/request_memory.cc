@@ -22,8 +22,8 @@ absl::Status RequestMemory::Charge::Grow(int64_t bytes, absl::string_view what) 
   if (!memory_->TryAdd(bytes)) {
     memory_->refusals_.fetch_add(1, std::memory_order_relaxed);
     return absl::ResourceExhaustedError(
-        absl::StrCat(what, " of ", bytes, " bytes does not fit: requests in flight hold ", memory_->in_use(), " of the ",
-                     memory_->budget(),
+        absl::StrCat(what, " of ", bytes, " bytes does not fit: requests in flight hold ", memory_->in_use(),
+                     " of the ", memory_->budget(),
                      " bytes the server keeps for them (--request-memory-bytes); retry later, or send smaller "
                      "requests"));
   }

@@ -64,7 +64,8 @@ void RequestPath::Start(CallInfo call, absl::StatusOr<std::unique_ptr<InferenceR
     request->deadline = received + limits_.default_deadline;
   }
   request->cancel = std::move(call.cancel);
-  request->done = [write = std::move(write), done, charge = std::move(charge)](absl::StatusOr<InferenceResponse> result) {
+  request->done = [write = std::move(write), done,
+                   charge = std::move(charge)](absl::StatusOr<InferenceResponse> result) {
     done(result.ok() ? write(*result) : result.status());
   };
   absl::Status status = repository_.Infer(request);

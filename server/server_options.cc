@@ -117,9 +117,7 @@ const std::vector<Flag>& Flags() {
        "Most bytes requests in flight may hold at once (bodies, messages, decoded tensors, queued requests): auto "
        "(default) = an eighth of the cgroup memory limit (of RAM without one), 0 = unlimited, or a byte count.",
        false,
-       [](ServerOptions& o, absl::string_view v) {
-         return SetBytesOrAuto(o.request_memory_bytes, v, 0, INT64_MAX);
-       }},
+       [](ServerOptions& o, absl::string_view v) { return SetBytesOrAuto(o.request_memory_bytes, v, 0, INT64_MAX); }},
       {"max-request-elements", "Most tensor elements in one request (default 16777216).", false,
        [](ServerOptions& o, absl::string_view v) {
          return absl::SimpleAtoi(v, &o.max_request_elements) && o.max_request_elements > 0;
@@ -181,9 +179,7 @@ const std::vector<Flag>& Flags() {
        "Most bytes the CPU pool may hold: auto (default) = from the cgroup memory limit (unlimited without one), 0 = "
        "unlimited, or a byte count.",
        false,
-       [](ServerOptions& o, absl::string_view v) {
-         return SetBytesOrAuto(o.memory_budget_bytes, v, 0, INT64_MAX);
-       }},
+       [](ServerOptions& o, absl::string_view v) { return SetBytesOrAuto(o.memory_budget_bytes, v, 0, INT64_MAX); }},
       {"memory-footprint-ceiling", "CPU pool: give back free pages rather than pass the previous peak (default true).",
        false, [](ServerOptions& o, absl::string_view v) { return SetBool(o.memory_footprint_ceiling, v); }},
       {"memory-trace", "Record every CPU pool allocation and free to this file (for replay).", false,
@@ -269,8 +265,8 @@ void ResolveMemoryDefaults(uint64_t limit, ServerOptions& options) {
   if (options.request_memory_bytes < 0) options.request_memory_bytes = static_cast<int64_t>(RequestMemoryBudget(limit));
   if (options.max_message_bytes < 0) {
     // Unlimited request memory: the largest message as if the machine's memory were the limit.
-    const uint64_t requests =
-        options.request_memory_bytes > 0 ? static_cast<uint64_t>(options.request_memory_bytes) : RequestMemoryBudget(limit);
+    const uint64_t requests = options.request_memory_bytes > 0 ? static_cast<uint64_t>(options.request_memory_bytes)
+                                                               : RequestMemoryBudget(limit);
     options.max_message_bytes = static_cast<int64_t>(DefaultMaxMessageBytes(requests));
   }
 }

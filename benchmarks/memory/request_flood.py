@@ -7,7 +7,9 @@ message (--max-message-bytes, default a fourth of that: 31 MiB in 1000 MiB).
 Each server runs alone inside a real memory cgroup of --limit-mib (scripts/memory_cgroup.py), with
 only `minilm` (the demo pack of all-MiniLM-L6-v2, TorchScript) in a temporary repository. Beside
 the big requests, --ordinary-clients gRPC clients keep sending ordinary one-row requests of 64
-tokens, one after the other, each with --timeout. Then, round by round (MB = 10^6 bytes):
+tokens, one after the other, each with --timeout; each client, and each big gRPC request, on a
+connection of its own (--shared-connection: all on one, as one client's requests would be).
+Then, round by round (MB = 10^6 bytes):
   rest-1x100    1 REST JSON body of 100 MB
   rest-2x100    2 of them at once
   grpc-2x100    2 gRPC ModelInfer messages of 100 MB (raw_input_contents) at once
@@ -126,12 +128,14 @@ def ordinary_request(names, rng, length=64):
     return request
 
 
-def grpc_stub(url):
-    """A KServe v2 gRPC stub on a channel of its own that sends and takes messages of any size."""
+def grpc_stub(url, shared=False):
+    """A KServe v2 gRPC stub that sends and takes messages of any size, on a connection of its
+    own (as a separate client has), or `shared`: on the one connection gRPC's global subchannel
+    pool gives every such channel to `url` (as one client's requests share)."""
     import grpc
     from tritonclient.grpc import service_pb2_grpc as pbg
-    channel = grpc.insecure_channel(url, options=[("grpc.max_send_message_length", -1),
-                                                  ("grpc.max_receive_message_length", -1)])
+    options = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
+    channel = grpc.insecure_channel(url, options=options + ([] if shared else [("grpc.use_local_subchannel_pool", 1)]))
     return channel, pbg.GRPCInferenceServiceStub(channel)
 
 
@@ -268,13 +272,14 @@ def rest_endless_chunked(port, names, max_bytes, max_seconds, timeout=120):
 
 
 # ---------------------------------------------------------------------------------- gRPC
-def grpc_infers(url, request, count, timeout=120):
-    """`count` ModelInfer calls of `request` at once, each on its own channel. One outcome each."""
+def grpc_infers(url, request, count, timeout=120, shared=False):
+    """`count` ModelInfer calls of `request` at once, each on its own channel (`shared`: see
+    grpc_stub). One outcome each."""
     import grpc
     outcomes = [None] * count
 
     def call(i):
-        channel, stub = grpc_stub(url)
+        channel, stub = grpc_stub(url, shared)
         start = time.monotonic()
         try:
             stub.ModelInfer(request, timeout=timeout)
@@ -293,26 +298,27 @@ def grpc_infers(url, request, count, timeout=120):
     return [o or {"status": None, "message": "client hung"} for o in outcomes]
 
 
-def send_big(rnd, names, grpc_url, http_port, timeout=120):
+def send_big(rnd, names, grpc_url, http_port, timeout=120, shared=False):
     """The round's big requests against a server; their outcomes (None: a REST round and a
     server without REST)."""
     if rnd.api == "grpc":
-        return grpc_infers(grpc_url, grpc_big_request(tuple(names), rnd.megabytes * MB), rnd.count, timeout)
+        return grpc_infers(grpc_url, grpc_big_request(names, rnd.megabytes * MB), rnd.count, timeout, shared)
     if http_port is None:
         return None
     if rnd.api == "chunked":
         return [rest_endless_chunked(http_port, names, rnd.megabytes * MB, rnd.seconds, timeout)]
-    return rest_posts(http_port, json_body(tuple(names), rnd.megabytes * MB), rnd.count, timeout=timeout)
+    return rest_posts(http_port, json_body(names, rnd.megabytes * MB), rnd.count, timeout=timeout)
 
 
 # ---------------------------------------------------------------------------------- beside them
 class OrdinaryTraffic:
     """`clients` threads, each sending one-row requests of `length` tokens over gRPC, one after
-    the other, each with `timeout`, from start() until stop() (at most `max_requests` each).
-    After a failure a client waits 0.2 s (a dead server must not make it spin)."""
+    the other, each with `timeout`, from start() until stop() (at most `max_requests` each),
+    each client on its own connection (`shared`: see grpc_stub). After a failure a client waits
+    0.2 s (a dead server must not make it spin)."""
 
-    def __init__(self, url, names, clients=2, length=64, timeout=30, max_requests=100_000):
-        self.url, self.names, self.length, self.timeout = url, names, length, timeout
+    def __init__(self, url, names, clients=2, length=64, timeout=30, max_requests=100_000, shared=False):
+        self.url, self.names, self.length, self.timeout, self.shared = url, names, length, timeout, shared
         self.clients, self.max_requests = clients, max_requests
         self.ok, self.failed, self.codes = 0, 0, {}
         self.lock, self.stopping, self.threads = threading.Lock(), threading.Event(), []
@@ -320,7 +326,7 @@ class OrdinaryTraffic:
     def _client(self, c):
         import grpc
         rng = np.random.default_rng(c)
-        channel, stub = grpc_stub(self.url)
+        channel, stub = grpc_stub(self.url, self.shared)
         try:
             for _ in range(self.max_requests):
                 if self.stopping.is_set():
@@ -494,9 +500,10 @@ def run_round(rnd, target, names, args):
     metrics_before = target.metrics()
     start = time.monotonic()
     with PeakMeter(cgroup) as peak:
-        traffic = OrdinaryTraffic(target.server.url, names, args.ordinary_clients, timeout=args.timeout).start()
+        traffic = OrdinaryTraffic(target.server.url, names, args.ordinary_clients, timeout=args.timeout,
+                                  shared=args.shared_connection).start()
         time.sleep(0.5)
-        outcomes = send_big(rnd, names, target.server.url, target.http_port, args.big_timeout)
+        outcomes = send_big(rnd, names, target.server.url, target.http_port, args.big_timeout, args.shared_connection)
         time.sleep(0.5)
         ordinary = traffic.stop()
     row.update(seconds=round(time.monotonic() - start, 1), outcomes=outcomes, big=summarize(outcomes),
@@ -599,6 +606,9 @@ def arguments():
                    help="where minilm is packed (only minilm is served)")
     p.add_argument("--ordinary-clients", type=int, default=2)
     p.add_argument("--timeout", type=float, default=30, help="per ordinary request, seconds")
+    p.add_argument("--shared-connection", action="store_true",
+                   help="ordinary and big gRPC requests on one connection, as one client's requests are "
+                        "(default: each client its own)")
     p.add_argument("--big-timeout", type=float, default=120, help="per big request (and socket operation), seconds")
     p.add_argument("--ready-timeout", type=float, default=180)
     p.add_argument("--out", help="write the results as JSON here")

@@ -109,8 +109,7 @@ TEST(RestJsonTest, MalformedBodiesSayWhatToFix) {
       {R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":["a"]}]})", std::nullopt, "not a number"},
       {R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32"}]})", std::nullopt, "needs \"data\""},
       {R"({"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":1}]})", std::nullopt, "must be an array"},
-      {R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[{"a":1}]}]})", std::nullopt,
-       "not an integer"},
+      {R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[{"a":1}]}]})", std::nullopt, "not an integer"},
       {R"({"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[1],"data":[2]}]})", std::nullopt,
        "more than one \"data\""},
       // Data before its datatype and shape: decoded in a second pass, with the same messages.
@@ -119,8 +118,7 @@ TEST(RestJsonTest, MalformedBodiesSayWhatToFix) {
       {R"({"inputs":[{"data":[1.5],"name":"x","shape":[1],"datatype":"INT64"}]})", std::nullopt, "not an integer"},
       {R"({"inputs":[{"data":[[1],{"b":2}],"name":"x","shape":[2],"datatype":"INT64"}]})", std::nullopt,
        "not an integer"},
-      {R"({"inputs":[{"name":"x","shape":[1000],"datatype":"INT64","data":[1]}]})", std::nullopt,
-       "more than the"},
+      {R"({"inputs":[{"name":"x","shape":[1000],"datatype":"INT64","data":[1]}]})", std::nullopt, "more than the"},
       {R"({"inputs":[],"parameters":{"timeout":-1}})", std::nullopt, "'timeout'"},
       {kBinary16, 500, "Inference-Header-Content-Length 500 is more than"},
       {kBinary16 + "12345678", kBinary16.size(), "runs past"},
@@ -205,11 +203,10 @@ TEST(RestJsonTest, TensorsAreChargedBeforeTheirDataIsRead) {
 // --max-request-elements is checked from the shapes, before the data: the request is refused
 // without reading the element that would fail.
 TEST(RestJsonTest, TheElementLimitIsCheckedBeforeTheData) {
-  auto parsed = ParseRestInfer(
-      "m", 0,
-      R"({"inputs":[{"name":"a","shape":[2],"datatype":"INT64","data":[1,2]},
+  auto parsed = ParseRestInfer("m", 0,
+                               R"({"inputs":[{"name":"a","shape":[2],"datatype":"INT64","data":[1,2]},
                     {"name":"b","shape":[2],"datatype":"INT64","data":[3,"x"]}]})",
-      std::nullopt, {3, nullptr});
+                               std::nullopt, {3, nullptr});
   ASSERT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(parsed.status().message().find("--max-request-elements"), std::string::npos) << parsed.status();
 }

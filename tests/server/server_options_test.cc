@@ -99,7 +99,7 @@ TEST(ServerOptionsTest, RequestMemoryAndTheLargestMessageFollowThePodUnlessGiven
   o = Parse({"--model-repository=/m", "--request-memory-bytes=0", "--max-message-bytes=auto"});
   ASSERT_TRUE(o.ok()) << o.status();
   ResolveMemoryDefaults(24 * 1024 * kMiB, *o);
-  EXPECT_EQ(o->request_memory_bytes, 0);                            // unlimited stays unlimited
+  EXPECT_EQ(o->request_memory_bytes, 0);                              // unlimited stays unlimited
   EXPECT_EQ(o->max_message_bytes, static_cast<int64_t>(256 * kMiB));  // as if RAM were the limit
 
   o = Parse({"--model-repository=/m", "--request-memory-bytes=5000000", "--max-message-bytes=2048"});
