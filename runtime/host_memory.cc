@@ -75,12 +75,12 @@ uint64_t PhysicalMemoryBytes() {
 
 uint64_t SafetyMargin(uint64_t limit) { return std::max<uint64_t>(64 * kMiB, limit / 20); }
 
-uint64_t RequestMemoryBudget(uint64_t limit) { return std::max<uint64_t>(16 * kMiB, limit / 8); }
+uint64_t RequestMemoryBudget(uint64_t limit) { return std::max<uint64_t>(16 * kMiB, limit / 16); }
 
-uint64_t GrpcReceiveBytes(uint64_t request_budget) { return request_budget / 2; }
+uint64_t GrpcReceiveBytes(uint64_t request_budget) { return 2 * request_budget; }
 
 uint64_t DefaultMaxMessageBytes(uint64_t request_budget) {
-  return std::clamp<uint64_t>(request_budget / 4, 4 * kMiB, 256 * kMiB);
+  return std::clamp<uint64_t>(request_budget / 2, 4 * kMiB, 256 * kMiB);
 }
 
 PoolBudget PlanPoolBudget(const std::optional<uint64_t>& limit, uint64_t resident, uint64_t pool_reserved,

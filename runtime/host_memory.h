@@ -7,22 +7,25 @@
 // (RESOURCE_EXHAUSTED, which the executor answers by splitting the batch), so by default the
 // budget is what the pod's limit leaves for tensors:
 //
-//     pool budget = limit - (resident - pool reserved) - margin - requests - gRPC receive
-//     margin      = max(64 MiB, limit / 20)
-//     requests    = limit / 8, at least 16 MiB        (--request-memory-bytes)
-//     gRPC receive = requests / 2
-//     largest body or message = requests / 4, within [4 MiB, 256 MiB]   (--max-message-bytes)
+//     pool budget  = limit - (resident - pool reserved) - margin - requests - gRPC receive
+//     margin       = max(64 MiB, limit / 20)
+//     requests     = limit / 16, at least 16 MiB                  (--request-memory-bytes)
+//     gRPC receive = 2 x requests
+//     largest body or message = requests / 2, within [4 MiB, 256 MiB]   (--max-message-bytes)
 //
-// `requests` is what request bytes in flight may hold at once — bodies and messages, their
-// decoded tensors, requests waiting in queues (Note [request bytes] in server/request_memory.h).
-// `gRPC receive` bounds what gRPC buffers of messages it has not handed over yet (its resource
-// quota: gRPC 1.51 receives a message whole before it checks its size, so only the quota
-// bounds a 100 MB message before it is buffered; Note [gRPC receive memory] in server/main.cc).
-// Both live outside the pool, so the pool is planned without them. A fourth of `requests` for
-// the largest single request keeps four of the largest in flight at once, each charged its body
-// and its tensors, and two in gRPC's buffers. For a 1000 MiB pod: 125 MiB for requests, 62 MiB
-// for gRPC's buffers, 31 MiB the largest request. All come from the limit alone, so they are
-// known before anything loads (gRPC's limits are set at start).
+// `requests` is what the server may hold of requests in flight at once — bodies and messages,
+// their decoded tensors, requests waiting in queues (Note [request bytes] in
+// server/request_memory.h). `gRPC receive` is what gRPC may buffer of messages it has not
+// handed over yet (its resource quota: gRPC 1.51 receives a message whole before it checks its
+// size, so only the quota bounds a 100 MB message before it is buffered; under the quota's
+// pressure gRPC resets streams of any client, so it is sized to stay clear of it with two
+// 100 MB messages at once: Note [gRPC receive memory] in server/main.cc). Both live outside the
+// pool, so the pool is planned without them. Half of `requests` for the largest request keeps
+// two of the largest held at once, each charged its body and a tensor of its size. For a
+// 1000 MiB pod: 62 MiB for requests, 125 MiB for gRPC's buffers, 31 MiB the largest request.
+// All come from the limit alone, so they are known before anything loads (gRPC's limits are set
+// at start).
+//
 // `resident - pool reserved` is everything the process holds outside the pool (libtorch's code
 // and its heap, gRPC, request messages), measured after the models have loaded and warmed up,
 // when it has settled (a first estimate at start-up covers loading). The margin covers what
@@ -33,7 +36,7 @@
 // benchmarks/RESULTS.md): 349 MiB outside the pool before loading, 392 MiB after warm-up, and
 // the cgroup's peak under a flood of 32 x 512-token requests 400 MiB, far below either limit.
 // No limit found: the pool is unlimited, and `requests` is planned from the machine's memory
-// instead (RAM / 8: 256 MiB bodies on any machine of 8 GiB or more, as before the rule).
+// instead (RAM / 16: 256 MiB bodies on any machine of 8 GiB or more, as before the rule).
 // `--memory-budget-bytes` overrides the pool's rule (0: unlimited).
 //
 // Plain functions; thread-compatible.
@@ -87,8 +90,8 @@ uint64_t DefaultMaxMessageBytes(uint64_t request_budget);
 uint64_t GrpcReceiveBytes(uint64_t request_budget);
 
 // The Note's rule. `resident` and `pool_reserved` measured together; `requests`: the bytes set
-// aside for requests (the request budget and gRPC's receive quota). A limit too small to leave anything
-// gives a budget of 1 byte (nothing can be allocated: every request is refused rather than the
+// aside for requests (the request budget and gRPC's receive quota). A limit too small to leave
+// anything gives a budget of 1 byte (nothing can be allocated: every request is refused rather than the
 // pod killed) and says so in `reason`.
 PoolBudget PlanPoolBudget(const std::optional<uint64_t>& limit, uint64_t resident, uint64_t pool_reserved,
                           uint64_t requests);

@@ -6,6 +6,7 @@
 // readiness goes NOT_SERVING and new requests are refused with UNAVAILABLE; after
 // --drain-grace the listeners close; accepted requests finish (bounded by --drain-timeout);
 // then the process exits 0.
+#include <malloc.h>
 #include <signal.h>
 
 #include <atomic>
@@ -261,14 +262,16 @@ int Run(ServerOptions options) {
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
   // Note [gRPC receive memory]: gRPC 1.51 receives a message whole before it checks it against
   // the receive-size limit (a 100 MB message over a 32 MiB limit grew the process by 101 MB
-  // before it was refused), and a message is charged to RequestMemory only once gRPC hands it
-  // over. What bounds it before that is gRPC's resource quota: past it, gRPC resets the stream
-  // being received (the client sees RESOURCE_EXHAUSTED "Received RST_STREAM with error code 11",
-  // a message we cannot word; the same 100 MB message grew the process by 37 MB under a 32 MiB
-  // quota). The quota is Note [budget from the pod]'s `gRPC receive`, planned beside the request
-  // memory. What it cannot do: choose the stream it resets — gRPC cancels one active stream of
-  // the connection under pressure, which may be a small request sharing the connection with
-  // the large one (RESULTS.md, "Request bytes in a 1000 MiB pod", says how often that was seen).
+  // before it was refused, and one of 1 GB would take the pod down), and a message is charged to
+  // RequestMemory only once gRPC hands it over. What bounds it before that is gRPC's resource
+  // quota: past it, gRPC resets streams (the client sees RESOURCE_EXHAUSTED "Received
+  // RST_STREAM with error code 11", a message we cannot word). What it cannot do is choose the
+  // stream: under pressure gRPC resets or closes ("Buffers full") streams and idle connections
+  // of any client, so ordinary requests beside the large ones fail too. Sized at Note [budget
+  // from the pod]'s `gRPC receive` (125 MiB in a 1000 MiB pod), two 100 MB and four 60 MB
+  // messages at once left every ordinary request beside them answered; at half that, one or two
+  // ordinary requests of ~75 failed in 7 of 10 rounds of two 100 MB messages (RESULTS.md,
+  // "Request bytes in a 1000 MiB pod").
   if (grpc_receive_bytes > 0) {
     grpc::ResourceQuota quota("seqserve-grpc-receive");
     quota.Resize(static_cast<size_t>(grpc_receive_bytes));
@@ -382,6 +385,14 @@ int Run(ServerOptions options) {
 }  // namespace seqserve
 
 int main(int argc, char** argv) {
+  // Note [large blocks go back]: glibc raises its mmap threshold (up to 32 MiB) each time a block
+  // allocated with mmap is freed, so after one large request, later large blocks (gRPC's receive
+  // buffers, request messages, REST bodies) come from the heap, and the heap keeps them when they
+  // are freed: in a 1000 MiB pod the cgroup's usage climbed from 346 to 615 MiB over a dozen
+  // rounds of large requests, none of it in use. A fixed threshold keeps every block of 1 MiB or
+  // more on its own mapping, given back to the system when freed (RESULTS.md, "Request bytes in
+  // a 1000 MiB pod"). Small blocks are unaffected; tensors live in seqserve's pool (memory/).
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   absl::StatusOr<seqserve::ServerOptions> options = seqserve::ParseServerOptions(argc, argv);
   if (!options.ok()) {
     const bool help = absl::IsCancelled(options.status());  // --help, --version

@@ -107,7 +107,7 @@ const std::vector<Flag>& Flags() {
          return true;
        }},
       {"max-message-bytes",
-       "Largest gRPC message and REST request body, in bytes: auto (default) = a fourth of the request memory, "
+       "Largest gRPC message and REST request body, in bytes: auto (default) = half the request memory, "
        "within [4 MiB, 256 MiB], or a byte count.",
        false,
        [](ServerOptions& o, absl::string_view v) {
@@ -115,7 +115,8 @@ const std::vector<Flag>& Flags() {
        }},
       {"request-memory-bytes",
        "Most bytes requests in flight may hold at once (bodies, messages, decoded tensors, queued requests): auto "
-       "(default) = an eighth of the cgroup memory limit (of RAM without one), 0 = unlimited, or a byte count.",
+       "(default) = a sixteenth of the cgroup memory limit (of RAM without one), 0 = unlimited, or a byte count; "
+       "gRPC may buffer twice that of messages still arriving.",
        false,
        [](ServerOptions& o, absl::string_view v) { return SetBytesOrAuto(o.request_memory_bytes, v, 0, INT64_MAX); }},
       {"max-request-elements", "Most tensor elements in one request (default 16777216).", false,

@@ -38,13 +38,13 @@ struct ServerOptions {
   // (H = -1 without REST).
   std::string port_file;
   // Largest gRPC message accepted or sent, and largest REST request body. Default -1
-  // (--max-message-bytes=auto): a fourth of the request memory, within [4 MiB, 256 MiB]
+  // (--max-message-bytes=auto): half the request memory, within [4 MiB, 256 MiB]
   // (Note [budget from the pod] in runtime/host_memory.h: 31 MiB in a 1000 MiB pod, 256 MiB on
   // a machine of 8 GiB or more without a limit). ResolveMemoryDefaults sets it.
   int64_t max_message_bytes = -1;
   // Most bytes requests in flight may hold at once: bodies and messages, their decoded tensors,
   // requests waiting in queues (Note [request bytes] in server/request_memory.h); a request that
-  // does not fit is refused RESOURCE_EXHAUSTED / 429. Default -1 (auto): an eighth of the
+  // does not fit is refused RESOURCE_EXHAUSTED / 429. Default -1 (auto): a sixteenth of the
   // cgroup memory limit, of RAM without one. 0 = unlimited. ResolveMemoryDefaults sets it.
   int64_t request_memory_bytes = -1;
   // Most elements (over all inputs) in one inference request; beyond, INVALID_ARGUMENT before

@@ -3,7 +3,7 @@ all-MiniLM-L6-v2 and default flags, inside a real memory cgroup of 1000 MiB (a p
 100 MB REST body once OOM-killed such a pod). Round by round, beside two clients of ordinary
 one-row requests (each client, and each big gRPC request, on a connection of its own), it gets big requests (MB = 10^6 bytes): REST 1 x 100 MB, 2 x 100 MB at once,
 gRPC 2 x 100 MB, 4 x 60 MB, a chunked REST body that never ends, and REST 6 x 25 MB at once (each
-under the default max body of 31 MiB, together over the request memory of 125 MiB). Every big
+under the default max body of 31 MiB, together over the request memory of 62 MiB). Every big
 request is minilm's three inputs, each [1, n] zeros: valid-looking, refused by the model once
 decoded (n > max_length: 400). After each round the server must be alive with no OOM kill in
 the cgroup, every big request refused with a clear status (REST 413 / 429 naming the bytes, gRPC
@@ -83,7 +83,7 @@ def test_big_requests_in_a_1000_mib_pod_are_refused_and_ordinary_ones_answered(r
         server = start_server(repository=repo, prefix=cgroup.prefix)
         wait_model_ready(server, grpcclient.InferenceServerClient(url=server.url))
         budget = metric(server, "seqserve_request_memory_budget_bytes")
-        assert budget == LIMIT // 8, server.read_log()[-3000:]
+        assert budget == LIMIT // 16, server.read_log()[-3000:]  # Note [budget from the pod]
         # Every round runs (a round's problems do not hide the next one's), unless the server died.
         wrong = {}
         for rnd in ROUNDS:

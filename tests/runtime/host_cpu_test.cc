@@ -169,16 +169,17 @@ TEST(HostMemoryTest, PoolBudgetIsTheLimitLessWhatLivesOutsideThePoolAMarginAndRe
   EXPECT_NE(plan.reason.find("refused"), std::string::npos) << plan.reason;
 }
 
-// Note [budget from the pod]: an eighth of the limit for requests in flight, half of that for
-// gRPC's receive buffers, a fourth of it for the largest request, within [4 MiB, 256 MiB].
+// Note [budget from the pod]: a sixteenth of the limit for requests in flight, twice that for
+// gRPC's receive buffers, half of it for the largest request, within [4 MiB, 256 MiB].
 TEST(HostMemoryTest, RequestBytesAndTheLargestRequestFollowTheLimit) {
   constexpr uint64_t kMiB = 1 << 20;
-  EXPECT_EQ(RequestMemoryBudget(1000 * kMiB), 125 * kMiB);
-  EXPECT_EQ(DefaultMaxMessageBytes(RequestMemoryBudget(1000 * kMiB)), 125 * kMiB / 4);
+  EXPECT_EQ(RequestMemoryBudget(1000 * kMiB), 1000 * kMiB / 16);
+  EXPECT_EQ(DefaultMaxMessageBytes(RequestMemoryBudget(1000 * kMiB)), 1000 * kMiB / 32);
+  EXPECT_EQ(GrpcReceiveBytes(RequestMemoryBudget(1000 * kMiB)), 1000 * kMiB / 8);
   EXPECT_EQ(RequestMemoryBudget(64 * kMiB), 16 * kMiB);  // at least 16 MiB
-  EXPECT_EQ(DefaultMaxMessageBytes(RequestMemoryBudget(64 * kMiB)), 4 * kMiB);
+  EXPECT_EQ(DefaultMaxMessageBytes(RequestMemoryBudget(64 * kMiB)), 8 * kMiB);
+  EXPECT_EQ(DefaultMaxMessageBytes(4 * kMiB), 4 * kMiB);                                 // at least 4 MiB
   EXPECT_EQ(DefaultMaxMessageBytes(RequestMemoryBudget(64 * 1024 * kMiB)), 256 * kMiB);  // at most 256 MiB
-  EXPECT_EQ(GrpcReceiveBytes(RequestMemoryBudget(1000 * kMiB)), 125 * kMiB / 2);
 }
 
 TEST(PrecisionTest, RefusedWhereTheDeviceCannotRunIt) {

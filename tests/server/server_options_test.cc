@@ -93,8 +93,8 @@ TEST(ServerOptionsTest, RequestMemoryAndTheLargestMessageFollowThePodUnlessGiven
   EXPECT_EQ(o->request_memory_bytes, -1);
   EXPECT_EQ(o->max_message_bytes, -1);
   ResolveMemoryDefaults(1000 * kMiB, *o);
-  EXPECT_EQ(o->request_memory_bytes, static_cast<int64_t>(125 * kMiB));
-  EXPECT_EQ(o->max_message_bytes, static_cast<int64_t>(125 * kMiB / 4));
+  EXPECT_EQ(o->request_memory_bytes, static_cast<int64_t>(1000 * kMiB / 16));
+  EXPECT_EQ(o->max_message_bytes, static_cast<int64_t>(1000 * kMiB / 32));
 
   o = Parse({"--model-repository=/m", "--request-memory-bytes=0", "--max-message-bytes=auto"});
   ASSERT_TRUE(o.ok()) << o.status();
