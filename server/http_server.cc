@@ -77,6 +77,12 @@ std::optional<absl::string_view> HttpRequest::Header(const char* name) const {
   return absl::string_view(value);
 }
 
+void HttpRequest::ReleaseBody() const {
+  const int64_t held = static_cast<int64_t>(body_storage_->capacity());
+  std::string().swap(*body_storage_);
+  charge->GiveBack(held);
+}
+
 HttpResponse JsonErrorResponse(int status, absl::string_view message) {
   rapidjson::StringBuffer buffer;
   rapidjson::Writer<rapidjson::StringBuffer> out(buffer);
@@ -136,7 +142,7 @@ struct HttpServer::Callbacks {
       server.in_flight_.fetch_add(1, std::memory_order_relaxed);
       absl::string_view path(url);
       path = path.substr(0, path.find('?'));
-      server.handler_(HttpRequest(connection, method, path, ex.body, &ex.charge, ex.cancel),
+      server.handler_(HttpRequest(connection, method, path, &ex.body, &ex.charge, ex.cancel),
                       HttpReply(std::make_shared<HttpReply::State>(**slot)));
     }
     absl::AnyInvocable<HttpResponse()> make;

@@ -86,15 +86,28 @@ struct HttpServerOptions {
 // point into it, and so does `charge`.
 class HttpRequest {
  public:
-  HttpRequest(MHD_Connection* connection, absl::string_view method, absl::string_view path, absl::string_view body,
+  HttpRequest(MHD_Connection* connection, absl::string_view method, absl::string_view path, std::string* body,
               RequestMemory::Charge* charge, std::shared_ptr<CancellationFlag> cancel)
-      : connection_(connection), method(method), path(path), body(body), charge(charge), cancel(std::move(cancel)) {}
+      : connection_(connection),
+        body_storage_(body),
+        method(method),
+        path(path),
+        body(*body),
+        charge(charge),
+        cancel(std::move(cancel)) {}
 
   // The value of header `name` (case-insensitive), if the request has it.
   std::optional<absl::string_view> Header(const char* name) const;
 
+  // Frees the body and gives back its charge, for a handler that has decoded it into something
+  // else and keeps nothing pointing into it (a JSON body whose tensors were copied out): what a
+  // request waiting in a queue holds is then only what was decoded. `body` must not be read
+  // after. During the handler's call only.
+  void ReleaseBody() const;
+
  private:
   MHD_Connection* connection_;
+  std::string* const body_storage_;
 
  public:
   const absl::string_view method;

@@ -195,7 +195,6 @@ void KServeRest::Infer(const HttpRequest& request, const std::string& model, int
     return reply.Send(JsonErrorResponse(
         415, absl::StrCat("Content-Encoding '", *encoding, "' is not supported; send the body uncompressed")));
   }
-  // The body lives until the reply is sent, after the request is done: binary inputs borrow it.
   absl::StatusOr<RestInferRequest> parsed =
       ParseRestInfer(model, version, request.body, json_length, {path_.limits().max_elements, request.charge});
   auto pending = std::make_shared<PendingInfer>();
@@ -205,6 +204,9 @@ void KServeRest::Infer(const HttpRequest& request, const std::string& model, int
     pending->id = parsed->request->id;
     pending->format = std::move(parsed->format);
   }
+  // A JSON body was copied into the tensors: a request that waits in a queue holds only them.
+  // Binary inputs borrow from the body, which then lives until the reply is sent.
+  if (!json_length.has_value()) request.ReleaseBody();
   Decoded decoded = parsed.ok() ? Decoded(std::move(parsed->request)) : Decoded(parsed.status());
   path_.Start(
       std::move(call), std::move(decoded),

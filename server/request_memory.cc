@@ -31,9 +31,10 @@ absl::Status RequestMemory::Charge::Grow(int64_t bytes, absl::string_view what) 
   return absl::OkStatus();
 }
 
-void RequestMemory::Charge::Reset() {
-  if (memory_ != nullptr && bytes_ > 0) memory_->Subtract(bytes_);
-  bytes_ = 0;
+void RequestMemory::Charge::GiveBack(int64_t bytes) {
+  bytes = std::clamp<int64_t>(bytes, 0, bytes_);
+  if (memory_ != nullptr && bytes > 0) memory_->Subtract(bytes);
+  bytes_ -= bytes;
 }
 
 absl::Status RequestMemory::Take(int64_t bytes, absl::string_view what, Charge& charge) {

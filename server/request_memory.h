@@ -45,8 +45,10 @@ class RequestMemory {
     // Adds `bytes` (>= 0) to this charge, or RESOURCE_EXHAUSTED (nothing added) when they do
     // not fit; `what` names them in the message ("request body", "decoded tensors", ...).
     absl::Status Grow(int64_t bytes, absl::string_view what);
+    // Gives back `bytes` of it (at most what it holds).
+    void GiveBack(int64_t bytes);
     // Gives everything back; the charge then holds nothing.
-    void Reset();
+    void Reset() { GiveBack(bytes_); }
     int64_t bytes() const { return bytes_; }
 
    private:

@@ -52,7 +52,7 @@ def value(scrape, name, **labels):
 
 
 def encoder_inputs(length, rng):
-    ids = rng.integers(1000, 2000, size=(1, length), dtype=np.int64)
+    ids = rng.integers(0, 1000, size=(1, length), dtype=np.int64)  # the demo encoder's vocabulary
     inputs = [grpcclient.InferInput("input_ids", [1, length], "INT64"),
               grpcclient.InferInput("attention_mask", [1, length], "INT64")]
     inputs[0].set_data_from_numpy(ids)
@@ -108,7 +108,7 @@ def hang_up(server, body, after):
 
 def hangup_burst(server, count, length, after, seconds):
     """`count` hang-up clients spread over `seconds`; returns when all have closed."""
-    ids = list(range(1000, 1000 + length))
+    ids = [(7 * i) % 1000 for i in range(length)]
     body = json.dumps({"inputs": [
         {"name": "input_ids", "shape": [1, length], "datatype": "INT64", "data": ids},
         {"name": "attention_mask", "shape": [1, length], "datatype": "INT64", "data": [1] * length}]}).encode()

@@ -14,8 +14,9 @@ memory      For each body kind, a fresh server (the demo `linear` model only, --
               int64-zeros   "data": [0,0,...]     INT64   (2 bytes of JSON per 8-byte element)
               int64-ids     token ids 1000-29999  INT64   (6 bytes per element)
               fp32          floats like 0.1234567 FP32    (~11 bytes per 4-byte element)
-throughput  One server per binary on the demo encoder; --clients HTTP clients (keep-alive) send
-            --length-token JSON infer bodies for --seconds; the binaries alternate --rounds times.
+throughput  One server per binary; --clients HTTP clients (keep-alive) send JSON infer bodies for
+            --seconds: --model linear (default; --size rows of 1000 FP32, almost no compute, so
+            decoding shows) or encoder (--size tokens); the binaries alternate --rounds times.
             Requests/s and p50/p99 latency; the ratio after/before per round, and its median.
 
   .venv/bin/python benchmarks/memory/json_decode.py --before-binary ../before/build/seqserve \\
@@ -93,12 +94,23 @@ def measure_memory(binary, repository, kind, mib, label):
             "body_and_tensor_per_body_byte": (len(body) + elements * element_size) / len(body)}
 
 
+def throughput_body(model, size):
+    """(path, JSON body) of one infer request: the encoder with `size` tokens, or the linear model
+    (1000 FP32 features a row) with `size` rows: almost no compute, so decoding shows."""
+    if model == "encoder":
+        ids = [(7 * i) % 1000 for i in range(size)]  # the demo encoder's vocabulary is [0, 1000)
+        inputs = [{"name": "input_ids", "shape": [1, size], "datatype": "INT64", "data": ids},
+                  {"name": "attention_mask", "shape": [1, size], "datatype": "INT64", "data": [1] * size}]
+    else:
+        rng = np.random.default_rng(0)
+        inputs = [{"name": "input", "shape": [size, 1000], "datatype": "FP32",
+                   "data": [round(float(x), 6) for x in rng.standard_normal(size * 1000)]}]
+    return f"/v2/models/{model}/infer", json.dumps({"inputs": inputs}).encode()
+
+
 class Load:
-    def __init__(self, server, clients, length, seconds):
-        ids = list(range(1000, 1000 + length))
-        self.body = json.dumps({"inputs": [
-            {"name": "input_ids", "shape": [1, length], "datatype": "INT64", "data": ids},
-            {"name": "attention_mask", "shape": [1, length], "datatype": "INT64", "data": [1] * length}]}).encode()
+    def __init__(self, server, clients, request, seconds):
+        self.path, self.body = request
         self.server, self.seconds = server, seconds
         self.latencies, self.failed = [], 0
         self.lock = threading.Lock()
@@ -116,7 +128,7 @@ class Load:
         while time.monotonic() < end:
             start = time.monotonic()
             try:
-                conn.request("POST", "/v2/models/encoder/infer", body=self.body,
+                conn.request("POST", self.path, body=self.body,
                              headers={"Content-Type": "application/json"})
                 response = conn.getresponse()
                 response.read()
@@ -135,16 +147,17 @@ class Load:
 
 def measure_throughput(variants, repository, args):
     servers = {label: Server(binary, repository) for label, binary in variants}
+    request = throughput_body(args.model, args.size)
     rounds = []
     try:
         for s in servers.values():
             s.wait_ready_http()
-            Load(s, args.clients, args.length, 2)  # warm-up
+            Load(s, args.clients, request, 2)  # warm-up
         for r in range(args.rounds):
             order = list(servers) if r % 2 == 0 else list(reversed(servers))
             row = {}
             for label in order:
-                load = Load(servers[label], args.clients, args.length, args.seconds)
+                load = Load(servers[label], args.clients, request, args.seconds)
                 row[label] = {"requests_per_s": len(load.latencies) / load.elapsed, "failed": load.failed,
                               "p50_ms": 1000 * float(np.percentile(load.latencies, 50)),
                               "p99_ms": 1000 * float(np.percentile(load.latencies, 99))}
@@ -163,7 +176,8 @@ def main():
     parser.add_argument("--mib", type=int, default=30)
     parser.add_argument("--kinds", nargs="+", default=list(KINDS))
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--length", type=int, default=128)
+    parser.add_argument("--model", choices=["linear", "encoder"], default="linear")
+    parser.add_argument("--size", type=int, default=8, help="rows (linear) or tokens (encoder) per request")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--skip", nargs="*", default=[], choices=["memory", "throughput"])
@@ -184,7 +198,8 @@ def main():
     if "throughput" not in args.skip:
         rounds = measure_throughput(variants, args.repository, args)
         results["throughput"] = rounds
-        print(f"REST JSON infer, encoder, {args.length} tokens, {args.clients} keep-alive clients, "
+        print(f"REST JSON infer, {args.model} x {args.size}, {len(throughput_body(args.model, args.size)[1])} bytes "
+              f"of JSON, {args.clients} keep-alive clients, "
               f"{args.seconds:.0f} s per variant per round, alternating")
         print("| round | " + " | ".join(f"{label} req/s (p50 / p99 ms)" for label, _ in variants) +
               (" | after / before |" if len(variants) > 1 else " |"))

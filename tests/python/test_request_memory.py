@@ -134,6 +134,8 @@ def test_a_rest_client_that_hangs_up_is_cancelled_not_computed(holding_server):
     while metric(server, "seqserve_queue_depth", model="encoder", version="1") < 4:
         assert time.monotonic() < deadline, "the four requests never reached the queue"
         time.sleep(0.02)
+    # Waiting, each holds its two decoded tensors (2 x 512 int64), not its JSON body.
+    assert metric(server, "seqserve_request_memory_bytes") == 4 * 2 * 512 * 8
     for s in connections:
         s.close()
     while metric(server, "seqserve_rest_hangups_total") < before[3] + 4:

@@ -26,7 +26,11 @@ TEST(RequestMemoryTest, ChargesWithinTheBudgetAreTakenAndTheOneBeyondIsRefused) 
   EXPECT_NE(refused.message().find("hold 1000 of the 1000 bytes"), std::string::npos) << refused;
   EXPECT_EQ(c.bytes(), 0);
   EXPECT_EQ(memory.refusals(), 1);
-  b.Reset();
+  b.GiveBack(100);  // part of it
+  EXPECT_EQ(b.bytes(), 300);
+  EXPECT_EQ(memory.in_use(), 900);
+  b.GiveBack(1000);  // never more than it holds
+  EXPECT_EQ(b.bytes(), 0);
   EXPECT_EQ(memory.in_use(), 600);
   ASSERT_TRUE(c.Grow(400, "decoded tensors").ok());
   EXPECT_EQ(memory.in_use(), 1000);
