@@ -145,12 +145,12 @@ def measure(binary, repository, args, label):
         load.stop()
         time.sleep(2)  # the last hung-up requests leave the queue
         after = metrics(server)
-        delta = {name: value(after, name, **labels) - value(before, name, **labels) for name, labels in [
-            ("seqserve_requests_total", {"api": "rest", "code": "OK"}),
-            ("seqserve_requests_total", {"api": "rest", "code": "CANCELLED"}),
-            ("seqserve_rejections_total", {"reason": "cancelled"}),
-            ("seqserve_rest_hangups_total", {})]}
-        rest_ok, rest_cancelled, dropped, hangups = delta.values()
+        rest_ok, rest_cancelled, dropped, hangups = (
+            value(after, name, **labels) - value(before, name, **labels) for name, labels in [
+                ("seqserve_requests_total", {"api": "rest", "code": "OK"}),
+                ("seqserve_requests_total", {"api": "rest", "code": "CANCELLED"}),
+                ("seqserve_rejections_total", {"reason": "cancelled"}),
+                ("seqserve_rest_hangups_total", {})])
         return {"variant": label, "windows": windows, "steady_failed": load.failed,
                 "rest_computed": rest_ok, "rest_cancelled": rest_cancelled, "batcher_dropped_cancelled": dropped,
                 "hangups_seen": hangups, "hangups_sent": args.hangups * sum(w["kind"] == "hang-ups" for w in windows),
