@@ -20,7 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/data_type.h"
-#include "server/request_path.h"
+#include "server/request_limits.h"
 
 namespace seqserve {
 namespace {
@@ -212,7 +212,8 @@ struct InputData {
   std::string name;  // "#index" until its "name" is seen
   std::optional<DataType> type;
   std::vector<int64_t> shape;
-  bool shape_ok = false;  // "shape" seen: an array of integers only
+  bool name_seen = false, type_seen = false, shape_seen = false;  // each key's first value counts
+  bool shape_ok = false;                                          // "shape" seen: integers only
   enum class State { kNone, kDecoded, kDeferred } state = State::kNone;
   std::string bytes;   // kDecoded: the tensor
   int64_t count = 0;   // kDecoded: elements written
@@ -286,8 +287,15 @@ class FirstPass {
   }
   bool String(const char* s, rapidjson::SizeType n, bool copy) {
     if (!data_.has_value() && InInputObject()) {
-      if (input_key_ == "datatype") current().type = DataTypeFromName(absl::string_view(s, n));
-      if (input_key_ == "name") current().name.assign(s, n);
+      // A key given twice counts the first time, as in the document (FindMember).
+      if (input_key_ == "datatype" && !current().type_seen) {
+        current().type = DataTypeFromName(absl::string_view(s, n));
+        current().type_seen = true;
+      }
+      if (input_key_ == "name" && !current().name_seen) {
+        current().name.assign(s, n);
+        current().name_seen = true;
+      }
     }
     NotAnInteger();
     return Scalar([&] { return doc_.String(s, n, copy); }, [](ElementWriter& w) { return w.Other(); });
@@ -316,9 +324,9 @@ class FirstPass {
     NotAnInteger();
     if (depth_ == 1 && root_key_ == "inputs") in_inputs_ = true;
     ElementOfInputs();
-    if (InInputObject() && input_key_ == "shape") {
+    if (InInputObject() && input_key_ == "shape" && !current().shape_seen) {
       in_shape_ = true;
-      current().shape.clear();
+      current().shape_seen = true;
       current().shape_ok = true;
     }
     ++depth_;
@@ -493,7 +501,7 @@ absl::Status ParseInput(const Value& input, absl::string_view json, absl::string
   }
   // Invalid shapes (negative, overflowing) stopped decoding; ValidateRequest words them.
   const int64_t expected = CheckedNumElements(t.shape).value_or(0);
-  if (data.count != expected) {
+  if (data.count != expected || data.bytes.size() != static_cast<size_t>(expected) * ElementSize(t.dtype)) {
     return Invalid(t.name, absl::StrCat(data.count, " elements in data but its shape needs ", expected));
   }
   t.data = std::move(data.bytes);

@@ -14,10 +14,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "absl/types/span.h"
 #include "runtime/inference_request.h"
 #include "runtime/model_repository.h"
-#include "server/request_memory.h"
+#include "server/request_limits.h"
 #include "server/request_metrics.h"
 
 namespace seqserve {
@@ -50,22 +49,6 @@ struct CallInfo {
   // (REST: its body as it arrived, its tensors as they were decoded).
   int64_t message_bytes = -1;
 };
-
-// Limits every request is held to before it is queued.
-struct RequestLimits {
-  // Most elements over all inputs; 0 = no limit.
-  int64_t max_elements = 0;
-  // Deadline of requests that carry none (from the transport or the request); zero = none.
-  absl::Duration default_deadline = absl::ZeroDuration();
-  // Where calls with a message_bytes are charged until they finish (Note [request bytes]);
-  // not owned; null = not counted.
-  RequestMemory* memory = nullptr;
-};
-
-// Adds the elements of `shape` to `total`: INVALID_ARGUMENT when they take it past `max`
-// (> 0; the --max-request-elements rule, shared by the decoders that check it before reading
-// data). A negative or overflowing shape adds nothing (ValidateRequest reports it, in context).
-absl::Status AddElements(absl::Span<const int64_t> shape, int64_t max, int64_t& total);
 
 // Thread-safe; the repository, state and metrics must outlive it.
 class RequestPath {

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Request memory: what big requests do to a server in a 1000 MiB pod. One 100 MB REST body
 OOM-killed a MiniLM pod with a 1000 MiB limit; seqserve now admits the bytes of requests in flight
-into a budget (--request-memory-bytes, default an eighth of the limit) and caps one body or
-message (--max-message-bytes, default a fourth of that: 31 MiB in 1000 MiB).
+into a budget (--request-memory-bytes, default a sixteenth of the limit), bounds what gRPC buffers
+of messages still arriving (its resource quota, twice that) and caps one body or message
+(--max-message-bytes, default half the budget: 31 MiB in 1000 MiB).
 
 Each server runs alone inside a real memory cgroup of --limit-mib (scripts/memory_cgroup.py), with
 only `minilm` (the demo pack of all-MiniLM-L6-v2, TorchScript) in a temporary repository. Beside
@@ -28,7 +29,7 @@ Content-Length sees them all at once).
 
 Servers (--variants; each in a fresh cgroup, rounds one after the other):
   seqserve         build/seqserve, default flags
-  seqserve-before  /work/before/build/seqserve (before request memory: 256 MiB max message,
+  seqserve-before  --before-binary (before request memory: 256 MiB max message,
                    bodies unaccounted, JSON through a rapidjson DOM), default flags
   python-peer      benchmarks/real_models/python_peer_server.py (grpcio + torch; gRPC only, so
                    its REST rounds are n/a; grpc.max_receive_message_length 64 MiB)

@@ -119,6 +119,12 @@ TEST(RestJsonTest, MalformedBodiesSayWhatToFix) {
       {R"({"inputs":[{"data":[[1],{"b":2}],"name":"x","shape":[2],"datatype":"INT64"}]})", std::nullopt,
        "not an integer"},
       {R"({"inputs":[{"name":"x","shape":[1000],"datatype":"INT64","data":[1]}]})", std::nullopt, "more than the"},
+      // A key given twice counts the first time, in the decoder as in the document (found by
+      // fuzz_rest_request: the tensor was sized by the second "shape").
+      {R"({"inputs":[{"name":"y","shape":[1],"shape":[2],"datatype":"INT8","data":[-128,1]}]})", std::nullopt,
+       "more than 1"},
+      {R"({"inputs":[{"name":"y","shape":[2],"datatype":"INT8","datatype":"INT64","data":[1,300]}]})", std::nullopt,
+       "out of range for datatype INT8"},
       {R"({"inputs":[],"parameters":{"timeout":-1}})", std::nullopt, "'timeout'"},
       {kBinary16, 500, "Inference-Header-Content-Length 500 is more than"},
       {kBinary16 + "12345678", kBinary16.size(), "runs past"},
