@@ -24,4 +24,5 @@ def one_line(machine=None):
     """describe() as one line: "CPU, N cores, flags present, date"."""
     m = machine or describe()
     present = " ".join(f for f, on in m["flags"].items() if on)
-    return f"{m['cpu']}, {m['usable_cores']} cores, {present or 'no avx2'}, {m['ram_mib'] >> 10} GiB, {m['date']}"
+    return (f"{m['cpu']}, {m['usable_cores']} cores, {present or 'no avx2'}, {m['ram_mib'] >> 10} GiB, "
+            f"kernel {m['kernel']}, {m['date']}")

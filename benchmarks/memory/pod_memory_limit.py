@@ -50,7 +50,7 @@ import numpy as np
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from machine_info import describe as machine  # noqa: E402
+from machine_info import describe as machine, one_line  # noqa: E402
 from memory_cgroup import MemoryCgroup  # noqa: E402
 from seqserve_process import Server, process_memory_bytes  # noqa: E402
 
@@ -366,9 +366,7 @@ def main():
     args = arguments()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the finally blocks remove the cgroups
     info = machine()
-    print(f"{info['date']}; {info['cpu']}, {info['usable_cores']} usable cores, {info['ram_mib']} MiB RAM, "
-          f"kernel {info['kernel']}; flags: " + " ".join(f"{k}={'yes' if v else 'no'}" for k, v in info["flags"].items()),
-          flush=True)
+    print(one_line(info), flush=True)
     source = os.path.join(args.build, "model_repository", MODEL)
     repo = tempfile.mkdtemp(prefix="seqserve_podmem_")
     if args.max_length and args.max_length != model_contract(source)["max_length"]:

@@ -66,7 +66,8 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from memory_cgroup import MemoryCgroup  # noqa: E402
-from pod_memory_limit import PeerServer, machine, model_contract, wait_ready  # noqa: E402
+from machine_info import describe as machine, one_line  # noqa: E402
+from pod_memory_limit import PeerServer, model_contract, wait_ready  # noqa: E402
 from seqserve_process import Server  # noqa: E402
 
 MODEL = "minilm"
@@ -620,9 +621,7 @@ def main():
     args = arguments()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the finally blocks remove the cgroups
     info = machine()
-    print(f"{info['date']}; {info['cpu']}, {info['usable_cores']} usable cores, {info['ram_mib']} MiB RAM, "
-          f"kernel {info['kernel']}; flags: " + " ".join(f"{k}={'yes' if v else 'no'}" for k, v in info["flags"].items()),
-          flush=True)
+    print(one_line(info), flush=True)
     repo = tempfile.mkdtemp(prefix="seqserve_flood_")
     os.symlink(os.path.abspath(os.path.join(args.repository, MODEL)), os.path.join(repo, MODEL))
     names = tuple(model_contract(os.path.join(repo, MODEL))["inputs"])
