@@ -119,9 +119,7 @@ struct HttpServer::Callbacks {
         return Refuse(ex, JsonErrorResponse(413, absl::StrCat("request body over ", server.options_.max_body_bytes,
                                                               " bytes, the server's limit (--max-message-bytes)")));
       }
-      if (absl::Status charged = Reserve(ex, n); !charged.ok()) {
-        return Refuse(ex, JsonErrorResponse(429, charged.message()));
-      }
+      if (absl::Status charged = Reserve(ex, n); !charged.ok()) return Refuse(ex, Busy(charged));
       if (absl::Now() - ex.headers_at > server.options_.body_timeout) {
         // libmicrohttpd takes no answer while a body is arriving: close instead.
         LogWarning(server.options_.name, " HTTP: closing a connection whose body was not in after ",
@@ -158,6 +156,14 @@ struct HttpServer::Callbacks {
       make = std::move(ex.make);
     }
     return server.Queue(connection, make()) ? MHD_YES : MHD_NO;
+  }
+
+  // 429 for a body that does not fit the request memory now: others' requests hold it, so a
+  // retry soon may fit.
+  static HttpResponse Busy(const absl::Status& refused) {
+    HttpResponse busy = JsonErrorResponse(429, refused.message());
+    busy.headers.emplace_back("Retry-After", "1");
+    return busy;
   }
 
   // Refuses the body being received: drops what came (and its charge), discards the rest
@@ -209,9 +215,7 @@ struct HttpServer::Callbacks {
       // one buffer, never copied as it grows (pages a client announces but never sends are
       // charged, not touched).
       if (absl::Status charged = ex->charge.Grow(std::max<int64_t>(announced, 0), "a request body"); !charged.ok()) {
-        HttpResponse busy = JsonErrorResponse(429, charged.message());
-        busy.headers.emplace_back("Retry-After", "1");
-        return Early(server, connection, *ex, std::move(busy));
+        return Early(server, connection, *ex, Busy(charged));
       }
       ex->body.reserve(static_cast<size_t>(std::max<int64_t>(announced, 0)));
     }

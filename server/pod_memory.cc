@@ -40,6 +40,13 @@ void PodMemory::Plan(bool after_loading) {
                                     : absl::StrCat("--memory-budget-bytes: pool budget ", Mib(budget_flag_));
   }
   pool_->SetCapacity(plan.budget);
+  // A budget planned lower than what the pool reserved (warm-up ran under the plan made before
+  // loading, when less was held outside the pool) is met at once: the pool's free memory goes
+  // back, so that it holds what it is planned to hold, not only what it may newly take.
+  if (after_loading && plan.budget != 0 && pool_->stats().reserved_bytes > plan.budget) {
+    pool_->EmptyCache();
+    pool_->DecommitFreePages();
+  }
   // The weights and whatever else the pool keeps after loading are not the batches' to use.
   const int64_t kept = static_cast<int64_t>(pool_->stats().allocated_bytes);
   const int64_t batches = plan.budget == 0 ? 0 : std::max<int64_t>(1, static_cast<int64_t>(plan.budget) - kept);

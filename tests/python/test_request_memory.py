@@ -59,6 +59,7 @@ def test_a_chunked_body_is_charged_as_it_grows(small_memory_server):
                                   b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" + pieces)
     assert status == 429, answer
     assert b"sent in chunks" in answer and b"--request-memory-bytes" in answer, answer
+    assert b"Retry-After: 1" in answer, answer
     assert_serving_and_nothing_held(server)
 
 
