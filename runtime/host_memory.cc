@@ -77,7 +77,9 @@ uint64_t SafetyMargin(uint64_t limit) { return std::max<uint64_t>(64 * kMiB, lim
 
 uint64_t RequestMemoryBudget(uint64_t limit) { return std::max<uint64_t>(16 * kMiB, limit / 16); }
 
-uint64_t GrpcReceiveBytes(uint64_t request_budget) { return 2 * request_budget; }
+uint64_t GrpcReceiveBytes(uint64_t request_budget, uint64_t max_message_bytes) {
+  return std::max(2 * request_budget, 4 * max_message_bytes);
+}
 
 uint64_t DefaultMaxMessageBytes(uint64_t request_budget) {
   return std::clamp<uint64_t>(request_budget / 2, 4 * kMiB, 256 * kMiB);

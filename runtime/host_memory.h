@@ -10,7 +10,7 @@
 //     pool budget  = limit - (resident - pool reserved) - margin - requests - gRPC receive
 //     margin       = max(64 MiB, limit / 20)
 //     requests     = limit / 16, at least 16 MiB                  (--request-memory-bytes)
-//     gRPC receive = 2 x requests
+//     gRPC receive = max(2 x requests, 4 x largest body or message)
 //     largest body or message = requests / 2, within [4 MiB, 256 MiB]   (--max-message-bytes)
 //
 // `requests` is what the server may hold of requests in flight at once — bodies and messages,
@@ -19,7 +19,10 @@
 // handed over yet (its resource quota: gRPC 1.51 receives a message whole before it checks its
 // size, so only the quota bounds a 100 MB message before it is buffered; under the quota's
 // pressure gRPC resets streams of any client, so it is sized to stay clear of it with two
-// 100 MB messages at once: Note [gRPC receive memory] in server/main.cc). Both live outside the
+// 100 MB messages at once: Note [gRPC receive memory] in server/main.cc); it holds at least four
+// of the largest messages, so that one message the size limit admits never meets the quota alone
+// (gRPC reserves read buffers ahead of the bytes: a 5 MB message in an 8 MB quota was reset
+// "Buffers full" instead of being charged and refused with its own words). Both live outside the
 // pool, so the pool is planned without them. Half of `requests` for the largest request keeps
 // two of the largest held at once, each charged its body and a tensor of its size. For a
 // 1000 MiB pod: 62 MiB for requests, 125 MiB for gRPC's buffers, 31 MiB the largest request.
@@ -86,8 +89,9 @@ uint64_t SafetyMargin(uint64_t limit);
 uint64_t RequestMemoryBudget(uint64_t limit);
 // The Note's largest body or message, for a request budget of `request_budget` bytes.
 uint64_t DefaultMaxMessageBytes(uint64_t request_budget);
-// The Note's `gRPC receive`: gRPC's resource quota for a request budget of `request_budget`.
-uint64_t GrpcReceiveBytes(uint64_t request_budget);
+// The Note's `gRPC receive`: gRPC's resource quota for a request budget of `request_budget`
+// and messages of at most `max_message_bytes`.
+uint64_t GrpcReceiveBytes(uint64_t request_budget, uint64_t max_message_bytes);
 
 // The Note's rule. `resident` and `pool_reserved` measured together; `requests`: the bytes set
 // aside for requests (the request budget and gRPC's receive quota). A limit too small to leave

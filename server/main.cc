@@ -155,13 +155,16 @@ int Run(ServerOptions options) {
   // the pod's limit alone, so they are known before anything loads.
   const MemoryLimit limit = DetectMemoryLimit();
   ResolveMemoryDefaults(limit.bytes.value_or(PhysicalMemoryBytes()), options);
+  const uint64_t grpc_receive_bytes = options.request_memory_bytes > 0
+                                          ? GrpcReceiveBytes(static_cast<uint64_t>(options.request_memory_bytes),
+                                                             static_cast<uint64_t>(options.max_message_bytes))
+                                          : 0;
   RequestMemory request_memory(options.request_memory_bytes);
   std::atomic<int64_t> rest_hangups{0};  // Note [REST hang-ups]
   LogInfo("request memory: ",
           options.request_memory_bytes > 0
               ? absl::StrCat(options.request_memory_bytes >> 20, " MiB for requests in flight and ",
-                             GrpcReceiveBytes(static_cast<uint64_t>(options.request_memory_bytes)) >> 20,
-                             " MiB for gRPC's receive buffers")
+                             grpc_receive_bytes >> 20, " MiB for gRPC's receive buffers")
               : "unlimited",
           ", largest request ", options.max_message_bytes >> 20, " MiB (--request-memory-bytes, --max-message-bytes)");
   // The pools must be libtorch's allocators before the first tensor exists.
@@ -181,7 +184,6 @@ int Run(ServerOptions options) {
   }
   MemoryGate cpu_memory;  // the CPU pool's budget for batches
   // Without a limit the pool is unlimited and nothing is set aside from it.
-  const uint64_t grpc_receive_bytes = GrpcReceiveBytes(static_cast<uint64_t>(options.request_memory_bytes));
   PodMemory pod_memory(
       options.memory_budget_bytes,
       limit.bytes.has_value() ? static_cast<uint64_t>(options.request_memory_bytes) + grpc_receive_bytes : 0, pool,

@@ -14,7 +14,8 @@
 // is planned without it. What gRPC holds before it hands a message over is bounded apart,
 // by its receive-size limit and resource quota (server/main.cc).
 //
-// Charging is one compare-and-swap on one atomic; no lock. Thread-safe.
+// Charging is a compare-and-swap loop on the bytes in use (and one on the peak when it rises);
+// no lock. Thread-safe.
 #ifndef SEQSERVE_SERVER_REQUEST_MEMORY_H_
 #define SEQSERVE_SERVER_REQUEST_MEMORY_H_
 

@@ -76,7 +76,7 @@ def test_decoded_tensors_are_charged_beside_their_body(small_memory_server):
 def test_grpc_messages_are_charged_and_bounded_before_they_are_buffered(small_memory_server):
     """A gRPC message is charged once gRPC hands it over: a 1 MB one (refused afterwards by
     validation: too long for the encoder) shows in the peak. One of 5 MB fits gRPC's receive
-    quota (twice the budget, Note [gRPC receive memory]) but not the budget: refused
+    quota (32 MB: four of the largest, Note [budget from the pod]) but not the budget: refused
     RESOURCE_EXHAUSTED, naming the flag; the server serves on and holds nothing after."""
     server = small_memory_server
     client = grpcclient.InferenceServerClient(url=server.url, channel_args=[

@@ -170,12 +170,17 @@ TEST(HostMemoryTest, PoolBudgetIsTheLimitLessWhatLivesOutsideThePoolAMarginAndRe
 }
 
 // Note [budget from the pod]: a sixteenth of the limit for requests in flight, twice that for
-// gRPC's receive buffers, half of it for the largest request, within [4 MiB, 256 MiB].
+// gRPC's receive buffers (at least four of the largest messages), half of it for the largest
+// request, within [4 MiB, 256 MiB].
 TEST(HostMemoryTest, RequestBytesAndTheLargestRequestFollowTheLimit) {
   constexpr uint64_t kMiB = 1 << 20;
   EXPECT_EQ(RequestMemoryBudget(1000 * kMiB), 1000 * kMiB / 16);
   EXPECT_EQ(DefaultMaxMessageBytes(RequestMemoryBudget(1000 * kMiB)), 1000 * kMiB / 32);
-  EXPECT_EQ(GrpcReceiveBytes(RequestMemoryBudget(1000 * kMiB)), 1000 * kMiB / 8);
+  EXPECT_EQ(
+      GrpcReceiveBytes(RequestMemoryBudget(1000 * kMiB), DefaultMaxMessageBytes(RequestMemoryBudget(1000 * kMiB))),
+      1000 * kMiB / 8);
+  // A largest message chosen above the default: the quota holds four of them.
+  EXPECT_EQ(GrpcReceiveBytes(4 * kMiB, 8 * kMiB), 32 * kMiB);
   EXPECT_EQ(RequestMemoryBudget(64 * kMiB), 16 * kMiB);  // at least 16 MiB
   EXPECT_EQ(DefaultMaxMessageBytes(RequestMemoryBudget(64 * kMiB)), 8 * kMiB);
   EXPECT_EQ(DefaultMaxMessageBytes(4 * kMiB), 4 * kMiB);                                 // at least 4 MiB
