@@ -10,19 +10,13 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "runtime/logging.h"
-#include "runtime/model_manifest.h"
-#include "runtime/request_validator.h"
+#include "runtime/version_loader.h"
 
 namespace seqserve {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-// The model file of one version: config's default_model_filename in the version folder.
-std::string ModelFilePath(const ModelSetup& setup, const std::string& version_dir) {
-  return (fs::path(version_dir) / setup.config.default_model_filename()).string();
-}
 
 absl::StatusOr<ModelSetup> SetupOf(const ModelScan& scan, const std::string& name) {
   if (!scan.has_config) {
@@ -39,8 +33,18 @@ std::set<K> Keys(const std::map<K, V>& map) {
   return keys;
 }
 
-constexpr char kUnloaded[] = "unloaded";
-constexpr char kNotLoaded[] = "not loaded";
+// An executor that shares ownership of the config its runners were made from, which must
+// outlive them (runtime/model_loader.h): the executor goes first.
+std::shared_ptr<ModelExecutor> OwningItsConfig(std::shared_ptr<const ModelSetup> setup,
+                                               std::unique_ptr<ModelExecutor> executor) {
+  struct Held {
+    std::shared_ptr<const ModelSetup> setup;
+    std::unique_ptr<ModelExecutor> executor;  // destroyed before `setup`
+  };
+  auto held = std::make_shared<Held>(Held{std::move(setup), std::move(executor)});
+  ModelExecutor* raw = held->executor.get();
+  return std::shared_ptr<ModelExecutor>(std::move(held), raw);
+}
 
 // Load durations, from a fraction of a second (small models) to minutes (large ones on a GPU).
 const std::vector<double>& LoadSecondsBounds() {
@@ -49,16 +53,6 @@ const std::vector<double>& LoadSecondsBounds() {
 }
 
 }  // namespace
-
-absl::string_view VersionStateName(VersionState state) {
-  switch (state) {
-    case VersionState::kLoading: return "LOADING";
-    case VersionState::kReady: return "READY";
-    case VersionState::kUnloading: return "UNLOADING";
-    case VersionState::kUnavailable: return "UNAVAILABLE";
-  }
-  return "UNKNOWN";
-}
 
 absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std::string& path, ModelLoader& loader,
                                                                        Options options) {
@@ -70,6 +64,12 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std
   const bool load_all = options.mode != ModelControlMode::kExplicit || named.count("*") != 0;
   std::unique_ptr<ModelRepository> repo(new ModelRepository(path, loader, std::move(options)));
   std::map<std::string, ModelScan> scans = ScanRepository(path);
+  for (const std::string& name : named) {
+    if (name != "*" && scans.count(name) == 0) {
+      return absl::NotFoundError(absl::StrCat("--load-model=", name, ": the repository ", path, " has no model '", name,
+                                              "'; it has: ", absl::StrJoin(Keys(scans), ", ")));
+    }
+  }
   MutexLock control(&repo->control_mu_);
   MutexLock lock(&repo->mu_);
   for (const auto& [name, scan] : scans) {
@@ -86,7 +86,7 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std
       LogError("model '", name, "' is unavailable: ", model.config_error);
     }
     if (!model.asked) {
-      model.reason = kNotLoaded;
+      model.reason = kNotLoadedReason;
       continue;
     }
     // Listed LOADING now, so that readiness waits for them (Note [health before load]).
@@ -94,18 +94,12 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std
                                            ? ServedVersions(model.setup.config.version_policy(), Keys(scan.versions))
                                            : Keys(scan.versions);
     for (int64_t number : versions) {
-      VersionStatus& status = model.versions[number].status;
-      status.version = number;
+      Version& version = model.versions[number];
+      version.number = number;
       if (!model.config_ok) {
-        status.state = VersionState::kUnavailable;
-        status.reason = model.config_error;
+        version.phase = VersionPhase::kFailed;
+        version.reason = model.config_error;
       }
-    }
-  }
-  for (const std::string& name : named) {
-    if (name != "*" && scans.count(name) == 0) {
-      return absl::NotFoundError(absl::StrCat("--load-model=", name, ": the repository ", path, " has no model '", name,
-                                              "'; it has: ", absl::StrJoin(Keys(scans), ", ")));
     }
   }
   repo->last_poll_ = std::move(scans);
@@ -164,11 +158,11 @@ absl::Status ModelRepository::Unload(const std::string& name) {
     for (const auto& [number, version] : it->second.versions) {
       if (version.executor != nullptr) serving.push_back(number);
     }
-    if (it->second.versions.empty()) it->second.reason = kUnloaded;
+    if (it->second.versions.empty()) it->second.reason = kUnloadedReason;
     PublishRoutes();  // readiness no longer counts it
   }
   LogInfo("unloading model '", name, "'");
-  for (int64_t number : serving) Retire(name, number, kUnloaded);
+  for (int64_t number : serving) Retire(name, number);
   return absl::OkStatus();
 }
 
@@ -180,40 +174,43 @@ void ModelRepository::Poll() {
   {
     MutexLock lock(&mu_);
     if (shut_down_) return;
-    for (const auto& [name, model] : models_) {
-      synced[name] = model.synced;
-    }
+    for (const auto& [name, model] : models_) synced[name] = model.synced;
   }
-  std::set<std::string> names;
-  for (const auto& [name, scan] : scans) names.insert(name);
-  for (const auto& [name, scan] : synced) names.insert(name);
-  for (const std::string& name : names) {
-    auto now = scans.find(name);
-    auto before = last_poll_.find(name);
-    const bool present = now != scans.end();
-    // Note [atomic pickup]: act only on what two polls in a row scanned the same way.
-    if (present != (before != last_poll_.end()) || (present && now->second != before->second)) continue;
-    auto known = synced.find(name);
-    const bool changed =
-        known == synced.end() ? present : !known->second.has_value() || !present || *known->second != now->second;
-    if (!changed) continue;
-    LogInfo("repository poll: model '", name, "' ", known == synced.end() ? "appeared" : present ? "changed" : "left");
-    Sync(name, present ? std::optional<ModelScan>(now->second) : std::nullopt, /*background=*/true).IgnoreError();
+  for (const PollChange& change : PollChanges(last_poll_, scans, synced)) {
+    LogInfo("repository poll: model '", change.name, "' ", change.what);
+    Sync(change.name, change.scan, /*background=*/true).IgnoreError();
   }
   last_poll_ = std::move(scans);
 }
 
 void ModelRepository::StartPolling(absl::Duration every) {
-  poller_ = std::thread([this, every] {
-    for (;;) {
-      {
-        MutexLock lock(&poll_mu_);
-        if (!stop_polling_) poll_cv_.WaitFor(&poll_mu_, absl::ToChronoNanoseconds(every));
-        if (stop_polling_) return;
-      }
-      Poll();  // a spurious wake-up polls early, which is harmless
+  poller_ = std::make_unique<PeriodicThread>(every, [this] { Poll(); });
+}
+
+void ModelRepository::RecordConfigFailure(Model& model, const std::string& name, const ModelScan& scan,
+                                          const std::string& error) {
+  bool serving = false;
+  for (const auto& [number, version] : model.versions) serving |= version.executor != nullptr;
+  LogError("model '", name, "': ", error, serving ? "; the versions loaded before keep serving" : "");
+  for (auto& [number, version] : model.versions) {
+    if (version.executor != nullptr) {
+      version.reason = absl::StrCat("its model's new files failed (", error, "); this load keeps serving");
+    } else {
+      version.phase = VersionPhase::kFailed;
+      version.reason = error;
     }
-  });
+  }
+  if (!serving) {
+    model.config_ok = false;
+    model.config_error = error;
+    for (int64_t number : Keys(scan.versions)) {
+      Version& version = model.versions[number];
+      version.number = number;
+      version.phase = VersionPhase::kFailed;
+      version.reason = error;
+    }
+  }
+  PublishRoutes();
 }
 
 absl::Status ModelRepository::Sync(const std::string& name, const std::optional<ModelScan>& scan, bool background) {
@@ -225,7 +222,7 @@ absl::Status ModelRepository::Sync(const std::string& name, const std::optional<
         if (version.executor != nullptr) serving.push_back(number);
       }
     }
-    for (int64_t number : serving) Retire(name, number, kUnloaded);
+    for (int64_t number : serving) Retire(name, number);
     MutexLock lock(&mu_);
     models_.erase(name);
     PublishRoutes();
@@ -241,7 +238,6 @@ absl::Status ModelRepository::Sync(const std::string& name, const std::optional<
     }
   }
   std::shared_ptr<const ModelSetup> setup;
-  absl::Status failed;
   {
     MutexLock lock(&mu_);
     Model& model = models_[name];
@@ -249,35 +245,18 @@ absl::Status ModelRepository::Sync(const std::string& name, const std::optional<
     model.asked = true;
     model.reason.clear();
     model.synced = *scan;
-    bool serving = false;
-    for (const auto& [number, version] : model.versions) serving |= version.executor != nullptr;
-    if (!parsed.ok()) {
-      const std::string error(parsed.status().message());
-      LogError("model '", name, "': ", error, serving ? "; the versions loaded before keep serving" : "");
-      for (auto& [number, version] : model.versions) {
-        version.status.reason = version.executor != nullptr ? absl::StrCat("its model's new files failed (", error,
-                                                                           "); this load keeps serving")
-                                                            : error;
-        if (version.executor == nullptr) version.status.state = VersionState::kUnavailable;
-      }
-      if (!serving) {
-        model.config_ok = false;
-        model.config_error = error;
-        for (int64_t number : Keys(scan->versions))
-          model.versions[number].status = {number, VersionState::kUnavailable, error};
-      }
-      PublishRoutes();
-      failed = parsed.status();
-    } else {
+    if (parsed.ok()) {
       model.config_ok = true;
       model.config_error.clear();
       model.setup = *parsed;
       setup = std::make_shared<const ModelSetup>(std::move(*parsed));
+    } else {
+      RecordConfigFailure(model, name, *scan, std::string(parsed.status().message()));
     }
   }
-  if (!failed.ok()) {
+  if (setup == nullptr) {
     NotifyChange();
-    return failed;
+    return parsed.status();
   }
 
   absl::Status result;
@@ -287,12 +266,13 @@ absl::Status ModelRepository::Sync(const std::string& name, const std::optional<
     {
       MutexLock lock(&mu_);
       Version& version = models_.at(name).versions[number];
-      version.status.version = number;
+      version.number = number;
       if (folder == scan->versions.end()) {  // a `specific` version without a complete folder
         const std::string why = absl::StrCat("version_policy serves version ", number, " but ", scan->dir, "/", number,
                                              "/", setup->config.default_model_filename(), " does not exist");
         if (version.executor == nullptr) {
-          version.status = {number, VersionState::kUnavailable, why};
+          version.phase = VersionPhase::kFailed;
+          version.reason = why;
           if (result.ok()) result = absl::NotFoundError(why);
         }
         PublishRoutes();
@@ -300,30 +280,38 @@ absl::Status ModelRepository::Sync(const std::string& name, const std::optional<
       }
       if (version.executor != nullptr && version.fingerprint == folder->second &&
           version.config_text == scan->config_text) {
-        version.status.reason.clear();  // unchanged: keeps serving
+        version.reason.clear();  // unchanged: keeps serving
         served_ready = true;
         continue;
       }
       if (version.executor == nullptr) {
-        version.status = {number, VersionState::kLoading, ""};
+        version.phase = VersionPhase::kLoading;
+        version.reason.clear();
         PublishRoutes();
       }
     }
     const absl::Time start = absl::Now();
+    VersionLoad load;
+    load.model = name;
+    load.number = number;
+    load.version_dir = (fs::path(scan->dir) / std::to_string(number)).string();
+    load.setup = setup.get();
+    load.cpu_memory = options_.cpu_memory;
+    if (background) load.background_nice = options_.background_load_nice;
+    load.abort = &abort_loading_;
     absl::StatusOr<std::unique_ptr<ModelExecutor>> loaded =
-        abort_loading_.cancelled()
-            ? absl::CancelledError("not loaded: the server is shutting down")
-            : LoadVersion(name, *setup, (fs::path(scan->dir) / std::to_string(number)).string(), number, background);
+        abort_loading_.cancelled() ? absl::CancelledError("not loaded: the server is shutting down")
+                                   : LoadVersion(loader_, load);
     RecordLoad(name, loaded.ok(), absl::Now() - start);
-    ModelExecutor* replaced = nullptr;
+    std::shared_ptr<ModelExecutor> replaced;
     {
       MutexLock lock(&mu_);
       Version& version = models_.at(name).versions.at(number);
       if (loaded.ok()) {
-        replaced = version.executor;
-        version.executor = loaded->get();
-        executors_.push_back({setup, std::move(*loaded)});
-        version.status = {number, VersionState::kReady, ""};
+        replaced = std::move(version.executor);
+        version.executor = OwningItsConfig(setup, std::move(*loaded));
+        version.phase = VersionPhase::kReady;
+        version.reason.clear();
         version.fingerprint = folder->second;
         version.config_text = scan->config_text;
         version.instances = setup->instances;
@@ -336,11 +324,12 @@ absl::Status ModelRepository::Sync(const std::string& name, const std::optional<
       } else {
         const std::string error = absl::StrCat("version ", number, ": ", loaded.status().message());
         if (version.executor != nullptr) {
-          version.status.reason =
+          version.reason =
               absl::StrCat("a new load failed (", loaded.status().message(), "); the earlier load keeps serving");
-          served_ready |= version.status.state == VersionState::kReady;
+          served_ready |= version.phase == VersionPhase::kReady;
         } else {
-          version.status = {number, VersionState::kUnavailable, std::string(loaded.status().message())};
+          version.phase = VersionPhase::kFailed;
+          version.reason = std::string(loaded.status().message());
         }
         LogError(
             "model '", name, "' version ", number,
@@ -348,9 +337,12 @@ absl::Status ModelRepository::Sync(const std::string& name, const std::optional<
             loaded.status().message());
         if (result.ok()) result = absl::Status(loaded.status().code(), absl::StrCat("model '", name, "' ", error));
       }
-      PublishRoutes();
+      PublishRoutes();  // no request reaches `replaced` after this
     }
-    if (replaced != nullptr) replaced->Stop();  // finishes what it accepted; its runners go
+    if (replaced != nullptr) {
+      replaced->Stop();  // finishes what it accepted; its runners go
+      replaced.reset();  // the last reference: the routing tables that held it are gone
+    }
     NotifyChange(/*runners_destroyed=*/replaced != nullptr);
   }
 
@@ -360,85 +352,48 @@ absl::Status ModelRepository::Sync(const std::string& name, const std::optional<
     MutexLock lock(&mu_);
     Model& model = models_.at(name);
     for (auto it = model.versions.begin(); it != model.versions.end();) {
+      Version& version = it->second;
       const bool kept = served.count(it->first) != 0;
-      if (!kept && it->second.executor != nullptr) {
+      if (!kept && version.executor != nullptr) {
         if (served_ready) {
           retiring.push_back(it->first);
         } else {
-          it->second.status.reason = "no version the policy serves is ready; this one keeps serving";
+          version.reason = "no version the policy serves is ready; this one keeps serving";
           LogWarning("model '", name, "': no version its policy serves is ready; version ", it->first,
                      " keeps serving");
         }
       }
       // Forget versions that neither serve nor are listed by the policy, unless unloaded on purpose.
-      const bool forget = !kept && it->second.executor == nullptr && it->second.status.reason != kUnloaded;
+      const bool forget = !kept && version.executor == nullptr && version.phase != VersionPhase::kUnloaded;
       it = forget ? model.versions.erase(it) : std::next(it);
     }
     PublishRoutes();
   }
-  for (int64_t number : retiring) Retire(name, number, kUnloaded);
+  for (int64_t number : retiring) Retire(name, number);
   return result;
 }
 
-absl::StatusOr<std::unique_ptr<ModelExecutor>> ModelRepository::LoadVersion(const std::string& name,
-                                                                            const ModelSetup& setup,
-                                                                            const std::string& version_dir,
-                                                                            int64_t number, bool background) {
-  const std::string version_name = absl::StrCat("model '", name, "' version ", number);
-  LogInfo("loading ", version_name, " (", setup.instances, " instance", setup.instances == 1 ? "" : "s", " x ",
-          setup.intra_op_threads, " intra-op thread", setup.intra_op_threads == 1 ? "" : "s", ", ",
-          PrecisionName(setup.precision), ")");
-  auto executor = std::make_unique<ModelExecutor>(setup.signature, setup.batcher, setup.instances, version_name,
-                                                  setup.device == Device::kCpu ? options_.cpu_memory : nullptr);
-  // Self-checking load (runtime/model_manifest.h): the manifest's checks before the model
-  // loads, its references on every instance before that instance warms up.
-  const std::string model_file = ModelFilePath(setup, version_dir);
-  absl::StatusOr<std::optional<v1::ModelManifest>> manifest = ReadManifest(version_dir);
-  if (!manifest.ok()) return manifest.status();
-  if (manifest->has_value()) {
-    absl::Status checked = CheckManifest(**manifest, setup.signature, model_file,
-                                         setup.format == ModelFormat::kAotInductor, loader_.FrameworkVersion());
-    if (!checked.ok()) return checked;
-  }
-  WarmupOptions warmup = setup.warmup;
-  if (background) warmup.background_nice = options_.background_load_nice;
-  BatchRunnerFactory make_runner = loader_.Prepare(
-      VersionToLoad{&setup, version_dir, model_file, manifest->has_value() ? &**manifest : nullptr, version_name});
-  absl::Status started = executor->Start(
-      [&](int instance) -> absl::StatusOr<std::unique_ptr<BatchRunner>> {
-        absl::StatusOr<std::unique_ptr<BatchRunner>> runner = make_runner(instance);
-        if (!runner.ok() || !manifest->has_value()) return runner;
-        absl::Status checked = CheckReferences(**runner, setup.signature, **manifest, setup.reference_tolerances);
-        if (!checked.ok()) return checked;
-        return runner;
-      },
-      warmup, &abort_loading_);
-  if (!started.ok()) return started;
-  if (manifest->has_value()) {
-    LogInfo(version_name, " passed its manifest's checks (SHA-256, PyTorch ", (*manifest)->pytorch_version(), ", ",
-            (*manifest)->references_size(), " reference outputs on each instance)");
-  }
-  return executor;
-}
-
-void ModelRepository::Retire(const std::string& name, int64_t number, const std::string& reason) {
-  ModelExecutor* executor;
+void ModelRepository::Retire(const std::string& name, int64_t number) {
+  std::shared_ptr<ModelExecutor> executor;
   {
     MutexLock lock(&mu_);
     Version& version = models_.at(name).versions.at(number);
     executor = version.executor;
-    version.status = {number, VersionState::kUnloading, ""};
-    PublishRoutes();
+    version.phase = VersionPhase::kUnloading;
+    version.reason.clear();
+    PublishRoutes();  // no request reaches it after this
   }
   LogInfo("model '", name, "' version ", number, " is unloading: finishing the requests it accepted");
   executor->Stop();
   {
     MutexLock lock(&mu_);
     Version& version = models_.at(name).versions.at(number);
-    version.executor = nullptr;
-    version.status = {number, VersionState::kUnavailable, reason};
+    version.executor.reset();
+    version.phase = VersionPhase::kUnloaded;
+    version.reason = kUnloadedReason;
     PublishRoutes();
   }
+  executor.reset();  // the last reference, outside the lock
   LogInfo("model '", name, "' version ", number, " is unloaded");
   NotifyChange(/*runners_destroyed=*/true);
 }
@@ -461,104 +416,35 @@ void ModelRepository::NotifyChange(bool runners_destroyed) {
 }
 
 void ModelRepository::PublishRoutes() {
-  auto table = std::make_unique<RoutingTable>();
+  auto table = std::make_shared<RoutingTable>();
   for (const auto& [name, model] : models_) {
     ModelRoutes& routes = (*table)[name];
     routes.config_ok = model.config_ok;
     routes.config_error = model.config_error;
     routes.reason = model.reason;
     for (const auto& [number, version] : model.versions) {
-      routes.versions[number] = Route{version.status.state, version.status.reason,
-                                      version.status.state == VersionState::kReady ? version.executor : nullptr};
+      routes.versions[number] = Route{StateOf(version.phase), version.reason,
+                                      version.phase == VersionPhase::kReady ? version.executor : nullptr};
     }
   }
-  routes_.store(table.get(), std::memory_order_release);
-  tables_.push_back(std::move(table));
-}
-
-absl::StatusOr<ModelExecutor*> ModelRepository::FindInRoutes(const RoutingTable& table, const std::string& name,
-                                                             int64_t version, int64_t* resolved) {
-  auto it = table.find(name);
-  if (it == table.end()) {
-    return absl::NotFoundError(absl::StrCat("unknown model '", name, "'; ServerMetadata lists the models"));
-  }
-  const ModelRoutes& model = it->second;
-  if (!model.config_ok && model.versions.empty()) {
-    return absl::UnavailableError(absl::StrCat("model '", name, "' is unavailable: ", model.config_error));
-  }
-  if (model.versions.empty()) {
-    return absl::UnavailableError(absl::StrCat("model '", name, "' is ",
-                                               model.reason.empty() ? kNotLoaded : model.reason,
-                                               "; load it with RepositoryModelLoad"));
-  }
-  if (version > 0) {
-    auto v = model.versions.find(version);
-    if (v == model.versions.end()) {
-      return absl::NotFoundError(absl::StrCat("model '", name, "' has no version ", version,
-                                              " served (its version_policy and version folders decide which)"));
-    }
-    if (v->second.state != VersionState::kReady) {
-      return absl::UnavailableError(absl::StrCat("model '", name, "' version ", version, " is ",
-                                                 VersionStateName(v->second.state),
-                                                 v->second.reason.empty() ? "" : ": ", v->second.reason));
-    }
-    *resolved = version;
-    return v->second.executor;
-  }
-  for (auto v = model.versions.rbegin(); v != model.versions.rend(); ++v) {
-    if (v->second.state == VersionState::kReady) {
-      *resolved = v->first;
-      return v->second.executor;
-    }
-  }
-  // None ready: while one still loads that may change; otherwise say why the newest failed.
-  for (const auto& [number, v] : model.versions) {
-    if (v.state == VersionState::kLoading || v.state == VersionState::kUnloading) {
-      return absl::UnavailableError(absl::StrCat("model '", name, "' has no ready version yet"));
-    }
-  }
-  const auto& [newest, v] = *model.versions.rbegin();
-  return absl::UnavailableError(
-      absl::StrCat("model '", name, "' has no ready version; version ", newest, " is unavailable: ", v.reason));
-}
-
-absl::Status ModelRepository::Infer(std::unique_ptr<InferenceRequest>& request) {
-  // Note [routing table]: an executor found in a table from before a swap may have been stopped
-  // since; it refuses the request, which then goes to the table published before that stop.
-  const RoutingTable* table = &routes();
-  const std::string& name = request->model_name;
-  const int64_t asked_version = request->model_version;
-  for (int attempt = 0;; ++attempt) {
-    absl::StatusOr<ModelExecutor*> found = FindInRoutes(*table, name, asked_version, &request->model_version);
-    if (!found.ok()) return found.status();
-    ModelExecutor* executor = *found;
-    absl::Status status = ValidateRequest(executor->signature(), *request);
-    if (!status.ok()) return status;
-    status = executor->Submit(request);
-    if (status.ok() || status.code() != absl::StatusCode::kUnavailable || attempt == 3) return status;
-    const RoutingTable* current = &routes();
-    if (current == table) return status;  // no swap: the server is shutting down
-    table = current;
-    request->model_version = asked_version;
-  }
+  router_.Publish(std::move(table));
 }
 
 void ModelRepository::Shutdown() {
-  {
-    MutexLock lock(&poll_mu_);
-    stop_polling_ = true;
-    poll_cv_.SignalAll();
-  }
-  if (poller_.joinable()) poller_.join();
+  poller_.reset();                  // stops polling
   abort_loading_.Cancel();          // a load in progress ends at its next warm-up batch ...
   MutexLock control(&control_mu_);  // ... and is waited for
-  std::vector<ModelExecutor*> executors;
+  std::vector<std::shared_ptr<ModelExecutor>> executors;
   {
     MutexLock lock(&mu_);
     shut_down_ = true;
-    for (const Started& started : executors_) executors.push_back(started.executor.get());
+    for (const auto& [name, model] : models_) {
+      for (const auto& [number, version] : model.versions) {
+        if (version.executor != nullptr) executors.push_back(version.executor);
+      }
+    }
   }
-  for (ModelExecutor* e : executors) e->Stop();
+  for (const std::shared_ptr<ModelExecutor>& e : executors) e->Stop();
 }
 
 std::vector<std::string> ModelRepository::ModelNames() const {
@@ -580,15 +466,8 @@ absl::StatusOr<ModelInfo> ModelRepository::GetModelInfo(const std::string& name)
   info.setup = model.setup;
   info.asked = model.asked;
   info.reason = model.reason;
-  for (const auto& [number, version] : model.versions) info.versions.push_back(version.status);
+  for (const auto& [number, version] : model.versions) info.versions.push_back(version.Status());
   return info;
-}
-
-absl::StatusOr<int64_t> ModelRepository::ResolveVersion(const std::string& name, int64_t version) const {
-  int64_t resolved = 0;
-  absl::StatusOr<ModelExecutor*> found = FindInRoutes(routes(), name, version, &resolved);
-  if (!found.ok()) return found.status();
-  return resolved;
 }
 
 bool ModelRepository::AllReady() const {
@@ -597,8 +476,8 @@ bool ModelRepository::AllReady() const {
     if (!model.asked) continue;
     bool any_ready = false;
     for (const auto& [number, version] : model.versions) {
-      if (version.status.state == VersionState::kLoading) return false;
-      any_ready |= version.status.state == VersionState::kReady;
+      if (version.phase == VersionPhase::kLoading) return false;
+      any_ready |= version.phase == VersionPhase::kReady;
     }
     if (!any_ready) return false;
   }

@@ -1,5 +1,7 @@
-// ModelRepository: the models of a repository directory, their versions, their loading state,
-// and the one request path both wire APIs share (find model -> validate -> batcher).
+// ModelRepository: the models of a repository directory, their versions and each version's
+// lifecycle — load, warm up, self-check (runtime/version_loader.h), swap in, drain, retire — and
+// the control API that changes them. Requests never come here: they go through the routing
+// table the repository publishes to its ModelRouter (runtime/model_router.h).
 //
 // Layout and what counts as a model: runtime/repository_scan.h. Which versions of a model are
 // served: its config's version_policy (default: the highest version folder only), a request
@@ -15,11 +17,12 @@
 //              runtime/repository_scan.h).
 //
 // Note [swap]: a new or changed version is loaded and warmed up (and self-checked against its
-// manifest) while the version it replaces keeps serving; requests move with one atomic store of
+// manifest) while the version it replaces keeps serving; requests move with one publication of
 // the routing table once it is READY; the old executor then finishes every request it accepted,
 // its runners are destroyed (their memory returns to the pool) and it is UNAVAILABLE "unloaded".
 // A new version that fails to load leaves the versions serving before it serving — also ones its
-// policy would retire — with the failure as its reason.
+// policy would retire — with the failure as its reason. A version's lifecycle is its
+// VersionPhase (runtime/version_state.h).
 #ifndef SEQSERVE_RUNTIME_MODEL_REPOSITORY_H_
 #define SEQSERVE_RUNTIME_MODEL_REPOSITORY_H_
 
@@ -29,7 +32,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -42,14 +44,12 @@
 #include "runtime/model_control.h"
 #include "runtime/model_executor.h"
 #include "runtime/model_loader.h"
+#include "runtime/model_router.h"
+#include "runtime/periodic_thread.h"
 #include "runtime/repository_scan.h"
+#include "runtime/version_state.h"
 
 namespace seqserve {
-
-// LOADING: being loaded, not serving yet. READY: serving. UNLOADING: finishing the requests it
-// accepted, taking no new ones. UNAVAILABLE: not serving (failed, unloaded, or not loaded yet).
-enum class VersionState { kLoading, kReady, kUnloading, kUnavailable };
-absl::string_view VersionStateName(VersionState state);
 
 // A snapshot of one version's state.
 struct VersionStatus {
@@ -78,8 +78,8 @@ struct LoadStats {
 };
 
 // Thread-safe. Open() scans; LoadAtStart(), Load(), Unload() and Poll() load and unload (slow:
-// they warm up and drain; one runs at a time, the others wait); Infer() and the accessors may be
-// called concurrently with all of them (versions not yet ready answer UNAVAILABLE).
+// they warm up and drain; one runs at a time, the others wait); router() and the accessors may
+// be used concurrently with all of them (versions not yet ready answer UNAVAILABLE).
 class ModelRepository {
  public:
   struct Options {
@@ -142,10 +142,8 @@ class ModelRepository {
   // Poll mode: runs Poll() every `every` on a thread of its own until Shutdown().
   void StartPolling(absl::Duration every);
 
-  // The shared request path: finds the version, validates the request, and queues it.
-  // On OK the request is owned by the runtime and request->done will be called once.
-  // Otherwise (NOT_FOUND, UNAVAILABLE, INVALID_ARGUMENT, RESOURCE_EXHAUSTED) it is not.
-  absl::Status Infer(std::unique_ptr<InferenceRequest>& request);
+  // Where requests go: the versions READY now (Note [routing table]).
+  const ModelRouter& router() const { return router_; }
 
   // Stops polling and loading, then every executor after completing what it accepted.
   void Shutdown();
@@ -153,8 +151,6 @@ class ModelRepository {
   std::vector<std::string> ModelNames() const;
   // NOT_FOUND for a model the repository does not have.
   absl::StatusOr<ModelInfo> GetModelInfo(const std::string& name) const;
-  // The version a request for (name, version) would run; NOT_FOUND / UNAVAILABLE otherwise.
-  absl::StatusOr<int64_t> ResolveVersion(const std::string& name, int64_t version) const;
   // True when every model asked for (ModelInfo::asked) has a READY version and nothing is still
   // loading.
   bool AllReady() const;
@@ -171,12 +167,19 @@ class ModelRepository {
 
  private:
   struct Version {
-    VersionStatus status;
-    ModelExecutor* executor = nullptr;  // serving (READY) or draining (UNLOADING); owned by executors_
-    std::string fingerprint;            // of the files it was loaded from (repository_scan.h)
-    std::string config_text;            // the config it was loaded with
-    int instances = 0;                  // of that config
+    int64_t number = 0;
+    VersionPhase phase = VersionPhase::kLoading;
+    // Why it is not serving; for a READY one, why a newer load did not replace it.
+    std::string reason;
+    // Serving (READY) or draining (UNLOADING). Shared with the routing tables that route to it
+    // (runtime/model_router.h); it owns the config its runners were made from.
+    std::shared_ptr<ModelExecutor> executor;
+    std::string fingerprint;  // of the files it was loaded from (repository_scan.h)
+    std::string config_text;  // the config it was loaded with
+    int instances = 0;        // of that config
     int intra_op_threads = 0;
+
+    VersionStatus Status() const { return {number, StateOf(phase), reason}; }
   };
   struct Model {
     std::string dir;
@@ -190,50 +193,24 @@ class ModelRepository {
     std::optional<ModelScan> synced;
   };
 
-  // Note [routing table]: what a request needs to reach its executor (per model the config
-  // error or, per version, its state and executor) is an immutable RoutingTable, rebuilt under
-  // mu_ and published with one atomic store whenever a version changes state; Infer() reads
-  // it with one atomic load and takes no lock. Tables (a few hundred bytes, one per state
-  // change) and executors (a few KB once stopped: their runners and threads are gone) are kept
-  // until the repository goes, so a reader never holds freed memory: a request that read a
-  // table from before a swap reaches a stopped executor, which refuses it, and is retried on
-  // the current table (Infer). Note [swap] says what stops an executor.
-  struct Route {
-    VersionState state = VersionState::kLoading;
-    std::string reason;
-    ModelExecutor* executor = nullptr;  // set when READY
-  };
-  struct ModelRoutes {
-    bool config_ok = false;
-    std::string config_error;
-    std::string reason;  // when no version is listed
-    std::map<int64_t, Route> versions;
-  };
-  using RoutingTable = std::map<std::string, ModelRoutes>;
-
   ModelRepository(std::string path, ModelLoader& loader, Options options)
       : path_(std::move(path)), loader_(loader), options_(std::move(options)) {}
-  // The executor a request for (name, version) goes to in `table`, and the version it resolved
-  // to; the NOT_FOUND / UNAVAILABLE answer otherwise. Lock-free: reads only the published table.
-  static absl::StatusOr<ModelExecutor*> FindInRoutes(const RoutingTable& table, const std::string& name,
-                                                     int64_t version, int64_t* resolved);
-  // Builds a table from models_ and makes it current.
+  // Builds a routing table from models_ and publishes it; returns once no request reads the
+  // one before (Note [grace period] in runtime/published.h).
   void PublishRoutes() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  const RoutingTable& routes() const { return *routes_.load(std::memory_order_acquire); }
 
   // Brings model `name` in line with `scan` (nullopt: its folder is gone): loads the served
   // versions that are new or changed, then retires the ones no longer served (Note [swap]).
   // `background`: loads run at Options::background_load_nice (not at start-up).
   absl::Status Sync(const std::string& name, const std::optional<ModelScan>& scan, bool background)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
-  // Loads and warms up one version; the started executor, or why it failed.
-  absl::StatusOr<std::unique_ptr<ModelExecutor>> LoadVersion(const std::string& name, const ModelSetup& setup,
-                                                             const std::string& version_dir, int64_t number,
-                                                             bool background);
+  // Sync() when the new config did not parse: the versions serving keep serving, the others
+  // are FAILED with the error.
+  void RecordConfigFailure(Model& model, const std::string& name, const ModelScan& scan, const std::string& error)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Takes `number` of `name` out of the routes (UNLOADING), finishes its requests, destroys its
-  // runners, and marks it UNAVAILABLE with `reason`.
-  void Retire(const std::string& name, int64_t number, const std::string& reason)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
+  // runners, and marks it UNLOADED.
+  void Retire(const std::string& name, int64_t number) ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_);
   // FAILED_PRECONDITION unless in explicit mode; the name check; UNAVAILABLE once shut down.
   absl::Status CheckControl(const std::string& name) const;
   void RecordLoad(const std::string& name, bool ok, absl::Duration took);
@@ -244,21 +221,13 @@ class ModelRepository {
   ModelLoader& loader_;
   const Options options_;
   CancellationFlag abort_loading_;
+  ModelRouter router_;
   // Serialises LoadAtStart, Load, Unload, Poll: one change at a time. Held for as long as loads
-  // and drains take; never taken by Infer or the accessors.
+  // and drains take; never taken by requests or the accessors.
   Mutex control_mu_;  // taken before mu_, never after
   std::map<std::string, ModelScan> last_poll_ ABSL_GUARDED_BY(control_mu_);
   mutable Mutex mu_;  // guards the maps' contents, not the executors' own work
   std::map<std::string, Model> models_ ABSL_GUARDED_BY(mu_);
-  // Every executor started, with the config its runners were made from (which must outlive
-  // them: runtime/model_loader.h).
-  struct Started {
-    std::shared_ptr<const ModelSetup> setup;
-    std::unique_ptr<ModelExecutor> executor;
-  };
-  std::vector<Started> executors_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::unique_ptr<const RoutingTable>> tables_ ABSL_GUARDED_BY(mu_);  // every one published
-  std::atomic<const RoutingTable*> routes_{nullptr};                              // the newest of tables_
   struct LoadCounters {
     explicit LoadCounters(const std::vector<double>& bounds) : seconds(bounds) {}
     int64_t succeeded = 0;
@@ -269,10 +238,7 @@ class ModelRepository {
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   std::function<void(bool)> on_change_ ABSL_GUARDED_BY(mu_);
   // The poller: StartPolling() starts it, Shutdown() stops it.
-  Mutex poll_mu_;
-  CondVar poll_cv_;
-  bool stop_polling_ ABSL_GUARDED_BY(poll_mu_) = false;
-  std::thread poller_;
+  std::unique_ptr<PeriodicThread> poller_;
 };
 
 }  // namespace seqserve

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -154,6 +155,31 @@ absl::Status CheckModelName(absl::string_view name) {
     if (c == '\0') return refuse("it holds a NUL byte");
   }
   return absl::OkStatus();
+}
+
+std::vector<PollChange> PollChanges(const std::map<std::string, ModelScan>& previous,
+                                    const std::map<std::string, ModelScan>& now,
+                                    const std::map<std::string, std::optional<ModelScan>>& synced) {
+  std::set<std::string> names;
+  for (const auto& [name, scan] : now) names.insert(name);
+  for (const auto& [name, scan] : synced) names.insert(name);
+  std::vector<PollChange> changes;
+  for (const std::string& name : names) {
+    auto scanned = now.find(name);
+    auto before = previous.find(name);
+    const bool present = scanned != now.end();
+    // Act only on what two polls in a row scanned the same way.
+    if (present != (before != previous.end()) || (present && scanned->second != before->second)) continue;
+    auto known = synced.find(name);
+    const bool changed =
+        known == synced.end() ? present : !known->second.has_value() || !present || *known->second != scanned->second;
+    if (!changed) continue;
+    changes.push_back({name, present ? std::optional<ModelScan>(scanned->second) : std::nullopt,
+                       known == synced.end() ? "appeared"
+                       : present             ? "changed"
+                                             : "left"});
+  }
+  return changes;
 }
 
 }  // namespace seqserve

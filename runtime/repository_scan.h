@@ -19,7 +19,7 @@
 // middle of a file; a manifest (runtime/model_manifest.h) catches that: its SHA-256 fails, the
 // version is UNAVAILABLE with the reason, and it is retried once its files change again.
 //
-// Thread-compatible free functions; they only read the file system.
+// Thread-compatible free functions; they only read the file system (PollChanges not even that).
 #ifndef SEQSERVE_RUNTIME_REPOSITORY_SCAN_H_
 #define SEQSERVE_RUNTIME_REPOSITORY_SCAN_H_
 
@@ -27,6 +27,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -58,6 +59,20 @@ std::map<std::string, ModelScan> ScanRepository(const std::string& repository, b
 // The model `name` of `repository` as scanned now; nullopt when the repository has no model of
 // that name. `name` is only compared with the repository's entries, never joined into a path.
 std::optional<ModelScan> ScanModel(const std::string& repository, const std::string& name);
+
+// One model a poll acts on: `scan` to bring it in line with, nullopt when its folder left.
+struct PollChange {
+  std::string name;
+  std::optional<ModelScan> scan;
+  absl::string_view what;  // "appeared", "changed" or "left", for the log
+};
+
+// Note [atomic pickup]'s decision: the models whose scan differs from what they were last
+// synced with (`synced`: per model the repository knows, nullopt once unloaded) and that
+// `previous` and `now` — two polls in a row — scanned the same way. In name order.
+std::vector<PollChange> PollChanges(const std::map<std::string, ModelScan>& previous,
+                                    const std::map<std::string, ModelScan>& now,
+                                    const std::map<std::string, std::optional<ModelScan>>& synced);
 
 // OK when `name` is a plain model name; INVALID_ARGUMENT with the reason for anything path-like
 // (empty, '/', '\', NUL, starting with '.', longer than 255 bytes).

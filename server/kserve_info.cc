@@ -54,7 +54,7 @@ absl::Status KServeInfo::ModelMetadata(const std::string& name, const std::strin
                                        inference::ModelMetadataResponse* response) const {
   absl::StatusOr<int64_t> version = ParseKServeVersion(version_text);
   if (!version.ok()) return version.status();
-  absl::StatusOr<int64_t> resolved = repository_.ResolveVersion(name, *version);
+  absl::StatusOr<int64_t> resolved = repository_.router().ResolveVersion(name, *version);
   if (!resolved.ok()) return resolved.status();
   absl::StatusOr<ModelInfo> info = repository_.GetModelInfo(name);
   if (!info.ok()) return info.status();

@@ -45,7 +45,8 @@ grpc::ServerUnaryReactor* PredictService::ModelMetadata(grpc::CallbackServerCont
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
-  absl::StatusOr<int64_t> version = repository_.ResolveVersion(request->model_name(), request->model_version());
+  absl::StatusOr<int64_t> version =
+      repository_.router().ResolveVersion(request->model_name(), request->model_version());
   response->set_ready(readiness_.ModelReady(request->model_name(), request->model_version()));
   if (version.ok()) response->set_model_version(*version);
   const ModelSignature& sig = info->setup.signature;

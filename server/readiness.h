@@ -10,7 +10,7 @@
 //     still loading; without it, as soon as it is not draining (models answer UNAVAILABLE until
 //     they are loaded);
 //   - a model (or one version of it) is ready when the server is not draining and a request
-//     for it would run now (ModelRepository::ResolveVersion succeeds).
+//     for it would run now (ModelRouter::ResolveVersion succeeds).
 // Thread-safe; the repository and state must outlive it.
 #ifndef SEQSERVE_SERVER_READINESS_H_
 #define SEQSERVE_SERVER_READINESS_H_
@@ -32,7 +32,7 @@ class Readiness {
 
   // `version` 0: any version (the one a request without a version would run).
   bool ModelReady(const std::string& name, int64_t version) const {
-    return !state_.draining() && repository_.ResolveVersion(name, version).ok();
+    return !state_.draining() && repository_.router().ResolveVersion(name, version).ok();
   }
 
  private:

@@ -58,7 +58,7 @@ void RequestPath::Start(CallInfo call, absl::StatusOr<std::unique_ptr<InferenceR
                    charge = std::move(charge)](absl::StatusOr<InferenceResponse> result) {
     done(result.ok() ? write(*result) : result.status());
   };
-  absl::Status status = repository_.Infer(request);
+  absl::Status status = repository_.router().Infer(request);
   if (!status.ok()) done(std::move(status));
 }
 

@@ -118,7 +118,7 @@ absl::StatusOr<Answer> Submit(ModelRepository& repo, const std::string& model, i
   auto answer = std::make_shared<std::promise<absl::StatusOr<InferenceResponse>>>();
   Answer result = answer->get_future();
   request->done = [answer](absl::StatusOr<InferenceResponse> r) { answer->set_value(std::move(r)); };
-  absl::Status submitted = repo.Infer(request);
+  absl::Status submitted = repo.router().Infer(request);
   if (!submitted.ok()) return submitted;
   return result;
 }
@@ -200,7 +200,7 @@ TEST_F(ModelRepositoryTest, VolumeLayoutsServeTheirModelsAndSkipTheRest) {
   EXPECT_EQ(repo->ModelNames(), (std::vector<std::string>{"cm_model", "plain"}));
   repo->LoadAtStart();
   EXPECT_TRUE(repo->AllReady());
-  EXPECT_EQ(repo->ResolveVersion("cm_model", 0).value_or(-1), 1);
+  EXPECT_EQ(repo->router().ResolveVersion("cm_model", 0).value_or(-1), 1);
 }
 
 // A folder with a version but no config is a model that is broken, not something to skip.
@@ -243,17 +243,17 @@ TEST_F(ModelRepositoryTest, RequestsGoToTheHighestReadyVersionOrTheOneNamed) {
   std::unique_ptr<ModelRepository> repo = Open();
   ASSERT_NE(repo, nullptr);
   // Before loading: nothing is ready, and the answer says so rather than "not found".
-  EXPECT_EQ(repo->ResolveVersion("m", 0).status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_NE(repo->ResolveVersion("m", 0).status().message().find("no ready version yet"), std::string::npos);
+  EXPECT_EQ(repo->router().ResolveVersion("m", 0).status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(repo->router().ResolveVersion("m", 0).status().message().find("no ready version yet"), std::string::npos);
   repo->LoadAtStart();
-  EXPECT_EQ(repo->ResolveVersion("m", 0).value_or(-1), 2);
-  EXPECT_EQ(repo->ResolveVersion("m", 1).value_or(-1), 1);
-  absl::Status failed = repo->ResolveVersion("m", 3).status();
+  EXPECT_EQ(repo->router().ResolveVersion("m", 0).value_or(-1), 2);
+  EXPECT_EQ(repo->router().ResolveVersion("m", 1).value_or(-1), 1);
+  absl::Status failed = repo->router().ResolveVersion("m", 3).status();
   EXPECT_EQ(failed.code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(failed.message().find("version 3 is UNAVAILABLE: no such op: aten::frobnicate"), std::string::npos)
       << failed;
-  EXPECT_EQ(repo->ResolveVersion("m", 4).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(repo->ResolveVersion("nope", 0).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(repo->router().ResolveVersion("m", 4).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(repo->router().ResolveVersion("nope", 0).status().code(), absl::StatusCode::kNotFound);
 
   // The answers come from the versions asked for (y = x * version).
   absl::StatusOr<InferenceResponse> latest = InferOnce(*repo, "m");
@@ -330,7 +330,7 @@ TEST_F(ModelRepositoryTest, ShutdownFinishesAcceptedRequestsThenUnloadsEveryRunn
     request->done = [&answered](absl::StatusOr<InferenceResponse> r) {
       if (r.ok()) answered.fetch_add(1);
     };
-    ASSERT_TRUE(repo->Infer(request).ok());
+    ASSERT_TRUE(repo->router().Infer(request).ok());
   }
   repo->Shutdown();
   EXPECT_EQ(answered.load(), 20);
@@ -385,9 +385,9 @@ TEST_F(ModelRepositoryTest, TheVersionPolicyDecidesWhichFoldersAreServed) {
   EXPECT_EQ(served("specific"), (std::vector<int64_t>{1, 3}));
   EXPECT_EQ(served("all"), (std::vector<int64_t>{1, 2, 3}));
   EXPECT_EQ(loader_->get().prepared(), 1 + 2 + 2 + 3);
-  EXPECT_EQ(repo->ResolveVersion("default", 1).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(repo->ResolveVersion("specific", 2).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(repo->ResolveVersion("specific", 0).value_or(-1), 3);
+  EXPECT_EQ(repo->router().ResolveVersion("default", 1).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(repo->router().ResolveVersion("specific", 2).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(repo->router().ResolveVersion("specific", 0).value_or(-1), 3);
   absl::StatusOr<InferenceResponse> answer = InferOnce(*repo, "latest2");
   ASSERT_TRUE(answer.ok()) << answer.status();
   EXPECT_EQ(answer->model_version, 3);
