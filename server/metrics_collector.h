@@ -4,7 +4,7 @@
 // touches Prometheus types. Thread-safe (Collect() may run concurrently with requests).
 //
 // Names follow Prometheus conventions: prefix `seqserve_`, base units (`_seconds`, `_bytes`),
-// `_total` for counters, labels bounded to model, version, api, code, reason. README.md lists
+// `_total` for counters, labels bounded to model, version, api, code, reason. docs/operations.md lists
 // them with their meanings.
 #ifndef SEQSERVE_SERVER_METRICS_COLLECTOR_H_
 #define SEQSERVE_SERVER_METRICS_COLLECTOR_H_

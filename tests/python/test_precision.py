@@ -99,7 +99,7 @@ def test_int8_dynamic_serves_and_is_coarser(request, precision_server):
     assert state == "READY", why
     texts = short_sentences(50)
     c = cosines(embeddings(request, server, "minilm_int8", texts), embeddings(request, server, "minilm", texts))
-    # Documented as opt-in for its accuracy (README "Cores, instances and precision").
+    # Documented as opt-in for its accuracy (docs/models.md, "Cores, instances and precision").
     assert 0.8 < c.min() < 0.9999, c.min()
 
 
