@@ -1,11 +1,15 @@
 #include "server/server_options.h"
 
 #include <functional>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "runtime/host_memory.h"
@@ -14,12 +18,24 @@
 namespace seqserve {
 namespace {
 
+// Note [flags declared once]: each flag is one entry below — its name, its meaning (what
+// `--help` prints and the docs' flag table says), how a value is set, and how the value in a
+// ServerOptions is shown. Defaults are never written here: `--help` and the table show
+// `show(ServerOptions{})`, the struct's own initializers. docs/operations.md holds the table as
+// `seqserve --help=markdown` prints it; the ctest `flags_documented` fails when they differ, and
+// ServerOptionsTest checks that every shown default parses back to itself.
 struct Flag {
   const char* name;
-  const char* help;
+  const char* help;  // Markdown: the docs' table holds it verbatim
   bool is_bool;
   std::function<bool(ServerOptions&, absl::string_view)> set;
+  // The value as a flag would be written; nullopt when unset (then `unset` is shown).
+  std::function<std::optional<std::string>(ServerOptions)> show;
+  const char* unset = "—";
 };
+
+template <typename T>
+using Field = T& (*)(ServerOptions&);
 
 bool SetInt(int& out, absl::string_view v, int lo, int hi) {
   int x;
@@ -28,127 +44,145 @@ bool SetInt(int& out, absl::string_view v, int lo, int hi) {
   return true;
 }
 
-bool SetBool(bool& out, absl::string_view v) { return absl::SimpleAtob(v, &out); }
+std::string ShowSeconds(absl::Duration d) { return absl::StrCat(absl::ToDoubleSeconds(d)); }
 
-// --cpu-allocator / --cuda-allocator: "pool" (seqserve's) or "default" (libtorch's).
-bool SetAllocatorChoice(bool& use_pool, absl::string_view v) {
-  if (v != "pool" && v != "default") return false;
-  use_pool = v == "pool";
-  return true;
+Flag String(const char* name, const char* help, Field<std::string> field, const char* unset = "—") {
+  return {name,
+          help,
+          false,
+          [field](ServerOptions& o, absl::string_view v) {
+            field(o) = std::string(v);
+            return !v.empty();
+          },
+          [field](ServerOptions o) -> std::optional<std::string> {
+            if (field(o).empty()) return std::nullopt;
+            return field(o);
+          },
+          unset};
+}
+
+Flag Int(const char* name, const char* help, Field<int> field, int lo, int hi) {
+  return {name, help, false, [=](ServerOptions& o, absl::string_view v) { return SetInt(field(o), v, lo, hi); },
+          [field](ServerOptions o) -> std::optional<std::string> { return std::to_string(field(o)); }};
+}
+
+// A count in [lo, hi] held as int64_t.
+Flag Int64(const char* name, const char* help, Field<int64_t> field, int64_t lo, int64_t hi) {
+  return {name, help, false,
+          [=](ServerOptions& o, absl::string_view v) {
+            int64_t x;
+            if (!absl::SimpleAtoi(v, &x) || x < lo || x > hi) return false;
+            field(o) = x;
+            return true;
+          },
+          [field](ServerOptions o) -> std::optional<std::string> { return std::to_string(field(o)); }};
 }
 
 // A byte count in [lo, hi], or "auto" (stored as -1: the rule decides later).
-bool SetBytesOrAuto(int64_t& out, absl::string_view v, int64_t lo, int64_t hi) {
-  int64_t x;
-  if (v == "auto") {
-    out = -1;
-    return true;
-  }
-  if (!absl::SimpleAtoi(v, &x) || x < lo || x > hi) return false;
-  out = x;
-  return true;
+Flag BytesOrAuto(const char* name, const char* help, Field<int64_t> field, int64_t lo, int64_t hi) {
+  return {name, help, false,
+          [=](ServerOptions& o, absl::string_view v) {
+            int64_t x;
+            if (v == "auto") {
+              field(o) = -1;
+              return true;
+            }
+            if (!absl::SimpleAtoi(v, &x) || x < lo || x > hi) return false;
+            field(o) = x;
+            return true;
+          },
+          [field](ServerOptions o) -> std::optional<std::string> {
+            return field(o) < 0 ? "auto" : std::to_string(field(o));
+          }};
 }
 
-bool SetSeconds(absl::Duration& out, absl::string_view v) {
-  double s;
-  if (!absl::SimpleAtod(v, &s) || s < 0) return false;
-  out = absl::Seconds(s);
-  return true;
+Flag Bool(const char* name, const char* help, Field<bool> field) {
+  return {name, help, true, [field](ServerOptions& o, absl::string_view v) { return absl::SimpleAtob(v, &field(o)); },
+          [field](ServerOptions o) -> std::optional<std::string> { return field(o) ? "true" : "false"; }};
+}
+
+// Seconds (fractions allowed), at least `least`.
+Flag Seconds(const char* name, const char* help, Field<absl::Duration> field,
+             absl::Duration least = absl::ZeroDuration()) {
+  return {name, help, false,
+          [=](ServerOptions& o, absl::string_view v) {
+            double s;
+            if (!absl::SimpleAtod(v, &s) || absl::Seconds(s) < least) return false;
+            field(o) = absl::Seconds(s);
+            return true;
+          },
+          [field](ServerOptions o) -> std::optional<std::string> { return ShowSeconds(field(o)); }};
+}
+
+// "pool" (seqserve's) or "default" (libtorch's).
+Flag Allocator(const char* name, const char* help, Field<bool> use_pool) {
+  return {name, help, false,
+          [use_pool](ServerOptions& o, absl::string_view v) {
+            if (v != "pool" && v != "default") return false;
+            use_pool(o) = v == "pool";
+            return true;
+          },
+          [use_pool](ServerOptions o) -> std::optional<std::string> { return use_pool(o) ? "pool" : "default"; }};
 }
 
 const std::vector<Flag>& Flags() {
   static const auto* flags = new std::vector<Flag>{
-      {"model-repository", "Model repository directory (required).", false,
-       [](ServerOptions& o, absl::string_view v) {
-         o.model_repository = std::string(v);
-         return !v.empty();
-       }},
-      {"grpc-address", "Address for the gRPC services (default 0.0.0.0).", false,
-       [](ServerOptions& o, absl::string_view v) {
-         o.grpc_address = std::string(v);
-         return !v.empty();
-       }},
-      {"grpc-port", "gRPC port; 0 picks a free one (default 8001).", false,
-       [](ServerOptions& o, absl::string_view v) { return SetInt(o.grpc_port, v, 0, 65535); }},
-      {"metrics-port", "HTTP port for /metrics, /healthz, /readyz (default 8002).", false,
-       [](ServerOptions& o, absl::string_view v) { return SetInt(o.metrics_port, v, 0, 65535); }},
-      {"metrics-address", "Address of the metrics port (default: --grpc-address).", false,
-       [](ServerOptions& o, absl::string_view v) {
-         o.metrics_address = std::string(v);
-         return !v.empty();
-       }},
-      {"http-port", "KServe v2 REST port; 0 picks a free one, -1 turns it off (default 8000).", false,
-       [](ServerOptions& o, absl::string_view v) { return SetInt(o.http_port, v, -1, 65535); }},
-      {"http-address", "Address of the REST port (default: --grpc-address).", false,
-       [](ServerOptions& o, absl::string_view v) {
-         o.http_address = std::string(v);
-         return !v.empty();
-       }},
-      {"http-threads", "Event-loop threads of the REST port (default 2).", false,
-       [](ServerOptions& o, absl::string_view v) { return SetInt(o.http.threads, v, 1, 256); }},
-      {"http-max-connections", "Most open connections on each HTTP port (default 1024).", false,
-       [](ServerOptions& o, absl::string_view v) { return SetInt(o.http.max_connections, v, 1, 1 << 20); }},
-      {"http-idle-timeout", "Seconds after which a silent HTTP connection is closed (default 30).", false,
-       [](ServerOptions& o, absl::string_view v) {
-         return SetSeconds(o.http.idle_timeout, v) && o.http.idle_timeout >= absl::Seconds(1);
-       }},
-      {"http-body-timeout", "Seconds a REST request body may take to arrive after its headers (default 30).", false,
-       [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.http.body_timeout, v); }},
-      {"http-max-header-bytes", "Most bytes of an HTTP request's line and headers (default 32768).", false,
-       [](ServerOptions& o, absl::string_view v) {
-         int x = 0;
-         if (!SetInt(x, v, 1024, 1 << 24)) return false;
-         o.http.max_header_bytes = x;
-         return true;
-       }},
-      {"port-file", "Write the chosen ports to this file once listening.", false,
-       [](ServerOptions& o, absl::string_view v) {
-         o.port_file = std::string(v);
-         return true;
-       }},
-      {"max-message-bytes",
-       "Largest gRPC message and REST request body, in bytes: auto (default) = half the request memory, "
-       "within [4 MiB, 256 MiB], or a byte count.",
-       false,
-       [](ServerOptions& o, absl::string_view v) {
-         return SetBytesOrAuto(o.max_message_bytes, v, 1024, (int64_t{1} << 31) - 1);
-       }},
-      {"request-memory-bytes",
-       "Most bytes requests in flight may hold at once (bodies, messages, decoded tensors, queued requests): auto "
-       "(default) = a sixteenth of the cgroup memory limit (of RAM without one), 0 = unlimited, or a byte count; "
-       "gRPC may buffer twice that of messages still arriving.",
-       false,
-       [](ServerOptions& o, absl::string_view v) { return SetBytesOrAuto(o.request_memory_bytes, v, 0, INT64_MAX); }},
-      {"max-request-elements", "Most tensor elements in one request (default 16777216).", false,
-       [](ServerOptions& o, absl::string_view v) {
-         return absl::SimpleAtoi(v, &o.max_request_elements) && o.max_request_elements > 0;
-       }},
-      {"default-deadline", "Seconds of deadline for requests that carry none; 0 = none (default 60).", false,
-       [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.default_deadline, v); }},
-      {"max-concurrent-streams", "Most concurrent calls per client connection (default 256).", false,
-       [](ServerOptions& o, absl::string_view v) { return SetInt(o.max_concurrent_streams, v, 1, 1 << 20); }},
-      {"tls-cert", "PEM certificate chain of the server; with --tls-key enables TLS.", false,
-       [](ServerOptions& o, absl::string_view v) {
-         o.tls_cert = std::string(v);
-         return !v.empty();
-       }},
-      {"tls-key", "PEM private key of the server.", false,
-       [](ServerOptions& o, absl::string_view v) {
-         o.tls_key = std::string(v);
-         return !v.empty();
-       }},
-      {"tls-client-ca", "PEM CA bundle; clients must present a certificate it signed (mutual TLS).", false,
-       [](ServerOptions& o, absl::string_view v) {
-         o.tls_client_ca = std::string(v);
-         return !v.empty();
-       }},
-      {"strict-readiness",
-       "Ready only when every model asked for is ready: all, or in explicit mode those loaded (default true).", true,
-       [](ServerOptions& o, absl::string_view v) { return SetBool(o.strict_readiness, v); }},
-      {"model-control-mode",
-       "none (default: load every model at start), explicit (load --load-model models; load/unload requests), "
-       "poll (load every model; rescan the repository every --repository-poll-seconds).",
-       false,
+      String(
+          "model-repository", "model repository directory",
+          [](ServerOptions& o) -> std::string& { return o.model_repository; }, "(required)"),
+      String("grpc-address",
+             "address of the gRPC services: IPv4, IPv6 (`::` listens on IPv6 and IPv4 alike, `::1`) or a host name "
+             "(`localhost`)",
+             [](ServerOptions& o) -> std::string& { return o.grpc_address; }),
+      Int(
+          "grpc-port", "gRPC port; `0` picks a free one", [](ServerOptions& o) -> int& { return o.grpc_port; }, 0,
+          65535),
+      Int(
+          "metrics-port", "HTTP port for `/metrics`, `/healthz`, `/readyz`; `0` picks a free one",
+          [](ServerOptions& o) -> int& { return o.metrics_port; }, 0, 65535),
+      String(
+          "metrics-address", "address of the metrics port",
+          [](ServerOptions& o) -> std::string& { return o.metrics_address; }, "`--grpc-address`"),
+      Int(
+          "http-port", "KServe v2 REST port; `0` picks a free one, `-1` turns REST off",
+          [](ServerOptions& o) -> int& { return o.http_port; }, -1, 65535),
+      String(
+          "http-address", "address of the REST port", [](ServerOptions& o) -> std::string& { return o.http_address; },
+          "`--grpc-address`"),
+      Int(
+          "http-threads", "event-loop threads of the REST port (a waiting request holds no thread)",
+          [](ServerOptions& o) -> int& { return o.http.threads; }, 1, 256),
+      Int(
+          "http-max-connections", "most open connections on each HTTP port (REST, metrics)",
+          [](ServerOptions& o) -> int& { return o.http.max_connections; }, 1, 1 << 20),
+      Seconds(
+          "http-idle-timeout", "seconds after which a silent HTTP connection is closed",
+          [](ServerOptions& o) -> absl::Duration& { return o.http.idle_timeout; }, absl::Seconds(1)),
+      Seconds("http-body-timeout",
+              "seconds a REST request body may take after its headers; then the connection is closed",
+              [](ServerOptions& o) -> absl::Duration& { return o.http.body_timeout; }),
+      Int64(
+          "http-max-header-bytes", "most bytes of an HTTP request line and headers (431 beyond)",
+          [](ServerOptions& o) -> int64_t& { return o.http.max_header_bytes; }, 1024, 1 << 24),
+      String("port-file", "file to write `grpc_port=N`, `metrics_port=M` and `http_port=H` into once listening",
+             [](ServerOptions& o) -> std::string& { return o.port_file; }),
+      BytesOrAuto(
+          "max-message-bytes",
+          "largest gRPC message received or sent, and largest REST request body (413 beyond, before it is "
+          "read): `auto` = half the request memory, within [4 MiB, 256 MiB] (256 MiB without a memory limit "
+          "on a machine of 8 GiB or more), or bytes",
+          [](ServerOptions& o) -> int64_t& { return o.max_message_bytes; }, 1024, (int64_t{1} << 31) - 1),
+      BytesOrAuto(
+          "request-memory-bytes",
+          "most bytes requests in flight may hold at once (bodies and messages, decoded tensors, queued "
+          "requests; 429 / `RESOURCE_EXHAUSTED` beyond): `auto` = a sixteenth of the cgroup memory limit (of "
+          "RAM without one), `0` = unlimited, or bytes; gRPC may buffer twice that (at least four of the "
+          "largest messages) of messages still arriving (its resource quota)",
+          [](ServerOptions& o) -> int64_t& { return o.request_memory_bytes; }, 0, INT64_MAX),
+      Bool("strict-readiness",
+           "ready only when every model asked for (all, or in explicit mode those loaded) has a ready version",
+           [](ServerOptions& o) -> bool& { return o.strict_readiness; }),
+      {"model-control-mode", "`none`, `explicit` or `poll` ([model-control.md](model-control.md))", false,
        [](ServerOptions& o, absl::string_view v) {
          for (ModelControlMode mode : {ModelControlMode::kNone, ModelControlMode::kExplicit, ModelControlMode::kPoll}) {
            if (v == ModelControlModeName(mode)) {
@@ -157,52 +191,94 @@ const std::vector<Flag>& Flags() {
            }
          }
          return false;
+       },
+       [](ServerOptions o) -> std::optional<std::string> {
+         return std::string(ModelControlModeName(o.model_control));
        }},
-      {"load-model", "Explicit mode: a model to load at start; repeatable; * loads all.", false,
+      {"load-model", "explicit mode: a model to load at start; repeatable; `*` = all", false,
        [](ServerOptions& o, absl::string_view v) {
          o.load_models.emplace_back(v);
          return !v.empty();
+       },
+       [](ServerOptions o) -> std::optional<std::string> {
+         if (o.load_models.empty()) return std::nullopt;
+         return absl::StrJoin(o.load_models, ",");
        }},
-      {"background-load-nice",
-       "Nice value (0-19) of threads loading a model beside serving traffic; 0 = full priority (default 10).", false,
-       [](ServerOptions& o, absl::string_view v) { return SetInt(o.background_load_nice, v, 0, 19); }},
-      {"repository-poll-seconds", "Poll mode: seconds between repository scans (default 15).", false,
-       [](ServerOptions& o, absl::string_view v) {
-         return SetSeconds(o.repository_poll, v) && o.repository_poll > absl::ZeroDuration();
-       }},
-      {"drain-timeout", "Seconds a SIGTERM drain waits for accepted requests (default 25).", false,
-       [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.drain_timeout, v); }},
-      {"drain-grace", "Seconds between readiness NOT_SERVING and closing the listener on SIGTERM (default 0).", false,
-       [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.drain_grace, v); }},
-      {"cpu-allocator", "Allocator of CPU tensors: pool (default) or default (libtorch's own).", false,
-       [](ServerOptions& o, absl::string_view v) { return SetAllocatorChoice(o.cpu_pool, v); }},
-      {"memory-budget-bytes",
-       "Most bytes the CPU pool may hold: auto (default) = from the cgroup memory limit (unlimited without one), 0 = "
-       "unlimited, or a byte count.",
-       false,
-       [](ServerOptions& o, absl::string_view v) { return SetBytesOrAuto(o.memory_budget_bytes, v, 0, INT64_MAX); }},
-      {"memory-footprint-ceiling", "CPU pool: give back free pages rather than pass the previous peak (default true).",
-       false, [](ServerOptions& o, absl::string_view v) { return SetBool(o.memory_footprint_ceiling, v); }},
-      {"memory-trace", "Record every CPU pool allocation and free to this file (for replay).", false,
-       [](ServerOptions& o, absl::string_view v) {
-         o.memory_trace = std::string(v);
-         return !v.empty();
-       }},
-      {"cuda-allocator", "Allocator of CUDA tensors when there is a GPU: pool (default) or default (libtorch's own).",
-       false, [](ServerOptions& o, absl::string_view v) { return SetAllocatorChoice(o.cuda_pool, v); }},
-      {"cuda-memory-budget-bytes", "Most bytes each GPU's pool may hold; 0 = unlimited (default).", false,
-       [](ServerOptions& o, absl::string_view v) {
-         return absl::SimpleAtoi(v, &o.cuda_memory_budget_bytes) && o.cuda_memory_budget_bytes >= 0;
-       }},
-      {"max-connection-age", "Seconds after which connections are closed gracefully; 0 = never (default).", false,
-       [](ServerOptions& o, absl::string_view v) { return SetSeconds(o.max_connection_age, v); }},
+      Seconds(
+          "repository-poll-seconds", "poll mode: seconds between repository scans",
+          [](ServerOptions& o) -> absl::Duration& { return o.repository_poll; }, absl::Milliseconds(1)),
+      Int(
+          "background-load-nice",
+          "nice value (0-19) of the threads that load a version beside serving traffic (loads after start-up); `0` = "
+          "full priority",
+          [](ServerOptions& o) -> int& { return o.background_load_nice; }, 0, 19),
+      Int64(
+          "max-request-elements", "most tensor elements in one request (`INVALID_ARGUMENT` beyond)",
+          [](ServerOptions& o) -> int64_t& { return o.max_request_elements; }, 1, INT64_MAX),
+      Seconds("default-deadline", "seconds of deadline for requests that carry none; `0` = none",
+              [](ServerOptions& o) -> absl::Duration& { return o.default_deadline; }),
+      Int(
+          "max-concurrent-streams", "most concurrent calls per client connection",
+          [](ServerOptions& o) -> int& { return o.max_concurrent_streams; }, 1, 1 << 20),
+      String("tls-cert",
+             "PEM certificate chain; with `--tls-key` the gRPC and REST ports speak TLS only (the metrics port stays "
+             "plain HTTP, read-only)",
+             [](ServerOptions& o) -> std::string& { return o.tls_cert; }),
+      String("tls-key", "PEM private key of `--tls-cert`", [](ServerOptions& o) -> std::string& { return o.tls_key; }),
+      String("tls-client-ca",
+             "PEM CA bundle: clients must present a certificate it signed (mutual TLS; REST answers 403 without one)",
+             [](ServerOptions& o) -> std::string& { return o.tls_client_ca; }),
+      Seconds("drain-timeout", "seconds a SIGTERM drain waits for accepted requests",
+              [](ServerOptions& o) -> absl::Duration& { return o.drain_timeout; }),
+      Seconds("drain-grace", "seconds between readiness going NOT_SERVING and the listener closing",
+              [](ServerOptions& o) -> absl::Duration& { return o.drain_grace; }),
+      Seconds("max-connection-age",
+              "close connections after this many seconds so clients behind a plain Service rebalance; `0` = never",
+              [](ServerOptions& o) -> absl::Duration& { return o.max_connection_age; }),
+      Allocator("cpu-allocator",
+                "allocator of CPU tensors: `pool` (seqserve's caching pool) or `default` (libtorch's own)",
+                [](ServerOptions& o) -> bool& { return o.cpu_pool; }),
+      BytesOrAuto(
+          "memory-budget-bytes",
+          "most bytes the CPU pool may hold: `auto` = from the cgroup memory limit (unlimited without one), "
+          "`0` = unlimited, or bytes; batches are formed to fit, a row that cannot fit alone gets "
+          "`RESOURCE_EXHAUSTED`",
+          [](ServerOptions& o) -> int64_t& { return o.memory_budget_bytes; }, 0, INT64_MAX),
+      Allocator("cuda-allocator",
+                "allocator of CUDA tensors when there is a GPU: `pool` (one seqserve pool per device, through "
+                "`CUDAPluggableAllocator`) or `default` (libtorch's caching allocator)",
+                [](ServerOptions& o) -> bool& { return o.cuda_pool; }),
+      Int64(
+          "cuda-memory-budget-bytes",
+          "most bytes each GPU's pool may hold, `0` = unlimited; beyond it batches are split as on CPU",
+          [](ServerOptions& o) -> int64_t& { return o.cuda_memory_budget_bytes; }, 0, INT64_MAX),
+      Bool("memory-footprint-ceiling",
+           "the CPU pool gives back free pages (holes between live tensors) rather than raise its footprint past its "
+           "previous peak; `false` keeps every page it ever took",
+           [](ServerOptions& o) -> bool& { return o.memory_footprint_ceiling; }),
+      String("memory-trace",
+             "record every CPU pool allocation and free to a file, for `benchmarks/memory/replay_trace`",
+             [](ServerOptions& o) -> std::string& { return o.memory_trace; }),
   };
   return *flags;
 }
 
+// What `--help` and the docs' table show as a flag's default.
+std::string DefaultOf(const Flag& flag) {
+  std::optional<std::string> shown = flag.show(ServerOptions());
+  return shown.has_value() ? absl::StrCat("`", *shown, "`") : flag.unset;
+}
+
 std::string Usage() {
-  std::string usage = "Usage: seqserve --model-repository=DIR [flags]\n\nFlags:\n";
-  for (const Flag& f : Flags()) absl::StrAppend(&usage, "  --", f.name, "\n      ", f.help, "\n");
+  std::string usage = "Usage: seqserve --model-repository=DIR [flags]\n\nFlags (--help=markdown: as a table):\n";
+  for (const Flag& f : Flags()) {
+    const std::string shown = absl::StrReplaceAll(DefaultOf(f), {{"`", ""}});
+    absl::StrAppend(&usage, "  --", f.name, "\n      ", f.help,
+                    shown == "—" ? ""
+                                 : absl::StrCat(shown == "(required)" ? " " : " (default: ", shown,
+                                                shown == "(required)" ? "" : ")"),
+                    "\n");
+  }
   return usage;
 }
 
@@ -213,6 +289,7 @@ absl::StatusOr<ServerOptions> ParseServerOptions(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     absl::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h") return absl::CancelledError(Usage());
+    if (arg == "--help=markdown") return absl::CancelledError(FlagsMarkdown());
     if (arg == "--version") return absl::CancelledError(absl::StrCat("seqserve ", kSeqserveVersion));
     if (!absl::ConsumePrefix(&arg, "--")) {
       return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", arg, "'\n", Usage()));
@@ -260,6 +337,28 @@ absl::StatusOr<ServerOptions> ParseServerOptions(int argc, char** argv) {
     return absl::InvalidArgumentError(absl::StrCat("--model-repository is required\n", Usage()));
   }
   return options;
+}
+
+std::string FlagsMarkdown() {
+  std::string table = "| flag | default | meaning |\n|---|---|---|\n";
+  for (const Flag& f : Flags()) absl::StrAppend(&table, "| `--", f.name, "` | ", DefaultOf(f), " | ", f.help, " |\n");
+  return table;
+}
+
+std::vector<std::pair<std::string, std::string>> FlagDefaults() {
+  std::vector<std::pair<std::string, std::string>> defaults;
+  for (const Flag& f : Flags()) {
+    if (std::optional<std::string> shown = f.show(ServerOptions()); shown.has_value())
+      defaults.emplace_back(f.name, *shown);
+  }
+  return defaults;
+}
+
+std::optional<std::string> ShowFlag(const ServerOptions& options, absl::string_view name) {
+  for (const Flag& f : Flags()) {
+    if (name == f.name) return f.show(options);
+  }
+  return std::nullopt;
 }
 
 void ResolveMemoryDefaults(uint64_t limit, ServerOptions& options) {

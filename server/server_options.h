@@ -4,10 +4,13 @@
 #define SEQSERVE_SERVER_SERVER_OPTIONS_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "runtime/model_control.h"
 #include "server/http_server.h"
@@ -110,6 +113,15 @@ struct ServerOptions {
 // INVALID_ARGUMENT naming the flag for unknown flags or bad values. "--help" and "--version"
 // yield a CANCELLED status whose message is the usage text or "seqserve <version>".
 absl::StatusOr<ServerOptions> ParseServerOptions(int argc, char** argv);
+
+// The flags as docs/operations.md's table: flag, default, meaning (Note [flags declared once]
+// in the .cc). `seqserve --help=markdown` prints it.
+std::string FlagsMarkdown();
+// Every flag with a default value, as it would be written on the command line ("8001",
+// "auto", "true", "25"); flags without one (e.g. --port-file) are left out.
+std::vector<std::pair<std::string, std::string>> FlagDefaults();
+// Flag `name`'s value in `options`, as it would be written; nullopt when unset or unknown.
+std::optional<std::string> ShowFlag(const ServerOptions& options, absl::string_view name);
 
 // Replaces the "auto" (-1) of request_memory_bytes and max_message_bytes by Note [budget from
 // the pod]'s values for `limit` (the pod's memory limit, else the machine's memory).

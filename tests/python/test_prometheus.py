@@ -239,3 +239,16 @@ def test_adapter_rules_answer_what_the_server_exports(loaded_server, prometheus)
     assert {"seqserve_queue_wait_seconds", "seqserve_memory_pressure_ratio"} <= names, names
     assert loaded_server.load_outcomes and all(o == "OK" for o in loaded_server.load_outcomes), \
         loaded_server.load_outcomes[-3:]
+
+
+def test_every_exported_metric_is_documented(loaded_server):
+    """Every metric family /metrics exports under load is named in full in docs/operations.md
+    (its metrics table): a metric added without its documentation fails here."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{loaded_server.metrics_port}/metrics", timeout=30) as answer:
+        exported = set(re.findall(r"^# TYPE (\S+) \w+$", answer.read().decode(), re.M))
+    assert len(exported) > 40, exported
+    docs = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "operations.md")
+    with open(docs) as f:
+        documented = set(re.findall(r"\b((?:seqserve|process)_[a-z0-9_]+)\b", f.read()))
+    missing = sorted(exported - documented)
+    assert not missing, f"exported but not documented in docs/operations.md: {missing}"

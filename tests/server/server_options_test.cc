@@ -1,5 +1,10 @@
 #include "server/server_options.h"
 
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 namespace seqserve {
@@ -122,6 +127,29 @@ TEST(ServerOptionsTest, RejectsWithTheFlagName) {
   EXPECT_TRUE(absl::IsCancelled(Parse({"--help"}).status()));
   EXPECT_TRUE(absl::IsCancelled(Parse({"--version"}).status()));
   EXPECT_EQ(Parse({"--version"}).status().message(), std::string("seqserve ") + SEQSERVE_VERSION);
+}
+
+// Note [flags declared once]: every default --help and the docs show is what the struct
+// declares, written so that the flag takes it back unchanged.
+TEST(ServerOptionsTest, EveryShownDefaultParsesBackToItself) {
+  const std::vector<std::pair<std::string, std::string>> defaults = FlagDefaults();
+  EXPECT_GT(defaults.size(), 25u);
+  for (const auto& [name, shown] : defaults) {
+    absl::StatusOr<ServerOptions> parsed = Parse({"--model-repository=/m", "--" + name + "=" + shown});
+    ASSERT_TRUE(parsed.ok()) << "--" << name << "=" << shown << ": " << parsed.status();
+    EXPECT_EQ(ShowFlag(*parsed, name), shown) << name;
+  }
+  // Spot checks against the declarations themselves.
+  const std::map<std::string, std::string> by_name(defaults.begin(), defaults.end());
+  EXPECT_EQ(by_name.at("grpc-port"), std::to_string(ServerOptions().grpc_port));
+  EXPECT_EQ(by_name.at("drain-timeout"), "25");
+  EXPECT_EQ(by_name.at("max-message-bytes"), "auto");
+  EXPECT_EQ(by_name.at("cpu-allocator"), "pool");
+  EXPECT_EQ(by_name.count("port-file"), 0u);  // unset by default
+  // The docs' table is made from the same entries.
+  const std::string table = FlagsMarkdown();
+  EXPECT_NE(table.find("| `--grpc-port` | `8001` | "), std::string::npos) << table;
+  EXPECT_NE(table.find("| `--metrics-address` | `--grpc-address` | "), std::string::npos) << table;
 }
 
 }  // namespace
