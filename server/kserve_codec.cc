@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "server/kserve_request.h"
 
 namespace seqserve {
 namespace {
@@ -55,16 +56,6 @@ bool HasContents(const InputTensor& input) {
 
 }  // namespace
 
-absl::StatusOr<int64_t> ParseKServeVersion(const std::string& version) {
-  if (version.empty()) return 0;
-  int64_t v = 0;
-  if (!absl::SimpleAtoi(version, &v) || v <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model_version '", version, "' is not a positive integer (or empty for the latest)"));
-  }
-  return v;
-}
-
 absl::StatusOr<std::unique_ptr<InferenceRequest>> FromKServe(const inference::ModelInferRequest& wire,
                                                              InputBytes input_bytes) {
   auto request = std::make_unique<InferenceRequest>();
@@ -84,12 +75,8 @@ absl::StatusOr<std::unique_ptr<InferenceRequest>> FromKServe(const inference::Mo
     const InputTensor& input = wire.inputs(i);
     Tensor t;
     t.name = input.name();
-    std::optional<DataType> type = DataTypeFromName(input.datatype());
-    if (!type.has_value()) {
-      return absl::InvalidArgumentError(absl::StrCat("input '", input.name(), "': datatype '", input.datatype(),
-                                                     "' is not supported (BOOL, UINT8, INT8, INT16, INT32, "
-                                                     "INT64, FP16, BF16, FP32, FP64)"));
-    }
+    absl::StatusOr<DataType> type = ParseKServeDataType(input.name(), input.datatype());
+    if (!type.ok()) return type.status();
     t.dtype = *type;
     t.shape.assign(input.shape().begin(), input.shape().end());
     if (raw) {
@@ -120,13 +107,10 @@ absl::StatusOr<std::unique_ptr<InferenceRequest>> FromKServe(const inference::Mo
 
   auto timeout = wire.parameters().find("timeout");
   if (timeout != wire.parameters().end()) {
-    if (timeout->second.parameter_choice_case() != inference::InferParameter::kInt64Param ||
-        timeout->second.int64_param() < 0) {
-      return absl::InvalidArgumentError("parameter 'timeout' must be a non-negative int64 in microseconds");
-    }
-    if (timeout->second.int64_param() > 0) {
-      request->deadline = absl::Now() + absl::Microseconds(timeout->second.int64_param());
-    }
+    absl::Status applied =
+        ApplyKServeTimeout(timeout->second.parameter_choice_case() == inference::InferParameter::kInt64Param,
+                           timeout->second.int64_param(), *request);
+    if (!applied.ok()) return applied;
   }
   return request;
 }

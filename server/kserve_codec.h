@@ -10,13 +10,10 @@
 
 namespace seqserve {
 
-// Parses a KServe version string: "" means 0 (latest), else a positive integer.
-absl::StatusOr<int64_t> ParseKServeVersion(const std::string& version);
-
 // Builds the runtime request for a ModelInfer call. Inputs come either all as
 // raw_input_contents (one entry per input, in order) or all as typed `contents`; mixing the two,
-// counts that do not match the shape, and unsupported datatypes are INVALID_ARGUMENT.
-// Honoured parameters: "timeout" (int64, microseconds) tightens the deadline.
+// counts that do not match the shape, and unsupported datatypes are INVALID_ARGUMENT. The
+// version, datatypes and "timeout" (int64, microseconds) mean what server/kserve_request.h says.
 //
 // Note [borrowed inputs]: with kBorrow, raw_input_contents are not copied: each input points
 // into `wire` (Tensor::borrowed), which the caller keeps alive and unchanged until the

@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "server/kserve_codec.h"
+#include "server/kserve_request.h"
 #include "server/version.h"
 
 namespace seqserve {

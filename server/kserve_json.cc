@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/data_type.h"
+#include "server/kserve_request.h"
 #include "server/request_limits.h"
 
 namespace seqserve {
@@ -462,12 +463,8 @@ absl::Status ParseInput(const Value& input, absl::string_view json, absl::string
   const Value* datatype = Member(input, "datatype");
   if (datatype == nullptr || !datatype->IsString()) return Invalid(t.name, "needs a string \"datatype\"");
   const absl::string_view type_name(datatype->GetString(), datatype->GetStringLength());
-  std::optional<DataType> type = DataTypeFromName(type_name);
-  if (!type.has_value()) {
-    return Invalid(t.name, absl::StrCat("datatype '", type_name,
-                                        "' is not supported (BOOL, UINT8, INT8, INT16, INT32, INT64, FP16, BF16, "
-                                        "FP32, FP64)"));
-  }
+  absl::StatusOr<DataType> type = ParseKServeDataType(t.name, type_name);
+  if (!type.ok()) return type.status();
   t.dtype = *type;
   const Value* shape = Member(input, "shape");
   if (shape == nullptr || !shape->IsArray()) return Invalid(t.name, "needs a \"shape\" array");
@@ -511,10 +508,9 @@ absl::Status ParseInput(const Value& input, absl::string_view json, absl::string
 absl::Status ParseParameters(const Value& parameters, InferenceRequest& request, RestOutputFormat& format) {
   if (!parameters.IsObject()) return absl::InvalidArgumentError("\"parameters\" must be an object");
   if (const Value* timeout = Member(parameters, "timeout")) {
-    if (!timeout->IsInt64() || timeout->GetInt64() < 0) {
-      return absl::InvalidArgumentError("parameter 'timeout' must be a non-negative integer in microseconds");
-    }
-    if (timeout->GetInt64() > 0) request.deadline = absl::Now() + absl::Microseconds(timeout->GetInt64());
+    absl::Status applied =
+        ApplyKServeTimeout(timeout->IsInt64(), timeout->IsInt64() ? timeout->GetInt64() : 0, request);
+    if (!applied.ok()) return applied;
   }
   if (const Value* binary = Member(parameters, "binary_data_output")) {
     if (!binary->IsBool()) return absl::InvalidArgumentError("parameter 'binary_data_output' must be true or false");

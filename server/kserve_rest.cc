@@ -11,8 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "server/kserve_codec.h"
 #include "server/kserve_json.h"
+#include "server/kserve_request.h"
 #include "server/proto_json.h"
 
 namespace seqserve {
@@ -155,9 +155,7 @@ void KServeRest::Handle(const HttpRequest& request, HttpReply reply) {
 
   if (route->action == "infer") {
     if (!post) return reply.Send(MethodNotAllowed("POST"));
-    absl::StatusOr<int64_t> version = ParseKServeVersion(route->version);
-    if (!version.ok()) return reply.Send(Error(version.status()));
-    return Infer(request, route->model, *version, std::move(reply));
+    return Infer(request, route->model, route->version, std::move(reply));
   }
   if (!get) return reply.Send(MethodNotAllowed("GET"));
   if (route->action.empty()) {
@@ -179,7 +177,8 @@ void KServeRest::Handle(const HttpRequest& request, HttpReply reply) {
   reply.Send(status.ok() ? Json(ProtoToJson(stats)) : Error(status));
 }
 
-void KServeRest::Infer(const HttpRequest& request, const std::string& model, int64_t version, HttpReply reply) {
+void KServeRest::Infer(const HttpRequest& request, const std::string& model, const std::string& version_text,
+                       HttpReply reply) {
   // The body and its decoded tensors are charged by the HTTP layer and here (message_bytes -1).
   CallInfo call{Api::kRest, model, absl::InfiniteFuture(), request.cancel, -1};
   std::optional<size_t> json_length;
@@ -195,8 +194,12 @@ void KServeRest::Infer(const HttpRequest& request, const std::string& model, int
     return reply.Send(JsonErrorResponse(
         415, absl::StrCat("Content-Encoding '", *encoding, "' is not supported; send the body uncompressed")));
   }
-  absl::StatusOr<RestInferRequest> parsed =
-      ParseRestInfer(model, version, request.body, json_length, {path_.limits().max_elements, request.charge});
+  // A bad version is a decode error like any other: it goes through the request path and is
+  // counted there, as over gRPC.
+  const absl::StatusOr<int64_t> version = ParseKServeVersion(version_text);
+  absl::StatusOr<RestInferRequest> parsed = version.ok() ? ParseRestInfer(model, *version, request.body, json_length,
+                                                                          {path_.limits().max_elements, request.charge})
+                                                         : absl::StatusOr<RestInferRequest>(version.status());
   auto pending = std::make_shared<PendingInfer>();
   pending->model_name = model;
   using Decoded = absl::StatusOr<std::unique_ptr<InferenceRequest>>;

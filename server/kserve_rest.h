@@ -42,7 +42,7 @@ class KServeRest {
   void Handle(const HttpRequest& request, HttpReply reply);
 
  private:
-  void Infer(const HttpRequest& request, const std::string& model, int64_t version, HttpReply reply);
+  void Infer(const HttpRequest& request, const std::string& model, const std::string& version_text, HttpReply reply);
   void Control(const HttpRequest& request, absl::string_view model, absl::string_view action, HttpReply reply);
 
   RequestPath& path_;

@@ -265,6 +265,10 @@ def test_requests_are_counted_with_api_rest(rest_server, client, reference):
     bad = {"inputs": [{"name": "input", "shape": [1, 999], "datatype": "FP32", "data": [0.0] * 999}]}
     assert rest_call(rest_server, "POST", "/v2/models/linear/infer", body=bad).status == 400
     assert rest_call(rest_server, "POST", "/v2/models/no_such_model/infer", body=bad).status == 404
+    # A bad version is a decode error: counted, as over gRPC (it used to be answered before the
+    # request path and never counted).
+    bad_version = rest_call(rest_server, "POST", "/v2/models/linear/versions/0/infer", body=json_body(ref["in"]))
+    assert bad_version.status == 400 and "not a positive integer" in bad_version.error(), bad_version
     after = rest_server.scrape()
 
     def delta(name, **labels):
@@ -275,9 +279,9 @@ def test_requests_are_counted_with_api_rest(rest_server, client, reference):
         return now - count(before, name, **labels)[1]
 
     assert delta("seqserve_requests_total", model="linear", api="rest", code="OK") == 2
-    assert delta("seqserve_requests_total", model="linear", api="rest", code="INVALID_ARGUMENT") == 1
+    assert delta("seqserve_requests_total", model="linear", api="rest", code="INVALID_ARGUMENT") == 2
     assert delta("seqserve_requests_total", model="(unknown)", api="rest", code="NOT_FOUND") == 1
-    assert delta("seqserve_request_duration_seconds_count", model="linear", api="rest") == 3
+    assert delta("seqserve_request_duration_seconds_count", model="linear", api="rest") == 4
     assert delta("seqserve_requests_total", api="kserve") == 0  # REST is not counted as gRPC
 
 
