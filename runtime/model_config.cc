@@ -140,14 +140,6 @@ BatchingMode ToMode(v1::BatchingConfig::Mode mode) {
 
 }  // namespace
 
-DataType FromProto(v1::DataType type) { return DataTypeFromName(v1::DataType_Name(type)).value_or(DataType::kInvalid); }
-
-v1::DataType ToProto(DataType type) {
-  v1::DataType out = v1::DATA_TYPE_UNSPECIFIED;
-  v1::DataType_Parse(std::string(DataTypeName(type)), &out);
-  return out;
-}
-
 absl::StatusOr<ModelSetup> ParseModelConfig(absl::string_view text, absl::string_view model_name, int cpu_cores) {
   ModelSetup setup;
   v1::ModelConfig& c = setup.config;

@@ -11,12 +11,13 @@
 #include "absl/strings/string_view.h"
 #include "runtime/batcher.h"
 #include "runtime/data_type.h"
+#include "runtime/data_type_proto.h"
 #include "runtime/host_cpu.h"
-#include "runtime/model_executor.h"
 #include "runtime/model_file.h"
 #include "runtime/model_signature.h"
 #include "runtime/precision.h"
 #include "runtime/tolerance.h"
+#include "runtime/warmup_options.h"
 #include "seqserve/v1/model_config.pb.h"
 
 namespace seqserve {
@@ -59,10 +60,6 @@ std::set<int64_t> ServedVersions(const v1::VersionPolicy& policy, const std::set
 
 // Reads and parses `<model_dir>/config.pbtxt`; the model name is the directory's name.
 absl::StatusOr<ModelSetup> LoadModelConfig(const std::string& model_dir, int cpu_cores = ProcessCpuBudget().cores);
-
-// The runtime's DataType for a protobuf one, and back.
-DataType FromProto(v1::DataType type);
-v1::DataType ToProto(DataType type);
 
 }  // namespace seqserve
 

@@ -19,7 +19,7 @@
 #include <string>
 
 #include "runtime/model_repository.h"
-#include "server/request_path.h"
+#include "server/serving_state.h"
 
 namespace seqserve {
 

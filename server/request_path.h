@@ -18,18 +18,9 @@
 #include "runtime/model_repository.h"
 #include "server/request_limits.h"
 #include "server/request_metrics.h"
+#include "server/serving_state.h"
 
 namespace seqserve {
-
-// Whether new requests are still accepted. Thread-safe.
-class ServingState {
- public:
-  void StartDraining() { draining_.store(true); }
-  bool draining() const { return draining_.load(); }
-
- private:
-  std::atomic<bool> draining_{false};
-};
 
 // Writes a successful runtime response into the wire response; runs on the runtime thread
 // that completed the request, so it should only move data (encoding belongs to the transport).

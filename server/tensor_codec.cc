@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "runtime/model_config.h"
+#include "runtime/data_type_proto.h"
 
 namespace seqserve {
 

@@ -21,6 +21,7 @@
 #include "absl/time/clock.h"
 #include "benchmarks/common/encoder_workload.h"
 #include "runtime/model_config.h"
+#include "runtime/model_executor.h"
 #include "runtime/request_validator.h"
 #include "runtime/torch_model.h"
 
