@@ -54,7 +54,7 @@ absl::Status DynamicBatcher::EnqueueLocked(std::unique_ptr<InferenceRequest>* re
         options_.max_queue_size, n > 1 ? absl::StrCat("; this one needs ", n, " places, one per row chunk") : "",
         "); retry with backoff"));
   }
-  const absl::Time now = absl::Now();
+  const absl::Time now = options_.clock->Now();
   for (size_t i = 0; i < n; ++i) {
     std::unique_ptr<InferenceRequest>& request = requests[i];
     request->timing.received = now;
@@ -163,7 +163,7 @@ std::optional<Batch> DynamicBatcher::NextBatch(const BatchFits& fits) {
   while (true) {
     if (!dead.empty()) {
       mu_.Unlock();
-      CompleteDead(dead, absl::Now(), "in the queue");
+      CompleteDead(dead, options_.clock->Now(), "in the queue");
       mu_.Lock();
     }
     const int oldest = OldestBucket();
@@ -175,7 +175,7 @@ std::optional<Batch> DynamicBatcher::NextBatch(const BatchFits& fits) {
       cv_.Wait(&mu_);
       continue;
     }
-    const absl::Time now = absl::Now();
+    const absl::Time now = options_.clock->Now();
     const absl::Time due = buckets_[oldest].requests.front()->timing.received + options_.max_queue_delay;
     int chosen = -1;
     if (closed_ || due <= now) {

@@ -44,6 +44,7 @@
 #include "absl/time/time.h"
 #include "memory/mutex.h"
 #include "runtime/batch.h"
+#include "runtime/clock.h"
 #include "runtime/histogram.h"
 #include "runtime/inference_request.h"
 
@@ -92,6 +93,10 @@ struct BatcherOptions {
   // Most requests waiting; beyond, Enqueue answers RESOURCE_EXHAUSTED at once (EnqueueAll takes
   // all or none, each request counting one). Default 1024.
   int64_t max_queue_size = 1024;
+
+  // Where the batcher (and its executor) read the time (runtime/clock.h); not owned, must
+  // outlive them. Default: the process's clock. Tests pass a FakeClock.
+  const Clock* clock = Clock::Real();
 };
 
 // Bucket edges for sequences up to `max_length`: every 8 up to 64, then growing by about 1.25x

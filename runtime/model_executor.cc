@@ -96,7 +96,8 @@ ModelExecutor::ModelExecutor(ModelSignature signature, BatcherOptions batcher_op
       instances_(instances),
       name_(std::move(name)),
       gate_(gate),
-      batcher_(std::move(batcher_options), signature_.has_sequence()) {}
+      batcher_(std::move(batcher_options), signature_.has_sequence()),
+      clock_(batcher_.options().clock) {}
 
 ModelExecutor::~ModelExecutor() { Stop(); }
 
@@ -215,11 +216,11 @@ void ModelExecutor::Serve(BatchRunner& runner) {
 }
 
 void ModelExecutor::RunAndComplete(BatchRunner& runner, Batch batch) {
-  const absl::Time started = absl::Now();
+  const absl::Time started = clock_->Now();
   std::vector<InferenceResponse> responses(batch.requests.size());
   memory::AllocationScope scope;
   absl::Status status = runner.Run(batch, responses);
-  const absl::Time done = absl::Now();
+  const absl::Time done = clock_->Now();
   if (status.ok() && cost_.valid()) {
     const int64_t predicted = cost_.Predict(batch.rows, std::max<int64_t>(batch.padded_length, 1));
     if (predicted > 0) memory_ratio_.Observe(static_cast<double>(scope.peak()) / static_cast<double>(predicted));
@@ -279,7 +280,7 @@ void ModelExecutor::RunAndComplete(BatchRunner& runner, Batch batch) {
 void ModelExecutor::RetryPart(BatchRunner& runner, Batch part) {
   // Never computed in vain: a request whose client gave up while the failed batch ran is
   // answered now, like one that died in the queue.
-  const absl::Time now = absl::Now();
+  const absl::Time now = clock_->Now();
   std::vector<std::unique_ptr<InferenceRequest>> dead;
   RemoveDead(part, now, dead);
   if (!dead.empty()) {
@@ -326,7 +327,7 @@ ExecutionStats ModelExecutor::execution_stats() const {
   stats.queue_seconds = queue_seconds_.Snapshot();
   stats.compute_seconds = compute_seconds_.Snapshot();
   stats.memory_actual_over_predicted = memory_ratio_.Snapshot();
-  stats.recent_queue_seconds = recent_queue_seconds_.Mean(absl::Now());
+  stats.recent_queue_seconds = recent_queue_seconds_.Mean(clock_->Now());
   return stats;
 }
 

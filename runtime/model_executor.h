@@ -131,6 +131,7 @@ class ModelExecutor {
   const std::string name_;
   MemoryGate* const gate_;
   DynamicBatcher batcher_;
+  const Clock* const clock_;  // batcher_'s (BatcherOptions::clock)
   std::vector<std::thread> threads_;
   // Start-up: the instance threads and Start() meet here before anything is served.
   Mutex start_mu_;

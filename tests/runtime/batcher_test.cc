@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/time/clock.h"
+#include "tests/testing/fake_clock.h"
 
 namespace seqserve {
 namespace {
@@ -181,11 +182,15 @@ TEST(DynamicBatcherTest, FullQueueRejectsAndKeepsTheRequestWithTheCaller) {
   EXPECT_TRUE(b.Enqueue(extra).ok());
 }
 
+// Time is a FakeClock's (runtime/clock.h): moved forward, never slept.
 TEST(DynamicBatcherTest, ExpiredAndCancelledRequestsNeverReachABatch) {
-  DynamicBatcher b(Options(), true);
+  FakeClock clock;
+  BatcherOptions o = Options();
+  o.clock = &clock;
+  DynamicBatcher b(o, true);
   Outcome expired, cancelled, alive1, alive2;
   auto r1 = Request(10, 1, &expired);
-  r1->deadline = absl::Now() + absl::Milliseconds(1);
+  r1->deadline = clock.Now() + absl::Milliseconds(1);
   auto r2 = Request(11, 1, &alive1);
   r2->cancel = std::make_shared<CancellationFlag>();  // has a flag, never cancelled
   auto r3 = Request(12, 1, &alive2);
@@ -196,8 +201,8 @@ TEST(DynamicBatcherTest, ExpiredAndCancelledRequestsNeverReachABatch) {
   Enqueue(b, std::move(r2));
   Enqueue(b, std::move(r3));
   Enqueue(b, std::move(r4));
-  flag->Cancel();  // the client goes away while the request waits
-  absl::SleepFor(absl::Milliseconds(5));
+  flag->Cancel();                    // the client goes away while the request waits
+  clock.Advance(o.max_queue_delay);  // r1's deadline passes; the oldest bucket is due
   std::optional<Batch> batch = NextBatchWithin(b, absl::Seconds(10));
   ASSERT_TRUE(batch.has_value());
   EXPECT_EQ(Lengths(*batch), (std::vector<int64_t>{11, 12}));
@@ -214,9 +219,11 @@ TEST(DynamicBatcherTest, ExpiredAndCancelledRequestsNeverReachABatch) {
 TEST(DynamicBatcherTest, OverdueRequestIsServedBeforeFullerBuckets) {
   BatcherOptions o = Options();
   o.max_queue_delay = absl::Milliseconds(1);
+  FakeClock clock;
+  o.clock = &clock;
   DynamicBatcher b(o, true);
   Enqueue(b, Request(300));  // alone in its bucket, and the oldest
-  absl::SleepFor(absl::Milliseconds(5));
+  clock.Advance(absl::Milliseconds(5));
   for (int i = 0; i < 4; ++i) Enqueue(b, Request(10));  // a full bucket
   std::optional<Batch> batch = NextBatchWithin(b, absl::Seconds(10));
   ASSERT_TRUE(batch.has_value());

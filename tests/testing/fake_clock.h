@@ -1,0 +1,24 @@
+// FakeClock: a Clock (runtime/clock.h) that stands still until a test moves it. Starts at an
+// arbitrary fixed time. Thread-safe.
+#ifndef SEQSERVE_TESTS_TESTING_FAKE_CLOCK_H_
+#define SEQSERVE_TESTS_TESTING_FAKE_CLOCK_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include "runtime/clock.h"
+
+namespace seqserve {
+
+class FakeClock final : public Clock {
+ public:
+  absl::Time Now() const override { return absl::FromUnixNanos(nanos_.load()); }
+  void Advance(absl::Duration by) { nanos_.fetch_add(absl::ToInt64Nanoseconds(by)); }
+
+ private:
+  std::atomic<int64_t> nanos_{int64_t{1'700'000'000} * 1'000'000'000};
+};
+
+}  // namespace seqserve
+
+#endif  // SEQSERVE_TESTS_TESTING_FAKE_CLOCK_H_
