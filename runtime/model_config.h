@@ -49,9 +49,9 @@ inline constexpr char kPlatformAoti[] = "pytorch_aoti";
 
 // Parses config text for the model in directory `model_name`. INVALID_ARGUMENT with the reason
 // (and the offending field) for text that does not parse or a config that makes no sense.
-// `cpu_cores` is the budget that unset instance settings are derived from.
-absl::StatusOr<ModelSetup> ParseModelConfig(absl::string_view text, absl::string_view model_name,
-                                            int cpu_cores = ProcessCpuBudget().cores);
+// `cpu_cores` is the budget that unset instance settings are derived from (the server's:
+// ProcessCpuBudget().cores, runtime/host_cpu.h; passed in, never read here).
+absl::StatusOr<ModelSetup> ParseModelConfig(absl::string_view text, absl::string_view model_name, int cpu_cores);
 
 // The versions `policy` serves, given the version folders present: for `latest` the highest
 // num_versions folders, for `all` every folder, for `specific` its list (a listed version may lack
@@ -59,7 +59,7 @@ absl::StatusOr<ModelSetup> ParseModelConfig(absl::string_view text, absl::string
 std::set<int64_t> ServedVersions(const v1::VersionPolicy& policy, const std::set<int64_t>& folders);
 
 // Reads and parses `<model_dir>/config.pbtxt`; the model name is the directory's name.
-absl::StatusOr<ModelSetup> LoadModelConfig(const std::string& model_dir, int cpu_cores = ProcessCpuBudget().cores);
+absl::StatusOr<ModelSetup> LoadModelConfig(const std::string& model_dir, int cpu_cores);
 
 }  // namespace seqserve
 

@@ -18,12 +18,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-absl::StatusOr<ModelSetup> SetupOf(const ModelScan& scan, const std::string& name) {
+absl::StatusOr<ModelSetup> SetupOf(const ModelScan& scan, const std::string& name, int cpu_cores) {
   if (!scan.has_config) {
     return absl::NotFoundError(absl::StrCat("model '", name, "' has no config.pbtxt in ", scan.dir));
   }
   if (!scan.config_error.empty()) return absl::UnavailableError(scan.config_error);
-  return ParseModelConfig(scan.config_text, name);
+  return ParseModelConfig(scan.config_text, name, cpu_cores);
 }
 
 template <typename K, typename V>
@@ -77,7 +77,7 @@ absl::StatusOr<std::unique_ptr<ModelRepository>> ModelRepository::Open(const std
     model.dir = scan.dir;
     model.asked = load_all || named.count(name) != 0;
     model.synced = scan;  // what LoadAtStart loads
-    absl::StatusOr<ModelSetup> setup = SetupOf(scan, name);
+    absl::StatusOr<ModelSetup> setup = SetupOf(scan, name, repo->options_.cpu_cores);
     if (setup.ok()) {
       model.config_ok = true;
       model.setup = std::move(*setup);
@@ -228,7 +228,7 @@ absl::Status ModelRepository::Sync(const std::string& name, const std::optional<
     PublishRoutes();
     return absl::OkStatus();
   }
-  absl::StatusOr<ModelSetup> parsed = SetupOf(*scan, name);
+  absl::StatusOr<ModelSetup> parsed = SetupOf(*scan, name, options_.cpu_cores);
   std::set<int64_t> served;
   if (parsed.ok()) {
     served = ServedVersions(parsed->config.version_policy(), Keys(scan->versions));

@@ -94,6 +94,9 @@ class ModelRepository {
     // traffic (Note [background load] in runtime/model_executor.h); 0 = full priority.
     // Default 10.
     int background_load_nice = 10;
+    // CPU cores that CPU models without instance settings are laid out on (Note [cores from
+    // the pod] in runtime/host_cpu.h); the server passes ProcessCpuBudget().cores. Default 1.
+    int cpu_cores = 1;
   };
 
   // Scans `path` for model directories. NOT_FOUND when `path` is not a directory.

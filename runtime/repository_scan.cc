@@ -99,7 +99,8 @@ ModelScan ScanModelDir(const fs::path& dir) {
   // The model file's name comes from the config; a config that does not parse fails the load
   // anyway, with its own reason, so its folders count as complete.
   std::string model_file;
-  if (absl::StatusOr<ModelSetup> setup = ParseModelConfig(scan.config_text, dir.filename().string()); setup.ok()) {
+  if (absl::StatusOr<ModelSetup> setup = ParseModelConfig(scan.config_text, dir.filename().string(), /*cpu_cores=*/1);
+      setup.ok()) {
     model_file = setup->config.default_model_filename();
   }
   for (const fs::directory_entry& v : fs::directory_iterator(dir, ec)) {

@@ -201,6 +201,7 @@ int Run(ServerOptions options) {
   repository_options.load_at_start = options.load_models;
   repository_options.cpu_memory = pool != nullptr ? &cpu_memory : nullptr;
   repository_options.background_load_nice = options.background_load_nice;
+  repository_options.cpu_cores = ProcessCpuBudget().cores;
   absl::StatusOr<std::unique_ptr<ModelRepository>> opened =
       ModelRepository::Open(options.model_repository, *torch_loader, repository_options);
   if (!opened.ok()) {

@@ -94,7 +94,7 @@ Schedule Random32(const std::vector<int64_t>& lengths) {
 
 int Main(int argc, char** argv) {
   const Flags flags = ParseFlags(argc, argv);
-  absl::StatusOr<ModelSetup> setup = LoadModelConfig(flags.repository + "/encoder");
+  absl::StatusOr<ModelSetup> setup = LoadModelConfig(flags.repository + "/encoder", ProcessCpuBudget().cores);
   if (!setup.ok()) {
     std::fprintf(stderr, "%s\n", setup.status().ToString().c_str());
     return 1;

@@ -247,7 +247,7 @@ int Main(int argc, char** argv) {
   if (absl::Status s = probe.Install(f); !s.ok()) return Fail(s);
   ConfigureTorchProcess();
 
-  absl::StatusOr<ModelSetup> setup = LoadModelConfig(f.repository + "/encoder");
+  absl::StatusOr<ModelSetup> setup = LoadModelConfig(f.repository + "/encoder", ProcessCpuBudget().cores);
   if (!setup.ok()) return Fail(setup.status());
   // Reduced precision: the parameters are cast at load; outputs come back as declared (FP32).
   const DataType dtype = *DataTypeFromName(absl::AsciiStrToUpper(f.dtype));

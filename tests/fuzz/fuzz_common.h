@@ -80,7 +80,7 @@ inline const std::vector<Model>& Models() {
     const std::pair<const char*, const char*> configs[] = {
         {"encoder", kEncoderConfig}, {"linear", kLinearConfig}, {"layout", kLayoutConfig}};
     for (const auto& [name, text] : configs) {
-      absl::StatusOr<seqserve::ModelSetup> setup = seqserve::ParseModelConfig(text, name);
+      absl::StatusOr<seqserve::ModelSetup> setup = seqserve::ParseModelConfig(text, name, /*cpu_cores=*/2);
       if (!setup.ok()) {
         std::fprintf(stderr, "config of %s does not parse: %s\n", name, setup.status().ToString().c_str());
         __builtin_trap();

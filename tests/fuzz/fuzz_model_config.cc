@@ -92,7 +92,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool parses = PreParse(text, &declared);
   // The model name the text declares, so that most inputs get past the name check.
   const std::string name = parses && !declared.name().empty() ? declared.name() : "model";
-  absl::StatusOr<seqserve::ModelSetup> parsed = seqserve::ParseModelConfig(text, name);
+  absl::StatusOr<seqserve::ModelSetup> parsed = seqserve::ParseModelConfig(text, name, /*cpu_cores=*/2);
   if (!parsed.ok()) {
     CheckRejection(parsed.status());
     return 0;
@@ -177,7 +177,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!HasNanPad(setup.config)) {
     std::string printed;
     FUZZ_CHECK(google::protobuf::TextFormat::PrintToString(setup.config, &printed));
-    absl::StatusOr<seqserve::ModelSetup> again = seqserve::ParseModelConfig(printed, name);
+    absl::StatusOr<seqserve::ModelSetup> again = seqserve::ParseModelConfig(printed, name, /*cpu_cores=*/2);
     FUZZ_CHECK(again.ok());
     FUZZ_CHECK(again->config.SerializeAsString() == setup.config.SerializeAsString());
   }

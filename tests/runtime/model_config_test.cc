@@ -60,27 +60,29 @@ TEST(ModelConfigTest, InstancesDefaultToTheCpuBudget) {
   EXPECT_EQ(layout("instance { device: CUDA }", 8), std::make_pair(1, 1));  // GPUs are not cores
   // The process's own budget when none is given.
   const InstanceLayout here = DefaultInstanceLayout(ProcessCpuBudget().cores);
-  absl::StatusOr<ModelSetup> setup = ParseModelConfig(kEncoder, "enc");
+  absl::StatusOr<ModelSetup> setup = ParseModelConfig(kEncoder, "enc", ProcessCpuBudget().cores);
   ASSERT_TRUE(setup.ok());
   EXPECT_EQ(setup->instances, here.instances);
   EXPECT_EQ(setup->intra_op_threads, here.intra_op_threads);
 }
 
 TEST(ModelConfigTest, PrecisionIsParsedAndWidensDefaultTolerances) {
-  absl::StatusOr<ModelSetup> bf16 = ParseModelConfig(std::string(kEncoder) + "optimization { precision: BF16 }", "enc");
+  absl::StatusOr<ModelSetup> bf16 =
+      ParseModelConfig(std::string(kEncoder) + "optimization { precision: BF16 }", "enc", ProcessCpuBudget().cores);
   ASSERT_TRUE(bf16.ok()) << bf16.status();
   EXPECT_EQ(bf16->precision, Precision::kBf16);
   // FP32 outputs of a bf16 computation: bf16's default tolerance, not fp32's.
   ASSERT_FALSE(bf16->reference_tolerances.empty());
   EXPECT_DOUBLE_EQ(bf16->reference_tolerances[0].atol, DefaultTolerance(DataType::kBf16).atol);
-  absl::StatusOr<ModelSetup> fp32 = ParseModelConfig(kEncoder, "enc");
+  absl::StatusOr<ModelSetup> fp32 = ParseModelConfig(kEncoder, "enc", ProcessCpuBudget().cores);
   EXPECT_DOUBLE_EQ(fp32->reference_tolerances[0].atol, DefaultTolerance(DataType::kFp32).atol);
-  absl::StatusOr<ModelSetup> int8 =
-      ParseModelConfig(std::string(kEncoder) + "optimization { precision: INT8_DYNAMIC }", "enc");
+  absl::StatusOr<ModelSetup> int8 = ParseModelConfig(std::string(kEncoder) + "optimization { precision: INT8_DYNAMIC }",
+                                                     "enc", ProcessCpuBudget().cores);
   ASSERT_TRUE(int8.ok()) << int8.status();
   EXPECT_EQ(int8->precision, Precision::kInt8Dynamic);
-  absl::StatusOr<ModelSetup> int8_cuda = ParseModelConfig(
-      std::string(kEncoder) + "optimization { precision: INT8_DYNAMIC } instance { device: CUDA }", "enc");
+  absl::StatusOr<ModelSetup> int8_cuda =
+      ParseModelConfig(std::string(kEncoder) + "optimization { precision: INT8_DYNAMIC } instance { device: CUDA }",
+                       "enc", ProcessCpuBudget().cores);
   EXPECT_EQ(int8_cuda.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(int8_cuda.status().message().find("CPU only"), std::string::npos) << int8_cuda.status();
 }
@@ -91,7 +93,7 @@ TEST(ModelConfigTest, FixedShapeModelDefaultsToOneQueue) {
     input { name: "x" data_type: FP32 dims: [10] }
     output { name: "y" data_type: FP32 dims: [2] }
   )pb",
-                                                      "lin");
+                                                      "lin", ProcessCpuBudget().cores);
   ASSERT_TRUE(setup.ok()) << setup.status();
   EXPECT_FALSE(setup->signature.has_sequence());
   EXPECT_EQ(setup->batcher.mode, BatchingMode::kPadToMax);
@@ -99,7 +101,7 @@ TEST(ModelConfigTest, FixedShapeModelDefaultsToOneQueue) {
 }
 
 void ExpectInvalid(const std::string& text, const std::string& fragment, const std::string& name = "m") {
-  absl::StatusOr<ModelSetup> setup = ParseModelConfig(text, name);
+  absl::StatusOr<ModelSetup> setup = ParseModelConfig(text, name, ProcessCpuBudget().cores);
   ASSERT_FALSE(setup.ok()) << text;
   EXPECT_EQ(setup.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(setup.status().message().find(fragment), std::string::npos) << setup.status();
@@ -145,7 +147,9 @@ TEST(ModelConfigTest, RejectsBadConfigsWithReasons) {
 
 // One rule (model_config.proto, `platform`): explicit platform, else the file's extension.
 TEST(ModelConfigTest, PlatformAndModelFileFollowOneRule) {
-  auto with = [](const std::string& extra) { return ParseModelConfig(std::string(kEncoder) + extra, "enc"); };
+  auto with = [](const std::string& extra) {
+    return ParseModelConfig(std::string(kEncoder) + extra, "enc", ProcessCpuBudget().cores);
+  };
   absl::StatusOr<ModelSetup> plain = with("");
   ASSERT_TRUE(plain.ok()) << plain.status();
   EXPECT_EQ(plain->format, ModelFormat::kTorchScript);
@@ -190,10 +194,11 @@ TEST(ModelConfigTest, ConvertsDataTypes) {
 
 TEST(ModelConfigTest, DemoConfigsLoad) {
   for (const char* name : {"encoder", "linear"}) {
-    absl::StatusOr<ModelSetup> setup = LoadModelConfig(std::string(SEQSERVE_DEMO_REPOSITORY) + "/" + name);
+    absl::StatusOr<ModelSetup> setup =
+        LoadModelConfig(std::string(SEQSERVE_DEMO_REPOSITORY) + "/" + name, ProcessCpuBudget().cores);
     EXPECT_TRUE(setup.ok()) << name << ": " << setup.status();
   }
-  EXPECT_EQ(LoadModelConfig("/nonexistent/model").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(LoadModelConfig("/nonexistent/model", 1).status().code(), absl::StatusCode::kNotFound);
 }
 
 }  // namespace
@@ -210,7 +215,7 @@ TEST(ModelConfigTest, ValidRangeOnIntegerInputs) {
     output { name: "logits" data_type: FP32 dims: [4] }
     sequence { max_length: 128 }
   )pb",
-                                                      "enc");
+                                                      "enc", ProcessCpuBudget().cores);
   ASSERT_TRUE(setup.ok()) << setup.status();
   const TensorSpec& ids = setup->signature.inputs[0];
   EXPECT_TRUE(ids.has_range);
@@ -237,30 +242,31 @@ TEST(ModelConfigTest, RejectsValidRangesThatMakeNoSense) {
 // proto3 cannot tell 0 from "absent" for a plain field, so the delay is `optional`: 0 is a real
 // setting ("run at once"), absence takes the default.
 TEST(ModelConfigTest, QueueDelayZeroMeansZeroAndAbsentMeansTheDefault) {
-  absl::StatusOr<ModelSetup> zero =
-      ParseModelConfig(std::string(kEncoder) + "batching { max_queue_delay_microseconds: 0 }", "enc");
+  absl::StatusOr<ModelSetup> zero = ParseModelConfig(
+      std::string(kEncoder) + "batching { max_queue_delay_microseconds: 0 }", "enc", ProcessCpuBudget().cores);
   ASSERT_TRUE(zero.ok()) << zero.status();
   EXPECT_EQ(zero->batcher.max_queue_delay, absl::ZeroDuration());
   EXPECT_TRUE(zero->config.batching().has_max_queue_delay_microseconds());
   absl::StatusOr<ModelSetup> absent =
-      ParseModelConfig(std::string(kEncoder) + "batching { max_batch_tokens: 512 }", "enc");
+      ParseModelConfig(std::string(kEncoder) + "batching { max_batch_tokens: 512 }", "enc", ProcessCpuBudget().cores);
   ASSERT_TRUE(absent.ok()) << absent.status();
   EXPECT_EQ(absent->batcher.max_queue_delay, BatcherOptions().max_queue_delay);
   EXPECT_GT(absent->batcher.max_queue_delay, absl::ZeroDuration());
 }
 
 TEST(ModelConfigTest, CudaInstancesTakeTheirGpus) {
-  absl::StatusOr<ModelSetup> one = ParseModelConfig(std::string(kEncoder) + "instance { device: CUDA }", "enc");
+  absl::StatusOr<ModelSetup> one =
+      ParseModelConfig(std::string(kEncoder) + "instance { device: CUDA }", "enc", ProcessCpuBudget().cores);
   ASSERT_TRUE(one.ok()) << one.status();
   EXPECT_EQ(one->gpus, std::vector<int>{0});
-  absl::StatusOr<ModelSetup> two =
-      ParseModelConfig(std::string(kEncoder) + "instance { count: 3 device: CUDA gpus: [1, 2] }", "enc");
+  absl::StatusOr<ModelSetup> two = ParseModelConfig(
+      std::string(kEncoder) + "instance { count: 3 device: CUDA gpus: [1, 2] }", "enc", ProcessCpuBudget().cores);
   ASSERT_TRUE(two.ok()) << two.status();
   EXPECT_EQ(two->gpus, (std::vector<int>{1, 2}));
   ExpectInvalid(std::string(kEncoder) + "instance { device: CUDA gpus: [-1] }", "instance.gpus has -1");
   ExpectInvalid(std::string(kEncoder) + "instance { device: CPU gpus: [0] }",
                 "instance.gpus applies to device: CUDA only");
-  EXPECT_TRUE(ParseModelConfig(kEncoder, "enc")->gpus.empty());
+  EXPECT_TRUE(ParseModelConfig(kEncoder, "enc", ProcessCpuBudget().cores)->gpus.empty());
 }
 
 }  // namespace

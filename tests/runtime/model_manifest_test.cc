@@ -100,7 +100,7 @@ class ModelManifestTest : public testing::Test {
     fs::create_directories(root_ / "sum" / "1");
     std::ofstream(root_ / "sum" / "config.pbtxt") << kConfig;
     std::ofstream(root_ / "sum" / "1" / "model.pt") << "abc";
-    setup_ = *ParseModelConfig(kConfig, "sum");
+    setup_ = *ParseModelConfig(kConfig, "sum", /*cpu_cores=*/1);
   }
   // Not fs::remove_all (see model_repository_test.cc).
   void TearDown() override { ASSERT_EQ(std::system(("rm -rf '" + root_.string() + "'").c_str()), 0); }
@@ -130,7 +130,7 @@ TEST_F(ModelManifestTest, DefaultTolerancesByType) {
   EXPECT_DOUBLE_EQ(setup_.reference_tolerances.at(0).atol, 1e-4);
   ModelSetup loose = *ParseModelConfig(
       absl::StrCat(kConfig, "output { name: \"z\" data_type: FP32 dims: [1] reference_tolerance { atol: 0.5 } }"),
-      "sum");
+      "sum", /*cpu_cores=*/1);
   EXPECT_DOUBLE_EQ(loose.reference_tolerances.at(1).atol, 0.5);
   EXPECT_DOUBLE_EQ(loose.reference_tolerances.at(1).rtol, 0);
 }

@@ -31,7 +31,7 @@ TEST(TorchCudaTest, EncoderOnTheGpuWithThePoolMatchesTheReference) {
   const char* moved_reference = std::getenv("SEQSERVE_DEMO_REFERENCE");
   const std::string repository = moved_repository != nullptr ? moved_repository : SEQSERVE_DEMO_REPOSITORY;
   const std::string reference = moved_reference != nullptr ? moved_reference : SEQSERVE_DEMO_REFERENCE;
-  absl::StatusOr<ModelSetup> setup = LoadModelConfig(repository + "/encoder");
+  absl::StatusOr<ModelSetup> setup = LoadModelConfig(repository + "/encoder", ProcessCpuBudget().cores);
   ASSERT_TRUE(setup.ok());
   TorchModelOptions options;
   options.path = repository + "/encoder/1/model.pt";

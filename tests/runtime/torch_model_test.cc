@@ -25,7 +25,7 @@ struct Loaded {
 
 Loaded Load(const std::string& name) {
   Loaded loaded;
-  absl::StatusOr<ModelSetup> setup = LoadModelConfig(kRepo + "/" + name);
+  absl::StatusOr<ModelSetup> setup = LoadModelConfig(kRepo + "/" + name, ProcessCpuBudget().cores);
   EXPECT_TRUE(setup.ok()) << setup.status();
   loaded.setup = std::move(*setup);
   TorchModelOptions options;
@@ -115,7 +115,7 @@ TEST(TorchModelTest, PaddedBatchEqualsEachRequestAlone) {
 
 // Note [one copy of the weights]: instances share one loaded module and run it at once.
 TEST(TorchModelTest, InstancesShareOneLoadAndRunItConcurrently) {
-  absl::StatusOr<ModelSetup> setup = LoadModelConfig(kRepo + "/encoder");
+  absl::StatusOr<ModelSetup> setup = LoadModelConfig(kRepo + "/encoder", ProcessCpuBudget().cores);
   ASSERT_TRUE(setup.ok());
   TorchModelOptions options;
   options.path = kRepo + "/encoder/1/model.pt";
@@ -235,7 +235,7 @@ TEST(TorchModelTest, LoadFailuresAreStatuses) {
 }
 
 TEST(TorchModelTest, ModelDisagreeingWithItsConfigIsAnError) {
-  absl::StatusOr<ModelSetup> setup = LoadModelConfig(kRepo + "/linear");
+  absl::StatusOr<ModelSetup> setup = LoadModelConfig(kRepo + "/linear", ProcessCpuBudget().cores);
   ASSERT_TRUE(setup.ok());
   ModelSignature sig = setup->signature;
   sig.outputs[0].dims = {11};  // the module returns 10
