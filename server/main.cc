@@ -324,6 +324,7 @@ int Run(ServerOptions options) {
   // Each version loaded or unloaded changes what the pool keeps and what the process holds
   // beside it, and what health says.
   repository.OnChange([&](bool runners_destroyed) {
+    request_metrics.AddModels(repository.ModelNames());  // models that appeared are counted by name
     // Note [unload gives memory back]: an unloaded version's weights and its warm-up's batch
     // memory are free in the pool but cached, mostly inside segments that other live tensors
     // keep (segments grow in place). Handing back the wholly free segments and the free pages of

@@ -112,7 +112,7 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
       Family("seqserve_request_duration_seconds", "Time from receiving a decoded inference request to answering it.",
              MetricType::Histogram);
   std::map<std::string, uint64_t> invalid;
-  for (const auto& [model, per_api] : requests_.series()) {
+  requests_.ForEach([&](const std::string& model, const RequestMetrics::PerApi& per_api) {
     for (int api = 0; api < kApiCount; ++api) {
       const RequestMetrics::Series& s = *per_api[api];
       const std::string api_name(ApiName(static_cast<Api>(api)));
@@ -126,7 +126,7 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
       const HistogramSnapshot h = s.latency.Snapshot();
       if (h.count > 0) AddHistogram(latency, {{"model", model}, {"api", api_name}}, h);
     }
-  }
+  });
   Push(out, std::move(requests));
   Push(out, std::move(latency));
   MetricFamily inflight =

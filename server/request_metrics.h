@@ -1,11 +1,15 @@
 // RequestMetrics: what the request path counts per finished request — the status code and the
-// end-to-end latency, per model and API. Observations are lock-free (atomics on structures
-// built at startup); the exporter reads snapshots at scrape time. Thread-safe.
+// end-to-end latency, per model and API. Observations are lock-free: a request finds its series
+// in a published map (runtime/published.h) and counts with atomics; the exporter reads them at
+// scrape time. Models that appear after start-up (poll or explicit mode) get series of their
+// own when the repository reports the change (AddModels); a series, once made, lives as long
+// as the RequestMetrics. Thread-safe.
 #ifndef SEQSERVE_SERVER_REQUEST_METRICS_H_
 #define SEQSERVE_SERVER_REQUEST_METRICS_H_
 
 #include <array>
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -13,7 +17,9 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "memory/mutex.h"
 #include "runtime/histogram.h"
+#include "runtime/published.h"
 
 namespace seqserve {
 
@@ -36,13 +42,18 @@ class RequestMetrics {
     std::array<std::atomic<uint64_t>, kCodeCount> codes{};
     Histogram latency{Histogram::LatencyBounds()};
   };
+  using PerApi = std::array<std::shared_ptr<Series>, kApiCount>;
+
+  // Gives each of `models` not counted under its own name yet its series; the others keep
+  // theirs, counts and all. Called when the repository's models change.
+  void AddModels(const std::vector<std::string>& models);
 
   // The series of (api, model); names the repository does not have share kUnknownModelLabel's.
   // Look it up once per request, then Record into it.
   Series& SeriesFor(Api api, const std::string& model);
   static void Record(Series& series, absl::StatusCode code, absl::Duration latency);
-  // model label -> per-API series. Immutable after construction (values are atomics).
-  const std::map<std::string, std::array<std::unique_ptr<Series>, kApiCount>>& series() const { return series_; }
+  // Calls `visit` for every model label (kUnknownModelLabel among them), in name order.
+  void ForEach(const std::function<void(const std::string& model, const PerApi& series)>& visit) const;
 
   // Requests answered with `code`, over all models and APIs.
   uint64_t Total(absl::StatusCode code) const;
@@ -51,7 +62,9 @@ class RequestMetrics {
   int64_t inflight_now() const { return inflight_.load(std::memory_order_relaxed); }
 
  private:
-  std::map<std::string, std::array<std::unique_ptr<Series>, kApiCount>> series_;
+  using SeriesMap = std::map<std::string, PerApi>;
+  Mutex add_mu_;  // one AddModels at a time (each copies the current map)
+  Published<SeriesMap> series_;
   std::atomic<int64_t> inflight_{0};
 };
 

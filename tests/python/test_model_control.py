@@ -528,6 +528,10 @@ def test_poll_mode_loads_a_version_only_once_it_is_completely_written(start_serv
     for marker in ("marker_a", "marker_b"):
         os.rename(linear_copy(source, staging, marker), os.path.join(repo, marker))
         wait_versions(client, marker, {1: "READY"}, timeout=30)
+        # A model that appeared after start-up is counted under its own name, not "(unknown)".
+        marker_answer = infer(client, dict(case, model=marker))
+        assert marker_answer[0] == "1", marker_answer
+        assert metric(server, "seqserve_requests_total", model=marker, api="kserve", code="OK") == 1
         assert_answer(infer(client, case), 2, v2)
         assert versions_of(index_of(client), "linear").get("3", ("", ""))[0] not in ("READY", "LOADING")
     os.rename(os.path.join(repo, "linear", "3", "model.pt.partial"), model_file(repo, "linear", 3))

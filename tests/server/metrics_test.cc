@@ -2,6 +2,7 @@
 #include "server/metrics_collector.h"
 
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -24,13 +25,33 @@ TEST(RequestMetricsTest, SeriesAreKeptPerModelAndApiAndUnknownNamesShareOne) {
   EXPECT_NE(&metrics.SeriesFor(Api::kKServe, "a"), &metrics.SeriesFor(Api::kRest, "a"));
   EXPECT_EQ(metrics.Total(absl::StatusCode::kOk), 2u);
   EXPECT_EQ(metrics.Total(absl::StatusCode::kNotFound), 2u);
-  EXPECT_EQ(metrics.series().size(), 3u);  // a, b, (unknown): client strings never become labels
-  const RequestMetrics::Series& rest_a = *metrics.series().at("a")[static_cast<int>(Api::kRest)];
+  std::vector<std::string> labels;
+  metrics.ForEach([&](const std::string& model, const RequestMetrics::PerApi&) { labels.push_back(model); });
+  EXPECT_EQ(labels, (std::vector<std::string>{kUnknownModelLabel, "a", "b"}));  // client strings never become labels
+  const RequestMetrics::Series& rest_a = metrics.SeriesFor(Api::kRest, "a");
   EXPECT_EQ(rest_a.codes[0].load(), 1u);
   EXPECT_EQ(rest_a.latency.Snapshot().count, 1u);
   EXPECT_EQ(ApiName(Api::kPredict), "predict");
   EXPECT_EQ(ApiName(Api::kKServe), "kserve");
   EXPECT_EQ(ApiName(Api::kRest), "rest");
+}
+
+// A model that appears after start-up (poll or explicit mode) is counted under its own name
+// from then on; the series counted before keep their counts and their addresses (a request in
+// flight holds one).
+TEST(RequestMetricsTest, ModelsAddedLaterGetSeriesOfTheirOwn) {
+  RequestMetrics metrics({"a"});
+  RequestMetrics::Series* a = &metrics.SeriesFor(Api::kKServe, "a");
+  RequestMetrics::Record(*a, absl::StatusCode::kOk, absl::Milliseconds(1));
+  EXPECT_EQ(&metrics.SeriesFor(Api::kKServe, "late"), &metrics.SeriesFor(Api::kKServe, kUnknownModelLabel));
+  metrics.AddModels({"a", "late"});
+  RequestMetrics::Series* late = &metrics.SeriesFor(Api::kKServe, "late");
+  EXPECT_NE(late, &metrics.SeriesFor(Api::kKServe, kUnknownModelLabel));
+  EXPECT_EQ(&metrics.SeriesFor(Api::kKServe, "a"), a);
+  RequestMetrics::Record(*late, absl::StatusCode::kOk, absl::Milliseconds(1));
+  EXPECT_EQ(a->codes[0].load(), 1u);
+  EXPECT_EQ(late->codes[0].load(), 1u);
+  EXPECT_EQ(metrics.Total(absl::StatusCode::kOk), 2u);
 }
 
 // A scrape after real traffic through the request path: the counters are the traffic, and the
