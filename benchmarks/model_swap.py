@@ -33,7 +33,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.utils import InferenceServerException
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from seqserve_process import Server  # noqa: E402
 from seqpack.repository import sha256_of  # noqa: E402  (the packer's, as the manifest wants it)
 

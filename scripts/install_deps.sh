@@ -72,6 +72,18 @@ install_venv "$PERF_VENV" "$ROOT/scripts/requirements-perf.txt"
 # helm binary. It declares Requires-Python >= 3.12 while Debian 12 has 3.11; its code is plain
 # cffi and runs on 3.11 (tests/deploy/validate.sh is the proof), so it goes in apart.
 install_venv "$DEPLOY_VENV" "$ROOT/scripts/requirements-deploy.txt" "helm-sdkpy==0.1.32"
+# Note [the tree on the path]: scripts/ (seqserve_process, seqpack, machine_info, ...) and
+# benchmarks/ (loadgen, the benchmark modules tests reuse) are importable from .venv's Python by
+# a .pth file, so tests and benchmarks import them instead of each patching sys.path.
+"$VENV/bin/python" - "$ROOT" <<'PYEOF'
+import os, site, sys
+root = sys.argv[1]
+path = os.path.join(site.getsitepackages()[0], "seqserve-tree.pth")
+want = "".join(os.path.join(root, d) + "\n" for d in ("scripts", "benchmarks"))
+if not os.path.exists(path) or open(path).read() != want:
+    with open(path, "w") as f:
+        f.write(want)
+PYEOF
 "$VENV/bin/python" -c "import torch; assert torch.__version__.startswith('$TORCH_VERSION'), torch.__version__"
 "$ROOT/scripts/perf_analyzer" --version >/dev/null 2>&1 || {
   echo "[deps] perf_analyzer does not start" >&2; exit 1; }

@@ -12,11 +12,8 @@ distribution at saturation (closed loop, --concurrency clients).
 """
 import os
 import statistics
-import sys
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 from loadgen import benchmark_arguments, make_inputs, perf  # noqa: E402
 from seqserve_process import Server  # noqa: E402
 

@@ -19,13 +19,10 @@ Prints markdown tables; writes perf_analyzer's CSVs under --out.
 """
 import os
 import subprocess
-import sys
 
 import numpy as np
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 from loadgen import benchmark_arguments, make_inputs, perf  # noqa: E402
 from seqserve_process import Server, encoder_repository  # noqa: E402
 

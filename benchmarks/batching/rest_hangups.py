@@ -23,7 +23,6 @@ import json
 import os
 import socket
 import statistics
-import sys
 import threading
 import time
 
@@ -32,7 +31,6 @@ import tritonclient.grpc as grpcclient
 from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from machine_info import one_line as machine  # noqa: E402
 from seqserve_process import Server  # noqa: E402
 

@@ -27,7 +27,6 @@ import http.client
 import json
 import os
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -35,7 +34,6 @@ import time
 import numpy as np
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from machine_info import one_line as machine  # noqa: E402
 from seqserve_process import Server  # noqa: E402
 

@@ -49,7 +49,6 @@ import time
 import numpy as np
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
 from machine_info import describe as machine, one_line  # noqa: E402
 from memory_cgroup import MemoryCgroup  # noqa: E402
 from seqserve_process import Server, process_memory_bytes  # noqa: E402

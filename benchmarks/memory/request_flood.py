@@ -63,7 +63,6 @@ import time
 import numpy as np
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from memory_cgroup import MemoryCgroup  # noqa: E402
 from machine_info import describe as machine, one_line  # noqa: E402

@@ -59,7 +59,6 @@ import warnings
 import numpy as np
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "python"))
 from seqserve_process import Server  # noqa: E402
 from sentences import client_tokenizer, real_sentences  # noqa: E402

@@ -16,8 +16,6 @@ import statistics
 import sys
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks", "real_models"))
 from compare_formats import sentence_inputs  # noqa: E402
 from loadgen import benchmark_arguments, perf  # noqa: E402

@@ -9,7 +9,6 @@ and the server's RSS. Ends with the totals and the checks: no crash, every reque
 """
 import os
 import random
-import sys
 import threading
 import time
 
@@ -17,8 +16,6 @@ import numpy as np
 import tritonclient.grpc as grpcclient
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 from loadgen import benchmark_arguments  # noqa: E402
 from seqserve_process import Server  # noqa: E402
 

@@ -1,17 +1,21 @@
 """Command line of seqserve-pack: arguments, the errors it reports, and its progress lines.
 
-Nothing here imports torch or transformers, so `--help` and argument errors are instant.
+Nothing imported here imports torch or transformers at module level (the packing steps import
+them when they run), so `--help` and argument errors are instant. The errors it reports are in
+seqpack/errors.py, its progress lines in seqpack/progress.py.
 Exit codes: 0 packed; 2 bad usage or inputs; 1 the export or its check
 failed; 130 / 143 interrupted (SIGINT / SIGTERM). In every failure the repository is left as it was.
 """
 import argparse
-import contextlib
 import os
 import signal
 import sys
-import time
 
-PROG = "seqserve-pack"
+from seqpack.errors import Interrupted, PackError, UsageError
+from seqpack.pack import pack
+from seqpack.progress import PROG
+from seqpack.source import SUPPORTED_FAMILIES  # plain data, no torch
+
 FORMATS = ("torchscript", "pt2")
 TASKS = ("embedding", "classification")
 POOLINGS = ("mean", "cls")
@@ -34,30 +38,6 @@ supported model types: {families}.
 exit codes: 0 packed, 2 bad usage or inputs, 1 export or check failed, 130/143 interrupted."""
 
 
-class PackError(Exception):
-    """An expected failure: reported as one line, without a traceback."""
-    exit_code = 1
-
-
-class UsageError(PackError):
-    """Bad arguments or an input directory the packer cannot use (exit 2)."""
-    exit_code = 2
-
-
-class ExportError(PackError):
-    """Export, compilation or the check against eager failed (exit 1)."""
-    exit_code = 1
-
-
-class Interrupted(BaseException):
-    """SIGTERM, raised like KeyboardInterrupt: a BaseException, so that no `except Exception` in a
-    library swallows it on the way out."""
-
-    def __init__(self, signum):
-        super().__init__(signum)
-        self.signum = signum
-
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         raise UsageError(f"{message} (see {PROG} --help)")
@@ -74,7 +54,6 @@ def _positive(text):
 
 
 def build_parser():
-    from seqpack.source import SUPPORTED_FAMILIES  # plain data, no torch
     p = _Parser(prog=PROG, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
                 epilog=EPILOG.format(families=", ".join(sorted(SUPPORTED_FAMILIES))))
     p.add_argument("--hf", required=True, metavar="DIR", help="Hugging Face checkpoint directory (config.json + weights)")
@@ -108,23 +87,6 @@ def build_parser():
     return p
 
 
-_t0 = time.monotonic()
-
-
-def progress(message):
-    """One progress line on stderr, with the time since start."""
-    print(f"{PROG}: [{time.monotonic() - _t0:6.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-@contextlib.contextmanager
-def step(what):
-    """Progress lines around a step: what it does, and how long it took."""
-    progress(f"{what} ...")
-    start = time.monotonic()
-    yield
-    progress(f"{what}: done in {time.monotonic() - start:.1f} s")
-
-
 def _raise_interrupted(signum, frame):
     raise Interrupted(signum)
 
@@ -137,7 +99,6 @@ def main(argv=None):
         previous = None
     try:
         args = build_parser().parse_args(argv)
-        from seqpack.pack import pack
         pack(args)
         return 0
     except PackError as e:

@@ -18,7 +18,8 @@ import zipfile
 
 import torch
 
-from seqpack.cli import ExportError, progress, step
+from seqpack.errors import ExportError
+from seqpack.progress import progress, step
 
 CHECK_ATOL = 1e-4
 # Above this many tokens (rows x length) the (max batch, max length) corner is not run; the

@@ -5,7 +5,7 @@ import os
 import time
 
 from seqpack import repository
-from seqpack.cli import progress, step
+from seqpack.progress import progress, step
 from seqpack.source import read_source
 
 

@@ -18,7 +18,8 @@ Importing this module imports no torch (pack checks --precision against --format
 import copy
 import math
 
-from seqpack.cli import ExportError, UsageError, progress
+from seqpack.errors import ExportError, UsageError
+from seqpack.progress import progress
 
 CONFIG_NAMES = {"fp32": "FP32", "bf16": "BF16", "fp16": "FP16", "int8_dynamic": "INT8_DYNAMIC"}
 # The manifest's `dtype`: the floating type of the weights (int8_dynamic keeps fp32 biases and

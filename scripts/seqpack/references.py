@@ -10,7 +10,8 @@ import os
 
 import torch
 
-from seqpack.cli import UsageError, progress
+from seqpack.errors import UsageError
+from seqpack.progress import progress
 
 SENTENCES = [
     "Hello",

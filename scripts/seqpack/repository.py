@@ -19,7 +19,8 @@ import shutil
 import signal
 import tempfile
 
-from seqpack.cli import PackError, UsageError, progress
+from seqpack.errors import PackError, UsageError
+from seqpack.progress import progress
 
 MANIFEST_FILE = "seqserve-model.json"
 MODEL_FILES = {"torchscript": "model.pt", "pt2": "model.pt2"}

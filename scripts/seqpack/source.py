@@ -9,7 +9,8 @@ import inspect
 import json
 import os
 
-from seqpack.cli import UsageError, progress
+from seqpack.errors import UsageError
+from seqpack.progress import progress
 
 # model_type -> how far the position table's usable length is below max_position_embeddings.
 # RoBERTa-style models number positions from padding_idx + 1 (MPNet's padding_idx is fixed at 1).

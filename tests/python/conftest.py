@@ -1,12 +1,9 @@
 """Starts the real seqserve binary for tests that use Triton's own client (tritonclient)."""
 import os
-import sys
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"))
-from seqserve_process import Server  # noqa: E402
+from seqserve_process import Server  # scripts/, on .venv's path (Note [the tree on the path])
 
 
 def pytest_addoption(parser):

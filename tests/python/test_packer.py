@@ -232,11 +232,11 @@ def _in_process(monkeypatch, argv):
 
 def test_failed_check_leaves_no_trace(checkpoints, tmp_path, monkeypatch, capsys):
     monkeypatch.syspath_prepend(SCRIPTS)
-    from seqpack import cli, export
+    from seqpack import errors, export
 
     def failing_check(*args, **kwargs):
         assert len(dot_entries(tmp_path)) == 1  # the staging folder, beside the repository to be
-        raise cli.ExportError("the exported model differs from eager by 1 (> 0.0001) at batch 1 x length 1")
+        raise errors.ExportError("the exported model differs from eager by 1 (> 0.0001) at batch 1 x length 1")
 
     monkeypatch.setattr(export, "check", failing_check)
     missing_repo = tmp_path / "new" / "repo"  # neither it nor its parent exists

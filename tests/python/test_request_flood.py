@@ -12,18 +12,16 @@ answered; the cgroup's peak under the limit. The bodies, the raw REST client, th
 traffic and the peak meter are benchmarks/memory/request_flood.py's (which also runs the server
 from before request memory and a Python peer through the same rounds)."""
 import os
-import sys
 import time
 
 import pytest
 import tritonclient.grpc as grpcclient
 
 from helpers import metric
-from memory_cgroup import MemoryCgroup  # scripts/, on the path through conftest.py
+from memory_cgroup import MemoryCgroup  # scripts/
 from test_memory_limit import minilm_only, wait_model_ready
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "memory"))
-from request_flood import OrdinaryTraffic, PeakMeter, Round, send_big, summarize  # noqa: E402
+from memory.request_flood import OrdinaryTraffic, PeakMeter, Round, send_big, summarize  # benchmarks/
 
 LIMIT = 1000 << 20
 ROUNDS = [Round("rest-1x100", "rest", 1, 100), Round("rest-2x100", "rest", 2, 100),
