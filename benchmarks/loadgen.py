@@ -25,16 +25,20 @@ def benchmark_arguments(description, out_prefix, load=True):
     return parser
 
 
-def make_inputs(lengths_path, samples, out_path):
+def make_inputs(lengths_path, samples, out_path, token_type_ids=False):
     """perf_analyzer --input-data JSON: one encoder request per length (the first `samples` of
-    the file), random token ids; returns the lengths."""
+    the file), random token ids (and zero token_type_ids for BERT-family models such as MiniLM);
+    returns the lengths."""
     lengths = [int(l) for l in open(lengths_path) if l.strip() and not l.startswith("#")][:samples]
     rng = np.random.default_rng(0)
     data = []
     for length in lengths:
         ids = rng.integers(0, 1000, size=length).tolist()
-        data.append({"input_ids": {"content": ids, "shape": [length]},
-                     "attention_mask": {"content": [1] * length, "shape": [length]}})
+        request = {"input_ids": {"content": ids, "shape": [length]},
+                   "attention_mask": {"content": [1] * length, "shape": [length]}}
+        if token_type_ids:
+            request["token_type_ids"] = {"content": [0] * length, "shape": [length]}
+        data.append(request)
     with open(out_path, "w") as f:
         json.dump({"data": data}, f)
     return lengths

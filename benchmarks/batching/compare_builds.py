@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Compares two builds of seqserve on the demo encoder with Triton's perf_analyzer, alternating
+"""Compares two builds of seqserve on a demo model (the encoder, or the real MiniLM with --model
+minilm) with Triton's perf_analyzer, alternating
 them round by round in one run, so that a change's cost on valid traffic is read as a ratio of
 medians measured side by side (these machines are shared and noisy).
 
@@ -8,7 +9,7 @@ code understands) with the encoder's batching as shipped; the load is the shared
 distribution at saturation (closed loop, --concurrency clients).
 
   .venv/bin/python benchmarks/batching/compare_builds.py --baseline /tmp/old/build \
-      --build build [--rounds 3] [--samples 1000] [--concurrency 64]
+      --build build [--model encoder|minilm] [--rounds 3] [--samples 1000] [--concurrency 64]
 """
 import os
 import statistics
@@ -22,10 +23,11 @@ def main():
     parser = benchmark_arguments(__doc__, "seqserve_builds_")
     parser.add_argument("--baseline", required=True, help="build folder of the baseline")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--model", default="encoder", choices=("encoder", "minilm"))
     args = parser.parse_args()
     inputs = os.path.join(args.out, "inputs.json")
-    lengths = make_inputs(args.lengths, args.samples, inputs)
-    print(f"{len(lengths)} requests, concurrency {args.concurrency}; results in {args.out}", flush=True)
+    lengths = make_inputs(args.lengths, args.samples, inputs, token_type_ids=args.model == "minilm")
+    print(f"{args.model}: {len(lengths)} requests, concurrency {args.concurrency}; results in {args.out}", flush=True)
     builds = {"baseline": args.baseline, "change": args.build}
     results = {name: [] for name in builds}
     for round_index in range(args.rounds):
@@ -37,7 +39,8 @@ def main():
             try:
                 server.wait_ready_http()
                 csv_path = os.path.join(args.out, f"{name}-{round_index}.csv")
-                result = perf(server, inputs, csv_path, ["--concurrency-range", str(args.concurrency)])
+                result = perf(server, inputs, csv_path, ["--concurrency-range", str(args.concurrency)],
+                              model=args.model)
                 if result is None:
                     raise RuntimeError(open(csv_path + ".log").read())
                 results[name].append(result)
