@@ -25,11 +25,13 @@ def benchmark_arguments(description, out_prefix, load=True):
     return parser
 
 
-def make_inputs(lengths_path, samples, out_path, token_type_ids=False):
+def make_inputs(lengths_path, samples, out_path, token_type_ids=False, max_length=None):
     """perf_analyzer --input-data JSON: one encoder request per length (the first `samples` of
     the file), random token ids (and zero token_type_ids for BERT-family models such as MiniLM);
-    returns the lengths."""
+    returns the lengths (cut to `max_length`, the model's longest, when given)."""
     lengths = [int(l) for l in open(lengths_path) if l.strip() and not l.startswith("#")][:samples]
+    if max_length is not None:
+        lengths = [min(length, max_length) for length in lengths]
     rng = np.random.default_rng(0)
     data = []
     for length in lengths:

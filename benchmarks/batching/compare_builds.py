@@ -26,7 +26,9 @@ def main():
     parser.add_argument("--model", default="encoder", choices=("encoder", "minilm"))
     args = parser.parse_args()
     inputs = os.path.join(args.out, "inputs.json")
-    lengths = make_inputs(args.lengths, args.samples, inputs, token_type_ids=args.model == "minilm")
+    # MiniLM as packed for the demo serves up to 256 tokens; longer lengths are cut to it.
+    minilm = args.model == "minilm"
+    lengths = make_inputs(args.lengths, args.samples, inputs, token_type_ids=minilm, max_length=256 if minilm else None)
     print(f"{args.model}: {len(lengths)} requests, concurrency {args.concurrency}; results in {args.out}", flush=True)
     builds = {"baseline": args.baseline, "change": args.build}
     results = {name: [] for name in builds}
