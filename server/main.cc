@@ -187,7 +187,7 @@ int Run(ServerOptions options) {
   PodMemory pod_memory(
       options.memory_budget_bytes,
       limit.bytes.has_value() ? static_cast<uint64_t>(options.request_memory_bytes) + grpc_receive_bytes : 0, pool,
-      &cpu_memory, limit);
+      &cpu_memory, limit, ResidentBytes);
   pod_memory.PlanBeforeLoading();
   if (pool != nullptr) pools.push_back({"cpu", pool, [&pod_memory] { return pod_memory.CapacityBytes(); }});
   if (absl::Status cuda = InstallCudaPools(options, pools); !cuda.ok()) {
@@ -272,9 +272,12 @@ int Run(ServerOptions options) {
   // stream: under pressure gRPC resets or closes ("Buffers full") streams and idle connections
   // of any client, so ordinary requests beside the large ones fail too. Sized at Note [budget
   // from the pod]'s `gRPC receive` (125 MiB in a 1000 MiB pod), two 100 MB and four 60 MB
-  // messages at once left every ordinary request beside them answered; at half that, one or two
-  // ordinary requests of ~75 failed in 7 of 10 rounds of two 100 MB messages (RESULTS.md,
-  // "Request bytes in a 1000 MiB pod").
+  // messages at once left every ordinary request beside them answered in the measured rounds,
+  // but not always: beside two busy loops, 2 of 38 were reset in one of 20 runs of
+  // py_request_flood; at half that, one or two ordinary requests of ~75 failed in 7 of 10 rounds
+  // of two 100 MB messages (RESULTS.md, "Request bytes in a 1000 MiB pod"). A message far over
+  // --max-message-bytes can thus still cost a neighbour its request over gRPC; REST refuses it
+  // from its Content-Length and touches no one.
   if (grpc_receive_bytes > 0) {
     grpc::ResourceQuota quota("seqserve-grpc-receive");
     quota.Resize(static_cast<size_t>(grpc_receive_bytes));

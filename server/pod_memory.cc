@@ -15,8 +15,13 @@ std::string Mib(int64_t bytes) { return absl::StrCat(bytes >> 20, " MiB"); }
 }  // namespace
 
 PodMemory::PodMemory(int64_t budget_flag, uint64_t request_bytes, memory::CachingAllocator* pool, MemoryGate* gate,
-                     MemoryLimit limit)
-    : budget_flag_(budget_flag), request_bytes_(request_bytes), pool_(pool), gate_(gate), limit_(std::move(limit)) {}
+                     MemoryLimit limit, std::function<uint64_t()> resident)
+    : budget_flag_(budget_flag),
+      request_bytes_(request_bytes),
+      pool_(pool),
+      gate_(gate),
+      limit_(std::move(limit)),
+      resident_(std::move(resident)) {}
 
 void PodMemory::PlanBeforeLoading() { Plan(false); }
 void PodMemory::PlanAfterLoading() { Plan(true); }
@@ -30,7 +35,7 @@ void PodMemory::Plan(bool after_loading) {
     // measurement. Resident - reserved can fall below it when the pool reserved pages it has not
     // touched (a warm-up batch that ran out of its budget).
     const uint64_t floor_resident = before.reserved_bytes + outside_floor_;
-    plan = PlanPoolBudget(limit_.bytes, std::max<uint64_t>(ResidentBytes(), floor_resident), before.reserved_bytes,
+    plan = PlanPoolBudget(limit_.bytes, std::max<uint64_t>(resident_(), floor_resident), before.reserved_bytes,
                           request_bytes_);
     outside_floor_ = std::max(outside_floor_, plan.outside_pool);
   } else {

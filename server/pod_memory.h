@@ -11,6 +11,7 @@
 #define SEQSERVE_SERVER_POD_MEMORY_H_
 
 #include <cstdint>
+#include <functional>
 
 #include "absl/base/thread_annotations.h"
 #include "memory/caching_allocator.h"
@@ -26,8 +27,10 @@ class PodMemory {
   // `budget_flag`: --memory-budget-bytes (-1: the rule; 0: unlimited; > 0: that).
   // `request_bytes`: what is set aside for requests in flight (Note [request bytes]). `pool` and
   // `gate` are not owned and must outlive this; `pool` may be null (libtorch's allocator).
+  // `resident`: the process's resident bytes now (the server's: ResidentBytes; tests pass their
+  // own, so the plan is computed from numbers they choose).
   PodMemory(int64_t budget_flag, uint64_t request_bytes, memory::CachingAllocator* pool, MemoryGate* gate,
-            MemoryLimit limit);
+            MemoryLimit limit, std::function<uint64_t()> resident);
 
   void PlanBeforeLoading();
   void PlanAfterLoading();
@@ -47,6 +50,7 @@ class PodMemory {
   memory::CachingAllocator* const pool_;
   MemoryGate* const gate_;
   const MemoryLimit limit_;
+  const std::function<uint64_t()> resident_;
   mutable Mutex mu_;
   PoolBudget plan_ ABSL_GUARDED_BY(mu_);
   uint64_t outside_floor_ = 0;  // the most measured outside the pool so far; Plan()'s thread only
