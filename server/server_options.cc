@@ -37,14 +37,14 @@ struct Flag {
 template <typename T>
 using Field = T& (*)(ServerOptions&);
 
-bool SetInt(int& out, absl::string_view v, int lo, int hi) {
-  int x;
+// `v` as an integer in [lo, hi] into `out`; false (and `out` untouched) otherwise.
+template <typename T>
+bool SetInRange(T& out, absl::string_view v, T lo, T hi) {
+  T x;
   if (!absl::SimpleAtoi(v, &x) || x < lo || x > hi) return false;
   out = x;
   return true;
 }
-
-std::string ShowSeconds(absl::Duration d) { return absl::StrCat(absl::ToDoubleSeconds(d)); }
 
 Flag String(const char* name, const char* help, Field<std::string> field, const char* unset = "—") {
   return {name,
@@ -61,20 +61,10 @@ Flag String(const char* name, const char* help, Field<std::string> field, const 
           unset};
 }
 
-Flag Int(const char* name, const char* help, Field<int> field, int lo, int hi) {
-  return {name, help, false, [=](ServerOptions& o, absl::string_view v) { return SetInt(field(o), v, lo, hi); },
-          [field](ServerOptions o) -> std::optional<std::string> { return std::to_string(field(o)); }};
-}
-
-// A count in [lo, hi] held as int64_t.
-Flag Int64(const char* name, const char* help, Field<int64_t> field, int64_t lo, int64_t hi) {
-  return {name, help, false,
-          [=](ServerOptions& o, absl::string_view v) {
-            int64_t x;
-            if (!absl::SimpleAtoi(v, &x) || x < lo || x > hi) return false;
-            field(o) = x;
-            return true;
-          },
+// An integer in [lo, hi] (int or int64_t fields).
+template <typename T>
+Flag Int(const char* name, const char* help, Field<T> field, T lo, T hi) {
+  return {name, help, false, [=](ServerOptions& o, absl::string_view v) { return SetInRange(field(o), v, lo, hi); },
           [field](ServerOptions o) -> std::optional<std::string> { return std::to_string(field(o)); }};
 }
 
@@ -82,13 +72,8 @@ Flag Int64(const char* name, const char* help, Field<int64_t> field, int64_t lo,
 Flag BytesOrAuto(const char* name, const char* help, Field<int64_t> field, int64_t lo, int64_t hi) {
   return {name, help, false,
           [=](ServerOptions& o, absl::string_view v) {
-            int64_t x;
-            if (v == "auto") {
-              field(o) = -1;
-              return true;
-            }
-            if (!absl::SimpleAtoi(v, &x) || x < lo || x > hi) return false;
-            field(o) = x;
+            if (v != "auto") return SetInRange(field(o), v, lo, hi);
+            field(o) = -1;
             return true;
           },
           [field](ServerOptions o) -> std::optional<std::string> {
@@ -104,14 +89,15 @@ Flag Bool(const char* name, const char* help, Field<bool> field) {
 // Seconds (fractions allowed), at least `least`.
 Flag Seconds(const char* name, const char* help, Field<absl::Duration> field,
              absl::Duration least = absl::ZeroDuration()) {
-  return {name, help, false,
-          [=](ServerOptions& o, absl::string_view v) {
-            double s;
-            if (!absl::SimpleAtod(v, &s) || absl::Seconds(s) < least) return false;
-            field(o) = absl::Seconds(s);
-            return true;
-          },
-          [field](ServerOptions o) -> std::optional<std::string> { return ShowSeconds(field(o)); }};
+  return {
+      name, help, false,
+      [=](ServerOptions& o, absl::string_view v) {
+        double s;
+        if (!absl::SimpleAtod(v, &s) || absl::Seconds(s) < least) return false;
+        field(o) = absl::Seconds(s);
+        return true;
+      },
+      [field](ServerOptions o) -> std::optional<std::string> { return absl::StrCat(absl::ToDoubleSeconds(field(o))); }};
 }
 
 // "pool" (seqserve's) or "default" (libtorch's).
@@ -134,25 +120,25 @@ const std::vector<Flag>& Flags() {
              "address of the gRPC services: IPv4, IPv6 (`::` listens on IPv6 and IPv4 alike, `::1`) or a host name "
              "(`localhost`)",
              [](ServerOptions& o) -> std::string& { return o.grpc_address; }),
-      Int(
+      Int<int>(
           "grpc-port", "gRPC port; `0` picks a free one", [](ServerOptions& o) -> int& { return o.grpc_port; }, 0,
           65535),
-      Int(
+      Int<int>(
           "metrics-port", "HTTP port for `/metrics`, `/healthz`, `/readyz`; `0` picks a free one",
           [](ServerOptions& o) -> int& { return o.metrics_port; }, 0, 65535),
       String(
           "metrics-address", "address of the metrics port",
           [](ServerOptions& o) -> std::string& { return o.metrics_address; }, "`--grpc-address`"),
-      Int(
+      Int<int>(
           "http-port", "KServe v2 REST port; `0` picks a free one, `-1` turns REST off",
           [](ServerOptions& o) -> int& { return o.http_port; }, -1, 65535),
       String(
           "http-address", "address of the REST port", [](ServerOptions& o) -> std::string& { return o.http_address; },
           "`--grpc-address`"),
-      Int(
+      Int<int>(
           "http-threads", "event-loop threads of the REST port (a waiting request holds no thread)",
           [](ServerOptions& o) -> int& { return o.http.threads; }, 1, 256),
-      Int(
+      Int<int>(
           "http-max-connections", "most open connections on each HTTP port (REST, metrics)",
           [](ServerOptions& o) -> int& { return o.http.max_connections; }, 1, 1 << 20),
       Seconds(
@@ -161,7 +147,7 @@ const std::vector<Flag>& Flags() {
       Seconds("http-body-timeout",
               "seconds a REST request body may take after its headers; then the connection is closed",
               [](ServerOptions& o) -> absl::Duration& { return o.http.body_timeout; }),
-      Int64(
+      Int<int64_t>(
           "http-max-header-bytes", "most bytes of an HTTP request line and headers (431 beyond)",
           [](ServerOptions& o) -> int64_t& { return o.http.max_header_bytes; }, 1024, 1 << 24),
       String("port-file", "file to write `grpc_port=N`, `metrics_port=M` and `http_port=H` into once listening",
@@ -207,17 +193,17 @@ const std::vector<Flag>& Flags() {
       Seconds(
           "repository-poll-seconds", "poll mode: seconds between repository scans",
           [](ServerOptions& o) -> absl::Duration& { return o.repository_poll; }, absl::Milliseconds(1)),
-      Int(
+      Int<int>(
           "background-load-nice",
           "nice value (0-19) of the threads that load a version beside serving traffic (loads after start-up); `0` = "
           "full priority",
           [](ServerOptions& o) -> int& { return o.background_load_nice; }, 0, 19),
-      Int64(
+      Int<int64_t>(
           "max-request-elements", "most tensor elements in one request (`INVALID_ARGUMENT` beyond)",
           [](ServerOptions& o) -> int64_t& { return o.max_request_elements; }, 1, INT64_MAX),
       Seconds("default-deadline", "seconds of deadline for requests that carry none; `0` = none",
               [](ServerOptions& o) -> absl::Duration& { return o.default_deadline; }),
-      Int(
+      Int<int>(
           "max-concurrent-streams", "most concurrent calls per client connection",
           [](ServerOptions& o) -> int& { return o.max_concurrent_streams; }, 1, 1 << 20),
       String("tls-cert",
@@ -248,7 +234,7 @@ const std::vector<Flag>& Flags() {
                 "allocator of CUDA tensors when there is a GPU: `pool` (one seqserve pool per device, through "
                 "`CUDAPluggableAllocator`) or `default` (libtorch's caching allocator)",
                 [](ServerOptions& o) -> bool& { return o.cuda_pool; }),
-      Int64(
+      Int<int64_t>(
           "cuda-memory-budget-bytes",
           "most bytes each GPU's pool may hold, `0` = unlimited; beyond it batches are split as on CPU",
           [](ServerOptions& o) -> int64_t& { return o.cuda_memory_budget_bytes; }, 0, INT64_MAX),
