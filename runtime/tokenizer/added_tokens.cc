@@ -44,9 +44,16 @@ absl::StatusOr<AddedTokens> AddedTokens::FromJson(const Json* list, const Normal
     if (GetBool(entry, "single_word", false)) {
       return Unsupported("added-token option", "single_word", "added tokens with single_word false");
     }
-    Token token{*content, *content, id->GetInt(), GetBool(entry, "normalized", !GetBool(entry, "special", false)),
-                GetBool(entry, "lstrip", false), GetBool(entry, "rstrip", false)};
-    if (token.normalized && normalizer != nullptr) normalizer->Normalize(token.content, scratch);
+    Token token{*content,
+                *content,
+                id->GetInt(),
+                GetBool(entry, "normalized", !GetBool(entry, "special", false)),
+                GetBool(entry, "lstrip", false),
+                GetBool(entry, "rstrip", false)};
+    if (token.normalized && normalizer != nullptr) {
+      absl::Status normalized = normalizer->Normalize(token.content, scratch);
+      if (!normalized.ok()) return normalized;
+    }
     if (token.content.empty()) continue;
     auto& index = token.normalized ? added.normalized_by_byte_ : added.raw_by_byte_;
     index[static_cast<unsigned char>(token.content[0])].push_back(static_cast<uint32_t>(added.tokens_.size()));

@@ -10,11 +10,11 @@
 #define SEQSERVE_RUNTIME_TOKENIZER_ADDED_TOKENS_H_
 
 #include <array>
-#include <optional>
 #include <cstdint>
+#include <optional>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
+#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
 #include "runtime/tokenizer/json_fields.h"

@@ -121,7 +121,7 @@ class Bpe final : public Model {
     thread_local std::vector<Candidate> heap_storage;
     heap_storage.clear();
     std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> queue(std::greater<Candidate>(),
-                                                                                           std::move(heap_storage));
+                                                                                          std::move(heap_storage));
     auto consider = [&](int32_t left) {
       if (left < 0 || symbols[left].next < 0) return;
       auto it = merges_.find(PairKey(symbols[left].id, symbols[symbols[left].next].id));
@@ -154,7 +154,8 @@ class Bpe final : public Model {
 
 absl::StatusOr<std::unique_ptr<const Model>> MakeBpe(const Json& json) {
   constexpr char kWhere[] = "model BPE";
-  if (const Json* dropout = Member(json, "dropout"); dropout != nullptr && dropout->IsNumber() && dropout->GetDouble() > 0) {
+  if (const Json* dropout = Member(json, "dropout");
+      dropout != nullptr && dropout->IsNumber() && dropout->GetDouble() > 0) {
     return Unsupported("BPE option", "dropout", "BPE without dropout: serving must be deterministic");
   }
   const Json* vocab = Member(json, "vocab");

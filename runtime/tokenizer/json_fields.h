@@ -60,8 +60,8 @@ inline std::string TypeOf(const Json& component) { return GetStringOr(component,
 // A component this server does not implement: refused by name, never approximated.
 inline absl::Status Unsupported(absl::string_view kind, absl::string_view type, absl::string_view supported) {
   return absl::FailedPreconditionError(absl::StrCat("tokenizer.json uses the ", kind, " '", type,
-                                                    "', which seqserve does not implement (supported: ",
-                                                    supported, ")"));
+                                                    "', which seqserve does not implement (supported: ", supported,
+                                                    ")"));
 }
 
 }  // namespace seqserve::tokenizer

@@ -55,7 +55,7 @@ class BertNormalizer final : public Normalizer {
   BertNormalizer(bool clean_text, bool chinese, bool strip_accents, bool lowercase)
       : clean_text_(clean_text), chinese_(chinese), strip_accents_(strip_accents), lowercase_(lowercase) {}
 
-  void Normalize(std::string& text, std::string& scratch) const override {
+  absl::Status Normalize(std::string& text, std::string& scratch) const override {
     if (clean_text_ || chinese_) {
       MapCodePoints(text, scratch, [this](char32_t c, std::string& out) {
         if (clean_text_) {
@@ -85,6 +85,7 @@ class BertNormalizer final : public Normalizer {
       }
     }
     if (lowercase_) Lowercase(text, scratch);
+    return absl::OkStatus();
   }
 
  private:
@@ -94,11 +95,12 @@ class BertNormalizer final : public Normalizer {
 class UnicodeForm final : public Normalizer {
  public:
   explicit UnicodeForm(NormalForm form) : form_(form) {}
-  void Normalize(std::string& text, std::string& scratch) const override {
-    if (IsAscii(text)) return;
+  absl::Status Normalize(std::string& text, std::string& scratch) const override {
+    if (IsAscii(text)) return absl::OkStatus();
     scratch.clear();
     AppendNormalized(form_, text, scratch);
     std::swap(text, scratch);
+    return absl::OkStatus();
   }
 
  private:
@@ -107,7 +109,10 @@ class UnicodeForm final : public Normalizer {
 
 class LowercaseNormalizer final : public Normalizer {
  public:
-  void Normalize(std::string& text, std::string& scratch) const override { Lowercase(text, scratch); }
+  absl::Status Normalize(std::string& text, std::string& scratch) const override {
+    Lowercase(text, scratch);
+    return absl::OkStatus();
+  }
 };
 
 // SentencePiece's "nmt" rules as `tokenizers` has them: drop most C0 controls, DEL and two C1
@@ -115,7 +120,7 @@ class LowercaseNormalizer final : public Normalizer {
 // U+FFFD to ' '.
 class Nmt final : public Normalizer {
  public:
-  void Normalize(std::string& text, std::string& scratch) const override {
+  absl::Status Normalize(std::string& text, std::string& scratch) const override {
     MapCodePoints(text, scratch, [](char32_t c, std::string& out) {
       if ((c >= 0x01 && c <= 0x08) || c == 0x0B || (c >= 0x0E && c <= 0x1F) || c == 0x7F || c == 0x8F || c == 0x9F) {
         return;
@@ -129,6 +134,7 @@ class Nmt final : public Normalizer {
         AppendUtf8(c, out);
       }
     });
+    return absl::OkStatus();
   }
 };
 
@@ -138,7 +144,7 @@ class Replace final : public Normalizer {
   Replace(std::string literal, std::optional<Regex> regex, std::string content)
       : literal_(std::move(literal)), regex_(std::move(regex)), content_(std::move(content)) {}
 
-  void Normalize(std::string& text, std::string& scratch) const override {
+  absl::Status Normalize(std::string& text, std::string& scratch) const override {
     scratch.clear();
     size_t copied = 0;
     auto replace = [&](size_t begin, size_t end) {
@@ -147,15 +153,17 @@ class Replace final : public Normalizer {
       copied = end;
     };
     if (regex_.has_value()) {
-      regex_->ForEachMatch(text, replace);
+      absl::Status matched = regex_->ForEachMatch(text, replace);
+      if (!matched.ok()) return matched;
     } else if (!literal_.empty()) {
       for (size_t at = text.find(literal_); at != std::string::npos; at = text.find(literal_, at + literal_.size())) {
         replace(at, at + literal_.size());
       }
     }
-    if (copied == 0 && scratch.empty()) return;  // nothing matched
+    if (copied == 0 && scratch.empty()) return absl::OkStatus();  // nothing matched
     scratch.append(text, copied, std::string::npos);
     std::swap(text, scratch);
+    return absl::OkStatus();
   }
 
  private:
@@ -167,7 +175,7 @@ class Replace final : public Normalizer {
 class Strip final : public Normalizer {
  public:
   Strip(bool left, bool right) : left_(left), right_(right) {}
-  void Normalize(std::string& text, std::string&) const override {
+  absl::Status Normalize(std::string& text, std::string&) const override {
     size_t begin = 0, end = text.size();
     if (left_) {
       while (begin < end) {
@@ -186,6 +194,7 @@ class Strip final : public Normalizer {
       }
     }
     text = text.substr(begin, end - begin);
+    return absl::OkStatus();
   }
 
  private:
@@ -195,8 +204,9 @@ class Strip final : public Normalizer {
 class Prepend final : public Normalizer {
  public:
   explicit Prepend(std::string prefix) : prefix_(std::move(prefix)) {}
-  void Normalize(std::string& text, std::string&) const override {
+  absl::Status Normalize(std::string& text, std::string&) const override {
     if (!text.empty()) text.insert(0, prefix_);
+    return absl::OkStatus();
   }
 
  private:
@@ -206,8 +216,12 @@ class Prepend final : public Normalizer {
 class Sequence final : public Normalizer {
  public:
   explicit Sequence(std::vector<std::unique_ptr<const Normalizer>> steps) : steps_(std::move(steps)) {}
-  void Normalize(std::string& text, std::string& scratch) const override {
-    for (const auto& step : steps_) step->Normalize(text, scratch);
+  absl::Status Normalize(std::string& text, std::string& scratch) const override {
+    for (const auto& step : steps_) {
+      absl::Status normalized = step->Normalize(text, scratch);
+      if (!normalized.ok()) return normalized;
+    }
+    return absl::OkStatus();
   }
 
  private:
@@ -248,7 +262,8 @@ absl::StatusOr<std::unique_ptr<const Normalizer>> MakeNormalizer(const Json* jso
   if (type == "Lowercase") return std::make_unique<LowercaseNormalizer>();
   if (type == "Nmt") return std::make_unique<Nmt>();
   if (type == "Replace") return MakeReplace(*json);
-  if (type == "Strip") return std::make_unique<Strip>(GetBool(*json, "strip_left", true), GetBool(*json, "strip_right", true));
+  if (type == "Strip")
+    return std::make_unique<Strip>(GetBool(*json, "strip_left", true), GetBool(*json, "strip_right", true));
   if (type == "Prepend") return std::make_unique<Prepend>(GetStringOr(*json, "prepend", std::string()));
   if (type == "Sequence") {
     const Json* list = Member(*json, "normalizers");

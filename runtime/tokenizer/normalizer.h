@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "runtime/tokenizer/json_fields.h"
 
@@ -19,7 +20,8 @@ class Normalizer {
  public:
   virtual ~Normalizer() = default;
   // Replaces `text` (valid UTF-8) by its normalized form; `scratch` is a buffer it may reuse.
-  virtual void Normalize(std::string& text, std::string& scratch) const = 0;
+  // Fails only where a regex does (Replace; Note [regex stack]).
+  virtual absl::Status Normalize(std::string& text, std::string& scratch) const = 0;
 };
 
 // The normalizer tokenizer.json describes; nullptr for a null one. FAILED_PRECONDITION naming a

@@ -19,12 +19,14 @@ absl::StatusOr<std::vector<int32_t>> NamedPair(const Json& json, const char* key
 
 absl::StatusOr<std::vector<Template::Item>> ParsePieces(const Json& json, const char* key, const Json& specials) {
   const Json* list = Member(json, key);
-  if (list == nullptr || !list->IsArray()) return JsonError("post_processor TemplateProcessing", std::string("needs the array '") + key + "'");
+  if (list == nullptr || !list->IsArray())
+    return JsonError("post_processor TemplateProcessing", std::string("needs the array '") + key + "'");
   std::vector<Template::Item> items;
   for (const Json& piece : list->GetArray()) {
     if (const Json* sequence = Member(piece, "Sequence")) {
       const std::string which = GetStringOr(*sequence, "id", std::string("A"));
-      if (which != "A" && which != "B") return JsonError("post_processor TemplateProcessing", "names a sequence other than A or B");
+      if (which != "A" && which != "B")
+        return JsonError("post_processor TemplateProcessing", "names a sequence other than A or B");
       items.push_back({which == "A" ? 0 : 1, {}, static_cast<int32_t>(GetInt(*sequence, "type_id", 0))});
     } else if (const Json* special = Member(piece, "SpecialToken")) {
       const std::string name = GetStringOr(*special, "id", std::string());
@@ -35,7 +37,8 @@ absl::StatusOr<std::vector<Template::Item>> ParsePieces(const Json& json, const 
       }
       Template::Item item{-1, {}, static_cast<int32_t>(GetInt(*special, "type_id", 0))};
       for (const Json& id : ids->GetArray()) {
-        if (!id.IsInt()) return JsonError("post_processor TemplateProcessing", "has a non-integer id for '" + name + "'");
+        if (!id.IsInt())
+          return JsonError("post_processor TemplateProcessing", "has a non-integer id for '" + name + "'");
         item.special_ids.push_back(id.GetInt());
       }
       items.push_back(std::move(item));
@@ -83,7 +86,8 @@ absl::StatusOr<Template> Template::FromJson(const Json* json) {
   if (type == "ByteLevel") return FromJson(nullptr);
   if (type == "Sequence") {
     const Json* list = Member(*json, "processors");
-    if (list == nullptr || !list->IsArray()) return JsonError("post_processor Sequence", "needs the array 'processors'");
+    if (list == nullptr || !list->IsArray())
+      return JsonError("post_processor Sequence", "needs the array 'processors'");
     const Json* chosen = nullptr;
     for (const Json& step : list->GetArray()) {
       const std::string step_type = TypeOf(step);

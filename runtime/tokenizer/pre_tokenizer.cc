@@ -1,5 +1,7 @@
 #include "runtime/tokenizer/pre_tokenizer.h"
 
+#include <unicode/uniset.h>
+
 #include <array>
 #include <optional>
 #include <utility>
@@ -22,7 +24,7 @@ class CharacterSplit final : public PreTokenizer {
  public:
   explicit CharacterSplit(bool punctuation) : punctuation_(punctuation) {}
 
-  void Split(const Words& in, bool, Words& out) const override {
+  absl::Status Split(const Words& in, bool, Words& out) const override {
     out.text = in.text;
     out.spans.clear();
     for (const Words::Span& span : in.spans) {
@@ -41,29 +43,49 @@ class CharacterSplit final : public PreTokenizer {
       }
       out.Add(word_begin, span.end);
     }
+    return absl::OkStatus();
   }
 
  private:
   const bool punctuation_;
 };
 
-// Keeps the matches of a pattern as words and drops what lies between them (Whitespace:
-// `\w+|[^\w\s]+`).
-class MatchesAsWords final : public PreTokenizer {
+// `tokenizers`' Whitespace: the matches of `\w+|[^\w\s]+` — runs of word characters and runs
+// of other non-space characters — as words, whitespace dropped. Run with the pattern's own
+// classes as ICU defines them (`\w` = [\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\u200c\u200d]; `\s` =
+// White_Space, Note [Oniguruma's \s]) instead of the regex engine, whose backtracking stack would
+// refuse a word of ~300,000 characters (Note [regex stack]); the result is the same.
+class WordRuns final : public PreTokenizer {
  public:
-  explicit MatchesAsWords(Regex regex) : regex_(std::move(regex)) {}
+  WordRuns() {
+    UErrorCode error = U_ZERO_ERROR;
+    word_.applyPattern(icu::UnicodeString(u"[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\u200c\\u200d]"), error);
+    if (U_FAILURE(error)) std::abort();  // a constant pattern; fails only without ICU's data
+    word_.freeze();
+  }
 
-  void Split(const Words& in, bool, Words& out) const override {
+  absl::Status Split(const Words& in, bool, Words& out) const override {
     out.text = in.text;
     out.spans.clear();
     for (const Words::Span& span : in.spans) {
-      regex_.ForEachMatch(absl::string_view(in.text).substr(span.begin, span.end - span.begin),
-                          [&](size_t begin, size_t end) { out.Add(span.begin + begin, span.begin + end); });
+      size_t run_begin = span.begin;
+      int run_kind = 0;  // 0: whitespace, 1: word characters, 2: others
+      for (size_t i = span.begin; i < span.end;) {
+        const size_t at = i;
+        const char32_t c = NextCodePoint(in.text, i);
+        const int kind = word_.contains(static_cast<UChar32>(c)) ? 1 : IsWhitespace(c) ? 0 : 2;
+        if (kind == run_kind) continue;
+        if (run_kind != 0) out.Add(run_begin, at);
+        run_begin = at;
+        run_kind = kind;
+      }
+      if (run_kind != 0) out.Add(run_begin, span.end);
     }
+    return absl::OkStatus();
   }
 
  private:
-  const Regex regex_;
+  icu::UnicodeSet word_;
 };
 
 // GPT-2's byte-level pre-tokenizer: optionally a leading space, the GPT-2 pattern's matches as
@@ -82,7 +104,7 @@ class ByteLevel final : public PreTokenizer {
     }
   }
 
-  void Split(const Words& in, bool, Words& out) const override {
+  absl::Status Split(const Words& in, bool, Words& out) const override {
     out.text.clear();
     out.spans.clear();
     std::string& piece = PieceBuffer();
@@ -96,11 +118,13 @@ class ByteLevel final : public PreTokenizer {
         out.Add(start, out.text.size());
       };
       if (regex_.has_value()) {
-        regex_->ForEachMatch(piece, emit);
+        absl::Status matched = regex_->ForEachMatch(piece, emit);
+        if (!matched.ok()) return matched;
       } else {
         emit(0, piece.size());
       }
     }
+    return absl::OkStatus();
   }
 
  private:
@@ -123,14 +147,14 @@ class Metaspace final : public PreTokenizer {
   Metaspace(std::string replacement, Prepend prepend, bool split)
       : replacement_(std::move(replacement)), prepend_(prepend), split_(split) {}
 
-  void Split(const Words& in, bool at_start, Words& out) const override {
+  absl::Status Split(const Words& in, bool at_start, Words& out) const override {
     out.text.clear();
     out.spans.clear();
     for (size_t s = 0; s < in.spans.size(); ++s) {
       const absl::string_view word = in.word(s);
       const size_t start = out.text.size();
-      const bool starts_with_replacement = word.substr(0, replacement_.size()) == replacement_ ||
-                                           (!word.empty() && word[0] == ' ');
+      const bool starts_with_replacement =
+          word.substr(0, replacement_.size()) == replacement_ || (!word.empty() && word[0] == ' ');
       if (!starts_with_replacement &&
           (prepend_ == Prepend::kAlways || (prepend_ == Prepend::kFirst && at_start && s == 0))) {
         out.text += replacement_;
@@ -155,6 +179,7 @@ class Metaspace final : public PreTokenizer {
       }
       out.Add(word_begin, out.text.size());
     }
+    return absl::OkStatus();
   }
 
  private:
@@ -167,15 +192,17 @@ class Sequence final : public PreTokenizer {
  public:
   explicit Sequence(std::vector<std::unique_ptr<const PreTokenizer>> steps) : steps_(std::move(steps)) {}
 
-  void Split(const Words& in, bool at_start, Words& out) const override {
+  absl::Status Split(const Words& in, bool at_start, Words& out) const override {
     thread_local Words a, b;
     const Words* current = &in;
     for (size_t i = 0; i < steps_.size(); ++i) {
       Words& next = i + 1 == steps_.size() ? out : (current == &a ? b : a);
-      steps_[i]->Split(*current, at_start, next);
+      absl::Status split = steps_[i]->Split(*current, at_start, next);
+      if (!split.ok()) return split;
       current = &next;
     }
     if (steps_.empty()) out = in;
+    return absl::OkStatus();
   }
 
  private:
@@ -194,11 +221,7 @@ absl::StatusOr<std::unique_ptr<const PreTokenizer>> MakePreTokenizer(const Json*
   const std::string type = TypeOf(*json);
   if (type == "BertPreTokenizer") return std::make_unique<CharacterSplit>(true);
   if (type == "WhitespaceSplit") return std::make_unique<CharacterSplit>(false);
-  if (type == "Whitespace") {
-    absl::StatusOr<Regex> regex = Regex::Compile(R"(\w+|[^\w\s]+)");
-    if (!regex.ok()) return regex.status();
-    return std::make_unique<MatchesAsWords>(std::move(*regex));
-  }
+  if (type == "Whitespace") return std::make_unique<WordRuns>();
   if (type == "ByteLevel") {
     std::optional<Regex> regex;
     if (GetBool(*json, "use_regex", true)) {
@@ -211,8 +234,8 @@ absl::StatusOr<std::unique_ptr<const PreTokenizer>> MakePreTokenizer(const Json*
   if (type == "Metaspace") {
     const std::string replacement = GetStringOr(*json, "replacement", std::string("\u2581"));
     // Files written before `tokenizers` 0.19 say add_prefix_space instead of prepend_scheme.
-    const std::string scheme =
-        GetStringOr(*json, "prepend_scheme", std::string(GetBool(*json, "add_prefix_space", true) ? "always" : "never"));
+    const std::string scheme = GetStringOr(*json, "prepend_scheme",
+                                           std::string(GetBool(*json, "add_prefix_space", true) ? "always" : "never"));
     Metaspace::Prepend prepend;
     if (scheme == "always") {
       prepend = Metaspace::Prepend::kAlways;
@@ -241,7 +264,8 @@ namespace {
 // thread, so one level only).
 absl::Status AppendSteps(const Json& sequence, std::vector<std::unique_ptr<const PreTokenizer>>& steps) {
   const Json* list = Member(sequence, "pretokenizers");
-  if (list == nullptr || !list->IsArray()) return JsonError("pre_tokenizer Sequence", "needs the array 'pretokenizers'");
+  if (list == nullptr || !list->IsArray())
+    return JsonError("pre_tokenizer Sequence", "needs the array 'pretokenizers'");
   for (const Json& step : list->GetArray()) {
     if (TypeOf(step) == "Sequence") {
       absl::Status nested = AppendSteps(step, steps);

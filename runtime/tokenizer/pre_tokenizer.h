@@ -9,9 +9,10 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
+#include "absl/strings/string_view.h"
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "runtime/tokenizer/json_fields.h"
 
@@ -26,7 +27,9 @@ struct Words {
   std::string text;
   std::vector<Span> spans;
 
-  absl::string_view word(size_t i) const { return absl::string_view(text).substr(spans[i].begin, spans[i].end - spans[i].begin); }
+  absl::string_view word(size_t i) const {
+    return absl::string_view(text).substr(spans[i].begin, spans[i].end - spans[i].begin);
+  }
   void Add(size_t begin, size_t end) {
     if (end > begin) spans.push_back({static_cast<uint32_t>(begin), static_cast<uint32_t>(end)});
   }
@@ -36,8 +39,9 @@ class PreTokenizer {
  public:
   virtual ~PreTokenizer() = default;
   // Splits each word of `in` into `out` (cleared first; never `in`). `at_start`: `in`'s first
-  // word begins the input text (Metaspace's prepend_scheme "first" asks).
-  virtual void Split(const Words& in, bool at_start, Words& out) const = 0;
+  // word begins the input text (Metaspace's prepend_scheme "first" asks). Fails only where a
+  // regex does (ByteLevel's; Note [regex stack]).
+  virtual absl::Status Split(const Words& in, bool at_start, Words& out) const = 0;
 };
 
 // The pre-tokenizer tokenizer.json describes; nullptr for a null one. FAILED_PRECONDITION naming

@@ -40,28 +40,29 @@ absl::StatusOr<Regex> Regex::Compile(absl::string_view pattern) {
   UErrorCode error = U_ZERO_ERROR;
   UParseError where;
   std::unique_ptr<icu::RegexPattern> compiled(icu::RegexPattern::compile(
-      icu::UnicodeString::fromUTF8(icu::StringPiece(icu_pattern.data(), static_cast<int32_t>(icu_pattern.size()))),
-      0, where, error));
+      icu::UnicodeString::fromUTF8(icu::StringPiece(icu_pattern.data(), static_cast<int32_t>(icu_pattern.size()))), 0,
+      where, error));
   if (U_FAILURE(error)) {
     return absl::InvalidArgumentError(absl::StrCat("tokenizer.json: the regular expression '", pattern,
                                                    "' does not compile (", u_errorName(error), " at offset ",
                                                    where.offset, ")"));
   }
-  return Regex(std::move(compiled));
+  return Regex(std::move(compiled), std::string(pattern));
 }
 
-Regex::Regex(std::unique_ptr<icu::RegexPattern> pattern) : pattern_(std::move(pattern)) {}
+Regex::Regex(std::unique_ptr<icu::RegexPattern> pattern, std::string text)
+    : pattern_(std::move(pattern)), pattern_text_(std::move(text)) {}
 Regex::Regex(Regex&&) noexcept = default;
 Regex& Regex::operator=(Regex&&) noexcept = default;
 Regex::~Regex() = default;
 
-void Regex::ForEachMatch(absl::string_view text, const std::function<void(size_t, size_t)>& on_match) const {
+absl::Status Regex::ForEachMatch(absl::string_view text, const std::function<void(size_t, size_t)>& on_match) const {
   UErrorCode error = U_ZERO_ERROR;
   UText* utext = utext_openUTF8(nullptr, text.data(), static_cast<int64_t>(text.size()), &error);
   std::unique_ptr<icu::RegexMatcher> matcher(pattern_->matcher(error));
   if (U_FAILURE(error)) std::abort();  // only allocation fails here
   matcher->reset(utext);
-  while (matcher->find()) {
+  while (matcher->find(error) && U_SUCCESS(error)) {
     const int64_t begin = matcher->start64(error);
     const int64_t end = matcher->end64(error);
     if (U_FAILURE(error)) break;
@@ -69,6 +70,12 @@ void Regex::ForEachMatch(absl::string_view text, const std::function<void(size_t
   }
   matcher.reset();
   utext_close(utext);
+  if (U_FAILURE(error)) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the tokenizer's pattern '", pattern_text_, "' cannot match this text within its 8 MB budget (",
+                     u_errorName(error), "); send shorter runs of one kind of character"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace seqserve::tokenizer

@@ -55,13 +55,15 @@ Request ParseRequest(const std::string& line) {
     if (strategy == "OnlyFirst") request.truncation.strategy = Truncation::Strategy::kOnlyFirst;
     if (strategy == "OnlySecond") request.truncation.strategy = Truncation::Strategy::kOnlySecond;
   }
-  if (document.HasMember("side") && document["side"].IsString() && std::string(document["side"].GetString()) == "Left") {
+  if (document.HasMember("side") && document["side"].IsString() &&
+      std::string(document["side"].GetString()) == "Left") {
     request.truncation.side = Truncation::Side::kLeft;
   }
   return request;
 }
 
-void WriteArray(rapidjson::Writer<rapidjson::StringBuffer>& writer, const char* key, const std::vector<int32_t>& values) {
+void WriteArray(rapidjson::Writer<rapidjson::StringBuffer>& writer, const char* key,
+                const std::vector<int32_t>& values) {
   writer.Key(key);
   writer.StartArray();
   for (int32_t value : values) writer.Int(value);
@@ -83,9 +85,9 @@ int Bench(const Tokenizer& tokenizer, const std::vector<Request>& requests, doub
     elapsed = absl::Now() - start;
   } while (elapsed < absl::Seconds(seconds));
   const double total = absl::ToDoubleSeconds(elapsed);
-  std::printf("{\"texts\": %zu, \"tokens\": %zu, \"seconds\": %.6f, \"us_per_text\": %.4f, \"tokens_per_second\": %.1f}\n",
-              texts, tokens, total, total * 1e6 / static_cast<double>(texts ? texts : 1),
-              static_cast<double>(tokens) / total);
+  std::printf(
+      "{\"texts\": %zu, \"tokens\": %zu, \"seconds\": %.6f, \"us_per_text\": %.4f, \"tokens_per_second\": %.1f}\n",
+      texts, tokens, total, total * 1e6 / static_cast<double>(texts ? texts : 1), static_cast<double>(tokens) / total);
   return 0;
 }
 

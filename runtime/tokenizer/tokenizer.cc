@@ -41,7 +41,7 @@ absl::StatusOr<Truncation> ParseTruncation(const Json* json) {
     return JsonError("truncation", "has an unknown strategy '" + strategy + "'");
   }
   truncation.side = GetStringOr(*json, "direction", std::string("Right")) == "Left" ? Truncation::Side::kLeft
-                                                                               : Truncation::Side::kRight;
+                                                                                    : Truncation::Side::kRight;
   return truncation;
 }
 
@@ -96,15 +96,16 @@ absl::StatusOr<std::unique_ptr<const Tokenizer>> Tokenizer::FromJson(absl::strin
   document.Parse(json.data(), json.size());
   if (document.HasParseError()) {
     return absl::InvalidArgumentError(absl::StrCat("tokenizer.json is not valid JSON (",
-                                                   rapidjson::GetParseError_En(document.GetParseError()),
-                                                   " at byte ", document.GetErrorOffset(), ")"));
+                                                   rapidjson::GetParseError_En(document.GetParseError()), " at byte ",
+                                                   document.GetErrorOffset(), ")"));
   }
   if (!document.IsObject()) return absl::InvalidArgumentError("tokenizer.json is not a JSON object");
   std::unique_ptr<Tokenizer> tokenizer(new Tokenizer());
   absl::StatusOr<std::unique_ptr<const Normalizer>> normalizer = MakeNormalizer(Member(document, "normalizer"));
   if (!normalizer.ok()) return normalizer.status();
   tokenizer->normalizer_ = std::move(*normalizer);
-  absl::StatusOr<std::unique_ptr<const PreTokenizer>> pre_tokenizer = MakePreTokenizer(Member(document, "pre_tokenizer"));
+  absl::StatusOr<std::unique_ptr<const PreTokenizer>> pre_tokenizer =
+      MakePreTokenizer(Member(document, "pre_tokenizer"));
   if (!pre_tokenizer.ok()) return pre_tokenizer.status();
   tokenizer->pre_tokenizer_ = std::move(*pre_tokenizer);
   const Json* model = Member(document, "model");
@@ -112,7 +113,8 @@ absl::StatusOr<std::unique_ptr<const Tokenizer>> Tokenizer::FromJson(absl::strin
   absl::StatusOr<std::unique_ptr<const Model>> made = MakeModel(*model);
   if (!made.ok()) return made.status();
   tokenizer->model_ = std::move(*made);
-  absl::StatusOr<AddedTokens> added = AddedTokens::FromJson(Member(document, "added_tokens"), tokenizer->normalizer_.get());
+  absl::StatusOr<AddedTokens> added =
+      AddedTokens::FromJson(Member(document, "added_tokens"), tokenizer->normalizer_.get());
   if (!added.ok()) return added.status();
   tokenizer->added_ = std::move(*added);
   absl::StatusOr<Template> post = Template::FromJson(Member(document, "post_processor"));
@@ -130,7 +132,8 @@ absl::StatusOr<std::unique_ptr<const Tokenizer>> Tokenizer::FromFile(const std::
   std::ostringstream contents;
   contents << file.rdbuf();
   absl::StatusOr<std::unique_ptr<const Tokenizer>> tokenizer = FromJson(contents.str());
-  if (!tokenizer.ok()) return absl::Status(tokenizer.status().code(), absl::StrCat(path, ": ", tokenizer.status().message()));
+  if (!tokenizer.ok())
+    return absl::Status(tokenizer.status().code(), absl::StrCat(path, ": ", tokenizer.status().message()));
   return tokenizer;
 }
 
@@ -146,7 +149,10 @@ absl::Status Tokenizer::EncodeSequence(absl::string_view text, std::vector<int32
     }
     std::string& normalized = buffers.normalized;
     normalized.assign(text.data() + segment.begin, segment.end - segment.begin);
-    if (normalizer_) normalizer_->Normalize(normalized, buffers.scratch);
+    if (normalizer_) {
+      absl::Status done = normalizer_->Normalize(normalized, buffers.scratch);
+      if (!done.ok()) return done;
+    }
     added_.Split(normalized, /*normalized=*/true, buffers.normalized_segments);
     for (const AddedTokens::Segment& piece : buffers.normalized_segments) {
       if (piece.id >= 0) {
@@ -158,7 +164,9 @@ absl::Status Tokenizer::EncodeSequence(absl::string_view text, std::vector<int32
       whole.spans.assign(1, {0, static_cast<uint32_t>(whole.text.size())});
       const Words* words = &whole;
       if (pre_tokenizer_) {
-        pre_tokenizer_->Split(whole, /*at_start=*/segment.begin == 0 && piece.begin == 0, buffers.words);
+        absl::Status split =
+            pre_tokenizer_->Split(whole, /*at_start=*/segment.begin == 0 && piece.begin == 0, buffers.words);
+        if (!split.ok()) return split;
         words = &buffers.words;
       }
       for (size_t w = 0; w < words->spans.size(); ++w) {
@@ -189,8 +197,8 @@ absl::Status Tokenizer::Encode(absl::string_view text, std::optional<absl::strin
   if (truncation.max_length > 0) {
     const size_t added = template_.AddedTokens(pair.has_value());
     if (truncation.max_length < added) {
-      return absl::InvalidArgumentError(absl::StrCat("max_length ", truncation.max_length, " leaves no room for the ",
-                                                     added, " special tokens"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("max_length ", truncation.max_length, " leaves no room for the ", added, " special tokens"));
     }
     absl::Status truncated = Truncate(buffers.a, b, truncation.max_length - added, truncation);
     if (!truncated.ok()) return truncated;

@@ -74,9 +74,7 @@ bool IsWhitespace(char32_t c) {
   return u_hasBinaryProperty(static_cast<UChar32>(c), UCHAR_WHITE_SPACE);
 }
 
-bool IsOtherCategory(char32_t c) {
-  return InCategories(c, U_GC_CC_MASK | U_GC_CF_MASK | U_GC_CO_MASK | U_GC_CS_MASK);
-}
+bool IsOtherCategory(char32_t c) { return InCategories(c, U_GC_CC_MASK | U_GC_CF_MASK | U_GC_CO_MASK | U_GC_CS_MASK); }
 
 bool IsPunctuation(char32_t c) { return InCategories(c, U_GC_P_MASK); }
 

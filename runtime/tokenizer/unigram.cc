@@ -52,7 +52,8 @@ class Unigram final : public Model {
         auto it = pieces_.find(word.substr(start, end - start));
         if (it != pieces_.end()) {
           const double candidate = here + it->second.score;
-          if (best[end].start < 0 || candidate > best[end].score) best[end] = {candidate, static_cast<int64_t>(start), it->second.id};
+          if (best[end].start < 0 || candidate > best[end].score)
+            best[end] = {candidate, static_cast<int64_t>(start), it->second.id};
           single_char_piece = single_char_piece || end - start == char_length;
         }
         if (end == word.size()) break;
@@ -161,7 +162,8 @@ absl::StatusOr<std::unique_ptr<const Model>> MakeUnigram(const Json& json) {
   }
   std::optional<int32_t> unknown;
   if (const Json* unk = Member(json, "unk_id"); unk != nullptr) {
-    if (!unk->IsInt() || unk->GetInt() < 0 || unk->GetInt() >= id) return JsonError(kWhere, "has an unk_id outside its vocab");
+    if (!unk->IsInt() || unk->GetInt() < 0 || unk->GetInt() >= id)
+      return JsonError(kWhere, "has an unk_id outside its vocab");
     unknown = unk->GetInt();
   }
   if (id == 0) lowest = 0;

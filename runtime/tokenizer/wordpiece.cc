@@ -75,7 +75,8 @@ absl::StatusOr<std::unique_ptr<const Model>> MakeWordPiece(const Json& json) {
   }
   const std::string unknown = GetStringOr(json, "unk_token", std::string("[UNK]"));
   auto it = vocabulary.find(unknown);
-  if (it == vocabulary.end()) return JsonError("model WordPiece", "has an unk_token '" + unknown + "' not in its vocab");
+  if (it == vocabulary.end())
+    return JsonError("model WordPiece", "has an unk_token '" + unknown + "' not in its vocab");
   const int32_t unknown_id = it->second;
   const int64_t max_chars = GetInt(json, "max_input_chars_per_word", 100);
   return std::make_unique<WordPiece>(std::move(vocabulary), unknown_id,

@@ -14,6 +14,8 @@ def pytest_addoption(parser):
                      help="Hugging Face checkpoints the build prepared (all-MiniLM-L6-v2, random-weight ones)")
     parser.addoption("--packed-repository", required=True,
                      help="repository the build packed from the random-weight checkpoints")
+    parser.addoption("--tokenize-binary", default=None,
+                     help="seqserve-tokenize (runtime/tokenizer/tokenize_tool.cc); its tests skip without it")
     parser.addoption("--perf-analyzer", default=None, help="scripts/perf_analyzer; its test skips without it")
     parser.addoption("--server-version", default=None,
                      help="the version seqserve must report (CMake passes PROJECT_VERSION; default: the "
