@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/logging.h"
 #include "runtime/model_manifest.h"
+#include "runtime/tokenizer_check.h"
 
 namespace seqserve {
 
@@ -25,6 +26,13 @@ absl::StatusOr<std::unique_ptr<ModelExecutor>> LoadVersion(ModelLoader& loader, 
     absl::Status checked = CheckManifest(**manifest, setup.signature, model_file,
                                          setup.format == ModelFormat::kAotInductor, loader.FrameworkVersion());
     if (!checked.ok()) return checked;
+    absl::StatusOr<std::shared_ptr<const tokenizer::Tokenizer>> tokenizer =
+        LoadCheckedTokenizer(**manifest, load.version_dir);
+    if (!tokenizer.ok()) return tokenizer.status();
+    if (*tokenizer) {
+      LogInfo(version_name, ": its ", (*tokenizer)->family(), " tokenizer (", (**manifest).tokenizer().file(),
+              ") gives the packed ids on all ", (**manifest).tokenizer().references_size(), " reference texts");
+    }
   }
   WarmupOptions warmup = setup.warmup;
   if (load.background_nice.has_value()) warmup.background_nice = *load.background_nice;

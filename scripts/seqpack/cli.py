@@ -84,6 +84,10 @@ def build_parser():
                         "compiled into the kernels (inductor cpp.threads). Default: TorchScript leaves it to the "
                         "server (instances x threads from its cores); pt2 compiles 1 thread and writes "
                         "intra_op_threads: 1, so the server runs one instance per core")
+    p.add_argument("--tokenizer-binary", default=None, metavar="PATH",
+                   help="seqserve-tokenize, to check at packing that seqserve's tokenizer gives the checkpoint's "
+                        "tokenizer.json ids exactly (default: $SEQSERVE_TOKENIZE, PATH, then this tree's "
+                        "build/; without one the tokenizer is packed unchecked and the server checks at load)")
     return p
 
 

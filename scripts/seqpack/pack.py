@@ -18,6 +18,9 @@ def pack(args):
     source = read_source(args)
     target.check_siblings(args.format, source.max_batch_size, source.max_length, precision=precision_name)
 
+    from seqpack import tokenizer
+    packed_tokenizer = tokenizer.prepare(source, source.max_length, tokenizer.find_binary(args.tokenizer_binary))
+
     import torch
     from seqpack import export, precision, references
     from seqpack.source import load_model
@@ -80,6 +83,9 @@ def pack(args):
         with step(f"hashing {model_file}"):
             digest = repository.sha256_of(path)
         manifest = _manifest(args, source, loaded, model_file, digest, options, cpu_isa, refs, tokenized)
+        if packed_tokenizer:
+            packed_tokenizer.write(stage.version_dir)
+            manifest["tokenizer"] = packed_tokenizer.manifest
         stage.write(os.path.join(str(args.version), repository.MANIFEST_FILE), repository.render_manifest(manifest))
 
         ranges = [("input_ids", loaded.vocab_size), ("attention_mask", 2)]

@@ -11,7 +11,7 @@
 # for the rest of SECONDS_PER_TARGET.
 #
 # Environment (all optional):
-#   FUZZ_TARGETS        targets to run (default: all five, space-separated)
+#   FUZZ_TARGETS        targets to run (default: all six, space-separated)
 #   FUZZ_BUILD_DIR      build directory (default: <repo>/build-fuzz)
 #   FUZZ_JOBS           build parallelism (default: 2)
 #   FUZZ_PARALLEL       targets run at once, each a single-threaded process (default: 1)
@@ -42,7 +42,7 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 BUILD_DIR="${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}"
 JOBS="${FUZZ_JOBS:-2}"
 PARALLEL="${FUZZ_PARALLEL:-1}"
-TARGETS="${FUZZ_TARGETS:-fuzz_predict_request fuzz_kserve_request fuzz_rest_request fuzz_model_config fuzz_data_type}"
+TARGETS="${FUZZ_TARGETS:-fuzz_predict_request fuzz_kserve_request fuzz_rest_request fuzz_model_config fuzz_data_type fuzz_tokenizer}"
 SANITIZERS="${FUZZ_SANITIZERS-address,undefined}"
 SKIP_KNOWN="${FUZZ_SKIP_KNOWN_FINDINGS:-0}"
 ARTIFACTS="${FUZZ_ARTIFACT_DIR:-$BUILD_DIR/artifacts}"

@@ -22,6 +22,15 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PACKER = os.path.join(ROOT, "scripts", "seqserve-pack")
 SCRIPTS = os.path.join(ROOT, "scripts")
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit.load's
+TOKENIZE_BINARY = None  # set from --tokenize-binary by the fixture below
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _tokenize_binary(request):
+    global TOKENIZE_BINARY
+    TOKENIZE_BINARY = request.config.getoption("--tokenize-binary")
+
+
 ENV = dict(os.environ, HF_HUB_OFFLINE="1", SEQSERVE_VENV=sys.prefix, TRANSFORMERS_VERBOSITY="error")
 
 
@@ -152,6 +161,23 @@ def test_unsupported_architecture(checkpoints, repo):
     before = snapshot(repo)
     r = run_packer("--hf", checkpoints["gpt2"], "--name", "gpt", "--repository", repo)
     assert_refused(r, "model_type 'gpt2'", "GPT2LMHeadModel", "bert, distilbert, electra, mpnet, roberta, xlm-roberta")
+    assert snapshot(repo) == before
+
+
+def test_tokenizer_seqserve_cannot_serve_is_refused_by_name(checkpoints, repo, tmp_path):
+    """A tokenizer.json with a component seqserve's tokenizer does not implement is refused before
+    export, naming the component; the repository is untouched."""
+    if not checkpoints["tokenizer"]:
+        pytest.skip("needs the all-MiniLM-L6-v2 tokenizer")
+    hf = tmp_path / "st_bert_strip_accents"
+    shutil.copytree(checkpoints["st_bert"], hf)
+    tokenizer = json.loads((hf / "tokenizer.json").read_text())
+    tokenizer["normalizer"] = {"type": "Sequence", "normalizers": [{"type": "NFD"}, {"type": "StripAccents"}]}
+    (hf / "tokenizer.json").write_text(json.dumps(tokenizer))
+    before = snapshot(repo)
+    binary = os.path.join(ROOT, "build", "runtime", "tokenizer", "seqserve-tokenize")
+    r = run_packer("--hf", hf, "--name", "m", "--repository", repo, "--tokenizer-binary", TOKENIZE_BINARY or binary)
+    assert_refused(r, "seqserve cannot serve this tokenizer", "normalizer 'StripAccents'", "does not implement")
     assert snapshot(repo) == before
 
 
@@ -322,7 +348,8 @@ def test_pack_sentence_transformers_bert(checkpoints, tmp_path):
     assert r.returncode == 0, r.stderr
     assert sorted(os.listdir(repo)) == ["tiny"] and dot_entries(tmp_path) == []
     assert sorted(os.listdir(repo / "tiny")) == ["1", "config.pbtxt"]
-    assert sorted(os.listdir(repo / "tiny" / "1")) == ["model.pt", "seqserve-model.json"]
+    packed_files = ["model.pt", "seqserve-model.json"] + (["tokenizer.json"] if checkpoints["tokenizer"] else [])
+    assert sorted(os.listdir(repo / "tiny" / "1")) == packed_files
 
     config = (repo / "tiny" / "config.pbtxt").read_text()
     assert config.startswith("# Packed by scripts/seqserve-pack from " + hf)

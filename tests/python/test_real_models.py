@@ -2,6 +2,7 @@
 TorchScript, and `minilm_pt2`, AOTInductor) against sentence-transformers, random-weight checkpoints
 of two other architectures against eager transformers, and the self-checking load (a tampered
 reference output, a wrong SHA-256 and a .pt2 manifest from another PyTorch release)."""
+import hashlib
 import json
 import os
 import shutil
@@ -142,8 +143,9 @@ def test_packed_architectures_equal_eager_transformers(real_server, checkpoints,
             np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-3)
 
 
-def _entry(src_repo, src, dst_repo, dst, edit_manifest=None):
-    """dst: a copy of model src (config renamed, model file linked, manifest edited)."""
+def _entry(src_repo, src, dst_repo, dst, edit_manifest=None, edit_tokenizer=None, rehash=False):
+    """dst: a copy of model src (config renamed, model file linked, manifest edited; tokenizer.json
+    copied, edited, and with `rehash` its new SHA-256 written to the manifest)."""
     os.makedirs(os.path.join(dst_repo, dst, "1"))
     config = open(os.path.join(src_repo, src, "config.pbtxt")).read().replace(f'name: "{src}"', f'name: "{dst}"')
     open(os.path.join(dst_repo, dst, "config.pbtxt"), "w").write(config)
@@ -151,6 +153,15 @@ def _entry(src_repo, src, dst_repo, dst, edit_manifest=None):
     os.symlink(os.path.abspath(os.path.join(src_repo, src, "1", manifest["model_file"])), os.path.join(dst_repo, dst, "1", manifest["model_file"]))
     if edit_manifest:
         edit_manifest(manifest)
+    if "tokenizer" in manifest:
+        tokenizer = json.load(open(os.path.join(src_repo, src, "1", manifest["tokenizer"]["file"]), encoding="utf-8"))
+        if edit_tokenizer:
+            edit_tokenizer(tokenizer)
+        path = os.path.join(dst_repo, dst, "1", manifest["tokenizer"]["file"])
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(tokenizer, f, ensure_ascii=False)
+        if rehash or not edit_tokenizer:
+            manifest["tokenizer"]["sha256"] = hashlib.sha256(open(path, "rb").read()).hexdigest()
     json.dump(manifest, open(os.path.join(dst_repo, dst, "1", "seqserve-model.json"), "w"))
 
 
@@ -158,11 +169,26 @@ def _tamper_reference(m):
     m["references"][1]["outputs"][0]["float_data"][5] += 0.05
 
 
+def _tamper_token_id(m):
+    m["tokenizer"]["references"][3]["ids"][2] += 1
+
+
+def _unsupported_normalizer(tokenizer):
+    tokenizer["normalizer"] = {"type": "Precompiled", "precompiled_charsmap": ""}
+
+
+def _changed_vocabulary(tokenizer):
+    vocab = tokenizer["model"]["vocab"]
+    vocab["東"], vocab["京"] = vocab["京"], vocab["東"]
+
+
 def test_self_checking_loads(request, start_server, tmp_path, torch_version):
     """A tampered reference output (TorchScript and .pt2), a wrong SHA-256, a .pt2 manifest from
-    another PyTorch and one from a CPU with an instruction set this one lacks: each
-    of those models is UNAVAILABLE with the reason that says which, in RepositoryIndex, in
-    ModelMetadata / inference errors and in the log, while an intact copy serves."""
+    another PyTorch and one from a CPU with an instruction set this one lacks; a packed tokenizer
+    whose reference ids were tampered with, whose file was edited after packing, that uses a
+    component seqserve does not implement, or that tokenizes differently (a changed vocabulary with
+    a matching SHA-256): each of those models is UNAVAILABLE with the reason that says which, in
+    RepositoryIndex, in ModelMetadata / inference errors and in the log, while an intact copy serves."""
     demo = request.config.getoption("--repository")
     repo = str(tmp_path / "repo")
     os.makedirs(repo)
@@ -172,12 +198,16 @@ def test_self_checking_loads(request, start_server, tmp_path, torch_version):
     _entry(demo, "minilm_pt2", repo, "pt2_from_other_pytorch", lambda m: m.update(pytorch_version="2.10.0+cu128"))
     _entry(demo, "minilm_pt2", repo, "pt2_tampered_reference", _tamper_reference)
     _entry(demo, "minilm_pt2", repo, "pt2_from_another_cpu", lambda m: m.update(cpu_flags=m["cpu_flags"] + ["avx1024"]))
+    _entry(demo, "minilm", repo, "tampered_token_ids", _tamper_token_id)
+    _entry(demo, "minilm", repo, "tokenizer_edited", edit_tokenizer=_changed_vocabulary)
+    _entry(demo, "minilm", repo, "tokenizer_unsupported", edit_tokenizer=_unsupported_normalizer, rehash=True)
+    _entry(demo, "minilm", repo, "tokenizer_different", edit_tokenizer=_changed_vocabulary, rehash=True)
     server = start_server(repository=repo)
     client = grpcclient.InferenceServerClient(url=server.url)
     deadline = time.monotonic() + 300
     while True:
         index = client.get_model_repository_index(as_json=True)["models"]
-        if len(index) == 6 and all(m.get("state") in ("READY", "UNAVAILABLE") for m in index):
+        if len(index) == 10 and all(m.get("state") in ("READY", "UNAVAILABLE") for m in index):
             break
         assert time.monotonic() < deadline, index
         time.sleep(0.2)
@@ -188,13 +218,18 @@ def test_self_checking_loads(request, start_server, tmp_path, torch_version):
         "pt2_from_other_pytorch": f"compiled by PyTorch 2.10.0+cu128 but this server runs libtorch {torch_version}",
         "pt2_tampered_reference": "reference 1",
         "pt2_from_another_cpu": "on a CPU with avx1024, which this CPU lacks",
+        "tampered_token_ids": "tokenizer check: reference 3 (\"東京は日本の首都です。\") tokenizes to [101, 1879, 1755,",
+        "tokenizer_edited": "tokenizer check: tokenizer.json has SHA-256",
+        "tokenizer_unsupported": "tokenizer.json uses the normalizer 'Precompiled', which seqserve does not implement",
+        "tokenizer_different": "tokenizer check: reference 3 (\"東京は日本の首都です。\") tokenizes to [101, 1755, 1879,",
     }
     assert by_name["intact"]["state"] == "READY", by_name
     log = server.read_log()
     for name, words in expected.items():
         assert by_name[name]["state"] == "UNAVAILABLE", by_name[name]
         assert words in by_name[name]["reason"], by_name[name]
-        assert f"model '{name}' version 1 is unavailable: manifest check failed: " in log
+        check = "tokenizer check" if "token" in name else "manifest check failed"
+        assert f"model '{name}' version 1 is unavailable: {check}: " in log
         with pytest.raises(InferenceServerException) as e:
             client.get_model_metadata(name)
         assert words in e.value.message(), e.value.message()
