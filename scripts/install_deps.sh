@@ -29,6 +29,8 @@ APT_PACKAGES=(
   prometheus-cpp-dev libcivetweb-dev libgtest-dev libgmock-dev libbenchmark-dev
   grpc-proto prometheus yamllint python3-venv libb64-0d clang libssl-dev
   libmicrohttpd-dev rapidjson-dev
+  # runtime/tokenizer/: Unicode data, normalization and regexes
+  libicu-dev
   # tests/fuzz/run.sh: libFuzzer's runtime and llvm-symbolizer for Debian 12's clang 14 (the
   # runtime is only "recommended" by clang, so absent after --no-install-recommends)
   libclang-rt-14-dev llvm-14

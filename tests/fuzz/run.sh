@@ -22,7 +22,7 @@
 #   FUZZ_KEEP_CORPUS=1  keep the grown working corpora (their directory is printed)
 #   FUZZ_EXTRA_ARGS     extra libFuzzer flags, e.g. "-fork=2" or "-workers=2 -jobs=2"
 # It installs nothing: it checks for clang, libFuzzer's runtime (libclang-rt-N-dev), llvm-N
-# (llvm-symbolizer, for stack traces), cmake, ninja, protobuf, abseil and rapidjson, and when any is missing
+# (llvm-symbolizer, for stack traces), cmake, ninja, protobuf, abseil, rapidjson and ICU, and when any is missing
 # fails naming the Debian packages; scripts/install_deps.sh installs them.
 set -euo pipefail
 
@@ -78,6 +78,7 @@ missing_packages() {
   [ -f /usr/include/google/protobuf/message.h ] || pkgs+=(libprotobuf-dev)
   ls /usr/lib/*/cmake/absl/abslConfig.cmake >/dev/null 2>&1 || pkgs+=(libabsl-dev)
   [ -f /usr/include/rapidjson/document.h ] || pkgs+=(rapidjson-dev)  # the REST parser's
+  [ -f /usr/include/unicode/uchar.h ] || pkgs+=(libicu-dev)           # the tokenizer's
   if cxx="$(find_clang)"; then
     major="$("$cxx" -dumpversion | cut -d. -f1)"
     libfuzzer_links "$cxx" || pkgs+=("libclang-rt-${major}-dev")
