@@ -21,6 +21,13 @@ std::string Shown(const Ids& ids) {
   return absl::StrCat("[", absl::StrJoin(head, ", "), head.size() < static_cast<size_t>(ids.size()) ? ", ...]" : "]");
 }
 
+// At most `bytes` bytes of `text`, not cutting a UTF-8 sequence.
+absl::string_view Prefix(absl::string_view text, size_t bytes) {
+  if (text.size() <= bytes) return text;
+  while (bytes > 0 && (static_cast<unsigned char>(text[bytes]) & 0xC0) == 0x80) --bytes;
+  return text.substr(0, bytes);
+}
+
 template <typename A, typename B>
 bool Equal(const A& a, const B& b) {
   return static_cast<size_t>(a.size()) == static_cast<size_t>(b.size()) && std::equal(a.begin(), a.end(), b.begin());
@@ -58,7 +65,7 @@ absl::StatusOr<std::shared_ptr<const tokenizer::Tokenizer>> LoadCheckedTokenizer
     std::optional<absl::string_view> pair;
     if (reference.has_text_pair()) pair = reference.text_pair();
     absl::Status encoded = tokenizer.Encode(reference.text(), pair, truncation, encoding);
-    const std::string which = absl::StrCat("reference ", i, " (\"", reference.text().substr(0, 40), "\")");
+    const std::string which = absl::StrCat("reference ", i, " (\"", Prefix(reference.text(), 40), "\")");
     if (!encoded.ok()) return Failed(absl::StrCat(which, " fails to tokenize: ", encoded.message()));
     if (!Equal(encoding.ids, reference.ids()) || !Equal(encoding.type_ids, reference.type_ids())) {
       return Failed(absl::StrCat(which, " tokenizes to ", Shown(encoding.ids), " (types ", Shown(encoding.type_ids),

@@ -44,12 +44,8 @@ absl::StatusOr<AddedTokens> AddedTokens::FromJson(const Json* list, const Normal
     if (GetBool(entry, "single_word", false)) {
       return Unsupported("added-token option", "single_word", "added tokens with single_word false");
     }
-    Token token{*content,
-                *content,
-                id->GetInt(),
-                GetBool(entry, "normalized", !GetBool(entry, "special", false)),
-                GetBool(entry, "lstrip", false),
-                GetBool(entry, "rstrip", false)};
+    Token token{*content, id->GetInt(), GetBool(entry, "normalized", !GetBool(entry, "special", false)),
+                GetBool(entry, "lstrip", false), GetBool(entry, "rstrip", false)};
     if (token.normalized && normalizer != nullptr) {
       absl::Status normalized = normalizer->Normalize(token.content, scratch);
       if (!normalized.ok()) return normalized;
@@ -91,13 +87,6 @@ void AddedTokens::Split(absl::string_view text, bool normalized, std::vector<Seg
     i = end;
   }
   add_text(consumed, text.size());
-}
-
-std::optional<int32_t> AddedTokens::IdOf(absl::string_view content) const {
-  for (const Token& token : tokens_) {
-    if (token.original == content) return token.id;
-  }
-  return std::nullopt;
 }
 
 }  // namespace seqserve::tokenizer

@@ -3,7 +3,10 @@
 // "normalized" are looked for in the normalized text (their content normalized the same way),
 // the others in the text as sent, before normalization. Among tokens that start at the same place
 // the longest wins; "lstrip"/"rstrip" swallow the whitespace before/after a match.
-// "single_word" is not implemented: a file that sets it is refused by name.
+// "single_word" is not implemented: a file that sets it is refused by name. Matching tries, at
+// each position, the tokens that start with its byte: linear in the text for the handful of
+// special tokens encoders have; a file with thousands of added tokens would want Aho-Corasick,
+// as `tokenizers` uses.
 //
 // Immutable after construction; Split may run on many threads at once.
 #ifndef SEQSERVE_RUNTIME_TOKENIZER_ADDED_TOKENS_H_
@@ -38,13 +41,9 @@ class AddedTokens {
   // (true); writes the pieces, in order, to `out` (cleared first). Empty text pieces are left out.
   void Split(absl::string_view text, bool normalized, std::vector<Segment>& out) const;
 
-  // The id of an added token by its content, for post-processors' special tokens.
-  std::optional<int32_t> IdOf(absl::string_view content) const;
-
  private:
   struct Token {
     std::string content;  // as matched: normalized when `normalized`
-    std::string original;
     int32_t id;
     bool normalized, lstrip, rstrip;
   };

@@ -8,11 +8,13 @@
 // Note [BPE merge queue]: merges come off a min-heap of (rank, position) and are re-checked when
 // popped, so a word of n characters costs O(n log n): a 1 MB word without spaces is seconds, not
 // the hours of rescanning every pair after each merge.
+#include <algorithm>
 #include <cstdio>
-#include <queue>
+#include <functional>
 #include <utility>
 
 #include "absl/strings/str_split.h"
+#include "runtime/tokenizer/buffers.h"
 #include "runtime/tokenizer/model.h"
 #include "runtime/tokenizer/unicode.h"
 
@@ -62,7 +64,8 @@ class Bpe final : public Model {
         previous_unknown = false;
         continue;
       }
-      if (options_.byte_fallback && AppendBytes(word.substr(begin, i - begin), symbols)) {
+      // `tokenizers` falls back on the bytes of the piece as looked up, prefix and suffix included.
+      if (options_.byte_fallback && AppendBytes(piece, symbols)) {
         previous_unknown = false;
         continue;
       }
@@ -74,6 +77,7 @@ class Bpe final : public Model {
     for (const Symbol& symbol : symbols) {
       if (!symbol.removed) ids.push_back(symbol.id);
     }
+    ReleaseIfLarge(symbols);
     return absl::OkStatus();
   }
 
@@ -118,19 +122,21 @@ class Bpe final : public Model {
       symbols[i].previous = i - 1;
       symbols[i].next = i + 1 < n ? i + 1 : -1;
     }
-    thread_local std::vector<Candidate> heap_storage;
-    heap_storage.clear();
-    std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> queue(std::greater<Candidate>(),
-                                                                                          std::move(heap_storage));
+    // A min-heap on a per-thread vector (std::push_heap with std::greater), reused across words.
+    thread_local std::vector<Candidate> queue;
+    queue.clear();
     auto consider = [&](int32_t left) {
       if (left < 0 || symbols[left].next < 0) return;
       auto it = merges_.find(PairKey(symbols[left].id, symbols[symbols[left].next].id));
-      if (it != merges_.end()) queue.push({it->second.rank, left});
+      if (it == merges_.end()) return;
+      queue.push_back({it->second.rank, left});
+      std::push_heap(queue.begin(), queue.end(), std::greater<Candidate>());
     };
     for (int32_t i = 0; i + 1 < n; ++i) consider(i);
     while (!queue.empty()) {
-      const Candidate top = queue.top();
-      queue.pop();
+      std::pop_heap(queue.begin(), queue.end(), std::greater<Candidate>());
+      const Candidate top = queue.back();
+      queue.pop_back();
       Symbol& left = symbols[top.position];
       if (left.removed || left.next < 0) continue;
       Symbol& right = symbols[left.next];
@@ -143,6 +149,7 @@ class Bpe final : public Model {
       consider(left.previous);
       consider(top.position);
     }
+    ReleaseIfLarge(queue);
   }
 
   const Vocabulary vocabulary_;
@@ -166,7 +173,7 @@ absl::StatusOr<std::unique_ptr<const Model>> MakeBpe(const Json& json) {
   vocabulary.reserve(vocab->MemberCount());
   for (const auto& entry : vocab->GetObject()) {
     if (!entry.value.IsInt()) return JsonError(kWhere, "has a vocab entry whose id is not an integer");
-    vocabulary.emplace(std::string(StringOf(entry.name)), entry.value.GetInt());
+    vocabulary.insert_or_assign(std::string(StringOf(entry.name)), entry.value.GetInt());
   }
   Bpe::Options options;
   options.prefix = GetStringOr(json, "continuing_subword_prefix", std::string());
@@ -204,7 +211,8 @@ absl::StatusOr<std::unique_ptr<const Model>> MakeBpe(const Json& json) {
     if (l == vocabulary.end() || r == vocabulary.end() || result == vocabulary.end()) {
       return JsonError(kWhere, "has the merge '" + left + " " + right + "' of tokens not in its vocab");
     }
-    merge_table.try_emplace(PairKey(l->second, r->second), Merge{rank, result->second});
+    merge_table.insert_or_assign(PairKey(l->second, r->second),
+                                 Merge{rank, result->second});  // last wins, as in `tokenizers`
     ++rank;
   }
   return std::make_unique<Bpe>(std::move(vocabulary), std::move(merge_table), std::move(options));

@@ -1,5 +1,6 @@
 #include "runtime/tokenizer/post_processor.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -66,6 +67,15 @@ absl::StatusOr<Template> Template::FromJson(const Json* json) {
     if (!single.ok()) return single.status();
     absl::StatusOr<std::vector<Item>> pair = ParsePieces(*json, "pair", specials ? *specials : kNoSpecials);
     if (!pair.ok()) return pair.status();
+    // `tokenizers` refuses a single template that uses B, or a pair template without both.
+    auto uses = [](const std::vector<Item>& items, int sequence) {
+      return std::any_of(items.begin(), items.end(), [&](const Item& item) { return item.sequence == sequence; });
+    };
+    if (uses(*single, 1))
+      return JsonError("post_processor TemplateProcessing", "uses sequence B in the single template");
+    if (!uses(*pair, 0) || !uses(*pair, 1)) {
+      return JsonError("post_processor TemplateProcessing", "needs both sequences A and B in the pair template");
+    }
     result.single_ = std::move(*single);
     result.pair_ = std::move(*pair);
     return result;
@@ -102,7 +112,7 @@ absl::StatusOr<Template> Template::FromJson(const Json* json) {
   return Unsupported("post-processor", type, kSupported);
 }
 
-size_t Template::AddedTokens(bool pair) const {
+size_t Template::SpecialTokenCount(bool pair) const {
   size_t added = 0;
   for (const Item& item : pair ? pair_ : single_) added += item.special_ids.size();
   return added;

@@ -36,7 +36,7 @@ class Template {
   static absl::StatusOr<Template> FromJson(const Json* json);
 
   // Special tokens the template adds around one text (pair false) or a pair.
-  size_t AddedTokens(bool pair) const;
+  size_t SpecialTokenCount(bool pair) const;
 
   // Writes the template filled with `a` (and `b`, for a pair) to `out`.
   void Apply(const std::vector<int32_t>& a, const std::vector<int32_t>* b, Encoding& out) const;

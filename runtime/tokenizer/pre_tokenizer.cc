@@ -6,6 +6,7 @@
 #include <optional>
 #include <utility>
 
+#include "runtime/tokenizer/buffers.h"
 #include "runtime/tokenizer/regex.h"
 #include "runtime/tokenizer/unicode.h"
 
@@ -124,6 +125,7 @@ class ByteLevel final : public PreTokenizer {
         emit(0, piece.size());
       }
     }
+    ReleaseIfLarge(piece);
     return absl::OkStatus();
   }
 
@@ -156,7 +158,7 @@ class Metaspace final : public PreTokenizer {
       const bool starts_with_replacement =
           word.substr(0, replacement_.size()) == replacement_ || (!word.empty() && word[0] == ' ');
       if (!starts_with_replacement &&
-          (prepend_ == Prepend::kAlways || (prepend_ == Prepend::kFirst && at_start && s == 0))) {
+          (prepend_ == Prepend::kAlways || (prepend_ == Prepend::kFirst && at_start && in.spans[s].begin == 0))) {
         out.text += replacement_;
       }
       for (char byte : word) {
@@ -202,6 +204,10 @@ class Sequence final : public PreTokenizer {
       current = &next;
     }
     if (steps_.empty()) out = in;
+    for (Words* buffer : {&a, &b}) {
+      ReleaseIfLarge(buffer->text);
+      ReleaseIfLarge(buffer->spans);
+    }
     return absl::OkStatus();
   }
 
@@ -209,9 +215,9 @@ class Sequence final : public PreTokenizer {
   const std::vector<std::unique_ptr<const PreTokenizer>> steps_;
 };
 
-// GPT-2's pattern, which ByteLevel uses when "use_regex" is true.
 absl::Status AppendSteps(const Json& sequence, std::vector<std::unique_ptr<const PreTokenizer>>& steps);
 
+// GPT-2's pattern, which ByteLevel uses when "use_regex" is true.
 constexpr char kGpt2Pattern[] = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
 }  // namespace

@@ -18,8 +18,9 @@
 
 namespace seqserve::tokenizer {
 
-// Words as byte ranges of one buffer. A pre-tokenizer that rewrites words (ByteLevel's byte
-// alphabet, Metaspace's '▁') writes a new buffer.
+// Words as byte ranges of one buffer: non-empty, in text order, not overlapping (Add keeps out
+// empty ones). A pre-tokenizer that rewrites words (ByteLevel's byte alphabet, Metaspace's '▁')
+// writes a new buffer; one that only splits keeps its input's offsets.
 struct Words {
   struct Span {
     uint32_t begin, end;

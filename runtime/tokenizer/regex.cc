@@ -70,10 +70,14 @@ absl::Status Regex::ForEachMatch(absl::string_view text, const std::function<voi
   }
   matcher.reset();
   utext_close(utext);
-  if (U_FAILURE(error)) {
+  if (error == U_REGEX_STACK_OVERFLOW || error == U_REGEX_TIME_OUT) {
     return absl::ResourceExhaustedError(
         absl::StrCat("the tokenizer's pattern '", pattern_text_, "' cannot match this text within its 8 MB budget (",
                      u_errorName(error), "); send shorter runs of one kind of character"));
+  }
+  if (U_FAILURE(error)) {
+    return absl::InternalError(
+        absl::StrCat("the tokenizer's pattern '", pattern_text_, "' failed: ", u_errorName(error)));
   }
   return absl::OkStatus();
 }

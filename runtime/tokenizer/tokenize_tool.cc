@@ -15,6 +15,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -52,8 +54,13 @@ Request ParseRequest(const std::string& line) {
   }
   if (document.HasMember("strategy") && document["strategy"].IsString()) {
     const std::string strategy = document["strategy"].GetString();
-    if (strategy == "OnlyFirst") request.truncation.strategy = Truncation::Strategy::kOnlyFirst;
-    if (strategy == "OnlySecond") request.truncation.strategy = Truncation::Strategy::kOnlySecond;
+    if (strategy == "OnlyFirst") {
+      request.truncation.strategy = Truncation::Strategy::kOnlyFirst;
+    } else if (strategy == "OnlySecond") {
+      request.truncation.strategy = Truncation::Strategy::kOnlySecond;
+    } else if (strategy != "LongestFirst") {
+      request.parse_error = "'strategy' must be LongestFirst, OnlyFirst or OnlySecond";
+    }
   }
   if (document.HasMember("side") && document["side"].IsString() &&
       std::string(document["side"].GetString()) == "Left") {

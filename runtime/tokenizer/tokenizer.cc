@@ -7,19 +7,31 @@
 #include <sstream>
 #include <utility>
 
+#include "runtime/tokenizer/buffers.h"
 #include "runtime/tokenizer/unicode.h"
 
 namespace seqserve::tokenizer {
 namespace {
 
-// Note [tokenizer buffers]: the strings and word lists one encoding works in are kept per thread
-// and reused, so a text costs no allocation once a thread's buffers have grown to its size; the
-// tokenizer itself stays immutable and lock-free.
+// The pipeline's own buffers (Note [tokenizer buffers] in buffers.h).
 struct Buffers {
   std::string normalized, scratch;
   std::vector<AddedTokens::Segment> raw_segments, normalized_segments;
   Words whole, words;
   std::vector<int32_t> a, b;
+
+  void ReleaseLarge() {
+    ReleaseIfLarge(normalized);
+    ReleaseIfLarge(scratch);
+    ReleaseIfLarge(raw_segments);
+    ReleaseIfLarge(normalized_segments);
+    for (Words* buffer : {&whole, &words}) {
+      ReleaseIfLarge(buffer->text);
+      ReleaseIfLarge(buffer->spans);
+    }
+    ReleaseIfLarge(a);
+    ReleaseIfLarge(b);
+  }
 };
 
 Buffers& ThreadBuffers() {
@@ -93,7 +105,9 @@ absl::Status Truncate(std::vector<int32_t>& a, std::vector<int32_t>* b, size_t l
 
 absl::StatusOr<std::unique_ptr<const Tokenizer>> Tokenizer::FromJson(absl::string_view json) {
   rapidjson::Document document;
-  document.Parse(json.data(), json.size());
+  // Every string of the file is checked to be UTF-8 (added tokens, Prepend and Replace contents
+  // end up inside the text, which the pipeline reads without further checks).
+  document.Parse<rapidjson::kParseValidateEncodingFlag>(json.data(), json.size());
   if (document.HasParseError()) {
     return absl::InvalidArgumentError(absl::StrCat("tokenizer.json is not valid JSON (",
                                                    rapidjson::GetParseError_En(document.GetParseError()), " at byte ",
@@ -180,6 +194,13 @@ absl::Status Tokenizer::EncodeSequence(absl::string_view text, std::vector<int32
 
 absl::Status Tokenizer::Encode(absl::string_view text, std::optional<absl::string_view> pair,
                                const Truncation& truncation, Encoding& out) const {
+  const std::pair<const char*, size_t> sizes[] = {{"text", text.size()}, {"text_pair", pair ? pair->size() : 0}};
+  for (const auto& [name, size] : sizes) {
+    if (size > kMaxTextBytes) {
+      return absl::InvalidArgumentError(absl::StrCat(name, " is ", size, " bytes; the tokenizer takes at most ",
+                                                     kMaxTextBytes, " bytes (1 MiB) per text"));
+    }
+  }
   absl::Status valid = ValidateUtf8(text);
   if (!valid.ok()) return absl::InvalidArgumentError(absl::StrCat("text: ", valid.message()));
   if (pair.has_value()) {
@@ -195,7 +216,7 @@ absl::Status Tokenizer::Encode(absl::string_view text, std::optional<absl::strin
   }
   std::vector<int32_t>* b = pair.has_value() ? &buffers.b : nullptr;
   if (truncation.max_length > 0) {
-    const size_t added = template_.AddedTokens(pair.has_value());
+    const size_t added = template_.SpecialTokenCount(pair.has_value());
     if (truncation.max_length < added) {
       return absl::InvalidArgumentError(
           absl::StrCat("max_length ", truncation.max_length, " leaves no room for the ", added, " special tokens"));
@@ -204,6 +225,7 @@ absl::Status Tokenizer::Encode(absl::string_view text, std::optional<absl::strin
     if (!truncated.ok()) return truncated;
   }
   template_.Apply(buffers.a, b, out);
+  buffers.ReleaseLarge();
   return absl::OkStatus();
 }
 

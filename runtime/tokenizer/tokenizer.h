@@ -29,6 +29,13 @@
 
 namespace seqserve::tokenizer {
 
+// Note [text size cap]: one text (or text_pair) is at most 1 MiB. That is hundreds of times what
+// a 512-token encoder reads (its truncation keeps the first ~2-4 KB of prose), keeps every
+// offset far from 32-bit limits after the pipeline's expansions (NFKD, BERT's spaced CJK, 3-byte
+// '▁', byte-level doubling), and bounds one encoding's working memory to tens of MB (Unigram's
+// lattice is 24 bytes per byte of a word). Larger texts are refused, never cut silently.
+inline constexpr size_t kMaxTextBytes = size_t{1} << 20;
+
 // How an encoding longer than max_length tokens (special tokens included) is cut.
 struct Truncation {
   enum class Strategy { kLongestFirst, kOnlyFirst, kOnlySecond };
@@ -50,10 +57,12 @@ class Tokenizer {
   // FromJson of a file's contents; NOT_FOUND when it cannot be read.
   static absl::StatusOr<std::unique_ptr<const Tokenizer>> FromFile(const std::string& path);
 
-  // Encodes `text` (and `pair`, for cross-encoders) into `out`. INVALID_ARGUMENT for invalid
-  // UTF-8 (naming "text" or "text_pair" and the byte offset), and where `tokenizers` fails too:
-  // truncation that cannot fit (OnlyFirst/OnlySecond with too short a sequence, OnlySecond
-  // without a pair, max_length below the special tokens).
+  // Encodes `text` (and `pair`, for cross-encoders) into `out`. INVALID_ARGUMENT for a text
+  // above kMaxTextBytes, invalid UTF-8 (naming "text" or "text_pair" and the byte offset), a
+  // truncation `tokenizers` refuses too (OnlyFirst/OnlySecond with too short a sequence,
+  // OnlySecond without a pair) and max_length below the special tokens (where `tokenizers`
+  // would wrap around); RESOURCE_EXHAUSTED where a tokenizer.json regex exceeds its budget
+  // (Note [regex stack]).
   absl::Status Encode(absl::string_view text, std::optional<absl::string_view> pair, const Truncation& truncation,
                       Encoding& out) const;
 
@@ -62,7 +71,7 @@ class Tokenizer {
   // The truncation tokenizer.json itself asks for (max_length 0 when it has none).
   const Truncation& file_truncation() const { return file_truncation_; }
   // Special tokens added around one text (pair false) or a pair.
-  size_t added_tokens(bool pair) const { return template_.AddedTokens(pair); }
+  size_t special_token_count(bool pair) const { return template_.SpecialTokenCount(pair); }
 
  private:
   Tokenizer() = default;

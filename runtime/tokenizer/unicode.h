@@ -6,8 +6,9 @@
 // punctuation; U+1E944, Mn since 9.0, is not stripped; U+0890, Cf since 14.0, is not removed).
 // ICU 72 knows Unicode 15, so these predicates take ICU's category and also ask ICU for the
 // character's age (u_charAge) — a character younger than 8.0 is treated as the crate treats it.
-// Whitespace and case mapping come from Rust's std in `tokenizers`, which is current Unicode: ICU's
-// White_Space and full lower-case mapping, no age limit.
+// (A character whose category changed after 8.0 would still follow ICU's newer category; the
+// corpus has found none.) Whitespace and case mapping come from Rust's std in `tokenizers`, which
+// is current Unicode: ICU's White_Space and full lower-case mapping, no age limit.
 //
 // Note [Unicode versions]: ICU 72 is Unicode 15.0; `tokenizers` 0.23 matches its regexes with
 // Oniguruma and maps case with Rust's std, both of a later Unicode. For a character that is

@@ -7,6 +7,7 @@
 #include <limits>
 #include <utility>
 
+#include "runtime/tokenizer/buffers.h"
 #include "runtime/tokenizer/model.h"
 #include "runtime/tokenizer/unicode.h"
 
@@ -94,6 +95,9 @@ class Unigram final : public Model {
       end = start;
     }
     ids.insert(ids.end(), reversed.rbegin(), reversed.rend());
+    ReleaseIfLarge(best);
+    ReleaseIfLarge(path);
+    ReleaseIfLarge(reversed);
     return absl::OkStatus();
   }
 

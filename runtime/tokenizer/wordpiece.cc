@@ -71,7 +71,7 @@ absl::StatusOr<std::unique_ptr<const Model>> MakeWordPiece(const Json& json) {
   vocabulary.reserve(vocab->MemberCount());
   for (const auto& entry : vocab->GetObject()) {
     if (!entry.value.IsInt()) return JsonError("model WordPiece", "has a vocab entry whose id is not an integer");
-    vocabulary.emplace(std::string(StringOf(entry.name)), entry.value.GetInt());
+    vocabulary.insert_or_assign(std::string(StringOf(entry.name)), entry.value.GetInt());
   }
   const std::string unknown = GetStringOr(json, "unk_token", std::string("[UNK]"));
   auto it = vocabulary.find(unknown);

@@ -91,12 +91,17 @@ def _reference_ids(tokenizer_text, requests):
 
 def _check_with_seqserve(binary, path, requests, expected):
     lines = "".join(json.dumps(dict(r, strategy="LongestFirst", side="Right")) + "\n" for r in requests)
-    done = subprocess.run([binary, path], input=lines.encode(), capture_output=True, timeout=300)
+    try:
+        done = subprocess.run([binary, path], input=lines.encode(), capture_output=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        raise UsageError(f"{binary} did not answer within 300 s")
     if done.returncode == 2:
         raise UsageError(f"seqserve cannot serve this tokenizer: {done.stderr.decode().strip()}")
     if done.returncode != 0:
         raise UsageError(f"{binary} failed ({done.returncode}): {done.stderr.decode().strip()}")
     actual = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    if len(actual) != len(requests):
+        raise UsageError(f"{binary} answered {len(actual)} of {len(requests)} reference texts")
     for request, want, got in zip(requests, expected, actual):
         if got != want:
             raise UsageError(f"seqserve's tokenizer gives {got} for {request['text'][:60]!r} where Hugging Face "

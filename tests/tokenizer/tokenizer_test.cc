@@ -81,6 +81,44 @@ TEST(TokenizerTest, InvalidUtf8IsRefusedWithItsByteOffset) {
   }
 }
 
+TEST(TokenizerTest, TextsAboveTheCapAreRefusedNotCut) {
+  auto tokenizer = Bert();
+  ASSERT_NE(tokenizer, nullptr);
+  const std::string at_cap(kMaxTextBytes, 'a');
+  const std::string above = at_cap + "a";
+  Encoding encoding;
+  // At the cap: one word of 1 MiB letters, longer than max_input_chars_per_word, so [UNK].
+  ASSERT_TRUE(tokenizer->Encode(at_cap, std::nullopt, {}, encoding).ok());
+  EXPECT_EQ(encoding.ids, (std::vector<int32_t>{2, 1, 3}));
+  absl::Status status = tokenizer->Encode(above, std::nullopt, {}, encoding);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(), "text is 1048577 bytes; the tokenizer takes at most 1048576 bytes (1 MiB) per text");
+  status = tokenizer->Encode("a", absl::string_view(above), {}, encoding);
+  EXPECT_EQ(status.message(), "text_pair is 1048577 bytes; the tokenizer takes at most 1048576 bytes (1 MiB) per text");
+}
+
+TEST(TokenizerTest, MalformedFilesAreRefusedAtLoad) {
+  std::string bert = kBert;
+  // A single-text template that names the second sequence would have nothing to fill it with.
+  const std::string processor = R"({"type": "BertProcessing", "sep": ["[SEP]", 3], "cls": ["[CLS]", 2]})";
+  std::string changed = bert;
+  changed.replace(changed.find(processor), processor.size(),
+                  R"({"type": "TemplateProcessing", "single": [{"Sequence": {"id": "B", "type_id": 0}}],
+                      "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+                      "special_tokens": {}})");
+  absl::StatusOr<std::unique_ptr<const Tokenizer>> tokenizer = Tokenizer::FromJson(changed);
+  ASSERT_FALSE(tokenizer.ok());
+  EXPECT_EQ(tokenizer.status().message(),
+            "tokenizer.json: post_processor TemplateProcessing uses sequence B in the single template");
+  // A string that is not UTF-8 (here a vocabulary entry) fails the parse, before anything uses it.
+  changed = bert;
+  changed.replace(changed.find("\"cafe\""), 6, "\"caf\xff\"");
+  tokenizer = Tokenizer::FromJson(changed);
+  ASSERT_FALSE(tokenizer.ok());
+  EXPECT_EQ(tokenizer.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(tokenizer.status().message().find("not valid JSON"), absl::string_view::npos) << tokenizer.status();
+}
+
 TEST(TokenizerTest, TruncationLeavesRoomForSpecialTokensAndCutsTheLongerText) {
   auto tokenizer = Bert();
   ASSERT_NE(tokenizer, nullptr);
