@@ -26,24 +26,41 @@ def requests_for(texts, seed=7):
     return out
 
 
+STRATEGIES = {"LongestFirst": "longest_first", "OnlyFirst": "only_first", "OnlySecond": "only_second"}
+
+
 def reference(tokenizer_json, requests):
-    """`tokenizers`' encodings, padding off, with each request's truncation."""
+    """`tokenizers`' encodings, padding off, with each request's truncation: requests with the
+    same truncation go through one `encode_batch`, and one by one only when the batch fails (a
+    truncation `tokenizers` refuses), so that each refusal is kept with its request."""
     from tokenizers import Tokenizer
     tokenizer = Tokenizer.from_file(tokenizer_json)
     tokenizer.no_padding()
-    out = []
-    for request in requests:
-        if request.get("max_length"):
-            tokenizer.enable_truncation(request["max_length"], strategy=request["strategy"].lower().replace(
-                "longestfirst", "longest_first").replace("onlyfirst", "only_first").replace("onlysecond", "only_second"),
-                direction=request["side"].lower())
+    groups = {}
+    for i, request in enumerate(requests):
+        key = (request.get("max_length") or 0, request.get("strategy"), request.get("side"))
+        groups.setdefault(key, []).append(i)
+    out = [None] * len(requests)
+    for (max_length, strategy, side), members in groups.items():
+        if max_length:
+            tokenizer.enable_truncation(max_length, strategy=STRATEGIES[strategy], direction=side.lower())
         else:
             tokenizer.no_truncation()
+        inputs = [(requests[i]["text"], requests[i]["text_pair"]) if "text_pair" in requests[i] else requests[i]["text"]
+                  for i in members]
         try:
-            encoding = tokenizer.encode(request["text"], request.get("text_pair"))
-            out.append({"ids": encoding.ids, "type_ids": encoding.type_ids})
-        except Exception as e:  # `tokenizers` refuses some truncations; seqserve must refuse them too
-            out.append({"error": str(e)})
+            encodings = tokenizer.encode_batch(inputs)
+        except Exception:  # one refused truncation fails the batch: redo this group one by one
+            encodings = None
+        for n, i in enumerate(members):
+            if encodings is not None:
+                out[i] = {"ids": encodings[n].ids, "type_ids": encodings[n].type_ids}
+                continue
+            try:
+                encoding = tokenizer.encode(requests[i]["text"], requests[i].get("text_pair"))
+                out[i] = {"ids": encoding.ids, "type_ids": encoding.type_ids}
+            except Exception as e:  # `tokenizers` refuses some truncations; seqserve must refuse them too
+                out[i] = {"error": str(e)}
     return out
 
 
