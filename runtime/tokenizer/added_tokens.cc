@@ -5,32 +5,6 @@
 #include "runtime/tokenizer/unicode.h"
 
 namespace seqserve::tokenizer {
-namespace {
-
-// Start of the whitespace run that ends at `end`, not before `floor`.
-size_t WhitespaceBefore(absl::string_view text, size_t end, size_t floor) {
-  while (end > floor) {
-    size_t start = end - 1;
-    while (start > floor && (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80) --start;
-    size_t probe = start;
-    if (!IsWhitespace(NextCodePoint(text, probe))) break;
-    end = start;
-  }
-  return end;
-}
-
-// End of the whitespace run that starts at `begin`.
-size_t WhitespaceAfter(absl::string_view text, size_t begin) {
-  while (begin < text.size()) {
-    size_t next = begin;
-    if (!IsWhitespace(NextCodePoint(text, next))) break;
-    begin = next;
-  }
-  return begin;
-}
-
-}  // namespace
-
 absl::StatusOr<AddedTokens> AddedTokens::FromJson(const Json* list, const Normalizer* normalizer) {
   AddedTokens added;
   if (list == nullptr) return added;

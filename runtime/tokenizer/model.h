@@ -22,6 +22,12 @@ namespace seqserve::tokenizer {
 
 using Vocabulary = absl::flat_hash_map<std::string, int32_t>;
 
+// The id of `token` in `vocabulary`, if there.
+inline std::optional<int32_t> Find(const Vocabulary& vocabulary, absl::string_view token) {
+  auto it = vocabulary.find(token);
+  return it == vocabulary.end() ? std::nullopt : std::optional<int32_t>(it->second);
+}
+
 class Model {
  public:
   virtual ~Model() = default;

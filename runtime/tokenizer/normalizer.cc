@@ -177,22 +177,8 @@ class Strip final : public Normalizer {
   Strip(bool left, bool right) : left_(left), right_(right) {}
   absl::Status Normalize(std::string& text, std::string&) const override {
     size_t begin = 0, end = text.size();
-    if (left_) {
-      while (begin < end) {
-        size_t next = begin;
-        if (!IsWhitespace(NextCodePoint(text, next))) break;
-        begin = next;
-      }
-    }
-    if (right_) {
-      while (end > begin) {
-        size_t start = end - 1;
-        while (start > begin && (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80) --start;
-        size_t probe = start;
-        if (!IsWhitespace(NextCodePoint(text, probe))) break;
-        end = start;
-      }
-    }
+    if (left_) begin = WhitespaceAfter(text, begin);
+    if (right_) end = WhitespaceBefore(text, end, begin);
     text = text.substr(begin, end - begin);
     return absl::OkStatus();
   }

@@ -49,6 +49,11 @@ bool IsPunctuation(char32_t c);
 // Category Mn as of Unicode 8.0.
 bool IsNonspacingMark(char32_t c);
 
+// Start of the whitespace run that ends at byte `end` of `text`, not before `floor`; end of the
+// whitespace run that starts at `begin`. Byte offsets on code-point boundaries.
+size_t WhitespaceBefore(absl::string_view text, size_t end, size_t floor);
+size_t WhitespaceAfter(absl::string_view text, size_t begin);
+
 // Appends Rust's char::to_lowercase(c): the full mapping of c alone (no Final_Sigma context).
 void AppendLowercase(char32_t c, std::string& out);
 

@@ -48,10 +48,7 @@ class WordPiece final : public Model {
     return absl::OkStatus();
   }
 
-  std::optional<int32_t> IdOf(absl::string_view token) const override {
-    auto it = vocabulary_.find(token);
-    return it == vocabulary_.end() ? std::nullopt : std::optional<int32_t>(it->second);
-  }
+  std::optional<int32_t> IdOf(absl::string_view token) const override { return Find(vocabulary_, token); }
 
   absl::string_view family() const override { return "WordPiece"; }
 
