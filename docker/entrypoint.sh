@@ -25,7 +25,7 @@
 # An unset or empty variable leaves the server's default. Arguments given to the container come
 # after these flags and win (the server keeps the last value of a repeated flag). A first argument
 # that is not a flag is run instead of the server (e.g. `docker run -it IMAGE bash`).
-# Threads are not a server flag: by default they follow the container's CPU quota (runtime/host_cpu.h);
+# Threads are not a server flag: by default they follow the container's CPU quota (runtime/resources/host_cpu.h);
 # a model's config.pbtxt may fix them (`instance { count intra_op_threads }`).
 set -euo pipefail
 

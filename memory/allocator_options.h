@@ -21,7 +21,7 @@ struct CachingAllocatorOptions {
   // can be allocated. Note [capacity budget]: in a pod, the memory limit minus what the process
   // needs besides tensors, so the pool reports RESOURCE_EXHAUSTED (and the server splits or
   // rejects the batch) before the kernel's OOM killer ends the pod; the server derives it so
-  // (Note [budget from the pod] in runtime/host_memory.h) and may change it later
+  // (Note [budget from the pod] in runtime/resources/host_memory.h) and may change it later
   // (CachingAllocator::SetCapacity).
   size_t capacity_bytes = 0;
 

@@ -14,9 +14,9 @@ namespace seqserve::memory {
 struct TorchCpuPoolOptions {
   // Most bytes the pool may reserve from the host (CachingAllocatorOptions::capacity_bytes: the
   // sum of its segments); 0 = unlimited, the default. The server installs with 0 and sets the
-  // budget later (CachingAllocator::SetCapacity, from server/pod_memory.cc). An allocation the
+  // budget later (CachingAllocator::SetCapacity, from server/admission/pod_memory.cc). An allocation the
   // pool refuses throws c10::OutOfMemoryError with a message starting with kRefusalMarker, and
-  // records the refusal on the allocating thread first: runtime/torch_model.cc takes the record
+  // records the refusal on the allocating thread first: runtime/torch/torch_model.cc takes the record
   // with the marker as out of memory even where a scripted forward rethrew the error as a plain
   // c10::Error (Note [OOM by type] in memory/allocation_refusal.h), and the executor splits the
   // batch.

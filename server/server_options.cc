@@ -12,8 +12,9 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
-#include "runtime/host_memory.h"
-#include "server/version.h"
+#include "runtime/resources/host_memory.h"
+#include "server/observability/metric_catalog.h"
+#include "server/observability/version.h"
 
 namespace seqserve {
 namespace {
@@ -256,7 +257,9 @@ std::string DefaultOf(const Flag& flag) {
 }
 
 std::string Usage() {
-  std::string usage = "Usage: seqserve --model-repository=DIR [flags]\n\nFlags (--help=markdown: as a table):\n";
+  std::string usage =
+      "Usage: seqserve --model-repository=DIR [flags]\n\nFlags (--help=markdown: as a table; --help=metrics: the "
+      "metrics exported):\n";
   for (const Flag& f : Flags()) {
     const std::string shown = absl::StrReplaceAll(DefaultOf(f), {{"`", ""}});
     absl::StrAppend(&usage, "  --", f.name, "\n      ", f.help,
@@ -276,6 +279,7 @@ absl::StatusOr<ServerOptions> ParseServerOptions(int argc, char** argv) {
     absl::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h") return absl::CancelledError(Usage());
     if (arg == "--help=markdown") return absl::CancelledError(FlagsMarkdown());
+    if (arg == "--help=metrics") return absl::CancelledError(MetricsMarkdown());
     if (arg == "--version") return absl::CancelledError(absl::StrCat("seqserve ", kSeqserveVersion));
     if (!absl::ConsumePrefix(&arg, "--")) {
       return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", arg, "'\n", Usage()));

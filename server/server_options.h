@@ -12,8 +12,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "runtime/model_control.h"
-#include "server/http_server.h"
+#include "runtime/repository/model_control.h"
+#include "server/http/http_server.h"
 
 namespace seqserve {
 
@@ -28,13 +28,13 @@ struct ServerOptions {
   int metrics_port = 8002;
   // Address of the metrics port. Empty (default): the same as grpc_address.
   std::string metrics_address;
-  // KServe v2 REST port (server/kserve_rest.h); 0 picks a free one, -1 = no REST. Default 8000,
+  // KServe v2 REST port (server/api/kserve_rest.h); 0 picks a free one, -1 = no REST. Default 8000,
   // like Triton's.
   int http_port = 8000;
   // Address of the REST port. Empty (default): the same as grpc_address.
   std::string http_address;
   // Limits of the HTTP ports (REST and metrics): threads, connections, idle and body timeouts,
-  // header bytes (server/http_server.h says each default). The body limit is max_message_bytes;
+  // header bytes (server/http/http_server.h says each default). The body limit is max_message_bytes;
   // address, port and TLS come from the fields above.
   HttpServerOptions http;
   // If set, written once the server listens: "grpc_port=N\nmetrics_port=M\nhttp_port=H\n"
@@ -42,11 +42,11 @@ struct ServerOptions {
   std::string port_file;
   // Largest gRPC message accepted or sent, and largest REST request body. Default -1
   // (--max-message-bytes=auto): half the request memory, within [4 MiB, 256 MiB]
-  // (Note [budget from the pod] in runtime/host_memory.h: 31 MiB in a 1000 MiB pod, 256 MiB on
+  // (Note [budget from the pod] in runtime/resources/host_memory.h: 31 MiB in a 1000 MiB pod, 256 MiB on
   // a machine of 8 GiB or more without a limit). ResolveMemoryDefaults sets it.
   int64_t max_message_bytes = -1;
   // Most bytes requests in flight may hold at once: bodies and messages, their decoded tensors,
-  // requests waiting in queues (Note [request bytes] in server/request_memory.h); a request that
+  // requests waiting in queues (Note [request bytes] in server/admission/request_memory.h); a request that
   // does not fit is refused RESOURCE_EXHAUSTED / 429. Default -1 (auto): a sixteenth of the
   // cgroup memory limit, of RAM without one. 0 = unlimited. ResolveMemoryDefaults sets it.
   int64_t request_memory_bytes = -1;
@@ -67,7 +67,7 @@ struct ServerOptions {
   // Ready only when every model asked for has a ready version (Triton's --strict-readiness):
   // every model of the repository, or in explicit mode those loaded and not unloaded. Default true.
   bool strict_readiness = true;
-  // How the set of loaded models may change at run time (runtime/model_control.h). Default kNone.
+  // How the set of loaded models may change at run time (runtime/repository/model_control.h). Default kNone.
   ModelControlMode model_control = ModelControlMode::kNone;
   // Explicit mode: the models to load at start (--load-model, repeatable; "*" = all). Default none.
   std::vector<std::string> load_models;
@@ -75,7 +75,7 @@ struct ServerOptions {
   // to two intervals after its files stop changing). Default 15 s, as Triton's.
   absl::Duration repository_poll = absl::Seconds(15);
   // Nice value (0..19) of the threads that load a model version beside serving traffic (after
-  // start-up); 0 = full priority. Default 10 (Note [background load] in runtime/model_executor.h).
+  // start-up); 0 = full priority. Default 10 (Note [background load] in runtime/execution/model_executor.h).
   int background_load_nice = 10;
   // Longest a SIGTERM drain waits for accepted requests before exiting. Default 25 s: below
   // Kubernetes' default 30 s grace period.
@@ -88,9 +88,9 @@ struct ServerOptions {
   // libtorch's default allocator. Both can be measured side by side.
   bool cpu_pool = true;
   // Most bytes the CPU pool may hold. Default -1 (--memory-budget-bytes=auto): from the process's cgroup memory limit
-  // (the pod's), Note [budget from the pod] in runtime/host_memory.h; unlimited when there is none. 0 = unlimited.
-  // Batches are formed to fit it (runtime/memory_gate.h); a batch that does not fit after all is split and retried; a
-  // single row that cannot fit fails RESOURCE_EXHAUSTED.
+  // (the pod's), Note [budget from the pod] in runtime/resources/host_memory.h; unlimited when there is none. 0 =
+  // unlimited. Batches are formed to fit it (runtime/resources/memory_gate.h); a batch that does not fit after all is
+  // split and retried; a single row that cannot fit fails RESOURCE_EXHAUSTED.
   int64_t memory_budget_bytes = -1;
   // Whether the CPU pool gives back free pages rather than raise its footprint past its previous
   // peak (CachingAllocatorOptions::decommit_free_pages). Default true.

@@ -20,10 +20,10 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "benchmarks/common/encoder_workload.h"
-#include "runtime/model_config.h"
-#include "runtime/model_executor.h"
-#include "runtime/request_validator.h"
-#include "runtime/torch_model.h"
+#include "runtime/config/model_config.h"
+#include "runtime/execution/model_executor.h"
+#include "runtime/execution/request_validator.h"
+#include "runtime/torch/torch_model.h"
 
 namespace seqserve {
 namespace {

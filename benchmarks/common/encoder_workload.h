@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "runtime/inference_request.h"
+#include "runtime/execution/inference_request.h"
 
 namespace seqserve::bench {
 

@@ -103,7 +103,7 @@ run_bench() {
 dtypes=(fp32 fp16 bf16)
 if [ "$dry_run" -eq 1 ]; then
   # On CPU the server refuses a reduced precision the CPU has no instructions for
-  # (runtime/precision.h): the dry run takes only what this CPU runs natively.
+  # (runtime/base/precision.h): the dry run takes only what this CPU runs natively.
   flags="$(grep -m1 '^flags' /proc/cpuinfo || true)"
   dtypes=(fp32)
   if [[ " $flags " == *" avx512_fp16 "* || " $flags " == *" amx_fp16 "* ]]; then dtypes+=(fp16); fi

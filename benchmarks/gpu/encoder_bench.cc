@@ -46,10 +46,10 @@
 #include "memory/caching_allocator.h"
 #include "memory/torch_cpu_allocator.h"
 #include "memory/torch_cuda_allocator.h"
-#include "runtime/model_config.h"
-#include "runtime/model_executor.h"
-#include "runtime/request_validator.h"
-#include "runtime/torch_model.h"
+#include "runtime/config/model_config.h"
+#include "runtime/execution/model_executor.h"
+#include "runtime/execution/request_validator.h"
+#include "runtime/torch/torch_model.h"
 
 namespace seqserve {
 namespace {

@@ -5,7 +5,7 @@ Each layout is a copy of the demo repository's `minilm` (TorchScript) whose conf
 `instance { count: C intra_op_threads: T }`; all copies are served by one server and measured
 alternately, round by round, with Triton's perf_analyzer at saturation (closed loop,
 --concurrency clients, real sentences tokenized by the checkpoint's tokenizer). The measurement
-behind Note [cores from the pod] in runtime/cpu_budget.h.
+behind Note [cores from the pod] in runtime/resources/host_cpu.h.
 
   .venv/bin/python benchmarks/real_models/instance_layouts.py [--layouts 1x1,1x2,2x1,2x2] [--rounds 3]
 """

@@ -93,9 +93,12 @@ def pack(args):
             ranges.append(("token_type_ids", loaded.type_vocab_size))
         header = _config_header(args, source, loaded, model_file, output_width, shapes, worst, len(refs), cpu_isa,
                                 accuracy, output_tolerance)
-        stage.write("config.pbtxt", repository.render_config(
-            args.name, args.format, ranges, loaded.pad_token_id, output_name, output_width, max_batch, max_length,
-            args.threads or (1 if args.format == "pt2" else None), header, precision_name, output_tolerance))
+        spec = repository.ConfigSpec(
+            name=args.name, fmt=args.format, inputs=ranges, pad_token_id=loaded.pad_token_id,
+            output_name=output_name, output_width=output_width, max_batch=max_batch, max_length=max_length,
+            threads=args.threads or (1 if args.format == "pt2" else None), precision=precision_name,
+            output_tolerance=output_tolerance)
+        stage.write("config.pbtxt", repository.render_config(spec, header))
         stage.commit()
     size = os.path.getsize(os.path.join(target.version_dir, model_file))
     progress(f"packed {target.model_dir}: config.pbtxt, {args.version}/{model_file} ({size / 1e6:.1f} MB), "

@@ -33,7 +33,7 @@ CHECK_TOLERANCES = {"fp32": (1e-4, 0.0), "bf16": (1e-2, 1e-2), "fp16": (1e-2, 1e
 # references (eager at pack time) and the model re-run by libtorch at load, perhaps on another
 # CPU. None: the server's default (atol 1e-4, rtol 1e-3 for FP32). int8_dynamic: measured.
 REFERENCE_TOLERANCES = {"fp32": None, "bf16": (2e-2, 2e-2), "fp16": (2e-2, 2e-2)}
-DEFAULT_FP32_TOLERANCE = (1e-4, 1e-3)  # runtime/tolerance.h
+DEFAULT_FP32_TOLERANCE = (1e-4, 1e-3)  # runtime/base/tolerance.h
 INT8_MARGIN, INT8_MIN_ATOL, INT8_RTOL = 10.0, 1e-3, 1e-3
 # CPU units that compute the type natively; without them PyTorch converts (much slower).
 NATIVE_CPU_FLAGS = {"bf16": ("avx512_bf16", "amx_bf16"), "fp16": ("avx512_fp16", "amx_fp16")}

@@ -18,6 +18,8 @@ import re
 import shutil
 import signal
 import tempfile
+from dataclasses import dataclass
+from typing import Optional, Tuple
 
 from seqpack.errors import PackError, UsageError
 from seqpack.progress import progress
@@ -99,37 +101,66 @@ def sha256_of(path):
     return h.hexdigest()
 
 
-def _pbtxt_tensor(kind, name, dtype, dims, extra=""):
-    dims_text = ", ".join(str(d) for d in dims)
-    width = 22 - len(kind)  # data_type lines up across input and output lines
-    return f"{kind} {{ name: {json.dumps(name):<{width}} data_type: {dtype:<5} dims: [{dims_text}]{extra} }}"
+@dataclass(frozen=True)
+class ConfigSpec:
+    """What config.pbtxt says of a packed model (fields of proto/seqserve/v1/model_config.proto)."""
+    name: str
+    fmt: str                  # "torchscript" or "pt2"
+    inputs: list              # [(input name, end of its valid range)] in the order forward() takes them
+    pad_token_id: int         # input_ids' pad_value (other inputs pad with 0)
+    output_name: str
+    output_width: int
+    max_batch: int
+    max_length: int
+    threads: Optional[int] = None           # intra-op threads per instance; None: the server decides
+    precision: str = "FP32"                 # OptimizationConfig.Precision's name; FP32 writes none
+    output_tolerance: Optional[Tuple[float, float]] = None  # (atol, rtol); None: the server's default
 
 
-def render_config(name, fmt, input_ranges, pad_token_id, output_name, output_width, max_batch, max_length,
-                  threads, header, precision="FP32", output_tolerance=None):
-    """config.pbtxt text. `input_ranges`: [(input name, end of its valid range)] in forward order;
-    `precision`: OptimizationConfig.Precision's name (FP32 writes no optimization block);
-    `output_tolerance`: (atol, rtol) of the output's reference_tolerance, None for the default."""
+def render_config(spec, header):
+    """config.pbtxt: the `header` lines as comments, then `spec` as a seqserve.v1.ModelConfig in
+    protobuf text format, each top-level block on one line."""
+    from google.protobuf import text_format
+    from seqpack.config_proto import model_config
+    config = model_config()
+    config.name = spec.name
+    config.platform = PLATFORMS[spec.fmt]
+    config.default_model_filename = MODEL_FILES[spec.fmt]
+    config.max_batch_size = spec.max_batch
+    for input_name, end in spec.inputs:
+        tensor = config.input.add(name=input_name, data_type="INT64", dims=[-1])
+        tensor.pad_value = spec.pad_token_id if input_name == "input_ids" else 0
+        tensor.valid_range.end = end
+    output = config.output.add(name=spec.output_name, data_type="FP32", dims=[spec.output_width])
+    if spec.output_tolerance is not None:
+        output.reference_tolerance.atol, output.reference_tolerance.rtol = spec.output_tolerance
+    config.sequence.axis = 0
+    config.sequence.max_length = spec.max_length
+    config.batching.mode = "LENGTH_BUCKETED"
+    config.instance.device = "CPU"
+    if spec.threads:  # without it the server picks instances x threads from its cores
+        config.instance.intra_op_threads = spec.threads
+    if spec.precision != "FP32":
+        config.optimization.precision = spec.precision
     lines = [f"# {line}" if line else "#" for line in header]
-    lines += [f"name: {json.dumps(name)}",
-              f"platform: {json.dumps(PLATFORMS[fmt])}",
-              f"default_model_filename: {json.dumps(MODEL_FILES[fmt])}",
-              f"max_batch_size: {max_batch}"]
-    for input_name, end in input_ranges:
-        pad = pad_token_id if input_name == "input_ids" else 0
-        lines.append(_pbtxt_tensor("input", input_name, "INT64", [-1],
-                                   f" pad_value: {pad} valid_range {{ begin: 0 end: {end} }}"))
-    tolerance = ""
-    if output_tolerance is not None:
-        tolerance = f" reference_tolerance {{ atol: {output_tolerance[0]!r} rtol: {output_tolerance[1]!r} }}"
-    lines.append(_pbtxt_tensor("output", output_name, "FP32", [output_width], tolerance))
-    lines += [f"sequence {{ axis: 0 max_length: {max_length} }}",
-              "batching { mode: LENGTH_BUCKETED }",
-              # Without --threads the server picks instances x threads from its cores.
-              f"instance {{ intra_op_threads: {threads} device: CPU }}" if threads else "instance { device: CPU }"]
-    if precision != "FP32":
-        lines.append(f"optimization {{ precision: {precision} }}")
+    first = ("name", "platform", "default_model_filename")  # what the model is, then how it is served
+    for field, value in sorted(config.ListFields(), key=lambda f: (first.index(f[0].name) if f[0].name in first else len(first), f[0].number)):
+        values = value if field.label == field.LABEL_REPEATED else [value]
+        for one in values:
+            if field.message_type is None:
+                lines.append(f"{field.name}: {_scalar_text(field, one)}")
+            else:
+                lines.append(f"{field.name} {{ {text_format.MessageToString(one, as_one_line=True)} }}")
     return "\n".join(lines) + "\n"
+
+
+def _scalar_text(field, value):
+    from google.protobuf import text_encoding
+    if field.enum_type is not None:
+        return field.enum_type.values_by_number[value].name
+    if field.type == field.TYPE_STRING:
+        return '"' + text_encoding.CEscape(value, as_utf8=True) + '"'
+    return str(value)
 
 
 def _is_scalar(v):

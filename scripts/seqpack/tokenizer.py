@@ -2,7 +2,7 @@
 family in the manifest, and reference texts (non-ASCII ones and a pair among them) with the ids
 Hugging Face `tokenizers` gives them, truncated to the model's max length. The server tokenizes
 the references again at every load and refuses the version if one id differs
-(runtime/tokenizer_check.h).
+(runtime/repository/tokenizer_check.h).
 
 At packing the same references also go through seqserve's own tokenizer (seqserve-tokenize, the
 C++ code the server runs): a tokenizer.json with a component seqserve does not implement is

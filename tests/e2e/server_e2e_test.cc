@@ -17,9 +17,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "inference/grpc_service.grpc.pb.h"
-#include "runtime/model_config.h"
+#include "runtime/config/model_config.h"
 #include "seqserve/v1/predict.grpc.pb.h"
-#include "server/tensor_codec.h"
+#include "server/api/tensor_codec.h"
 #include "tests/e2e/server_process.h"
 #include "tests/testing/reference.h"
 

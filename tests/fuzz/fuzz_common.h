@@ -18,9 +18,9 @@
 #include "fuzz_demo_configs.h"  // generated from models/*/config.pbtxt
 #include "google/protobuf/repeated_field.h"
 #include "google/protobuf/stubs/logging.h"
-#include "runtime/batch.h"
-#include "runtime/model_config.h"
-#include "runtime/request_validator.h"
+#include "runtime/config/model_config.h"
+#include "runtime/execution/batch.h"
+#include "runtime/execution/request_validator.h"
 
 namespace seqserve_fuzz {
 

@@ -1,4 +1,4 @@
-// libFuzzer target: runtime/data_type.h. Input: 8 bytes of a double (little-endian; zero-filled
+// libFuzzer target: runtime/base/data_type.h. Input: 8 bytes of a double (little-endian; zero-filled
 // when shorter) followed by a type name. Checks DataTypeFromName / DataTypeName round trips, and
 // EncodeScalar of the double for every type: its size, and for FP16 and BF16 that the result is
 // the nearest representable value to (float)value, ties to even (an exact oracle); integer types
@@ -11,7 +11,7 @@
 #include <string>
 
 #include "fuzz_common.h"
-#include "runtime/data_type.h"
+#include "runtime/base/data_type.h"
 
 namespace {
 

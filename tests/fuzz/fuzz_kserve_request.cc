@@ -12,7 +12,7 @@
 #include <limits>
 
 #include "fuzz_common.h"
-#include "server/kserve_codec.h"
+#include "server/api/kserve_codec.h"
 
 namespace {
 

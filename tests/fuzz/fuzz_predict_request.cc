@@ -13,7 +13,7 @@
 #include <limits>
 
 #include "fuzz_common.h"
-#include "server/tensor_codec.h"
+#include "server/api/tensor_codec.h"
 
 namespace {
 

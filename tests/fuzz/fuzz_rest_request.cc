@@ -12,7 +12,7 @@
 #include <rapidjson/document.h>
 
 #include "fuzz_common.h"
-#include "server/kserve_json.h"
+#include "server/api/kserve_json.h"
 
 namespace {
 

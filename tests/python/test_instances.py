@@ -1,5 +1,5 @@
 """Instances from the pod's cores, and one copy of the weights for all of them, on the real
-all-MiniLM-L6-v2 of the demo repository (runtime/host_cpu.h, runtime/torch_model.h)."""
+all-MiniLM-L6-v2 of the demo repository (runtime/resources/host_cpu.h, runtime/torch/torch_model.h)."""
 import os
 import re
 import shutil

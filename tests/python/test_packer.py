@@ -17,6 +17,8 @@ import sys
 import zipfile
 
 import pytest
+from google.protobuf import json_format, text_format
+from seqpack import config_proto
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PACKER = os.path.join(ROOT, "scripts", "seqserve-pack")
@@ -296,18 +298,15 @@ def test_interrupt_leaves_no_trace(checkpoints, repo, monkeypatch, capsys):
 # Packing
 
 
-def _proto_messages(tmp_path):
-    """(ModelManifest, ModelConfig) classes built from proto/ with protoc; None without protoc."""
-    protoc = shutil.which("protoc")
-    if protoc is None or importlib.util.find_spec("google.protobuf") is None:
-        return None
-    out = tmp_path / "descriptors.pb"
-    subprocess.run([protoc, "-I", os.path.join(ROOT, "proto"), "--include_imports", f"--descriptor_set_out={out}",
-                    "seqserve/v1/model_manifest.proto", "seqserve/v1/model_config.proto"], check=True)
-    from google.protobuf import descriptor_pb2, message_factory
-    files = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes()).file
-    messages = message_factory.GetMessages(files)
-    return messages["seqserve.v1.ModelManifest"], messages["seqserve.v1.ModelConfig"]
+INT64 = config_proto.messages()["seqserve.v1.TensorConfig"].DESCRIPTOR.fields_by_name[
+    "data_type"].enum_type.values_by_name["INT64"].number
+FP32 = config_proto.messages()["seqserve.v1.TensorConfig"].DESCRIPTOR.fields_by_name[
+    "data_type"].enum_type.values_by_name["FP32"].number
+
+
+def enum_name(message, field):
+    """The name of an enum field's value, as config.pbtxt spells it."""
+    return message.DESCRIPTOR.fields_by_name[field].enum_type.values_by_number[getattr(message, field)].name
 
 
 def _check_manifest_shapes(manifest, input_names, output_name, width, max_batch, max_length):
@@ -356,16 +355,16 @@ def test_pack_sentence_transformers_bert(checkpoints, tmp_path):
     body = [l for l in config.splitlines() if not l.startswith("#")]
     assert body[:4] == ['name: "tiny"', 'platform: "pytorch_libtorch"', 'default_model_filename: "model.pt"',
                         "max_batch_size: 4"]
-    inputs = [l for l in body if l.startswith("input ")]
-    assert [re.search(r'name: "(\w+)"', l).group(1) for l in inputs] == ["input_ids", "attention_mask",
-                                                                          "token_type_ids"]
-    assert "pad_value: 0 valid_range { begin: 0 end: 30522 }" in inputs[0]
-    assert "valid_range { begin: 0 end: 2 }" in inputs[1] and "valid_range { begin: 0 end: 2 }" in inputs[2]
-    assert all("data_type: INT64 dims: [-1]" in l for l in inputs)
-    assert re.search(r'^output \{ name: "embedding" +data_type: FP32 +dims: \[64\] \}$', config, re.M)
-    for line in ("sequence { axis: 0 max_length: 32 }", "batching { mode: LENGTH_BUCKETED }",
-                 "instance { device: CPU }"):
-        assert line in body
+    parsed = text_format.Parse(config, config_proto.model_config())  # the schema the server parses
+    assert [(t.name, t.data_type, list(t.dims), t.pad_value, t.valid_range.begin, t.valid_range.end)
+            for t in parsed.input] == [("input_ids", INT64, [-1], 0, 0, 30522), ("attention_mask", INT64, [-1], 0, 0, 2),
+                                       ("token_type_ids", INT64, [-1], 0, 0, 2)]
+    assert [(t.name, t.data_type, list(t.dims), t.HasField("reference_tolerance")) for t in parsed.output] == [
+        ("embedding", FP32, [64], False)]
+    assert (parsed.sequence.axis, parsed.sequence.max_length) == (0, 32)
+    assert enum_name(parsed.batching, "mode") == "LENGTH_BUCKETED"
+    assert enum_name(parsed.instance, "device") == "CPU" and parsed.instance.intra_op_threads == 0
+    assert not parsed.HasField("optimization")
 
     text = (repo / "tiny" / "1" / "seqserve-model.json").read_text()
     assert len(text) < 1_000_000
@@ -393,14 +392,9 @@ def test_pack_sentence_transformers_bert(checkpoints, tmp_path):
     else:
         assert "pseudo-random" in refs[0]["text"]
 
-    messages = _proto_messages(tmp_path)
-    if messages is not None:  # field names exactly as the schemas spell them
-        from google.protobuf import json_format, text_format
-        manifest_message, config_message = messages
-        parsed = json_format.Parse(text, manifest_message())
-        assert parsed.references[0].outputs[0].float_data[0] == refs[0]["outputs"][0]["float_data"][0]
-        if "platform" in config_message.DESCRIPTOR.fields_by_name:
-            assert text_format.Parse(config, config_message()).sequence.max_length == 32
+    # field names exactly as the schema spells them
+    parsed_manifest = json_format.Parse(text, config_proto.model_manifest())
+    assert parsed_manifest.references[0].outputs[0].float_data[0] == refs[0]["outputs"][0]["float_data"][0]
 
     # The saved TorchScript against eager transformers + CLS + L2 on a padded batch, and against the
     # manifest's references (what the server checks at load).
@@ -468,7 +462,7 @@ def minilm(request):
 def _config_tolerance(config, output_name):
     line = re.search(rf'^output \{{ name: "{output_name}".*$', config, re.M).group(0)
     found = re.search(r"reference_tolerance \{ atol: ([0-9.e+-]+) rtol: ([0-9.e+-]+) \}", line)
-    return (float(found.group(1)), float(found.group(2))) if found else (1e-4, 1e-3)  # runtime/tolerance.h
+    return (float(found.group(1)), float(found.group(2))) if found else (1e-4, 1e-3)  # runtime/base/tolerance.h
 
 
 def _check_references_reproduce(module, refs, tolerance):
@@ -509,15 +503,10 @@ def test_pack_minilm_bf16(minilm, tmp_path):
     assert options["accuracy_vs_fp32_min_cosine"] in r.stderr
     refs = _check_manifest_shapes(manifest, ["input_ids", "attention_mask", "token_type_ids"], "embedding", 384, 8, 64)
 
-    messages = _proto_messages(tmp_path)
-    if messages is not None:
-        from google.protobuf import json_format, text_format
-        manifest_message, config_message = messages
-        assert json_format.Parse(text, manifest_message()).precision == "BF16"
-        parsed = text_format.Parse(config, config_message())
-        assert config_message.DESCRIPTOR.fields_by_name["optimization"].message_type.enum_types_by_name[
-            "Precision"].values_by_number[parsed.optimization.precision].name == "BF16"
-        assert parsed.output[0].reference_tolerance.atol == pytest.approx(0.02)
+    assert json_format.Parse(text, config_proto.model_manifest()).precision == "BF16"
+    parsed = text_format.Parse(config, config_proto.model_config())
+    assert enum_name(parsed.optimization, "precision") == "BF16"
+    assert parsed.output[0].reference_tolerance.atol == pytest.approx(0.02)
 
     # Traced from the bf16 model: bf16 weights, and the attention mask filled with bf16's minimum
     # (transformers takes it from the model's dtype at trace time); outputs float32, matching the

@@ -1,6 +1,6 @@
 """optimization { precision } served end to end: all-MiniLM-L6-v2 packed in BF16 and INT8_DYNAMIC
 by scripts/seqserve-pack, next to the demo repository's FP32 pack, on the real binary
-(runtime/precision.h, runtime/torch_model.h)."""
+(runtime/base/precision.h, runtime/torch/torch_model.h)."""
 import os
 import re
 import shutil

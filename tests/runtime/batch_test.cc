@@ -1,4 +1,4 @@
-#include "runtime/batch.h"
+#include "runtime/execution/batch.h"
 
 #include <cstring>
 

@@ -1,4 +1,4 @@
-#include "runtime/batcher.h"
+#include "runtime/execution/batcher.h"
 
 #include <chrono>
 #include <future>
@@ -182,7 +182,7 @@ TEST(DynamicBatcherTest, FullQueueRejectsAndKeepsTheRequestWithTheCaller) {
   EXPECT_TRUE(b.Enqueue(extra).ok());
 }
 
-// Time is a FakeClock's (runtime/clock.h): moved forward, never slept.
+// Time is a FakeClock's (runtime/base/clock.h): moved forward, never slept.
 TEST(DynamicBatcherTest, ExpiredAndCancelledRequestsNeverReachABatch) {
   FakeClock clock;
   BatcherOptions o = Options();

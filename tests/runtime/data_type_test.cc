@@ -1,4 +1,4 @@
-#include "runtime/data_type.h"
+#include "runtime/base/data_type.h"
 
 #include <cmath>
 #include <cstdint>

@@ -1,12 +1,12 @@
 // Histogram and WindowedMean: the two aggregates behind the latency, batch and queue metrics.
-#include "runtime/histogram.h"
+#include "runtime/base/histogram.h"
 
 #include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
 
-#include "runtime/windowed_mean.h"
+#include "runtime/base/windowed_mean.h"
 
 namespace seqserve {
 namespace {

@@ -1,5 +1,5 @@
-#include "runtime/host_cpu.h"
-#include "runtime/host_memory.h"
+#include "runtime/resources/host_cpu.h"
+#include "runtime/resources/host_memory.h"
 
 #include <unistd.h>
 
@@ -9,7 +9,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "runtime/precision.h"
+#include "runtime/base/precision.h"
 
 namespace seqserve {
 namespace {

@@ -6,8 +6,8 @@
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
-#include "runtime/memory_cost_model.h"
-#include "runtime/memory_gate.h"
+#include "runtime/resources/memory_cost_model.h"
+#include "runtime/resources/memory_gate.h"
 
 namespace seqserve {
 namespace {

@@ -1,4 +1,4 @@
-#include "runtime/model_config.h"
+#include "runtime/config/model_config.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "runtime/model_error.h"
+#include "runtime/base/model_error.h"
 
 #include <string>
 

@@ -1,4 +1,4 @@
-#include "runtime/model_executor.h"
+#include "runtime/execution/model_executor.h"
 
 #include <atomic>
 #include <cstring>

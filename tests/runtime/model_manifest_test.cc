@@ -1,4 +1,4 @@
-#include "runtime/model_manifest.h"
+#include "runtime/config/model_manifest.h"
 
 #include <unistd.h>
 
@@ -11,8 +11,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
-#include "runtime/model_config.h"
-#include "runtime/model_repository.h"
+#include "runtime/config/model_config.h"
+#include "runtime/repository/model_repository.h"
 #include "tests/testing/fake_loader.h"
 
 namespace seqserve {

@@ -1,4 +1,4 @@
-#include "runtime/model_repository.h"
+#include "runtime/repository/model_repository.h"
 
 #include <unistd.h>
 

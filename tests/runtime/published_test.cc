@@ -1,4 +1,4 @@
-#include "runtime/published.h"
+#include "runtime/base/published.h"
 
 #include <atomic>
 #include <chrono>

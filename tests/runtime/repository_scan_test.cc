@@ -1,4 +1,4 @@
-#include "runtime/repository_scan.h"
+#include "runtime/repository/repository_scan.h"
 
 #include <map>
 #include <optional>

@@ -1,4 +1,4 @@
-#include "runtime/request_validator.h"
+#include "runtime/execution/request_validator.h"
 
 #include <cstring>
 

@@ -9,9 +9,9 @@
 
 #include "memory/cuda_backend.h"
 #include "memory/torch_cuda_allocator.h"
-#include "runtime/model_config.h"
-#include "runtime/request_validator.h"
-#include "runtime/torch_model.h"
+#include "runtime/config/model_config.h"
+#include "runtime/execution/request_validator.h"
+#include "runtime/torch/torch_model.h"
 #include "tests/testing/reference.h"
 
 namespace seqserve {

@@ -1,6 +1,6 @@
 // Runs the exported demo models through libtorch, as the server does, against the reference
 // values computed in Python by the same PyTorch version.
-#include "runtime/torch_model.h"
+#include "runtime/torch/torch_model.h"
 
 #include <fstream>
 #include <random>
@@ -8,9 +8,9 @@
 
 #include <gtest/gtest.h>
 
-#include "runtime/host_cpu.h"
-#include "runtime/model_config.h"
-#include "runtime/request_validator.h"
+#include "runtime/config/model_config.h"
+#include "runtime/execution/request_validator.h"
+#include "runtime/resources/host_cpu.h"
 #include "tests/testing/reference.h"
 
 namespace seqserve {

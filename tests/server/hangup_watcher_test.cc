@@ -1,6 +1,6 @@
-// HangupWatcher (server/hangup_watcher.h) on socket pairs: a peer that closes cancels the
+// HangupWatcher (server/http/hangup_watcher.h) on socket pairs: a peer that closes cancels the
 // watched request's flag; an ended watch never does; pipelined bytes are not a hang-up.
-#include "server/hangup_watcher.h"
+#include "server/http/hangup_watcher.h"
 
 #include <sys/socket.h>
 #include <unistd.h>

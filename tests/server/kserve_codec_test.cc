@@ -1,4 +1,4 @@
-#include "server/kserve_codec.h"
+#include "server/api/kserve_codec.h"
 
 #include <cstring>
 

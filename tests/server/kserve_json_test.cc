@@ -1,6 +1,6 @@
-// The REST body codec (server/kserve_json.h), the KServe JSON printer (server/proto_json.h)
+// The REST body codec (server/api/kserve_json.h), the KServe JSON printer (server/api/proto_json.h)
 // and the REST status mapping, without a server.
-#include "server/kserve_json.h"
+#include "server/api/kserve_json.h"
 
 #include <algorithm>
 #include <cstring>
@@ -11,9 +11,9 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
-#include "server/kserve_rest.h"
-#include "server/proto_json.h"
-#include "server/request_memory.h"
+#include "server/admission/request_memory.h"
+#include "server/api/kserve_rest.h"
+#include "server/api/proto_json.h"
 
 namespace seqserve {
 namespace {

@@ -1,4 +1,4 @@
-#include "server/kserve_request.h"
+#include "server/api/kserve_request.h"
 
 #include <gtest/gtest.h>
 
@@ -7,7 +7,7 @@
 namespace seqserve {
 namespace {
 
-// One meaning, one wording, for both transports (server/kserve_request.h).
+// One meaning, one wording, for both transports (server/api/kserve_request.h).
 TEST(KServeRequestTest, VersionDatatypeAndTimeoutMeanTheSameOnBothTransports) {
   EXPECT_EQ(ParseKServeVersion("").value(), 0);
   EXPECT_EQ(ParseKServeVersion("3").value(), 3);

@@ -1,4 +1,4 @@
-#include "server/kserve_stream.h"
+#include "server/api/kserve_stream.h"
 
 #include <memory>
 #include <string>
@@ -7,9 +7,9 @@
 #include <gtest/gtest.h>
 
 #include "absl/time/clock.h"
-#include "server/kserve_service.h"
-#include "server/readiness.h"
-#include "server/request_metrics.h"
+#include "server/api/kserve_service.h"
+#include "server/observability/request_metrics.h"
+#include "server/serving/readiness.h"
 #include "tests/testing/fake_repository.h"
 
 namespace seqserve {

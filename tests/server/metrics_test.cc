@@ -1,13 +1,21 @@
 // RequestMetrics and MetricsCollector: what the request path counts and what a scrape shows.
-#include "server/metrics_collector.h"
+#include "server/observability/metrics_collector.h"
 
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
-#include "server/request_metrics.h"
-#include "server/request_path.h"
+#include "absl/strings/str_join.h"
+#include "memory/host_backend.h"
+#include "server/admission/memory_metrics.h"
+#include "server/admission/pod_memory.h"
+#include "server/admission/request_memory.h"
+#include "server/observability/metric_catalog.h"
+#include "server/observability/request_metrics.h"
+#include "server/serving/request_path.h"
 #include "tests/testing/fake_repository.h"
 
 namespace seqserve {
@@ -91,6 +99,59 @@ TEST(MetricsCollectorTest, AScrapeShowsTheTrafficTheModelAndTheBuild) {
   EXPECT_TRUE(has(R"(seqserve_build_info{version="9.9.9",torch_version="2.11.0",device="cpu"} 1)")) << text;
   EXPECT_TRUE(has("seqserve_test_provided 42")) << text;
   EXPECT_NE(text.find(R"(seqserve_batches_total{model="echo",version="1"})"), std::string::npos) << text;
+}
+
+// Note [metrics declared once]: every family a scrape can hold — the collector's, the pools',
+// the request memory's and the pod's — is one of AllMetrics(), with that spec's type and help,
+// and every series carries exactly the spec's labels, in order; no spec is exported twice.
+TEST(MetricCatalogTest, EveryExportedFamilyIsDeclaredWithItsTypeHelpAndLabels) {
+  std::map<std::string, const MetricSpec*> declared;
+  for (const MetricSpec* spec : AllMetrics()) {
+    EXPECT_TRUE(declared.emplace(spec->name, spec).second) << spec->name << " is declared twice";
+  }
+
+  FakeRepository fake;
+  ServingState state;
+  RequestMetrics metrics(fake.repository().ModelNames());
+  RequestPath path(fake.repository(), state, metrics);
+  std::atomic<bool> done{false};
+  path.Start(
+      CallInfo{Api::kPredict, "echo"}, FakeRepository::EchoRequest(/*rows=*/2),
+      [](InferenceResponse&) { return absl::OkStatus(); }, [&done](absl::Status) { done = true; });
+  for (int k = 0; k < 1000 && !done; ++k) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_TRUE(done);
+
+  memory::HostBackend backend;
+  std::unique_ptr<memory::CachingAllocator> pool = std::move(*memory::CachingAllocator::Create(&backend));
+  MemoryGate gate;
+  PodMemory pod(/*budget_flag=*/-1, 1 << 20, pool.get(), &gate, MemoryLimit{1 << 30, "test"}, [] { return 0; });
+  RequestMemory request_memory(1 << 20);
+  std::atomic<int64_t> hangups{0};
+  MetricsCollector collector(fake.repository(), metrics, BuildInfo{"9.9.9", "2.11.0", "cpu"});
+  collector.AddProvider(MemoryPoolMetrics({PoolSource{"cpu", pool.get(), [] { return uint64_t{1} << 30; }}}));
+  collector.AddProvider(RequestMemoryMetrics(request_memory, hangups));
+  collector.AddProvider(pod.Metrics());
+
+  std::set<std::string> exported;
+  for (const prometheus::MetricFamily& family : collector.Collect()) {
+    EXPECT_TRUE(exported.insert(family.name).second) << family.name << " is exported twice";
+    auto it = declared.find(family.name);
+    ASSERT_NE(it, declared.end()) << family.name << " is exported but not declared in metric_catalog.h";
+    EXPECT_EQ(family.type, it->second->type) << family.name;
+    EXPECT_EQ(family.help, it->second->help) << family.name;
+    for (const prometheus::ClientMetric& series : family.metric) {
+      std::vector<std::string> names;
+      for (const prometheus::ClientMetric::Label& label : series.label) names.push_back(label.name);
+      EXPECT_EQ(absl::StrJoin(names, ","), it->second->labels) << family.name;
+    }
+  }
+  // A scrape with traffic, a model, a pool and the pod shows every declared family but two that
+  // appear once observed: padded lengths (the echo model has no sequence axis) and the measured
+  // over predicted memory of batches (the fake runner allocates nothing).
+  const std::set<std::string> observed_only = {metric::kPaddedLength.name, metric::kMemoryActualOverPredicted.name};
+  for (const auto& [name, spec] : declared) {
+    EXPECT_TRUE(exported.count(name) || observed_only.count(name)) << name << " was not exported";
+  }
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "server/pod_memory.h"
+#include "server/admission/pod_memory.h"
 
 #include <memory>
 

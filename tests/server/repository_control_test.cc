@@ -1,4 +1,4 @@
-#include "server/repository_control.h"
+#include "server/serving/repository_control.h"
 
 #include <future>
 #include <thread>

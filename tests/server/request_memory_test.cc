@@ -1,6 +1,6 @@
-// RequestMemory (server/request_memory.h): charges within the budget are taken, the one that
+// RequestMemory (server/admission/request_memory.h): charges within the budget are taken, the one that
 // would pass it is refused with its bytes and the budget, and every charge comes back.
-#include "server/request_memory.h"
+#include "server/admission/request_memory.h"
 
 #include <atomic>
 #include <condition_variable>

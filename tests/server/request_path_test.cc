@@ -1,4 +1,4 @@
-#include "server/request_path.h"
+#include "server/serving/request_path.h"
 
 #include <atomic>
 #include <cstdint>

@@ -1,4 +1,4 @@
-// FakeClock: a Clock (runtime/clock.h) that stands still until a test moves it. Starts in the
+// FakeClock: a Clock (runtime/base/clock.h) that stands still until a test moves it. Starts in the
 // year 2100, far after the real clock, so that code reading the real clock where it should read
 // this one sees requests not yet due and deadlines not yet passed, and its test fails.
 // Thread-safe.
@@ -8,7 +8,7 @@
 #include <atomic>
 #include <cstdint>
 
-#include "runtime/clock.h"
+#include "runtime/base/clock.h"
 
 namespace seqserve {
 

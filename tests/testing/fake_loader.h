@@ -1,4 +1,4 @@
-// FakeLoader: a ModelLoader (runtime/model_loader.h) for unit tests, so the repository is tested
+// FakeLoader: a ModelLoader (runtime/repository/model_loader.h) for unit tests, so the repository is tested
 // without libtorch. Runners come from a function of (version, instance); the loader counts what
 // it was asked for. Thread-safe (the counters are atomic; `make` must be thread-safe itself).
 #ifndef SEQSERVE_TESTS_TESTING_FAKE_LOADER_H_
@@ -10,7 +10,7 @@
 #include <string>
 #include <utility>
 
-#include "runtime/model_loader.h"
+#include "runtime/repository/model_loader.h"
 
 namespace seqserve {
 

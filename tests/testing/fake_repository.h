@@ -21,8 +21,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "memory/mutex.h"
-#include "runtime/inference_request.h"
-#include "runtime/model_repository.h"
+#include "runtime/execution/inference_request.h"
+#include "runtime/repository/model_repository.h"
 #include "tests/testing/fake_loader.h"
 
 namespace seqserve {
