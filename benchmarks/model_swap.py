@@ -15,12 +15,10 @@ load, at their peak during the swap and after the old version unloaded, and the 
 
 Exit code 1 when a request failed or an answer did not match exactly one version."""
 import argparse
-import datetime
 import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,9 +30,11 @@ import tritonclient.grpc as grpcclient
 from prometheus_client.parser import text_string_to_metric_families
 from tritonclient.utils import InferenceServerException
 
+import machine_info
+from seqpack.repository import sha256_of  # the packer's, as the manifest wants it
+from seqserve_process import Server
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-from seqserve_process import Server  # noqa: E402
-from seqpack.repository import sha256_of  # noqa: E402  (the packer's, as the manifest wants it)
 
 MODELS = {  # --model: (folder in the build's repository, request pool size, max tokens per request)
     "encoder": ("encoder", 200, 512),
@@ -149,16 +149,9 @@ def percentile(values, q):
 
 
 def machine(binary):
-    commit = subprocess.run(["git", "-C", ROOT, "log", "-1", "--format=%h %s"], capture_output=True, text=True).stdout
-    built = datetime.datetime.fromtimestamp(os.path.getmtime(binary), datetime.timezone.utc)
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
-    flags = fields.get("Flags", "").split()
-    return {"cpu": fields.get("Model name", "?").strip(), "cores": os.cpu_count(),
-            "avx_flags": " ".join(f for f in flags if "avx" in f),
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
-            "loadavg_1min_at_end": round(os.getloadavg()[0], 2),
-            "binary": f"{binary}, built {built:%Y-%m-%d %H:%M:%S} UTC; checkout at {commit.strip()[:100]}"}
+    described = machine_info.describe(binary=binary)
+    described["loadavg_1min_at_end"] = round(os.getloadavg()[0], 2)
+    return described
 
 
 def version_states(client, model):

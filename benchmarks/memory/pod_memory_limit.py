@@ -48,10 +48,12 @@ import time
 
 import numpy as np
 
+from common.peer_server import PeerServer
+from machine_info import describe as machine, one_line
+from memory_cgroup import MemoryCgroup
+from seqserve_process import Server
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-from machine_info import describe as machine, one_line  # noqa: E402
-from memory_cgroup import MemoryCgroup  # noqa: E402
-from seqserve_process import Server, process_memory_bytes  # noqa: E402
 
 MODEL = "minilm"
 MIB = 1 << 20
@@ -71,48 +73,6 @@ def model_contract(model_dir):
 
 
 # ---------------------------------------------------------------------------------- servers
-class PeerServer:
-    """python_peer_server.py on 127.0.0.1 (ephemeral port from its --port-file), under `prefix`.
-    A process that exits while loading is kept (url None), so that its exit code is reported."""
-
-    def __init__(self, model_dir, prefix=()):
-        self.dir = tempfile.mkdtemp(prefix="peer_")
-        port_file = os.path.join(self.dir, "port")
-        self.log_path = os.path.join(self.dir, "peer.log")
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([*prefix, sys.executable, os.path.join(ROOT, "benchmarks", "real_models",
-                                      "python_peer_server.py"), "--model", model_dir, "--port-file", port_file],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        self.url = None
-        deadline = time.monotonic() + 120
-        while not os.path.exists(port_file):
-            if self.proc.poll() is not None:
-                return
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"peer did not listen in 120 s: {self.read_log()[-2000:]}")
-            time.sleep(0.05)
-        self.url = f"127.0.0.1:{open(port_file).read().split('=')[1].strip()}"
-
-    def read_log(self):
-        self.log.flush()
-        return open(self.log_path).read()
-
-    def memory_bytes(self, field="VmRSS"):
-        return process_memory_bytes(self.proc.pid, field)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                return self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                return None
-        return self.proc.returncode
-
-
 def kill_strays(marker):
     """Without a cgroup to empty: kills, by pid, processes whose command line names `marker`
     (our temporary repository), e.g. a seqserve that never wrote its port file."""

@@ -63,11 +63,11 @@ import time
 import numpy as np
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from memory_cgroup import MemoryCgroup  # noqa: E402
-from machine_info import describe as machine, one_line  # noqa: E402
-from pod_memory_limit import PeerServer, model_contract, wait_ready  # noqa: E402
-from seqserve_process import Server  # noqa: E402
+from common.peer_server import PeerServer
+from machine_info import describe as machine, one_line
+from memory.pod_memory_limit import model_contract, wait_ready
+from memory_cgroup import MemoryCgroup
+from seqserve_process import Server
 
 MODEL = "minilm"
 MB = 10 ** 6

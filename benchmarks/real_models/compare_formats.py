@@ -16,15 +16,13 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "tests", "python"))
-from loadgen import benchmark_arguments, perf  # noqa: E402
-from seqserve_process import Server  # noqa: E402
-from sentences import client_tokenizer, real_sentences  # noqa: E402
+from common.sentences import client_tokenizer, real_sentences  # benchmarks/ and scripts/ on .venv's path
+from loadgen import benchmark_arguments, perf
+from seqserve_process import Server
 
 MODELS = ["minilm", "minilm_pt2"]
 

@@ -39,13 +39,11 @@ Run it on an otherwise idle machine: every variant shares the cores with whateve
 import argparse
 import contextlib
 import csv
-import datetime
 import io
 import json
 import logging
 import math
 import os
-import platform
 import re
 import resource
 import shutil
@@ -59,9 +57,10 @@ import warnings
 import numpy as np
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "tests", "python"))
-from seqserve_process import Server  # noqa: E402
-from sentences import client_tokenizer, real_sentences  # noqa: E402
+import machine_info  # scripts/ and benchmarks/ are on .venv's path (Note [the tree on the path])
+from common.peer_server import PeerServer
+from common.sentences import client_tokenizer, real_sentences
+from seqserve_process import Server
 
 MODEL = "minilm"
 BATCH = 32
@@ -75,19 +74,8 @@ SERVERS = ("peer", "seqserve_fp32", "seqserve_bf16")
 
 # ---------------------------------------------------------------------------------- environment
 def machine():
-    """CPU model, the bf16/fp16 flags that decide reduced-precision speed, usable cores, date."""
-    info = open("/proc/cpuinfo").read()
-    model = next(iter(re.findall(r"^model name\s*:\s*(.*)$", info, re.M)), platform.processor())
-    flags = set(next(iter(re.findall(r"^flags\s*:\s*(.*)$", info, re.M)), "").split())
-    import torch
-    import transformers
-    quota = open("/sys/fs/cgroup/cpu.max").read().split() if os.path.exists("/sys/fs/cgroup/cpu.max") else []
-    return {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "cpu": model, "usable_cores": CORES,
-            "cgroup_cpu_quota": None if not quota or quota[0] == "max" else int(quota[0]) / int(quota[1]),
-            "flags": {f: f in flags for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile",
-                                              "avx512_fp16")},
-            "torch": torch.__version__, "transformers": transformers.__version__, "python": platform.python_version()}
+    """scripts/machine_info.py's description, with the versions of torch and transformers."""
+    return machine_info.describe(packages=("torch", "transformers"))
 
 
 # ---------------------------------------------------------------------------------- inputs
@@ -259,31 +247,6 @@ def in_process_throughput(runner, encodings):
 
 
 # ---------------------------------------------------------------------------------- servers
-class PeerServer:
-    """python_peer_server.py on 127.0.0.1, an ephemeral port read from its --port-file."""
-
-    def __init__(self, model_dir):
-        self.dir = tempfile.mkdtemp(prefix="peer_")
-        port_file = os.path.join(self.dir, "port")
-        self.log = open(os.path.join(self.dir, "peer.log"), "w")
-        self.proc = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "python_peer_server.py"),
-                                      "--model", model_dir, "--port-file", port_file],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while not os.path.exists(port_file):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("peer server did not start: " + open(self.log.name).read())
-            time.sleep(0.05)
-        self.url = f"127.0.0.1:{open(port_file).read().split('=')[1].strip()}"
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
 def start_servers(build, repos, servers):
     """Starts into `servers` (name -> server) the Python peer and seqserve per packed precision;
     one that does not start is reported and left out. The caller stops what is in `servers`."""

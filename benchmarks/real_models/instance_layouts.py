@@ -13,13 +13,11 @@ import os
 import re
 import shutil
 import statistics
-import sys
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "benchmarks", "real_models"))
-from compare_formats import sentence_inputs  # noqa: E402
-from loadgen import benchmark_arguments, perf  # noqa: E402
-from seqserve_process import Server  # noqa: E402
+from loadgen import benchmark_arguments, perf
+from real_models.compare_formats import sentence_inputs
+from seqserve_process import Server
 
 
 def layout_repository(build, layouts, out):

@@ -16,16 +16,13 @@ import json
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 
-import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare_servers import (MODEL, ROOT, TorchScriptRunner, benchmark_texts, cosine, embed, in_process_throughput,  # noqa: E402
+from real_models.compare_servers import (MODEL, ROOT, TorchScriptRunner, benchmark_texts, cosine, embed, in_process_throughput,  # noqa: E402
                              machine, pack, tokenize)
-from seqserve_process import Server  # noqa: E402
+from seqserve_process import Server
 
 PRECISIONS = ["fp32", "bf16", "fp16", "int8_dynamic"]
 

@@ -9,9 +9,7 @@ strings inside text ([CLS], <mask>), random code points from every plane (unassi
 and empty ones. `texts(n)` returns n of them; the first ones are the fixed edge cases.
 """
 import inspect
-import os
 import random
-import sys
 import unicodedata
 
 SEED = 20261207
@@ -41,8 +39,7 @@ _PUNCTUATION = list("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~") + ["—", "–", "…"
 
 
 def _prose():
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests", "python"))
-    from sentences import real_sentences  # tests/python/sentences.py
+    from common.sentences import real_sentences  # benchmarks/common, on .venv's path
     return real_sentences(3000)
 
 

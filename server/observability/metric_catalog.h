@@ -47,34 +47,30 @@ inline constexpr MetricSpec kRecentQueueWait{
     "Scaling signal: mean time requests waited in the queue over the last 30 s (0 when idle)."};
 inline constexpr MetricSpec kQueueDuration{"seqserve_queue_duration_seconds", Type::Histogram, "model,version",
                                            "Time from acceptance to the start of the request's batch."};
-inline constexpr MetricSpec kComputeDuration{"seqserve_compute_duration_seconds", Type::Histogram,
-                                             "model,version", "Compute time of the batch a request ran in."};
+inline constexpr MetricSpec kComputeDuration{"seqserve_compute_duration_seconds", Type::Histogram, "model,version",
+                                             "Compute time of the batch a request ran in."};
 inline constexpr MetricSpec kBatches{"seqserve_batches_total", Type::Counter, "model,version", "Batches executed."};
 inline constexpr MetricSpec kBatchRows{"seqserve_batch_rows", Type::Histogram, "model,version",
                                        "Rows per executed batch."};
 inline constexpr MetricSpec kPaddedLength{"seqserve_batch_padded_length_tokens", Type::Histogram, "model,version",
                                           "Sequence length each batch was padded to."};
-inline constexpr MetricSpec kTokens{
-    "seqserve_tokens_total", Type::Counter, "model,version,kind",
-    "Tokens computed: kind=\"real\" (request data) or \"padded\" (including padding)."};
-inline constexpr MetricSpec kPaddingEfficiency{
-    "seqserve_padding_efficiency_ratio", Type::Gauge, "model,version",
-    "Real tokens / padded tokens computed since start (1 = no padding)."};
+inline constexpr MetricSpec kTokens{"seqserve_tokens_total", Type::Counter, "model,version,kind",
+                                    "Tokens computed: kind=\"real\" (request data) or \"padded\" (including padding)."};
+inline constexpr MetricSpec kPaddingEfficiency{"seqserve_padding_efficiency_ratio", Type::Gauge, "model,version",
+                                               "Real tokens / padded tokens computed since start (1 = no padding)."};
 inline constexpr MetricSpec kRejections{
     "seqserve_rejections_total", Type::Counter, "model,reason",
     "Requests refused or dropped before compute, by reason: queue_full, deadline, cancelled, invalid, memory (one "
     "row predicted not to fit the budget), oom (did not fit in memory even alone when run)."};
-inline constexpr MetricSpec kChunkedRequests{
-    "seqserve_chunked_requests_total", Type::Counter, "model,version",
-    "Requests cut into row chunks because they exceed one batch's limits."};
+inline constexpr MetricSpec kChunkedRequests{"seqserve_chunked_requests_total", Type::Counter, "model,version",
+                                             "Requests cut into row chunks because they exceed one batch's limits."};
 inline constexpr MetricSpec kRowChunks{"seqserve_row_chunks_total", Type::Counter, "model,version",
                                        "Row chunks those requests were cut into."};
 inline constexpr MetricSpec kMemoryLimitedBatches{
     "seqserve_batches_memory_limited_total", Type::Counter, "model,version",
     "Batches that stopped growing because their predicted memory would not fit the pool's free budget."};
-inline constexpr MetricSpec kBatchMemoryWaits{
-    "seqserve_batch_memory_waits_total", Type::Counter, "model,version",
-    "Batches that waited for other batches to free memory before running."};
+inline constexpr MetricSpec kBatchMemoryWaits{"seqserve_batch_memory_waits_total", Type::Counter, "model,version",
+                                              "Batches that waited for other batches to free memory before running."};
 inline constexpr MetricSpec kMemoryActualOverPredicted{
     "seqserve_batch_memory_actual_over_predicted", Type::Histogram, "model,version",
     "Per batch: peak pool bytes measured / predicted by the model's memory cost model."};
@@ -104,9 +100,8 @@ inline constexpr MetricSpec kModelVersions{
 // The pod's memory and the request memory (server/admission/).
 inline constexpr MetricSpec kMemoryLimit{"seqserve_memory_limit_bytes", Type::Gauge, "",
                                          "The process's cgroup memory limit (the pod's); 0 when none was found."};
-inline constexpr MetricSpec kMemoryOutsidePool{
-    "seqserve_memory_outside_pool_bytes", Type::Gauge, "",
-    "Resident bytes outside the CPU pool when its budget was planned."};
+inline constexpr MetricSpec kMemoryOutsidePool{"seqserve_memory_outside_pool_bytes", Type::Gauge, "",
+                                               "Resident bytes outside the CPU pool when its budget was planned."};
 inline constexpr MetricSpec kMemoryMargin{"seqserve_memory_margin_bytes", Type::Gauge, "",
                                           "Safety margin kept between the pool's budget and the limit."};
 inline constexpr MetricSpec kBatchBudget{"seqserve_memory_batch_budget_bytes", Type::Gauge, "",
@@ -153,8 +148,8 @@ inline constexpr MetricSpec kPoolOverhead{"seqserve_memory_overhead_ratio", Type
                                           "Reserved / allocated bytes (0 when nothing is allocated)."};
 inline constexpr MetricSpec kPoolSegments{"seqserve_memory_segments", Type::Gauge, "pool",
                                           "Segments held from the backend."};
-inline constexpr MetricSpec kPoolBackendAllocations{"seqserve_memory_backend_allocations_total", Type::Counter,
-                                                    "pool", "Allocations the pool asked of its backend."};
+inline constexpr MetricSpec kPoolBackendAllocations{"seqserve_memory_backend_allocations_total", Type::Counter, "pool",
+                                                    "Allocations the pool asked of its backend."};
 inline constexpr MetricSpec kPoolBackendGrows{"seqserve_memory_backend_grows_total", Type::Counter, "pool",
                                               "Segments the pool grew in place (expandable segments)."};
 inline constexpr MetricSpec kPoolBackendFrees{"seqserve_memory_backend_frees_total", Type::Counter, "pool",
@@ -174,9 +169,8 @@ inline constexpr MetricSpec kPoolSegmentsAdopted{
 inline constexpr MetricSpec kPoolCapacity{
     "seqserve_memory_capacity_bytes", Type::Gauge, "pool",
     "Bytes headroom is measured against: the pool's budget, else the cgroup memory limit, else RAM."};
-inline constexpr MetricSpec kPoolHeadroom{
-    "seqserve_memory_headroom_ratio", Type::Gauge, "pool",
-    "Scaling signal: 1 - reserved / capacity (scale out before it nears 0)."};
+inline constexpr MetricSpec kPoolHeadroom{"seqserve_memory_headroom_ratio", Type::Gauge, "pool",
+                                          "Scaling signal: 1 - reserved / capacity (scale out before it nears 0)."};
 
 // The process.
 inline constexpr MetricSpec kCpuBudget{

@@ -11,7 +11,7 @@ import pytest
 import tritonclient.grpc as grpcclient
 
 from helpers import embed_through_server, metric
-from sentences import client_tokenizer, real_sentences
+from common.sentences import client_tokenizer, real_sentences  # benchmarks/common, on .venv's path
 
 
 def one_model_repository(request, tmp_path, model, instance=""):

@@ -10,7 +10,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -425,8 +424,9 @@ def test_force_replaces_a_version(checkpoints, repo):
     with open(stale, "rb") as f:
         assert f.read() != b"not really a model"
     config = open(os.path.join(repo, "other", "config.pbtxt")).read()
-    assert 'name: "other"' in config and "token_type_ids" not in config  # DistilBERT takes none
-    assert "sequence { axis: 0 max_length: 64 }" in config and "max_batch_size: 3" in config
+    parsed = text_format.Parse(config, config_proto.model_config())
+    assert parsed.name == "other" and [t.name for t in parsed.input] == ["input_ids", "attention_mask"]  # DistilBERT
+    assert parsed.sequence.max_length == 64 and parsed.max_batch_size == 3
     manifest = json.load(open(os.path.join(repo, "other", "1", "seqserve-model.json")))
     assert manifest["source"]["pooling"] == "mean" and manifest["source"]["normalize"] == "false"
     refs = _check_manifest_shapes(manifest, ["input_ids", "attention_mask"], "embedding", 32, 3, 64)
@@ -460,9 +460,10 @@ def minilm(request):
 
 
 def _config_tolerance(config, output_name):
-    line = re.search(rf'^output \{{ name: "{output_name}".*$', config, re.M).group(0)
-    found = re.search(r"reference_tolerance \{ atol: ([0-9.e+-]+) rtol: ([0-9.e+-]+) \}", line)
-    return (float(found.group(1)), float(found.group(2))) if found else (1e-4, 1e-3)  # runtime/base/tolerance.h
+    output = next(o for o in text_format.Parse(config, config_proto.model_config()).output if o.name == output_name)
+    if not output.HasField("reference_tolerance"):
+        return (1e-4, 1e-3)  # the server's default, runtime/base/tolerance.h
+    return (output.reference_tolerance.atol, output.reference_tolerance.rtol)
 
 
 def _check_references_reproduce(module, refs, tolerance):
@@ -491,10 +492,11 @@ def test_pack_minilm_bf16(minilm, tmp_path):
     repo = str(tmp_path / "repo")
     r, config, text, manifest = _pack_minilm(minilm, repo, "minilm_bf16", "bf16")
     assert (manifest["precision"], manifest["dtype"]) == ("BF16", "bf16")
-    assert "optimization { precision: BF16 }" in config.splitlines()
-    assert re.search(r'^output \{ name: "embedding" +data_type: FP32 +dims: \[384\] '
-                     r'reference_tolerance \{ atol: 0.02 rtol: 0.02 \} \}$', config, re.M)
-    assert all("data_type: INT64" in l for l in config.splitlines() if l.startswith("input "))
+    parsed = text_format.Parse(config, config_proto.model_config())
+    assert enum_name(parsed.optimization, "precision") == "BF16"
+    assert [(o.name, o.data_type, list(o.dims)) for o in parsed.output] == [("embedding", FP32, [384])]
+    assert _config_tolerance(config, "embedding") == (0.02, 0.02)
+    assert all(t.data_type == INT64 for t in parsed.input)
     options = manifest["export_options"]
     assert float(options["check_atol"]) == float(options["check_rtol"]) == 1e-2
     min_cos, mean_cos = float(options["accuracy_vs_fp32_min_cosine"]), float(options["accuracy_vs_fp32_mean_cosine"])
@@ -540,7 +542,7 @@ def test_pack_minilm_int8_dynamic(minilm, tmp_path):
     repo = str(tmp_path / "repo")
     r, config, _, manifest = _pack_minilm(minilm, repo, "minilm_int8", "int8_dynamic")
     assert (manifest["precision"], manifest["dtype"]) == ("INT8_DYNAMIC", "fp32")
-    assert "optimization { precision: INT8_DYNAMIC }" in config.splitlines()
+    assert enum_name(text_format.Parse(config, config_proto.model_config()).optimization, "precision") == "INT8_DYNAMIC"
     options = manifest["export_options"]
     assert int(options["quantized_linear_modules"]) >= 6 * 6  # 6 layers of q, k, v, out, up, down (+ pooler)
     assert 0 < float(options["accuracy_vs_fp32_min_cosine"]) <= float(options["accuracy_vs_fp32_mean_cosine"]) <= 1

@@ -13,7 +13,7 @@ import pytest
 import tritonclient.grpc as grpcclient
 
 from helpers import cosines, embed_through_server
-from sentences import client_tokenizer, real_sentences
+from common.sentences import client_tokenizer, real_sentences  # benchmarks/common, on .venv's path
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 

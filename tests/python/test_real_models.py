@@ -14,7 +14,7 @@ import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
 from helpers import bert_request, concurrently, cosines, embed_through_server, metric  # noqa: F401
-from sentences import client_tokenizer, real_sentences
+from common.sentences import client_tokenizer, real_sentences  # benchmarks/common, on .venv's path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 MINILM = "all-MiniLM-L6-v2"
