@@ -7,7 +7,7 @@ by side in one run, as the build packed them into <build>/model_repository:
   2. packing time of each format by scripts/seqserve-pack, from the checkpoint directory, with a
      fresh Inductor cache (what a first deployment pays);
   3. throughput and p50/p99 at saturation with Triton's perf_analyzer (closed loop,
-     --concurrency clients), requests being real sentences (tests/python/sentences.py) tokenized
+     --concurrency clients), requests being real sentences (benchmarks/common/sentences.py) tokenized
      by the checkpoint's tokenizer, both models on one server, alternating round by round.
 
   .venv/bin/python benchmarks/real_models/compare_formats.py [--build build] [--starts 5] [--rounds 3]

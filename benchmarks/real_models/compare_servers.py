@@ -23,7 +23,7 @@ at an open-loop Poisson load of 70% of seqserve FP32's saturation throughput (pe
 per-request marshalling (Client Send/Recv) are reported, so the client's share of the cores shows.
 In process: sentences/s over all the sentences. Accuracy: min and mean cosine similarity of each
 variant's embeddings against the in-process FP32 TorchScript ones, over --accuracy sentences.
-Inputs: tests/python/sentences.py's real_sentences (Python's standard-library docs), topped up to
+Inputs: benchmarks/common/sentences.py's real_sentences (Python's standard-library docs), topped up to
 --sentences with paragraphs of two consecutive sentences when it has fewer; tokenized by the
 checkpoint's tokenizer, truncated to 256 tokens.
 

@@ -1,6 +1,6 @@
 """A deterministic corpus of varied texts for tokenizer equality checks and timing.
 
-Real prose (Python's standard-library documentation, tests/python/sentences.py) and real code
+Real prose (Python's standard-library documentation, benchmarks/common/sentences.py) and real code
 (standard-library source lines), plus texts generated from a fixed seed to cover what breaks
 tokenizers: accents and combining marks, case pairs with special mappings (İ, ß, Σ, ǅ), CJK,
 Hangul, kana, Arabic, Hebrew, Devanagari, Thai, emoji with skin tones, ZWJ sequences and flags,

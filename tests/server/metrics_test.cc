@@ -62,6 +62,17 @@ TEST(RequestMetricsTest, ModelsAddedLaterGetSeriesOfTheirOwn) {
   EXPECT_EQ(metrics.Total(absl::StatusCode::kOk), 2u);
 }
 
+// One two-row Predict request to the echo model through `path`; false when it is not answered
+// within 10 s.
+bool AnswerOneEcho(RequestPath& path) {
+  std::atomic<bool> done{false};
+  path.Start(
+      CallInfo{Api::kPredict, "echo"}, FakeRepository::EchoRequest(/*rows=*/2),
+      [](InferenceResponse&) { return absl::OkStatus(); }, [&done](absl::Status) { done = true; });
+  for (int k = 0; k < 1000 && !done; ++k) absl::SleepFor(absl::Milliseconds(10));
+  return done;
+}
+
 // A scrape after real traffic through the request path: the counters are the traffic, and the
 // build and model series are there with their labels.
 TEST(MetricsCollectorTest, AScrapeShowsTheTrafficTheModelAndTheBuild) {
@@ -69,14 +80,7 @@ TEST(MetricsCollectorTest, AScrapeShowsTheTrafficTheModelAndTheBuild) {
   ServingState state;
   RequestMetrics metrics(fake.repository().ModelNames());
   RequestPath path(fake.repository(), state, metrics);
-  for (int i = 0; i < 3; ++i) {
-    std::atomic<bool> done{false};
-    path.Start(
-        CallInfo{Api::kPredict, "echo"}, FakeRepository::EchoRequest(/*rows=*/2),
-        [](InferenceResponse&) { return absl::OkStatus(); }, [&done](absl::Status) { done = true; });
-    for (int k = 0; k < 1000 && !done; ++k) absl::SleepFor(absl::Milliseconds(10));
-    ASSERT_TRUE(done);
-  }
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(AnswerOneEcho(path));
   path.Start(CallInfo{Api::kPredict, "echo"}, absl::InvalidArgumentError("bad"), nullptr, [](absl::Status) {});
 
   MetricsCollector collector(fake.repository(), metrics, BuildInfo{"9.9.9", "2.11.0", "cpu"});
@@ -114,12 +118,7 @@ TEST(MetricCatalogTest, EveryExportedFamilyIsDeclaredWithItsTypeHelpAndLabels) {
   ServingState state;
   RequestMetrics metrics(fake.repository().ModelNames());
   RequestPath path(fake.repository(), state, metrics);
-  std::atomic<bool> done{false};
-  path.Start(
-      CallInfo{Api::kPredict, "echo"}, FakeRepository::EchoRequest(/*rows=*/2),
-      [](InferenceResponse&) { return absl::OkStatus(); }, [&done](absl::Status) { done = true; });
-  for (int k = 0; k < 1000 && !done; ++k) absl::SleepFor(absl::Milliseconds(10));
-  ASSERT_TRUE(done);
+  ASSERT_TRUE(AnswerOneEcho(path));
 
   memory::HostBackend backend;
   std::unique_ptr<memory::CachingAllocator> pool = std::move(*memory::CachingAllocator::Create(&backend));
