@@ -3,9 +3,9 @@
 // optional memory-pool provider, build and process information. Nothing on the request path
 // touches Prometheus types. Thread-safe (Collect() may run concurrently with requests).
 //
-// Names follow Prometheus conventions: prefix `seqserve_`, base units (`_seconds`, `_bytes`),
-// `_total` for counters, labels bounded to model, version, api, code, reason. docs/operations.md lists
-// them with their meanings.
+// Every family is declared in server/observability/metric_catalog.h (Note [metrics declared
+// once]), which names, types, labels and describes it; docs/operations.md's table is generated
+// from there.
 #ifndef SEQSERVE_SERVER_OBSERVABILITY_METRICS_COLLECTOR_H_
 #define SEQSERVE_SERVER_OBSERVABILITY_METRICS_COLLECTOR_H_
 
