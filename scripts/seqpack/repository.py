@@ -134,7 +134,6 @@ def render_config(spec, header):
     output = config.output.add(name=spec.output_name, data_type="FP32", dims=[spec.output_width])
     if spec.output_tolerance is not None:
         output.reference_tolerance.atol, output.reference_tolerance.rtol = spec.output_tolerance
-    config.sequence.axis = 0
     config.sequence.max_length = spec.max_length
     config.batching.mode = "LENGTH_BUCKETED"
     config.instance.device = "CPU"

@@ -78,16 +78,11 @@ MetricsCollector::Provider MemoryPoolMetrics(std::vector<PoolSource> pools) {
 
 MetricsCollector::Provider RequestMemoryMetrics(const RequestMemory& memory, const std::atomic<int64_t>& hangups) {
   return [&memory, &hangups](std::vector<MetricFamily>& out) {
-    auto one = [&out](const MetricSpec& spec, int64_t value) {
-      MetricFamily f = MakeFamily(spec);
-      AddValue(f, {}, static_cast<double>(value));
-      out.push_back(std::move(f));
-    };
-    one(metric::kRequestMemory, memory.in_use());
-    one(metric::kRequestMemoryPeak, memory.peak());
-    one(metric::kRequestMemoryBudget, memory.budget());
-    one(metric::kRequestMemoryRefusals, memory.refusals());
-    one(metric::kRestHangups, hangups.load(std::memory_order_relaxed));
+    PushValue(out, metric::kRequestMemory, memory.in_use());
+    PushValue(out, metric::kRequestMemoryPeak, memory.peak());
+    PushValue(out, metric::kRequestMemoryBudget, memory.budget());
+    PushValue(out, metric::kRequestMemoryRefusals, memory.refusals());
+    PushValue(out, metric::kRestHangups, hangups.load(std::memory_order_relaxed));
   };
 }
 

@@ -81,17 +81,12 @@ MetricsCollector::Provider PodMemory::Metrics() const {
       MutexLock lock(&mu_);
       plan = plan_;
     }
-    auto gauge = [&out](const MetricSpec& spec, double value) {
-      prometheus::MetricFamily f = MakeFamily(spec);
-      AddValue(f, {}, value);
-      out.push_back(std::move(f));
-    };
-    gauge(metric::kMemoryLimit, static_cast<double>(limit_.bytes.value_or(0)));
-    gauge(metric::kMemoryOutsidePool, static_cast<double>(plan.outside_pool));
-    gauge(metric::kMemoryMargin, static_cast<double>(plan.margin));
+    PushValue(out, metric::kMemoryLimit, static_cast<double>(limit_.bytes.value_or(0)));
+    PushValue(out, metric::kMemoryOutsidePool, static_cast<double>(plan.outside_pool));
+    PushValue(out, metric::kMemoryMargin, static_cast<double>(plan.margin));
     const int64_t batches = gate_ != nullptr ? gate_->budget() : MemoryGate::kUnlimited;
-    gauge(metric::kBatchBudget, batches == MemoryGate::kUnlimited ? 0.0 : static_cast<double>(batches));
-    gauge(metric::kBatchAdmitted, gate_ != nullptr ? static_cast<double>(gate_->admitted_bytes()) : 0.0);
+    PushValue(out, metric::kBatchBudget, batches == MemoryGate::kUnlimited ? 0.0 : static_cast<double>(batches));
+    PushValue(out, metric::kBatchAdmitted, gate_ != nullptr ? static_cast<double>(gate_->admitted_bytes()) : 0.0);
   };
 }
 

@@ -90,6 +90,12 @@ void AddValue(prometheus::MetricFamily& family, std::vector<prometheus::ClientMe
   family.metric.push_back(std::move(metric));
 }
 
+void PushValue(std::vector<prometheus::MetricFamily>& out, const MetricSpec& spec, double value) {
+  prometheus::MetricFamily family = MakeFamily(spec);
+  AddValue(family, {}, value);
+  out.push_back(std::move(family));
+}
+
 std::string MetricsMarkdown() {
   std::string out = "| metric | type | meaning |\n|---|---|---|\n";
   for (const MetricSpec* spec : AllMetrics()) {

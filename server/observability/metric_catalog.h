@@ -197,6 +197,9 @@ prometheus::MetricFamily MakeFamily(const MetricSpec& spec);
 // Adds one series (labels in the spec's order) to a counter or gauge family.
 void AddValue(prometheus::MetricFamily& family, std::vector<prometheus::ClientMetric::Label> labels, double value);
 
+// Appends to `out` the family of `spec` (a counter or gauge without labels) with its one value.
+void PushValue(std::vector<prometheus::MetricFamily>& out, const MetricSpec& spec, double value);
+
 // docs/operations.md's metric table, as `seqserve --help=metrics` prints it.
 std::string MetricsMarkdown();
 

@@ -62,18 +62,10 @@ void AddProcessMetrics(std::vector<MetricFamily>& out) {
     closedir(dir);
     fds -= 2;  // . and ..
   }
-  MetricFamily f = MakeFamily(metric::kProcessCpu);
-  AddValue(f, {}, cpu);
-  out.push_back(std::move(f));
-  f = MakeFamily(metric::kProcessResident);
-  AddValue(f, {}, rss);
-  out.push_back(std::move(f));
-  f = MakeFamily(metric::kProcessStart);
-  AddValue(f, {}, start);
-  out.push_back(std::move(f));
-  f = MakeFamily(metric::kProcessOpenFds);
-  AddValue(f, {}, fds);
-  out.push_back(std::move(f));
+  PushValue(out, metric::kProcessCpu, cpu);
+  PushValue(out, metric::kProcessResident, rss);
+  PushValue(out, metric::kProcessStart, start);
+  PushValue(out, metric::kProcessOpenFds, fds);
 }
 
 }  // namespace
@@ -105,9 +97,7 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   });
   Push(out, std::move(requests));
   Push(out, std::move(latency));
-  MetricFamily inflight = MakeFamily(metric::kInflight);
-  AddValue(inflight, {}, static_cast<double>(requests_.inflight_now()));
-  out.push_back(std::move(inflight));
+  PushValue(out, metric::kInflight, static_cast<double>(requests_.inflight_now()));
 
   // Batching and execution, per model version.
   MetricFamily depth = MakeFamily(metric::kQueueDepth);
@@ -201,9 +191,7 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
 
   for (const Provider& provider : providers_) provider(out);
 
-  MetricFamily cores = MakeFamily(metric::kCpuBudget);
-  AddValue(cores, {}, ProcessCpuBudget().cores);
-  out.push_back(std::move(cores));
+  PushValue(out, metric::kCpuBudget, ProcessCpuBudget().cores);
   MetricFamily build = MakeFamily(metric::kBuildInfo);
   AddValue(build, {{"version", build_.version}, {"torch_version", build_.torch_version}, {"device", build_.device}}, 1);
   out.push_back(std::move(build));
