@@ -42,6 +42,7 @@
 #include "server/admission/pod_memory.h"
 #include "server/admission/request_memory.h"
 #include "server/api/kserve_rest.h"
+#include "server/api/text_rest.h"
 #include "server/api/kserve_service.h"
 #include "server/api/predict_service.h"
 #include "server/http/http_endpoints.h"
@@ -212,7 +213,8 @@ int Run(ServerOptions options) {
   ServingState state;
   RequestMetrics request_metrics(repository.ModelNames());
   RequestPath path(repository, state, request_metrics,
-                   {options.max_request_elements, options.default_deadline, &request_memory});
+                   {options.max_request_elements, options.default_deadline, &request_memory,
+                    options.max_client_batch_size, options.auto_truncate});
   const Readiness readiness(repository, state, options.strict_readiness);
   const BuildInfo build{kSeqserveVersion, TorchVersion(), CudaAvailable() ? "cuda" : "cpu"};
   PredictService predict(path, readiness, build);
@@ -235,13 +237,18 @@ int Run(ServerOptions options) {
     return 1;
   }
   KServeRest rest_routes(path, readiness, &control);
+  TextRest text_routes(path);
   std::unique_ptr<HttpServer> rest;
   if (options.http_port >= 0) {
     absl::StatusOr<HttpServerOptions> rest_options = RestServerOptions(options, &request_memory, &rest_hangups);
     absl::StatusOr<std::unique_ptr<HttpServer>> started =
         rest_options.ok() ? HttpServer::Start(*rest_options,
-                                              [&rest_routes](const HttpRequest& request, HttpReply reply) {
-                                                rest_routes.Handle(request, std::move(reply));
+                                              [&](const HttpRequest& request, HttpReply reply) {
+                                                if (TextRest::Serves(request.path)) {
+                                                  text_routes.Handle(request, std::move(reply));
+                                                } else {
+                                                  rest_routes.Handle(request, std::move(reply));
+                                                }
                                               })
                           : absl::StatusOr<std::unique_ptr<HttpServer>>(rest_options.status());
     if (!started.ok()) {

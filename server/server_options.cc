@@ -202,6 +202,13 @@ const std::vector<Flag>& Flags() {
       Int<int64_t>(
           "max-request-elements", "most tensor elements in one request (`INVALID_ARGUMENT` beyond)",
           [](ServerOptions& o) -> int64_t& { return o.max_request_elements; }, 1, INT64_MAX),
+      Int<int64_t>(
+          "max-client-batch-size", "most texts in one text request (`INVALID_ARGUMENT` / 400 beyond)",
+          [](ServerOptions& o) -> int64_t& { return o.max_client_batch_size; }, 1, 1 << 20),
+      Bool("auto-truncate",
+           "cut texts longer than the model takes to its max length even when the request does not ask for "
+           "truncation (otherwise they are refused, naming their token count and the limit)",
+           [](ServerOptions& o) -> bool& { return o.auto_truncate; }),
       Seconds("default-deadline", "seconds of deadline for requests that carry none; `0` = none",
               [](ServerOptions& o) -> absl::Duration& { return o.default_deadline; }),
       Int<int>(

@@ -57,6 +57,14 @@ struct ServerOptions {
   // Deadline given to requests that arrive without one; 0 = none. Default 60 s, so a request
   // can never wait forever in an overloaded queue.
   absl::Duration default_deadline = absl::Seconds(60);
+  // Text requests (server/api/text_rest.h, KServe BYTES text): most texts in one request;
+  // beyond, INVALID_ARGUMENT. Default 256 (OpenAI takes 2,048, TEI 32 by default; every text
+  // runs as its own row, so this bounds the rows one request queues at once).
+  int64_t max_client_batch_size = 256;
+  // Text requests: cut texts longer than the model takes to its max length even when the
+  // request does not ask for truncation. Default false: such texts are refused, naming their
+  // token count and the limit.
+  bool auto_truncate = false;
   // Most concurrent gRPC streams (calls) per client connection. Default 256.
   int max_concurrent_streams = 256;
   // TLS: PEM files. With cert and key the gRPC port speaks TLS only; with a client CA as well,

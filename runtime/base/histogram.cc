@@ -36,6 +36,11 @@ std::vector<double> Histogram::LatencyBounds() {
   return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 }
 
+std::vector<double> Histogram::MicroLatencyBounds() {
+  return {0.000001, 0.0000025, 0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025,
+          0.0005,   0.001,     0.0025,   0.005,   0.01,     0.025,   0.1,    1};
+}
+
 std::vector<double> Histogram::PowersOfTwo(double max) {
   std::vector<double> bounds;
   for (double b = 1; b <= max; b *= 2) bounds.push_back(b);

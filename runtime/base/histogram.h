@@ -26,6 +26,8 @@ class Histogram {
 
   // Buckets for durations in seconds, 100 us to 60 s: inference on CPU and GPU alike.
   static std::vector<double> LatencyBounds();
+  // Buckets for short CPU work in seconds, 1 us to 1 s (tokenizing a request's texts).
+  static std::vector<double> MicroLatencyBounds();
   // Powers of two from 1 to `max`, for batch rows and sequence lengths.
   static std::vector<double> PowersOfTwo(double max);
 

@@ -58,6 +58,11 @@ struct InferenceRequest {
   int64_t model_version = 0;  // 0: the highest ready version
   std::string id;             // the client's request id, echoed back
   std::vector<Tensor> inputs;
+  // Text instead of token tensors (KServe BYTES inputs "text" and "text_pair", one string per
+  // row): the server tokenizes them with the model's tokenizer before the request is routed
+  // (server/serving/request_path.h), so the runtime never sees them. Empty otherwise.
+  std::vector<std::string> texts;
+  std::vector<std::string> text_pairs;
   std::vector<std::string> requested_outputs;  // empty: all outputs
   absl::Time deadline = absl::InfiniteFuture();
   std::shared_ptr<CancellationFlag> cancel;  // may be null

@@ -63,25 +63,42 @@ struct RowChunks::Assembly {
   }
 };
 
-RowChunks RowChunks::Split(std::unique_ptr<InferenceRequest>& request, int64_t rows_per_part) {
+RowChunks RowChunks::Join(std::unique_ptr<InferenceRequest> whole,
+                          std::vector<std::unique_ptr<InferenceRequest>> parts) {
   RowChunks chunks;
-  InferenceRequest& whole = *request;
-  const int64_t parts = (whole.rows + rows_per_part - 1) / rows_per_part;
-  auto assembly = std::make_shared<Assembly>(static_cast<size_t>(parts));
-  assembly->parts_cancel = std::make_shared<CancellationFlag>(whole.cancel);
-  for (int64_t p = 0; p < parts; ++p) {
+  auto assembly = std::make_shared<Assembly>(parts.size());
+  assembly->parts_cancel = std::make_shared<CancellationFlag>(whole->cancel);
+  for (size_t index = 0; index < parts.size(); ++index) {
+    InferenceRequest& part = *parts[index];
+    part.model_name = whole->model_name;
+    part.model_version = whole->model_version;
+    part.id = whole->id;
+    part.deadline = whole->deadline;
+    part.cancel = assembly->parts_cancel;
+    part.output_indices = whole->output_indices;
+    part.requested_outputs = whole->requested_outputs;
+    part.timing = whole->timing;  // when split after queueing, its parts were received with it
+    part.done = [assembly, index](absl::StatusOr<InferenceResponse> result) {
+      assembly->PartDone(index, std::move(result));
+    };
+  }
+  assembly->request = std::move(whole);
+  chunks.assembly_ = std::move(assembly);
+  chunks.parts_ = std::move(parts);
+  return chunks;
+}
+
+RowChunks RowChunks::Split(std::unique_ptr<InferenceRequest>& request, int64_t rows_per_part) {
+  const InferenceRequest& whole = *request;
+  const int64_t count = (whole.rows + rows_per_part - 1) / rows_per_part;
+  std::vector<std::unique_ptr<InferenceRequest>> parts;
+  parts.reserve(static_cast<size_t>(count));
+  for (int64_t p = 0; p < count; ++p) {
     const int64_t first = p * rows_per_part;
     const int64_t rows = std::min(rows_per_part, whole.rows - first);
     auto part = std::make_unique<InferenceRequest>();
-    part->model_name = whole.model_name;
-    part->model_version = whole.model_version;
-    part->id = whole.id;
-    part->deadline = whole.deadline;
-    part->cancel = assembly->parts_cancel;
-    part->output_indices = whole.output_indices;
     part->rows = rows;
     part->sequence_length = whole.sequence_length;
-    part->timing = whole.timing;  // when split after queueing, its parts were received with it
     part->inputs.reserve(whole.inputs.size());
     for (const Tensor& in : whole.inputs) {
       const absl::string_view bytes = in.bytes();
@@ -94,15 +111,9 @@ RowChunks RowChunks::Split(std::unique_ptr<InferenceRequest>& request, int64_t r
       slice.borrowed = bytes.substr(static_cast<size_t>(first) * row_bytes, static_cast<size_t>(rows) * row_bytes);
       part->inputs.push_back(std::move(slice));
     }
-    const size_t index = static_cast<size_t>(p);
-    part->done = [assembly, index](absl::StatusOr<InferenceResponse> result) {
-      assembly->PartDone(index, std::move(result));
-    };
-    chunks.parts_.push_back(std::move(part));
+    parts.push_back(std::move(part));
   }
-  assembly->request = std::move(request);
-  chunks.assembly_ = std::move(assembly);
-  return chunks;
+  return Join(std::move(request), std::move(parts));
 }
 
 std::unique_ptr<InferenceRequest> RowChunks::Abandon() {

@@ -27,6 +27,12 @@ class RowChunks {
   // null. Each part's `done` reports to the assembly; the request's own `done` is called once,
   // when the last part is done.
   static RowChunks Split(std::unique_ptr<InferenceRequest>& request, int64_t rows_per_part);
+  // The same assembly over parts made elsewhere, each holding its own rows' inputs at its own
+  // length: the text path's one request per text (Note [one request per text] in
+  // runtime/text/text_encoder.h). `whole->rows` must be the sum of the parts' rows. Each part
+  // gets `whole`'s model, version, id, deadline and timing and the parts' shared flag under
+  // `whole->cancel`; `whole->done` is called once, when the last part is done.
+  static RowChunks Join(std::unique_ptr<InferenceRequest> whole, std::vector<std::unique_ptr<InferenceRequest>> parts);
 
   RowChunks(RowChunks&&) = default;
   RowChunks& operator=(RowChunks&&) = default;
@@ -39,6 +45,7 @@ class RowChunks {
  private:
   struct Assembly;
   RowChunks() = default;
+
   std::shared_ptr<Assembly> assembly_;
   std::vector<std::unique_ptr<InferenceRequest>> parts_;
 };

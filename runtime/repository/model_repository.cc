@@ -299,7 +299,7 @@ absl::Status ModelRepository::Sync(const std::string& name, const std::optional<
     load.cpu_memory = options_.cpu_memory;
     if (background) load.background_nice = options_.background_load_nice;
     load.abort = &abort_loading_;
-    absl::StatusOr<std::unique_ptr<ModelExecutor>> loaded =
+    absl::StatusOr<LoadedVersion> loaded =
         abort_loading_.cancelled() ? absl::CancelledError("not loaded: the server is shutting down")
                                    : LoadVersion(loader_, load);
     RecordLoad(name, loaded.ok(), absl::Now() - start);
@@ -309,7 +309,8 @@ absl::Status ModelRepository::Sync(const std::string& name, const std::optional<
       Version& version = models_.at(name).versions.at(number);
       if (loaded.ok()) {
         replaced = std::move(version.executor);
-        version.executor = OwningItsConfig(setup, std::move(*loaded));
+        version.executor = OwningItsConfig(setup, std::move(loaded->executor));
+        version.text = std::move(loaded->text);
         version.phase = VersionPhase::kReady;
         version.reason.clear();
         version.fingerprint = folder->second;
@@ -423,8 +424,9 @@ void ModelRepository::PublishRoutes() {
     routes.config_error = model.config_error;
     routes.reason = model.reason;
     for (const auto& [number, version] : model.versions) {
-      routes.versions[number] = Route{StateOf(version.phase), version.reason,
-                                      version.phase == VersionPhase::kReady ? version.executor : nullptr};
+      const bool ready = version.phase == VersionPhase::kReady;
+      routes.versions[number] = Route{StateOf(version.phase), version.reason, ready ? version.executor : nullptr,
+                                      ready ? version.text : nullptr};
     }
   }
   router_.Publish(std::move(table));

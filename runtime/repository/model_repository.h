@@ -177,6 +177,8 @@ class ModelRepository {
     // Serving (READY) or draining (UNLOADING). Shared with the routing tables that route to it
     // (runtime/repository/model_router.h); it owns the config its runners were made from.
     std::shared_ptr<ModelExecutor> executor;
+    // What it computes from text; null without a tokenizer. Set with the executor.
+    std::shared_ptr<const TextModel> text;
     std::string fingerprint;  // of the files it was loaded from (repository_scan.h)
     std::string config_text;  // the config it was loaded with
     int instances = 0;        // of that config

@@ -7,8 +7,8 @@
 
 namespace seqserve {
 
-absl::StatusOr<ModelExecutor*> ModelRouter::Find(const RoutingTable& table, const std::string& name, int64_t version,
-                                                 int64_t* resolved) {
+absl::StatusOr<const Route*> ModelRouter::Find(const RoutingTable& table, const std::string& name, int64_t version,
+                                               int64_t* resolved) {
   auto it = table.find(name);
   if (it == table.end()) {
     return absl::NotFoundError(absl::StrCat("unknown model '", name, "'; ServerMetadata lists the models"));
@@ -34,12 +34,12 @@ absl::StatusOr<ModelExecutor*> ModelRouter::Find(const RoutingTable& table, cons
                                                  v->second.reason.empty() ? "" : ": ", v->second.reason));
     }
     *resolved = version;
-    return v->second.executor.get();
+    return &v->second;
   }
   for (auto v = model.versions.rbegin(); v != model.versions.rend(); ++v) {
     if (v->second.state == VersionState::kReady) {
       *resolved = v->first;
-      return v->second.executor.get();
+      return &v->second;
     }
   }
   // None ready: while one still loads that may change; otherwise say why the newest failed.
@@ -61,9 +61,9 @@ absl::Status ModelRouter::InferOn(std::unique_ptr<InferenceRequest>& request, in
                                   const RoutingTable* refused_on, absl::Status refusal, int retries) const {
   Published<RoutingTable>::Reader table(table_);
   if (table.get() == refused_on) return refusal;  // no swap since: the server is shutting down
-  absl::StatusOr<ModelExecutor*> found = Find(*table, request->model_name, asked_version, &request->model_version);
+  absl::StatusOr<const Route*> found = Find(*table, request->model_name, asked_version, &request->model_version);
   if (!found.ok()) return found.status();
-  ModelExecutor* executor = *found;
+  ModelExecutor* executor = (*found)->executor.get();
   absl::Status status = ValidateRequest(executor->signature(), *request);
   if (!status.ok()) return status;
   status = executor->Submit(request);
@@ -77,9 +77,37 @@ absl::Status ModelRouter::InferOn(std::unique_ptr<InferenceRequest>& request, in
 absl::StatusOr<int64_t> ModelRouter::ResolveVersion(const std::string& name, int64_t version) const {
   Published<RoutingTable>::Reader table(table_);
   int64_t resolved = 0;
-  absl::StatusOr<ModelExecutor*> found = Find(*table, name, version, &resolved);
+  absl::StatusOr<const Route*> found = Find(*table, name, version, &resolved);
   if (!found.ok()) return found.status();
   return resolved;
+}
+
+absl::StatusOr<TextRoute> ModelRouter::ResolveText(const std::string& name, int64_t version) const {
+  Published<RoutingTable>::Reader table(table_);
+  TextRoute route;
+  absl::StatusOr<const Route*> found = Find(*table, name, version, &route.version);
+  if (!found.ok()) return found.status();
+  if ((*found)->text == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("model '", name, "' version ", route.version,
+                     " takes token ids, not text: it was packed without a tokenizer (scripts/seqserve-pack packs "
+                     "the checkpoint's tokenizer.json)"));
+  }
+  route.model = (*found)->text;
+  return route;
+}
+
+std::map<std::string, TextRoute> ModelRouter::TextModels() const {
+  Published<RoutingTable>::Reader table(table_);
+  std::map<std::string, TextRoute> models;
+  for (const auto& [name, routes] : *table) {
+    for (auto v = routes.versions.rbegin(); v != routes.versions.rend(); ++v) {
+      if (v->second.state != VersionState::kReady) continue;
+      if (v->second.text != nullptr) models[name] = TextRoute{v->first, v->second.text};
+      break;
+    }
+  }
+  return models;
 }
 
 }  // namespace seqserve

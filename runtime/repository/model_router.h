@@ -26,6 +26,7 @@
 #include "runtime/execution/inference_request.h"
 #include "runtime/execution/model_executor.h"
 #include "runtime/repository/version_state.h"
+#include "runtime/text/text_model.h"
 
 namespace seqserve {
 
@@ -34,6 +35,13 @@ struct Route {
   VersionState state = VersionState::kLoading;
   std::string reason;                       // why it is not READY
   std::shared_ptr<ModelExecutor> executor;  // set when READY
+  std::shared_ptr<const TextModel> text;    // set when READY and it takes text
+};
+
+// The version a text request goes to, and what that version computes from text.
+struct TextRoute {
+  int64_t version = 0;
+  std::shared_ptr<const TextModel> model;
 };
 
 // ... and of one model.
@@ -60,14 +68,21 @@ class ModelRouter {
   // reason otherwise.
   absl::StatusOr<int64_t> ResolveVersion(const std::string& name, int64_t version) const;
 
+  // ResolveVersion, with the version's TextModel; FAILED_PRECONDITION when that version was
+  // packed without a tokenizer (it takes token ids only).
+  absl::StatusOr<TextRoute> ResolveText(const std::string& name, int64_t version) const;
+
+  // The models whose highest READY version takes text, with that version, by name.
+  std::map<std::string, TextRoute> TextModels() const;
+
   // Makes `table` current; returns once no request reads the table it replaced.
   void Publish(std::shared_ptr<const RoutingTable> table) { table_.Publish(std::move(table)); }
 
  private:
   // The executor a request for (name, version) goes to in `table`, and the version it resolved
   // to; the NOT_FOUND / UNAVAILABLE answer otherwise.
-  static absl::StatusOr<ModelExecutor*> Find(const RoutingTable& table, const std::string& name, int64_t version,
-                                             int64_t* resolved);
+  static absl::StatusOr<const Route*> Find(const RoutingTable& table, const std::string& name, int64_t version,
+                                           int64_t* resolved);
   // Infer() on the current table. `refused_on`: the table an executor just refused the request
   // on (`refusal`), still held by the caller; when it is still current there was no swap and
   // the refusal stands. Up to `retries` more tables.

@@ -6,16 +6,18 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/base/logging.h"
 #include "runtime/config/model_manifest.h"
+#include "runtime/repository/text_setup.h"
 #include "runtime/repository/tokenizer_check.h"
 
 namespace seqserve {
 
-absl::StatusOr<std::unique_ptr<ModelExecutor>> LoadVersion(ModelLoader& loader, const VersionLoad& load) {
+absl::StatusOr<LoadedVersion> LoadVersion(ModelLoader& loader, const VersionLoad& load) {
   const ModelSetup& setup = *load.setup;
   const std::string version_name = absl::StrCat("model '", load.model, "' version ", load.number);
   LogInfo("loading ", version_name, " (", setup.instances, " instance", setup.instances == 1 ? "" : "s", " x ",
           setup.intra_op_threads, " intra-op thread", setup.intra_op_threads == 1 ? "" : "s", ", ",
           PrecisionName(setup.precision), ")");
+  LoadedVersion loaded;
   auto executor = std::make_unique<ModelExecutor>(setup.signature, setup.batcher, setup.instances, version_name,
                                                   setup.device == Device::kCpu ? load.cpu_memory : nullptr);
   const std::string model_file =
@@ -33,6 +35,9 @@ absl::StatusOr<std::unique_ptr<ModelExecutor>> LoadVersion(ModelLoader& loader, 
       LogInfo(version_name, ": its ", (*tokenizer)->family(), " tokenizer (", (**manifest).tokenizer().file(),
               ") gives the packed ids on all ", (**manifest).tokenizer().references_size(), " reference texts");
     }
+    absl::StatusOr<std::shared_ptr<const TextModel>> text = TextModelOf(**manifest, *tokenizer, setup.signature);
+    if (!text.ok()) return text.status();
+    loaded.text = *std::move(text);
   }
   WarmupOptions warmup = setup.warmup;
   if (load.background_nice.has_value()) warmup.background_nice = *load.background_nice;
@@ -52,7 +57,8 @@ absl::StatusOr<std::unique_ptr<ModelExecutor>> LoadVersion(ModelLoader& loader, 
     LogInfo(version_name, " passed its manifest's checks (SHA-256, PyTorch ", (*manifest)->pytorch_version(), ", ",
             (*manifest)->references_size(), " reference outputs on each instance)");
   }
-  return executor;
+  loaded.executor = std::move(executor);
+  return loaded;
 }
 
 }  // namespace seqserve

@@ -20,6 +20,7 @@
 #include "runtime/execution/model_executor.h"
 #include "runtime/repository/model_loader.h"
 #include "runtime/resources/memory_gate.h"
+#include "runtime/text/text_model.h"
 
 namespace seqserve {
 
@@ -39,9 +40,16 @@ struct VersionLoad {
   const CancellationFlag* abort = nullptr;
 };
 
-// The started executor, or why the version cannot serve: its manifest's check, a reference
-// output that differs, the loader's error, or CANCELLED by `load.abort`.
-absl::StatusOr<std::unique_ptr<ModelExecutor>> LoadVersion(ModelLoader& loader, const VersionLoad& load);
+// A version ready to serve.
+struct LoadedVersion {
+  std::unique_ptr<ModelExecutor> executor;
+  // What it computes from text (runtime/repository/text_setup.h); null when it has no tokenizer.
+  std::shared_ptr<const TextModel> text;
+};
+
+// The started executor, or why the version cannot serve: its manifest's check (its tokenizer's
+// included), a reference output that differs, the loader's error, or CANCELLED by `load.abort`.
+absl::StatusOr<LoadedVersion> LoadVersion(ModelLoader& loader, const VersionLoad& load);
 
 }  // namespace seqserve
 

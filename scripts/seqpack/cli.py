@@ -17,7 +17,7 @@ from seqpack.progress import PROG
 from seqpack.source import SUPPORTED_FAMILIES  # plain data, no torch
 
 FORMATS = ("torchscript", "pt2")
-TASKS = ("embedding", "classification")
+TASKS = ("embedding", "classification", "rerank")
 POOLINGS = ("mean", "cls")
 PRECISIONS = ("fp32", "bf16", "fp16", "int8_dynamic")
 DEFAULT_MAX_BATCH_SIZE = 64
@@ -65,7 +65,13 @@ def build_parser():
                         "model.pt2 (default torchscript)")
     p.add_argument("--task", choices=TASKS, default=None,
                    help="embedding: output `embedding` [B, H]; classification: output `logits` [B, num_labels] "
-                        "from the checkpoint's sequence-classification head (default embedding)")
+                        "from the checkpoint's sequence-classification head; rerank: a cross-encoder (a "
+                        "sequence-classification head with one label) scoring (query, text) pairs, output "
+                        "`logits` [B, 1] (default embedding)")
+    p.add_argument("--matryoshka-dimensions", default=None, metavar="D,D,...",
+                   help="embedding: widths the model was trained to be truncated to (Matryoshka), which clients "
+                        "may ask for (OpenAI `dimensions`); default: those of config_sentence_transformers.json's "
+                        "`matryoshka_dimensions` if any, else none")
     p.add_argument("--pooling", choices=POOLINGS, default=None,
                    help="embedding pooling: masked mean of the last hidden state, or its first ([CLS]) token")
     p.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=None,

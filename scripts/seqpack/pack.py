@@ -26,7 +26,7 @@ def pack(args):
     from seqpack.source import load_model
     from seqpack.wrappers import OUTPUT_NAMES, wrap
 
-    auto = "AutoModelForSequenceClassification" if source.task == "classification" else "AutoModel"
+    auto = "AutoModel" if source.task == "embedding" else "AutoModelForSequenceClassification"
     with step(f"loading {source.hf_dir} with transformers ({auto}, fp32, eager attention)"):
         loaded = load_model(source)
     fp32_eager = wrap(loaded, source)
@@ -119,7 +119,7 @@ def _manifest(args, source, loaded, model_file, digest, options, cpu_isa, refs, 
         "max_position_embeddings": str(source.config.max_position_embeddings),
         "tokenizer": "yes" if tokenized else "none (pseudo-random reference ids)",
     }
-    if source.task == "classification":
+    if source.task != "embedding":
         source_map["num_labels"] = str(len(loaded.labels))
         source_map["labels"] = json.dumps(loaded.labels)
     manifest = {
@@ -143,7 +143,29 @@ def _manifest(args, source, loaded, model_file, digest, options, cpu_isa, refs, 
         from seqpack.export import cpu_instruction_flags
         manifest["cpu_flags"] = cpu_instruction_flags()
     manifest["references"] = refs
+    manifest["task"] = _task(source, loaded)
     return manifest
+
+
+def _task(source, loaded):
+    """TaskManifest: what the text APIs need to serve this model."""
+    from seqpack.wrappers import OUTPUT_NAMES
+    task = {"task": source.task, "output": OUTPUT_NAMES[source.task]}
+    if source.task == "embedding":
+        task.update(pooling=source.pooling, normalized=source.normalize)
+        if source.prompts:
+            task["prompts"] = source.prompts
+        if source.default_prompt_name:
+            task["default_prompt_name"] = source.default_prompt_name
+        if source.matryoshka_dimensions:
+            if source.matryoshka_dimensions[0] > loaded.model.config.hidden_size:
+                from seqpack.errors import UsageError
+                raise UsageError(f"Matryoshka dimension {source.matryoshka_dimensions[0]} is wider than the "
+                                 f"embedding ({loaded.model.config.hidden_size})")
+            task["matryoshka_dimensions"] = source.matryoshka_dimensions
+    else:
+        task["labels"] = loaded.labels
+    return task
 
 
 def _config_header(args, source, loaded, model_file, output_width, shapes, worst, num_refs, cpu_isa, accuracy,
@@ -158,6 +180,8 @@ def _config_header(args, source, loaded, model_file, output_width, shapes, worst
     if source.task == "embedding":
         what = (f"{'masked mean' if source.pooling == 'mean' else 'first-token (CLS)'} pooling of the last "
                 f"hidden state{', L2-normalized' if source.normalize else ''} -> embedding [B, {output_width}]")
+    elif source.task == "rerank":
+        what = f"{source.architecture} relevance logit of a (query, text) pair -> logits [B, 1]"
     else:
         what = f"{source.architecture} logits -> logits [B, {output_width}] (labels {', '.join(loaded.labels)})"
     precision_lines = []

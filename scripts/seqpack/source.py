@@ -43,6 +43,9 @@ class Source:
     max_batch_size: int
     sentence_transformers: bool
     settings: list                  # where task/pooling/normalize/length came from, for the config header
+    prompts: dict                   # embedding: sentence-transformers' named prompts
+    default_prompt_name: str        # "" for none
+    matryoshka_dimensions: list     # embedding: widths clients may truncate to, widest first
     tokenizer_dir: str              # "" when the directory has no tokenizer
     config: object = None           # transformers config
 
@@ -119,6 +122,42 @@ def _sentence_transformers(root, args):
     return os.path.normpath(transformer_dir), pooling, normalize, max_seq
 
 
+def _st_prompts(root):
+    """Named prompts, the default prompt's name and Matryoshka widths from a sentence-transformers
+    directory's config_sentence_transformers.json (absent fields: none)."""
+    path = os.path.join(root, "config_sentence_transformers.json")
+    if not os.path.isfile(path):
+        return {}, "", []
+    config = _read_json(path, "sentence-transformers configuration")
+    prompts = config.get("prompts") or {}
+    if not isinstance(prompts, dict) or not all(isinstance(v, str) for v in prompts.values()):
+        raise UsageError(f"{path}: `prompts` must map names to strings")
+    default = config.get("default_prompt_name") or ""
+    if default and default not in prompts:
+        raise UsageError(f"{path}: default_prompt_name '{default}' is not one of its prompts")
+    dims = config.get("matryoshka_dimensions") or []
+    return {str(k): v for k, v in prompts.items()}, str(default), dims
+
+
+def _matryoshka(arg, from_config, settings):
+    """The Matryoshka widths: --matryoshka-dimensions, else the sentence-transformers config's."""
+    raw = arg if arg else from_config
+    if not raw:
+        return []
+    if isinstance(raw, str):
+        try:
+            dims = [int(d) for d in raw.split(",") if d.strip()]
+        except ValueError:
+            raise UsageError(f"--matryoshka-dimensions {raw}: give widths as integers, e.g. 384,256,128") from None
+    else:
+        dims = raw
+    if not dims or not all(isinstance(d, int) and d > 0 for d in dims):
+        raise UsageError(f"Matryoshka dimensions {raw!r} must be positive integers")
+    settings.append(f"Matryoshka dimensions {','.join(map(str, dims))} from "
+                    f"{'--matryoshka-dimensions' if arg else 'config_sentence_transformers.json'}")
+    return sorted(set(dims), reverse=True)
+
+
 def _st_pooling(path):
     config = _read_json(path, "sentence-transformers pooling")
     if isinstance(config.get("pooling_mode"), str):
@@ -140,8 +179,10 @@ def read_source(args):
     settings = []
     st = os.path.isfile(os.path.join(root, "modules.json"))
     hf_dir, st_pooling, st_normalize, st_max = root, None, False, None
+    prompts, default_prompt, st_dims = {}, "", []
     if st:
         hf_dir, st_pooling, st_normalize, st_max = _sentence_transformers(root, args)
+        prompts, default_prompt, st_dims = _st_prompts(root)
 
     raw = _read_json(os.path.join(hf_dir, "config.json"), "the model's configuration")
     if not isinstance(raw, dict):
@@ -169,10 +210,12 @@ def read_source(args):
         if architecture.endswith("ForSequenceClassification"):
             progress(f"note: {architecture} has a classification head; packing its encoder as an embedding "
                      f"model (pass --task classification for its logits)")
-    if task == "classification":
+    if task != "embedding":
         if args.pooling is not None or args.normalize is not None:
-            raise UsageError("--pooling and --normalize apply to --task embedding; a classifier's head does its "
+            raise UsageError(f"--pooling and --normalize apply to --task embedding; a {task} model's head does its "
                              "own pooling")
+        if getattr(args, "matryoshka_dimensions", None):
+            raise UsageError("--matryoshka-dimensions applies to --task embedding")
         pooling, normalize = "none", False
     else:
         if args.pooling is not None:
@@ -194,6 +237,9 @@ def read_source(args):
             normalize = False
             settings.append("normalize false (default)")
 
+    dims = _matryoshka(getattr(args, "matryoshka_dimensions", None), st_dims, settings) if task == "embedding" else []
+    if task != "embedding":
+        prompts, default_prompt = {}, ""
     config = _load_config(hf_dir)
     table = getattr(config, "max_position_embeddings", None)
     if not isinstance(table, int) or table < 1:
@@ -226,6 +272,7 @@ def read_source(args):
     return Source(hf_dir=hf_dir, root_dir=root, model_type=model_type, architecture=architecture or model_type,
                   task=task, pooling=pooling, normalize=normalize, max_length=max_length, usable_length=usable,
                   max_batch_size=args.max_batch_size, sentence_transformers=st, settings=settings,
+                  prompts=prompts, default_prompt_name=default_prompt, matryoshka_dimensions=dims,
                   tokenizer_dir=tokenizer_dir, config=config)
 
 
@@ -249,7 +296,7 @@ def load_model(source):
     from transformers import AutoModel, AutoModelForSequenceClassification
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    cls = AutoModelForSequenceClassification if source.task == "classification" else AutoModel
+    cls = AutoModel if source.task == "embedding" else AutoModelForSequenceClassification
     try:
         model, info = cls.from_pretrained(source.hf_dir, attn_implementation="eager", dtype=torch.float32,
                                           output_loading_info=True)
@@ -259,10 +306,10 @@ def load_model(source):
     if source.task == "embedding":
         missing = [k for k in missing if not k.startswith("pooler.")]  # BERT's pooler is not used
     if missing:
-        if source.task == "classification":
+        if source.task != "embedding":
             raise UsageError(f"{source.hf_dir} ({source.architecture}) has no trained sequence-classification "
                              f"head: {len(missing)} weights would be random ({', '.join(missing[:3])}); "
-                             f"--task classification needs a *ForSequenceClassification checkpoint")
+                             f"--task {source.task} needs a *ForSequenceClassification checkpoint")
         raise UsageError(f"{source.hf_dir} lacks {len(missing)} of {type(model).__name__}'s weights "
                          f"({', '.join(missing[:3])})")
     model = model.to(device="cpu", dtype=torch.float32).eval()
@@ -277,9 +324,12 @@ def load_model(source):
         if type_vocab < 1:
             raise UsageError(f"{type(model).__name__} takes token_type_ids but its config has no type_vocab_size")
     labels = []
-    if source.task == "classification":
+    if source.task != "embedding":
         id2label = getattr(config, "id2label", None) or {}
         labels = [str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))) for i in range(config.num_labels)]
+        if source.task == "rerank" and len(labels) != 1:
+            raise UsageError(f"{source.hf_dir} has {len(labels)} labels; --task rerank needs a cross-encoder with "
+                             f"one (a relevance logit); pack it with --task classification")
     return Loaded(model=model, input_names=names, vocab_size=int(model.get_input_embeddings().num_embeddings),
                   type_vocab_size=type_vocab, pad_token_id=int(getattr(config, "pad_token_id", None) or 0),
                   num_parameters=sum(p.numel() for p in model.parameters()), labels=labels)

@@ -29,7 +29,7 @@ class _Head(nn.Module):
         out = self.model(**kwargs)[0]  # last_hidden_state, or logits for a classifier
         if out.dtype != torch.float32:  # a bf16 / fp16 model (decided when traced: no op for fp32)
             out = out.float()
-        if self.task == "classification":
+        if self.task != "embedding":  # classification and rerank: the head's logits
             return out
         if self.pooling == "cls":
             emb = out[:, 0]
@@ -57,4 +57,4 @@ def wrap(loaded, source):
     return cls(loaded.model, source.task, source.pooling, source.normalize).eval()
 
 
-OUTPUT_NAMES = {"embedding": "embedding", "classification": "logits"}
+OUTPUT_NAMES = {"embedding": "embedding", "classification": "logits", "rerank": "logits"}

@@ -22,6 +22,11 @@ struct RequestLimits {
   // Where calls with a message_bytes are charged until they finish (Note [request bytes]);
   // not owned; null = not counted.
   RequestMemory* memory = nullptr;
+  // Text requests: most texts in one request (--max-client-batch-size); 0 = no limit.
+  int64_t max_texts = 0;
+  // Text requests: truncate texts longer than the model takes even when the request does not
+  // ask for it (--auto-truncate), instead of refusing them.
+  bool auto_truncate = false;
 };
 
 // Adds the elements of `shape` to `total`: INVALID_ARGUMENT when they take it past `max`

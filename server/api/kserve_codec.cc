@@ -73,6 +73,23 @@ absl::StatusOr<std::unique_ptr<InferenceRequest>> FromKServe(const inference::Mo
   }
   for (int i = 0; i < wire.inputs_size(); ++i) {
     const InputTensor& input = wire.inputs(i);
+    if (input.datatype() == kTextDataType) {
+      const std::vector<int64_t> shape(input.shape().begin(), input.shape().end());
+      absl::StatusOr<KServeTextInput> text = KServeTextTarget(input.name(), shape, *request);
+      if (!text.ok()) return text.status();
+      if (raw) {
+        absl::Status split = SplitKServeBytes(input.name(), wire.raw_input_contents(i), text->count, *text->strings);
+        if (!split.ok()) return split;
+        continue;
+      }
+      const auto& strings = input.contents().bytes_contents();
+      if (strings.size() != text->count) {
+        return absl::InvalidArgumentError(absl::StrCat("input '", input.name(), "' has ", strings.size(),
+                                                       " strings in bytes_contents but its shape needs ", text->count));
+      }
+      text->strings->assign(strings.begin(), strings.end());
+      continue;
+    }
     Tensor t;
     t.name = input.name();
     absl::StatusOr<DataType> type = ParseKServeDataType(input.name(), input.datatype());

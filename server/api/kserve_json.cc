@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "runtime/base/data_type.h"
@@ -505,6 +506,86 @@ absl::Status ParseInput(const Value& input, absl::string_view json, absl::string
   return absl::OkStatus();
 }
 
+// The strings of a BYTES input's `data` (flat or nested arrays of JSON strings), at most `count`
+// of them, charged as they are read.
+class StringCollector : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, StringCollector> {
+ public:
+  StringCollector(std::vector<std::string>& out, int64_t count, RequestMemory::Charge* charge)
+      : out_(out), count_(count), charge_(charge) {}
+  bool Default() { return Fail("data of a BYTES input must hold strings"); }
+  bool String(const char* s, rapidjson::SizeType n, bool) {
+    if (static_cast<int64_t>(out_.size()) == count_) return Fail("data holds more strings than its shape");
+    if (charge_ != nullptr) {
+      if (absl::Status grown = charge_->Grow(n, "text, decoded,"); !grown.ok()) {
+        status_ = std::move(grown);
+        return false;
+      }
+    }
+    out_.emplace_back(s, n);
+    return true;
+  }
+  bool StartArray() { return true; }
+  bool EndArray(rapidjson::SizeType) { return true; }
+  const absl::Status& status() const { return status_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  bool Fail(const char* why) {
+    error_ = why;
+    return false;
+  }
+  std::vector<std::string>& out_;
+  const int64_t count_;
+  RequestMemory::Charge* const charge_;
+  absl::Status status_;
+  std::string error_ = "data is not valid JSON";
+};
+
+// A text input (datatype BYTES, server/api/kserve_request.h): its strings from `data` or from
+// binary data in Triton's layout, into request.texts or request.text_pairs.
+absl::Status ParseTextInput(const Value& input, absl::string_view name, absl::string_view json,
+                            absl::string_view binary, size_t& binary_offset, const InputData& data,
+                            const RestDecodeLimits& limits, InferenceRequest& request) {
+  const Value* shape = Member(input, "shape");
+  if (shape == nullptr || !shape->IsArray()) return Invalid(name, "needs a \"shape\" array");
+  std::vector<int64_t> dims;
+  for (const Value& d : shape->GetArray()) {
+    if (!d.IsInt64()) return Invalid(name, "\"shape\" must hold integers");
+    dims.push_back(d.GetInt64());
+  }
+  absl::StatusOr<KServeTextInput> text = KServeTextTarget(name, dims, request);
+  if (!text.ok()) return text.status();
+  const Value* binary_size =
+      Member(input, "parameters") ? Member(*Member(input, "parameters"), "binary_data_size") : nullptr;
+  if (binary_size != nullptr) {
+    if (!binary_size->IsUint64() || binary_size->GetUint64() > binary.size() - binary_offset) {
+      return Invalid(name, "parameters.binary_data_size must be the byte count of its binary data after the JSON");
+    }
+    const absl::string_view bytes = binary.substr(binary_offset, binary_size->GetUint64());
+    binary_offset += bytes.size();
+    return SplitKServeBytes(name, bytes, text->count, *text->strings);
+  }
+  if (data.state == InputData::State::kNone) return Invalid(name, "needs \"data\": one string per row");
+  size_t at = data.text_at;
+  while (at < json.size() && (json[at] == ':' || absl::ascii_isspace(static_cast<unsigned char>(json[at])))) ++at;
+  StringCollector collector(*text->strings, text->count, limits.charge);
+  rapidjson::MemoryStream stream_text(json.data() + at, json.size() - at);
+  JsonStream stream(stream_text);
+  rapidjson::Reader reader;
+  reader.Parse<kReadFlags | rapidjson::kParseStopWhenDoneFlag | rapidjson::kParseValidateEncodingFlag>(stream,
+                                                                                                      collector);
+  if (!collector.status().ok()) return collector.status();
+  if (reader.HasParseError()) {
+    return Invalid(name, reader.GetParseErrorCode() == rapidjson::kParseErrorStringInvalidEncoding
+                             ? std::string("a string of data is not valid UTF-8")
+                             : collector.error());
+  }
+  if (static_cast<int64_t>(text->strings->size()) != text->count) {
+    return Invalid(name, absl::StrCat(text->strings->size(), " strings in data but its shape needs ", text->count));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseParameters(const Value& parameters, InferenceRequest& request, RestOutputFormat& format) {
   if (!parameters.IsObject()) return absl::InvalidArgumentError("\"parameters\" must be an object");
   if (const Value* timeout = Member(parameters, "timeout")) {
@@ -632,6 +713,15 @@ absl::StatusOr<RestInferRequest> ParseRestInfer(const std::string& model_name, i
   size_t binary_offset = 0;
   std::vector<InputData>& data = pass.inputs();
   for (rapidjson::SizeType i = 0; i < inputs->Size(); ++i) {
+    const Value* datatype = Member((*inputs)[i], "datatype");
+    if (datatype != nullptr && datatype->IsString() && datatype->GetString() == kTextDataType) {
+      const Value* name = Member((*inputs)[i], "name");
+      if (name == nullptr || !name->IsString()) return absl::InvalidArgumentError("every input needs a string \"name\"");
+      absl::Status status = ParseTextInput((*inputs)[i], name->GetString(), json, binary, binary_offset, data[i],
+                                           limits, request);
+      if (!status.ok()) return status;
+      continue;
+    }
     Tensor t;
     absl::Status status = ParseInput((*inputs)[i], json, binary, binary_offset, data[i], limits, pass.elements(), t);
     if (!status.ok()) return status;

@@ -7,6 +7,8 @@ absl::string_view ApiName(Api api) {
     case Api::kPredict: return "predict";
     case Api::kKServe: return "kserve";
     case Api::kRest: return "rest";
+    case Api::kOpenAi: return "openai";
+    case Api::kTei: return "tei";
   }
   return "unknown";
 }

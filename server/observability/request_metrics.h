@@ -23,9 +23,10 @@
 
 namespace seqserve {
 
-// The wire API a request came in on: seqserve's Predict, KServe v2 over gRPC, KServe v2 REST.
-enum class Api { kPredict = 0, kKServe = 1, kRest = 2 };
-inline constexpr int kApiCount = 3;
+// The wire API a request came in on: seqserve's Predict, KServe v2 over gRPC, KServe v2 REST,
+// the OpenAI-compatible routes (/v1/embeddings), the TEI-compatible ones (/embed, /predict, ...).
+enum class Api { kPredict = 0, kKServe = 1, kRest = 2, kOpenAi = 3, kTei = 4 };
+inline constexpr int kApiCount = 5;
 absl::string_view ApiName(Api api);
 
 // Requests naming a model the repository does not have are counted under this label, so that
@@ -41,6 +42,11 @@ class RequestMetrics {
   struct Series {
     std::array<std::atomic<uint64_t>, kCodeCount> codes{};
     Histogram latency{Histogram::LatencyBounds()};
+    // Requests that sent text (any API): their tokens, their tokenization time, and how many
+    // there were per task (TextTask's order: embedding, classification, rerank).
+    Histogram text_tokens{Histogram::PowersOfTwo(1 << 20)};
+    Histogram tokenize_seconds{Histogram::MicroLatencyBounds()};
+    std::array<std::atomic<uint64_t>, 3> text_requests{};
   };
   using PerApi = std::array<std::shared_ptr<Series>, kApiCount>;
 
