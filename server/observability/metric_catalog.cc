@@ -11,6 +11,9 @@ absl::Span<const MetricSpec* const> AllMetrics() {
   static constexpr const MetricSpec* kAll[] = {
       &metric::kRequests,
       &metric::kRequestDuration,
+      &metric::kTextRequests,
+      &metric::kTextTokens,
+      &metric::kTokenizationDuration,
       &metric::kInflight,
       &metric::kQueueDepth,
       &metric::kRecentQueueWait,

@@ -36,6 +36,16 @@ inline constexpr MetricSpec kRequests{"seqserve_requests_total", Type::Counter, 
 inline constexpr MetricSpec kRequestDuration{
     "seqserve_request_duration_seconds", Type::Histogram, "model,api",
     "Time from receiving a decoded inference request to answering it (100 µs … 60 s buckets)."};
+inline constexpr MetricSpec kTextRequests{
+    "seqserve_text_requests_total", Type::Counter, "model,api,task",
+    "Requests that sent text (OpenAI, TEI and KServe text routes) and were tokenized, by model, API and the "
+    "model's task (embedding, classification, rerank)."};
+inline constexpr MetricSpec kTextTokens{
+    "seqserve_text_tokens_per_request", Type::Histogram, "model,api",
+    "Tokens of one text request, special tokens included, after truncation (powers of two)."};
+inline constexpr MetricSpec kTokenizationDuration{
+    "seqserve_tokenization_seconds", Type::Histogram, "model,api",
+    "Time to tokenize one text request's texts, on the request's thread (1 µs … 1 s buckets)."};
 inline constexpr MetricSpec kInflight{"seqserve_inflight_requests", Type::Gauge, "",
                                       "Inference requests accepted and not yet answered."};
 

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_split.h"
 #include "runtime/resources/host_cpu.h"
+#include "runtime/text/text_model.h"
 #include "server/observability/metric_catalog.h"
 
 namespace seqserve {
@@ -79,6 +80,9 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
   // Requests, as the server answered them.
   MetricFamily requests = MakeFamily(metric::kRequests);
   MetricFamily latency = MakeFamily(metric::kRequestDuration);
+  MetricFamily text_requests = MakeFamily(metric::kTextRequests);
+  MetricFamily text_tokens = MakeFamily(metric::kTextTokens);
+  MetricFamily tokenization = MakeFamily(metric::kTokenizationDuration);
   std::map<std::string, uint64_t> invalid;
   requests_.ForEach([&](const std::string& model, const RequestMetrics::PerApi& per_api) {
     for (int api = 0; api < kApiCount; ++api) {
@@ -93,10 +97,23 @@ std::vector<MetricFamily> MetricsCollector::Collect() const {
       }
       const HistogramSnapshot h = s.latency.Snapshot();
       if (h.count > 0) AddHistogram(latency, {{"model", model}, {"api", api_name}}, h);
+      for (TextTask task : {TextTask::kEmbedding, TextTask::kClassification, TextTask::kRerank}) {
+        const uint64_t n = s.text_requests[static_cast<size_t>(task)].load(std::memory_order_relaxed);
+        if (n == 0) continue;
+        AddValue(text_requests, {{"model", model}, {"api", api_name}, {"task", std::string(TextTaskName(task))}},
+                 static_cast<double>(n));
+      }
+      const HistogramSnapshot t = s.text_tokens.Snapshot();
+      if (t.count > 0) AddHistogram(text_tokens, {{"model", model}, {"api", api_name}}, t);
+      const HistogramSnapshot d = s.tokenize_seconds.Snapshot();
+      if (d.count > 0) AddHistogram(tokenization, {{"model", model}, {"api", api_name}}, d);
     }
   });
   Push(out, std::move(requests));
   Push(out, std::move(latency));
+  Push(out, std::move(text_requests));
+  Push(out, std::move(text_tokens));
+  Push(out, std::move(tokenization));
   PushValue(out, metric::kInflight, static_cast<double>(requests_.inflight_now()));
 
   // Batching and execution, per model version.

@@ -74,6 +74,74 @@ void ExpectInvalid(const inference::ModelInferRequest& r, const std::string& fra
   EXPECT_NE(request.status().message().find(fragment), std::string::npos) << request.status();
 }
 
+// Triton's binary BYTES layout: each string a 4-byte little-endian length, then its bytes.
+std::string TritonBytes(const std::vector<std::string>& strings) {
+  std::string out;
+  for (const std::string& s : strings) {
+    const uint32_t n = static_cast<uint32_t>(s.size());
+    out.append(reinterpret_cast<const char*>(&n), sizeof n);
+    out.append(s);
+  }
+  return out;
+}
+
+inference::ModelInferRequest TextRequest(std::vector<int64_t> shape) {
+  inference::ModelInferRequest wire;
+  wire.set_model_name("minilm");
+  auto* text = wire.add_inputs();
+  text->set_name("text");
+  text->set_datatype("BYTES");
+  for (int64_t d : shape) text->add_shape(d);
+  return wire;
+}
+
+TEST(KServeCodecTest, TextInputsBecomeTheRequestsTexts) {
+  inference::ModelInferRequest typed = TextRequest({2});
+  typed.mutable_inputs(0)->mutable_contents()->add_bytes_contents("héllo");
+  typed.mutable_inputs(0)->mutable_contents()->add_bytes_contents(std::string("a\0b", 3));
+  auto* pair = typed.add_inputs();
+  pair->set_name("text_pair");
+  pair->set_datatype("BYTES");
+  pair->add_shape(2);
+  pair->add_shape(1);
+  pair->mutable_contents()->add_bytes_contents("x");
+  pair->mutable_contents()->add_bytes_contents("");
+  auto decoded = FromKServe(typed);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_TRUE((*decoded)->inputs.empty());
+  EXPECT_EQ((*decoded)->texts, (std::vector<std::string>{"héllo", std::string("a\0b", 3)}));
+  EXPECT_EQ((*decoded)->text_pairs, (std::vector<std::string>{"x", ""}));
+
+  inference::ModelInferRequest raw = TextRequest({3, 1});
+  raw.add_raw_input_contents(TritonBytes({"one", "", "three"}));
+  auto split = FromKServe(raw, InputBytes::kBorrow);
+  ASSERT_TRUE(split.ok()) << split.status();
+  EXPECT_EQ((*split)->texts, (std::vector<std::string>{"one", "", "three"}));
+}
+
+TEST(KServeCodecTest, RejectsMalformedTextInputs) {
+  inference::ModelInferRequest short_raw = TextRequest({3});
+  short_raw.add_raw_input_contents(TritonBytes({"one", "two"}));
+  ExpectInvalid(short_raw, "its bytes are not 3 strings");
+  inference::ModelInferRequest long_raw = TextRequest({1});
+  long_raw.add_raw_input_contents(TritonBytes({"one", "two"}));
+  ExpectInvalid(long_raw, "its bytes are not 1 strings");
+  inference::ModelInferRequest truncated = TextRequest({1});
+  truncated.add_raw_input_contents(TritonBytes({"one"}).substr(0, 5));
+  ExpectInvalid(truncated, "its bytes are not 1 strings");
+  inference::ModelInferRequest count = TextRequest({2});
+  count.mutable_inputs(0)->mutable_contents()->add_bytes_contents("only one");
+  ExpectInvalid(count, "has 1 strings in bytes_contents but its shape needs 2");
+  inference::ModelInferRequest matrix = TextRequest({2, 2});
+  ExpectInvalid(matrix, "must have shape [N] or [N, 1]");
+  inference::ModelInferRequest empty = TextRequest({0});
+  ExpectInvalid(empty, "must have shape [N] or [N, 1]");
+  inference::ModelInferRequest twice = TextRequest({1});
+  twice.mutable_inputs(0)->mutable_contents()->add_bytes_contents("a");
+  *twice.add_inputs() = twice.inputs(0);
+  ExpectInvalid(twice, "input 'text' is given twice");
+}
+
 TEST(KServeCodecTest, RejectsMalformedRequests) {
   inference::ModelInferRequest mixed = TwoInputs();
   mixed.add_raw_input_contents(std::string(24, '\0'));
@@ -91,7 +159,7 @@ TEST(KServeCodecTest, RejectsMalformedRequests) {
 
   inference::ModelInferRequest bytes = TwoInputs();
   bytes.mutable_inputs(0)->set_datatype("BYTES");
-  ExpectInvalid(bytes, "datatype 'BYTES' is not supported");
+  ExpectInvalid(bytes, "datatype BYTES is for text, in inputs named 'text' and 'text_pair'");
 
   inference::ModelInferRequest half = TwoInputs();
   half.mutable_inputs(0)->set_datatype("FP16");

@@ -206,6 +206,57 @@ TEST(RestJsonTest, TensorsAreChargedBeforeTheirDataIsRead) {
   }
 }
 
+// Text inputs (datatype BYTES, "text" / "text_pair"): JSON strings in either field order, or
+// Triton's binary layout after the JSON; each string charged as it is read.
+TEST(RestJsonTest, TextInputsAsStringsOrBinary) {
+  for (const std::string body :
+       {R"({"inputs":[{"name":"text","datatype":"BYTES","shape":[2],"data":["héllo","a \"b\""]},
+                      {"name":"text_pair","datatype":"BYTES","shape":[2,1],"data":[["x"],[""]]}]})",
+        R"({"inputs":[{"data":["héllo","a \"b\""],"name":"text","shape":[2],"datatype":"BYTES"},
+                      {"data":["x",""],"datatype":"BYTES","name":"text_pair","shape":[2]}]})"}) {
+    RequestMemory memory(1000);
+    RequestMemory::Charge charge(&memory);
+    auto parsed = ParseRestInfer("m", 0, body, std::nullopt, {0, &charge});
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_TRUE(parsed->request->inputs.empty());
+    EXPECT_EQ(parsed->request->texts, (std::vector<std::string>{"héllo", "a \"b\""}));
+    EXPECT_EQ(parsed->request->text_pairs, (std::vector<std::string>{"x", ""}));
+    EXPECT_EQ(charge.bytes(), 6 + 5 + 1);
+  }
+  const std::string json = R"({"inputs":[{"name":"text","datatype":"BYTES","shape":[2],
+                                          "parameters":{"binary_data_size":16}}]})";
+  std::string body = json;
+  for (const std::string& s : {std::string("one"), std::string("three")}) {
+    const uint32_t n = static_cast<uint32_t>(s.size());
+    body.append(reinterpret_cast<const char*>(&n), 4).append(s);
+  }
+  auto binary = ParseRestInfer("m", 0, body, json.size());
+  ASSERT_TRUE(binary.ok()) << binary.status();
+  EXPECT_EQ(binary->request->texts, (std::vector<std::string>{"one", "three"}));
+
+  auto expect_invalid = [](const std::string& body, const std::string& fragment) {
+    auto parsed = ParseRestInfer("m", 0, body, std::nullopt);
+    ASSERT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << body;
+    EXPECT_NE(parsed.status().message().find(fragment), std::string::npos) << parsed.status();
+  };
+  expect_invalid(R"({"inputs":[{"name":"text","datatype":"BYTES","shape":[1],"data":[5]}]})",
+                 "input 'text': data of a BYTES input must hold strings");
+  expect_invalid(R"({"inputs":[{"name":"text","datatype":"BYTES","shape":[1],"data":["a","b"]}]})",
+                 "data holds more strings than its shape");
+  expect_invalid(R"({"inputs":[{"name":"text","datatype":"BYTES","shape":[3],"data":["a","b"]}]})",
+                 "2 strings in data but its shape needs 3");
+  expect_invalid(R"({"inputs":[{"name":"ids","datatype":"BYTES","shape":[1],"data":["a"]}]})",
+                 "datatype BYTES is for text, in inputs named 'text' and 'text_pair'");
+  expect_invalid("{\"inputs\":[{\"name\":\"text\",\"datatype\":\"BYTES\",\"shape\":[1],\"data\":[\"\xff\"]}]}",
+                 "not valid UTF-8");
+
+  RequestMemory small(4);
+  RequestMemory::Charge refused(&small);
+  auto over = ParseRestInfer("m", 0, R"({"inputs":[{"name":"text","datatype":"BYTES","shape":[1],"data":["hello"]}]})",
+                             std::nullopt, {0, &refused});
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kResourceExhausted) << over.status();
+}
+
 // --max-request-elements is checked from the shapes, before the data: the request is refused
 // without reading the element that would fail.
 TEST(RestJsonTest, TheElementLimitIsCheckedBeforeTheData) {

@@ -119,6 +119,11 @@ TEST(MetricCatalogTest, EveryExportedFamilyIsDeclaredWithItsTypeHelpAndLabels) {
   RequestMetrics metrics(fake.repository().ModelNames());
   RequestPath path(fake.repository(), state, metrics);
   ASSERT_TRUE(AnswerOneEcho(path));
+  // A text request's series as RequestPath::RunText records them (the echo model has no tokenizer).
+  RequestMetrics::Series& text = metrics.SeriesFor(Api::kOpenAi, fake.repository().ModelNames().front());
+  text.text_tokens.Observe(12);
+  text.tokenize_seconds.Observe(1e-5);
+  text.text_requests[0].fetch_add(1);
 
   memory::HostBackend backend;
   std::unique_ptr<memory::CachingAllocator> pool = std::move(*memory::CachingAllocator::Create(&backend));

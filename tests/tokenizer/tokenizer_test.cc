@@ -10,27 +10,13 @@
 #include <thread>
 #include <vector>
 
+#include "tests/testing/small_tokenizer.h"
+
 namespace seqserve::tokenizer {
 namespace {
 
-// A BERT-style tokenizer with a vocabulary small enough to read: [CLS] A [SEP] (B [SEP]).
-constexpr char kBert[] = R"({
-  "added_tokens": [{"id": 0, "content": "[PAD]", "special": true},
-                   {"id": 1, "content": "[UNK]", "special": true},
-                   {"id": 2, "content": "[CLS]", "special": true},
-                   {"id": 3, "content": "[SEP]", "special": true}],
-  "normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true,
-                 "strip_accents": null, "lowercase": true},
-  "pre_tokenizer": {"type": "BertPreTokenizer"},
-  "post_processor": {"type": "BertProcessing", "sep": ["[SEP]", 3], "cls": ["[CLS]", 2]},
-  "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
-            "max_input_chars_per_word": 100,
-            "vocab": {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "a": 4, "b": 5, "c": 6,
-                      "##a": 7, "##b": 8, "cafe": 9, "!": 10}}
-})";
-
 std::unique_ptr<const Tokenizer> Bert() {
-  absl::StatusOr<std::unique_ptr<const Tokenizer>> tokenizer = Tokenizer::FromJson(kBert);
+  absl::StatusOr<std::unique_ptr<const Tokenizer>> tokenizer = Tokenizer::FromJson(test_data::kSmallBert);
   EXPECT_TRUE(tokenizer.ok()) << tokenizer.status();
   return tokenizer.ok() ? std::move(*tokenizer) : nullptr;
 }
@@ -98,7 +84,7 @@ TEST(TokenizerTest, TextsAboveTheCapAreRefusedNotCut) {
 }
 
 TEST(TokenizerTest, MalformedFilesAreRefusedAtLoad) {
-  std::string bert = kBert;
+  std::string bert = test_data::kSmallBert;
   // A single-text template that names the second sequence would have nothing to fill it with.
   const std::string processor = R"({"type": "BertProcessing", "sep": ["[SEP]", 3], "cls": ["[CLS]", 2]})";
   std::string changed = bert;
@@ -148,7 +134,7 @@ TEST(TokenizerTest, TruncationLeavesRoomForSpecialTokensAndCutsTheLongerText) {
 }
 
 TEST(TokenizerTest, UnsupportedComponentsAreRefusedByName) {
-  const std::string bert = kBert;
+  const std::string bert = test_data::kSmallBert;
   const std::vector<std::pair<std::string, std::string>> swaps = {
       {R"({"type": "BertPreTokenizer"})", "pre-tokenizer 'Split'"},
       {R"({"type": "BertProcessing", "sep": ["[SEP]", 3], "cls": ["[CLS]", 2]})", "post-processor 'Split'"},
