@@ -1,4 +1,5 @@
-"""seqserve's config schema (proto/seqserve/v1/model_config.proto) as Python message classes.
+"""seqserve's config schema (proto/seqserve/v1/model_config.proto) as Python message classes, with
+the manifest's and the Predict API's (predict.proto: what tests and tools call seqserve.v1 with).
 
 Built from the .proto files themselves with Debian's protoc (a descriptor set, turned into classes
 by protobuf's message factory), so the packer writes config.pbtxt through the schema the server
@@ -15,7 +16,8 @@ import tempfile
 from seqpack.errors import UsageError
 
 PROTO_ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "proto"))
-FILES = ("seqserve/v1/types.proto", "seqserve/v1/model_config.proto", "seqserve/v1/model_manifest.proto")
+FILES = ("seqserve/v1/types.proto", "seqserve/v1/model_config.proto", "seqserve/v1/model_manifest.proto",
+         "seqserve/v1/predict.proto")
 
 
 def _descriptor_set():

@@ -40,6 +40,12 @@ absl::StatusOr<std::unique_ptr<InferenceRequest>> FromWire(const v1::PredictRequ
     request->inputs.push_back(std::move(*t));
   }
   request->requested_outputs.assign(wire.output_filter().begin(), wire.output_filter().end());
+  if (!wire.texts().empty() && !wire.inputs().empty()) {
+    return absl::InvalidArgumentError("send either texts or input tensors, not both");
+  }
+  if (wire.texts().empty() && !wire.text_pairs().empty()) return absl::InvalidArgumentError("text_pairs without texts");
+  request->texts.assign(wire.texts().begin(), wire.texts().end());
+  request->text_pairs.assign(wire.text_pairs().begin(), wire.text_pairs().end());
   return request;
 }
 

@@ -212,6 +212,14 @@ TEST_F(ServerE2ETest, BadInputGetsAPreciseStatusAndTheServerKeepsServing) {
        "negative dimension"},
       {"unknown output", [](v1::PredictRequest& r) { r.add_output_filter("hidden"); }, grpc::INVALID_ARGUMENT,
        "unknown output 'hidden'"},
+      {"text and tensors", [](v1::PredictRequest& r) { r.add_texts("hello"); }, grpc::INVALID_ARGUMENT,
+       "send either texts or input tensors, not both"},
+      {"text to a model without a tokenizer",
+       [](v1::PredictRequest& r) {
+         r.clear_inputs();
+         r.add_texts("hello");
+       },
+       grpc::FAILED_PRECONDITION, "takes token ids, not text: it was packed without a tokenizer"},
   };
   for (const BadCase& c : cases) {
     v1::PredictRequest request = PredictFor("encoder", EncoderInputs(1, 5, 2));

@@ -296,6 +296,28 @@ def test_kserve_text_over_grpc_and_rest_equals_token_ids(text_server, tokenizer)
     assert grpc.infer("reranker", [query, pair]).as_numpy("logits").shape == (len(texts), 1)
 
 
+def test_predict_texts_equal_token_ids(text_server, tokenizer):
+    """seqserve.v1 Predict with `texts`: the messages from predict.proto through protobuf's runtime
+    (seqpack.config_proto), the call through grpcio's generic stub."""
+    import grpc
+    from seqpack.config_proto import messages
+    request_class = messages()["seqserve.v1.PredictRequest"]
+    response_class = messages()["seqserve.v1.PredictResponse"]
+    texts = real_sentences(8)
+    with grpc.insecure_channel(text_server.url) as channel:
+        predict = channel.unary_unary("/seqserve.v1.PredictionService/Predict",
+                                      request_serializer=request_class.SerializeToString,
+                                      response_deserializer=response_class.FromString)
+        response = predict(request_class(model_name="minilm_text", texts=texts), timeout=60)
+    out = response.outputs[0]
+    assert out.name == "embedding" and list(out.shape) == [len(texts), 384]
+    got = np.frombuffer(out.data, dtype="<f4").reshape(len(texts), 384)
+    encodings = tokenizer.encode_batch(texts)
+    by_ids = np.concatenate([r.as_numpy("embedding") for r in concurrently(
+        text_server, "minilm_text", [bert_request(e.ids, e.attention_mask, e.type_ids) for e in encodings])])
+    np.testing.assert_allclose(got, by_ids, atol=2e-6)
+
+
 def test_text_metrics(text_server):
     rest_call(text_server, "POST", "/v1/embeddings", {"model": "minilm_text", "input": ["one", "two"]})
     assert metric(text_server, "seqserve_text_requests_total", model="minilm_text", api="openai", task="embedding") >= 1
