@@ -318,6 +318,14 @@ def test_predict_texts_equal_token_ids(text_server, tokenizer):
     np.testing.assert_allclose(got, by_ids, atol=2e-6)
 
 
+def test_a_text_above_one_mib_is_refused(text_server):
+    """Note [text size cap]: one text is at most 1 MiB, whatever truncation asks for."""
+    r = rest_call(text_server, "POST", "/embed", {"inputs": ["fine", "a" * (1 << 20) + "a"], "truncate": True})
+    assert r.status == 400, r
+    assert r.json()["error"] == "input 1: text is 1048577 bytes; the tokenizer takes at most 1048576 bytes (1 MiB) per text"
+    assert rest_call(text_server, "POST", "/embed", {"inputs": "fine"}).status == 200
+
+
 def test_text_metrics(text_server):
     rest_call(text_server, "POST", "/v1/embeddings", {"model": "minilm_text", "input": ["one", "two"]})
     assert metric(text_server, "seqserve_text_requests_total", model="minilm_text", api="openai", task="embedding") >= 1
