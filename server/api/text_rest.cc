@@ -5,6 +5,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <memory>
@@ -247,10 +248,10 @@ void TextRest::Handle(const HttpRequest& request, HttpReply reply) {
 void TextRest::Run(const HttpRequest& request, HttpReply reply, Api api, const std::string& model,
                    absl::StatusOr<TextCall> call, Answer answer) {
   // The texts were copied out of the body and its parse is gone: a request waiting in a queue
-  // holds only them (charged by the request path).
+  // holds only them, charged here until the reply is sent (its token tensors by the path).
   const int64_t parsed = static_cast<int64_t>(request.body.size());
   request.ReleaseBody();
-  request.charge->GiveBack(parsed);
+  request.charge->GiveBack(parsed - (call.ok() ? std::min(TextBytes(call->input), parsed) : 0));
   struct Pending {
     InferenceResponse response;
     TextResult text;

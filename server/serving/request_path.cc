@@ -10,6 +10,13 @@
 
 namespace seqserve {
 
+int64_t TextBytes(const TextInput& input) {
+  int64_t bytes = 0;
+  for (const std::string& t : input.texts) bytes += static_cast<int64_t>(t.size());
+  for (const std::string& t : input.pairs) bytes += static_cast<int64_t>(t.size());
+  return bytes;
+}
+
 RequestPath::Finish RequestPath::Counted(RequestMetrics::Series* series, Finish finish) {
   const absl::Time received = absl::Now();
   metrics_.inflight().fetch_add(1, std::memory_order_relaxed);
@@ -145,13 +152,13 @@ void RequestPath::RunText(const CallInfo& call, RequestMetrics::Series& series, 
   series.text_tokens.Observe(static_cast<double>(encoded->total_tokens));
   series.text_requests[static_cast<size_t>(model.task)].fetch_add(1, std::memory_order_relaxed);
 
-  // The texts and their token tensors, held until the call finishes (Note [request bytes]); a
-  // REST body is charged by the HTTP layer.
+  // The token tensors, held until the call finishes (Note [request bytes]), and for gRPC the
+  // message and the texts copied from it; REST transports charged their texts as they decoded
+  // them (kserve_json.cc, text_rest.cc).
   auto charge = std::make_shared<RequestMemory::Charge>();
   if (limits_.memory != nullptr) {
-    int64_t bytes = encoded->bytes + std::max<int64_t>(call.message_bytes, 0);
-    for (const std::string& t : text.input.texts) bytes += static_cast<int64_t>(t.size());
-    for (const std::string& t : text.input.pairs) bytes += static_cast<int64_t>(t.size());
+    int64_t bytes = encoded->bytes;
+    if (call.message_bytes >= 0) bytes += call.message_bytes + TextBytes(text.input);
     if (absl::Status taken = limits_.memory->Take(bytes, "a text request", *charge); !taken.ok()) {
       return done(std::move(taken));
     }

@@ -75,6 +75,9 @@ struct TextResult {
   int64_t total_tokens = 0;
 };
 
+// Bytes of the texts (and pairs) of `input`.
+int64_t TextBytes(const TextInput& input);
+
 // Like ResponseWriter, for text requests.
 using TextResponseWriter = std::function<absl::Status(InferenceResponse& response, const TextResult& text)>;
 
