@@ -2,8 +2,8 @@
 """seqserve with text in against Infinity (PyPI infinity-emb), the embedding server users pick, on
 the real all-MiniLM-L6-v2 and real sentences, in ONE run, variants alternating round by round:
 
-  seqserve_fp32 / seqserve_bf16   build/seqserve, MiniLM packed by scripts/seqserve-pack at that
-                                  precision (instance settings at their defaults), POST /v1/embeddings
+  seqserve_fp32 / seqserve_bf16   build/seqserve --auto-truncate, MiniLM packed by scripts/seqserve-pack
+                                  at that precision (instance settings at their defaults), POST /v1/embeddings
   infinity_torch / infinity_onnx  `infinity_emb v2 --engine torch|optimum` on the same checkpoint
                                   directory, every other setting at Infinity's default, POST /embeddings
                                   (Infinity's OpenAI-compatible route); installed by this script in a
@@ -18,7 +18,7 @@ distribution; non-2xx answers counted (must be 0). Accuracy: each server's embed
 Writes <out>/results.json and <out>/text_vs_infinity.svg; prints the table RESULTS.md carries.
 
   .venv/bin/python benchmarks/real_models/text_vs_infinity.py [--build build] [--rounds 2] \\
-      [--seconds 20] [--concurrency 32] [--batch 32] [--out DIR] [--variants a,b,...]
+      [--seconds 30] [--concurrency 32] [--batch 32] [--out DIR] [--variants a,b,...]
 
 Run it on an otherwise idle machine: servers and wrk share the cores.
 """
@@ -100,7 +100,9 @@ class InfinityServer:
 
 class SeqserveServer:
     def __init__(self, binary, repo):
-        self.server = Server(binary, repo, ())
+        # --auto-truncate: texts beyond the model's 256 tokens are cut, as Infinity and
+        # sentence-transformers cut them (seqserve's default refuses them, naming their length).
+        self.server = Server(binary, repo, ("--auto-truncate",))
         self.server.wait_ready_http(timeout=600)
         self.base = f"http://127.0.0.1:{self.server.http_port}"
         self.path = "/v1/embeddings"
@@ -199,7 +201,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--build", default=os.path.join(ROOT, "build"))
     p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--seconds", type=int, default=20)
+    p.add_argument("--seconds", type=int, default=30)
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--texts", type=int, default=2048)
@@ -245,7 +247,7 @@ def main():
                     accuracy[v] = {"min_cosine": float(c.min()), "mean_cosine": float(c.mean())}
                     print(f"  accuracy vs sentence-transformers: min {c.min():.6f} mean {c.mean():.6f}", flush=True)
                 for shape, n in shapes.items():
-                    wrk(server, scripts[shape], 3, args.concurrency)  # warm-up
+                    wrk(server, scripts[shape], 5, args.concurrency)  # warm-up
                     m = wrk(server, scripts[shape], args.seconds, args.concurrency)
                     m["texts_per_s"] = m["requests_per_s"] * n
                     runs[v][shape].append(m)
@@ -269,8 +271,8 @@ def main():
     for v in (v for v in variants if v.startswith("seqserve")):
         for peer in infinity:
             print(f"{v} / {peer}: " + ", ".join(
-                f"{s} throughput x{summary[v][s]['texts_per_s'] / summary[peer][s]['texts_per_s']:.2f}, "
-                f"p99 x{summary[v][s]['p99_ms'] / summary[peer][s]['p99_ms']:.2f}" for s in shapes))
+                f"{s} throughput x{summary[v][s]['texts_per_s'] / max(summary[peer][s]['texts_per_s'], 1e-9):.2f}, "
+                f"p99 x{summary[v][s]['p99_ms'] / max(summary[peer][s]['p99_ms'], 1e-9):.2f}" for s in shapes))
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump({"machine": env, "args": vars(args), "runs": runs, "summary": summary, "accuracy": accuracy}, f,
                   indent=1)

@@ -299,9 +299,9 @@ absl::Status ModelRepository::Sync(const std::string& name, const std::optional<
     load.cpu_memory = options_.cpu_memory;
     if (background) load.background_nice = options_.background_load_nice;
     load.abort = &abort_loading_;
-    absl::StatusOr<LoadedVersion> loaded =
-        abort_loading_.cancelled() ? absl::CancelledError("not loaded: the server is shutting down")
-                                   : LoadVersion(loader_, load);
+    absl::StatusOr<LoadedVersion> loaded = abort_loading_.cancelled()
+                                               ? absl::CancelledError("not loaded: the server is shutting down")
+                                               : LoadVersion(loader_, load);
     RecordLoad(name, loaded.ok(), absl::Now() - start);
     std::shared_ptr<ModelExecutor> replaced;
     {

@@ -9,7 +9,9 @@
 namespace seqserve {
 namespace {
 
-absl::Status Failed(absl::string_view what) { return absl::FailedPreconditionError(absl::StrCat("text setup: ", what)); }
+absl::Status Failed(absl::string_view what) {
+  return absl::FailedPreconditionError(absl::StrCat("text setup: ", what));
+}
 
 std::string SourceValue(const v1::ModelManifest& manifest, const std::string& key, const std::string& fallback) {
   auto it = manifest.source().find(key);
@@ -19,8 +21,8 @@ std::string SourceValue(const v1::ModelManifest& manifest, const std::string& ke
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<const TextModel>> TextModelOf(const v1::ModelManifest& manifest,
-                                                              std::shared_ptr<const tokenizer::Tokenizer> tokenizer,
-                                                              const ModelSignature& signature) {
+                                                             std::shared_ptr<const tokenizer::Tokenizer> tokenizer,
+                                                             const ModelSignature& signature) {
   if (tokenizer == nullptr) return std::shared_ptr<const TextModel>();
   auto model = std::make_shared<TextModel>();
   model->tokenizer = std::move(tokenizer);
@@ -88,8 +90,8 @@ absl::StatusOr<std::shared_ptr<const TextModel>> TextModelOf(const v1::ModelMani
       return Failed(absl::StrCat(model->labels.size(), " labels for an output of width ", model->width));
     }
     if (model->task == TextTask::kRerank && model->width != 1) {
-      return Failed(absl::StrCat("a rerank model gives one logit per pair; output '", model->output, "' has ",
-                                 model->width));
+      return Failed(
+          absl::StrCat("a rerank model gives one logit per pair; output '", model->output, "' has ", model->width));
     }
   }
   return std::shared_ptr<const TextModel>(std::move(model));

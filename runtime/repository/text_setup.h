@@ -22,8 +22,8 @@ namespace seqserve {
 // output missing or not [rows, width] FP32, labels that do not match the width, a rerank model
 // with more than one output column.
 absl::StatusOr<std::shared_ptr<const TextModel>> TextModelOf(const v1::ModelManifest& manifest,
-                                                              std::shared_ptr<const tokenizer::Tokenizer> tokenizer,
-                                                              const ModelSignature& signature);
+                                                             std::shared_ptr<const tokenizer::Tokenizer> tokenizer,
+                                                             const ModelSignature& signature);
 
 }  // namespace seqserve
 

@@ -41,15 +41,12 @@ std::unique_ptr<InferenceRequest> RowRequest(const TextModel& model, size_t n, c
   row->inputs.reserve(model.inputs.size());
   for (const TextModel::Input& input : model.inputs) {
     switch (input.feed) {
-      case TextModel::Feed::kIds:
-        row->inputs.push_back(RowTensor(input, id, n));
-        break;
+      case TextModel::Feed::kIds: row->inputs.push_back(RowTensor(input, id, n)); break;
       case TextModel::Feed::kMask:
-        row->inputs.push_back(RowTensor(input, [](size_t) -> int64_t { return 1; }, n));
+        row->inputs.push_back(RowTensor(
+            input, [](size_t) -> int64_t { return 1; }, n));
         break;
-      case TextModel::Feed::kTypeIds:
-        row->inputs.push_back(RowTensor(input, type, n));
-        break;
+      case TextModel::Feed::kTypeIds: row->inputs.push_back(RowTensor(input, type, n)); break;
     }
   }
   return row;

@@ -6,12 +6,9 @@ namespace seqserve {
 
 absl::string_view TextTaskName(TextTask task) {
   switch (task) {
-    case TextTask::kEmbedding:
-      return "embedding";
-    case TextTask::kClassification:
-      return "classification";
-    case TextTask::kRerank:
-      return "rerank";
+    case TextTask::kEmbedding: return "embedding";
+    case TextTask::kClassification: return "classification";
+    case TextTask::kRerank: return "rerank";
   }
   return "embedding";
 }

@@ -573,7 +573,7 @@ absl::Status ParseTextInput(const Value& input, absl::string_view name, absl::st
   JsonStream stream(stream_text);
   rapidjson::Reader reader;
   reader.Parse<kReadFlags | rapidjson::kParseStopWhenDoneFlag | rapidjson::kParseValidateEncodingFlag>(stream,
-                                                                                                      collector);
+                                                                                                       collector);
   if (!collector.status().ok()) return collector.status();
   if (reader.HasParseError()) {
     return Invalid(name, reader.GetParseErrorCode() == rapidjson::kParseErrorStringInvalidEncoding
@@ -716,9 +716,10 @@ absl::StatusOr<RestInferRequest> ParseRestInfer(const std::string& model_name, i
     const Value* datatype = Member((*inputs)[i], "datatype");
     if (datatype != nullptr && datatype->IsString() && datatype->GetString() == kTextDataType) {
       const Value* name = Member((*inputs)[i], "name");
-      if (name == nullptr || !name->IsString()) return absl::InvalidArgumentError("every input needs a string \"name\"");
-      absl::Status status = ParseTextInput((*inputs)[i], name->GetString(), json, binary, binary_offset, data[i],
-                                           limits, request);
+      if (name == nullptr || !name->IsString())
+        return absl::InvalidArgumentError("every input needs a string \"name\"");
+      absl::Status status =
+          ParseTextInput((*inputs)[i], name->GetString(), json, binary, binary_offset, data[i], limits, request);
       if (!status.ok()) return status;
       continue;
     }

@@ -39,7 +39,7 @@ absl::Status ApplyKServeTimeout(bool is_integer, int64_t microseconds, Inference
 
 absl::StatusOr<KServeTextInput> KServeTextTarget(absl::string_view input, absl::Span<const int64_t> shape,
                                                  InferenceRequest& request) {
-  std::vector<std::string>* strings = input == "text" ? &request.texts
+  std::vector<std::string>* strings = input == "text"        ? &request.texts
                                       : input == "text_pair" ? &request.text_pairs
                                                              : nullptr;
   if (strings == nullptr) {
@@ -49,7 +49,8 @@ absl::StatusOr<KServeTextInput> KServeTextTarget(absl::string_view input, absl::
   if (!strings->empty()) return absl::InvalidArgumentError(absl::StrCat("input '", input, "' is given twice"));
   const bool column = shape.size() == 2 && shape[1] == 1;
   if ((shape.size() != 1 && !column) || shape[0] < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("input '", input, "' must have shape [N] or [N, 1], one string per row"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("input '", input, "' must have shape [N] or [N, 1], one string per row"));
   }
   return KServeTextInput{strings, shape[0]};
 }

@@ -84,9 +84,7 @@ void WriteFloat(Writer& out, float v) {
   out.RawValue(text, static_cast<size_t>(end - text), rapidjson::kNumberType);
 }
 
-void WriteString(Writer& out, absl::string_view s) {
-  out.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-}
+void WriteString(Writer& out, absl::string_view s) { out.String(s.data(), static_cast<rapidjson::SizeType>(s.size())); }
 
 // The body as a JSON object. Its parse is charged like the body (a DOM of strings and small
 // values is about the body's size), and given back when `doc` is done with.
@@ -96,7 +94,7 @@ absl::Status ParseBody(const HttpRequest& request, rapidjson::Document& doc) {
     return grown;
   }
   doc.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(request.body.data(),
-                                                                                     request.body.size());
+                                                                                    request.body.size());
   if (doc.HasParseError()) {
     if (doc.GetParseError() == rapidjson::kParseErrorStringInvalidEncoding) {
       return Invalid(absl::StrCat("request body has invalid UTF-8 at byte ", doc.GetErrorOffset()));
@@ -223,8 +221,8 @@ void TextRest::Handle(const HttpRequest& request, HttpReply reply) {
   const bool post = request.method == "POST";
   const Api api = absl::StartsWith(path, "/v1/") ? Api::kOpenAi : Api::kTei;
   auto method_not_allowed = [&](const char* allowed) {
-    HttpResponse response = ErrorFor(api, absl::InvalidArgumentError(
-                                              absl::StrCat(request.method, " is not allowed on ", path, "; use ", allowed)));
+    HttpResponse response = ErrorFor(
+        api, absl::InvalidArgumentError(absl::StrCat(request.method, " is not allowed on ", path, "; use ", allowed)));
     response.status = 405;
     response.headers.emplace_back("Allow", allowed);
     reply.Send(std::move(response));
@@ -443,7 +441,8 @@ void TextRest::Embed(const HttpRequest& request, HttpReply reply) {
       [model, normalize, dimensions](InferenceResponse& response, const TextResult& text) -> HttpResponse {
         const size_t width = dimensions > 0 ? static_cast<size_t>(dimensions) : static_cast<size_t>(text.model->width);
         // A model that normalizes in its graph stays normalized; "normalize": false cannot undo it.
-        const bool renormalize = normalize && (!text.model->normalized || width < static_cast<size_t>(text.model->width));
+        const bool renormalize =
+            normalize && (!text.model->normalized || width < static_cast<size_t>(text.model->width));
         const absl::Span<const float> rows = OutputRows(response, *text.model);
         rapidjson::StringBuffer buffer;
         Writer out(buffer);

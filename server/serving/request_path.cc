@@ -50,9 +50,10 @@ void RequestPath::Start(CallInfo call, absl::StatusOr<std::unique_ptr<InferenceR
     text.input.pairs = std::move(request->text_pairs);
     text.requested_outputs = std::move(request->requested_outputs);
     text.deadline = request->deadline;
-    RunText(call, *series, std::move(text),
-            [write = std::move(write)](InferenceResponse& response, const TextResult&) { return write(response); },
-            std::move(done));
+    RunText(
+        call, *series, std::move(text),
+        [write = std::move(write)](InferenceResponse& response, const TextResult&) { return write(response); },
+        std::move(done));
     return;
   }
   // The message and the tensors decoded from it (those that do not borrow from it), held until
@@ -104,26 +105,25 @@ void RequestPath::StartText(CallInfo call, absl::StatusOr<TextCall> decoded, Tex
   RunText(call, *series, *std::move(decoded), std::move(write), std::move(done));
 }
 
-void RequestPath::RunText(const CallInfo& call, RequestMetrics::Series& series, TextCall text,
-                          TextResponseWriter write, Finish done) {
+void RequestPath::RunText(const CallInfo& call, RequestMetrics::Series& series, TextCall text, TextResponseWriter write,
+                          Finish done) {
   absl::StatusOr<TextRoute> route = repository_.router().ResolveText(text.model_name, text.model_version);
   if (!route.ok()) return done(route.status());
   const TextModel& model = *route->model;
   if (text.task.has_value() && *text.task != model.task) {
-    return done(absl::FailedPreconditionError(absl::StrCat("model '", text.model_name, "' is a",
-                                                           model.task == TextTask::kEmbedding ? "n " : " ",
-                                                           TextTaskName(model.task), " model, not ",
-                                                           TextTaskName(*text.task))));
+    return done(absl::FailedPreconditionError(
+        absl::StrCat("model '", text.model_name, "' is a", model.task == TextTask::kEmbedding ? "n " : " ",
+                     TextTaskName(model.task), " model, not ", TextTaskName(*text.task))));
   }
   if (text.dimensions.has_value() && !model.AllowsDimensions(*text.dimensions)) {
     return done(absl::InvalidArgumentError(
         model.matryoshka_dimensions.empty()
             ? absl::StrCat("model '", text.model_name, "' gives ", model.width,
                            "-dimensional embeddings and was not trained to be shortened (its manifest lists no "
-                           "Matryoshka dimensions); omit \"dimensions\" or send ", model.width)
+                           "Matryoshka dimensions); omit \"dimensions\" or send ",
+                           model.width)
             : absl::StrCat("model '", text.model_name, "' can shorten its ", model.width, "-dimensional embeddings to ",
-                           absl::StrJoin(model.matryoshka_dimensions, ", "), " dimensions, not ",
-                           *text.dimensions)));
+                           absl::StrJoin(model.matryoshka_dimensions, ", "), " dimensions, not ", *text.dimensions)));
   }
   const int64_t count = static_cast<int64_t>(text.input.size());
   if (count == 0) return done(absl::InvalidArgumentError("no input: send at least one text"));
