@@ -7,7 +7,10 @@ the real all-MiniLM-L6-v2 and real sentences, in ONE run, variants alternating r
   infinity_torch / infinity_onnx  `infinity_emb v2 --engine torch|optimum` on the same checkpoint
                                   directory, every other setting at Infinity's default, POST /embeddings
                                   (Infinity's OpenAI-compatible route); installed by this script in a
-                                  virtual environment of its own (requirements-infinity.txt)
+                                  virtual environment of its own (requirements-infinity.txt). Its ONNX
+                                  engine loads an .onnx file from the model directory and exports none, so
+                                  the script adds onnx/model.onnx to a copy of the checkpoint with optimum's
+                                  exporter (what the model's Hub repository ships beside its weights).
 
 Both take the same OpenAI-style body {"model", "input": [texts]} and tokenize on the server. Load:
 wrk (Debian's `wrk`), closed loop, --concurrency connections, cycling through the texts; one text per
@@ -26,6 +29,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -59,7 +63,20 @@ def infinity_venv(build):
                               "import importlib.metadata as m; print(m.version('infinity-emb'), m.version('torch'), "
                               "m.version('onnxruntime'), m.version('optimum'))"],
                              capture_output=True, text=True, check=True).stdout.split()
-    return cli, dict(zip(("infinity_emb", "torch", "onnxruntime", "optimum"), version))
+    return venv, cli, dict(zip(("infinity_emb", "torch", "onnxruntime", "optimum"), version))
+
+
+def onnx_checkpoint(venv, checkpoint, out):
+    """A copy of `checkpoint` with onnx/model.onnx (the transformer's last hidden state, as the
+    Hub's all-MiniLM-L6-v2 carries it), exported by optimum in Infinity's environment."""
+    target = os.path.join(out, "all-MiniLM-L6-v2-onnx")
+    if not os.path.exists(os.path.join(target, "onnx", "model.onnx")):
+        shutil.copytree(checkpoint, target, dirs_exist_ok=True)
+        subprocess.run([os.path.join(venv, "bin", "python"), "-c",
+                        "import sys; from optimum.exporters.onnx import main_export; "
+                        "main_export(sys.argv[1], sys.argv[2], task='feature-extraction')",
+                        target, os.path.join(target, "onnx")], check=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    return target
 
 
 class InfinityServer:
@@ -224,9 +241,11 @@ def main():
     for precision in ("fp32", "bf16"):
         if f"seqserve_{precision}" in variants:
             repos[precision] = pack(checkpoint, precision, args.out)
-    cli, infinity_versions = (None, {})
+    cli, infinity_versions, onnx_dir = None, {}, None
     if any(v.startswith("infinity") for v in variants):
-        cli, infinity_versions = infinity_venv(args.build)
+        venv, cli, infinity_versions = infinity_venv(args.build)
+        if "infinity_onnx" in variants:
+            onnx_dir = onnx_checkpoint(venv, checkpoint, args.out)
     env["infinity"] = infinity_versions
 
     shapes = {"1 text/request": 1, f"{args.batch} texts/request": args.batch}
@@ -237,10 +256,16 @@ def main():
         order = variants[r % len(variants):] + variants[:r % len(variants)]
         for v in order:
             print(f"round {r + 1}: {v}", flush=True)
-            if v.startswith("seqserve"):
-                server = SeqserveServer(binary, repos[v.split("_")[1]])
-            else:
-                server = InfinityServer(cli, checkpoint, "torch" if v == "infinity_torch" else "optimum", 17997)
+            try:
+                if v.startswith("seqserve"):
+                    server = SeqserveServer(binary, repos[v.split("_")[1]])
+                elif v == "infinity_torch":
+                    server = InfinityServer(cli, checkpoint, "torch", 17997)
+                else:
+                    server = InfinityServer(cli, onnx_dir, "optimum", 17997)
+            except RuntimeError as e:
+                print(f"  {v} did not start: {e}", flush=True)
+                continue
             try:
                 if v not in accuracy:
                     c = cosines(embed(server, texts[:args.accuracy]), reference)
@@ -256,10 +281,11 @@ def main():
             finally:
                 server.stop()
 
+    variants = [v for v in variants if v in accuracy]  # those that started
     summary = {v: {shape: {k: statistics.median(m[k] for m in ms) for k in ("texts_per_s", "p50_ms", "p99_ms")}
                    | {"non_2xx": sum(m["non_2xx"] + m["socket_errors"] for m in ms)}
                    for shape, ms in runs[v].items() if ms} for v in variants}
-    print(f"\n| variant | accuracy (min / mean cosine vs sentence-transformers) | "
+    print("\n| variant | accuracy (min / mean cosine vs sentence-transformers) | "
           + " | ".join(f"{s}: texts/s, p50, p99 ms" for s in shapes) + " |")
     print("|---|---|" + "---|" * len(shapes))
     for v in variants:

@@ -43,9 +43,34 @@ size_t DynamicBatcher::BucketFor(int64_t length) const {
   return std::min(i, edges.size() - 1);
 }
 
-absl::Status DynamicBatcher::EnqueueLocked(std::unique_ptr<InferenceRequest>* requests, size_t n) {
+// Note [dead requests hold no places]: a request cancelled while it waits (a client that hung up
+// or timed out) or past its deadline is normally dropped when a batch reaches it; until then it
+// would hold a place in the queue. When clients give up under load, those places fill the queue
+// and live requests are refused because of dead ones (measured: a load generator stopping with
+// 32 text requests of 32 texts in flight left 1,024 cancelled rows queued; its next run got 263
+// refusals in 30 s). A full queue therefore first answers its dead requests (one pass over the
+// queue, only when full) and counts again.
+void DynamicBatcher::TakeDeadLocked(absl::Time now, std::vector<std::unique_ptr<InferenceRequest>>& dead) {
+  for (Bucket& bucket : buckets_) {
+    for (size_t i = 0; i < bucket.requests.size();) {
+      const InferenceRequest& r = *bucket.requests[i];
+      if (!IsDead(r, now)) {
+        ++i;
+        continue;
+      }
+      ++(r.cancel != nullptr && r.cancel->cancelled() ? stats_.cancelled : stats_.expired);
+      dead.push_back(Take(bucket, i));
+    }
+  }
+}
+
+absl::Status DynamicBatcher::EnqueueLocked(std::unique_ptr<InferenceRequest>* requests, size_t n,
+                                           std::vector<std::unique_ptr<InferenceRequest>>& dead) {
   if (closed_) {
     return absl::UnavailableError("model is shutting down; retry on another replica");
+  }
+  if (stats_.queued + static_cast<int64_t>(n) > options_.max_queue_size) {
+    TakeDeadLocked(options_.clock->Now(), dead);
   }
   if (stats_.queued + static_cast<int64_t>(n) > options_.max_queue_size) {
     ++stats_.rejected_queue_full;
@@ -69,20 +94,27 @@ absl::Status DynamicBatcher::EnqueueLocked(std::unique_ptr<InferenceRequest>* re
 }
 
 absl::Status DynamicBatcher::Enqueue(std::unique_ptr<InferenceRequest>& request) {
+  std::vector<std::unique_ptr<InferenceRequest>> dead;
+  absl::Status queued;
   {
     MutexLock lock(&mu_);
-    if (absl::Status queued = EnqueueLocked(&request, 1); !queued.ok()) return queued;
+    queued = EnqueueLocked(&request, 1, dead);
   }
-  cv_.Signal();
-  return absl::OkStatus();
+  if (!dead.empty()) CompleteDead(dead, options_.clock->Now(), "in the queue");
+  if (queued.ok()) cv_.Signal();
+  return queued;
 }
 
 absl::Status DynamicBatcher::EnqueueAll(std::vector<std::unique_ptr<InferenceRequest>>& requests) {
   if (requests.empty()) return absl::OkStatus();
+  std::vector<std::unique_ptr<InferenceRequest>> dead;
+  absl::Status queued;
   {
     MutexLock lock(&mu_);
-    if (absl::Status queued = EnqueueLocked(requests.data(), requests.size()); !queued.ok()) return queued;
+    queued = EnqueueLocked(requests.data(), requests.size(), dead);
   }
+  if (!dead.empty()) CompleteDead(dead, options_.clock->Now(), "in the queue");
+  if (!queued.ok()) return queued;
   requests.clear();
   cv_.SignalAll();
   return absl::OkStatus();

@@ -91,7 +91,9 @@ struct BatcherOptions {
   double neighbour_min_efficiency = 0.9;
 
   // Most requests waiting; beyond, Enqueue answers RESOURCE_EXHAUSTED at once (EnqueueAll takes
-  // all or none, each request counting one). Default 1024.
+  // all or none, each request counting one). Requests already cancelled or past their deadline
+  // do not hold places: a full queue answers them first (Note [dead requests hold no places]).
+  // Default 1024.
   int64_t max_queue_size = 1024;
 
   // Where the batcher (and its executor) read the time (runtime/base/clock.h); not owned, must
@@ -172,7 +174,13 @@ class DynamicBatcher {
                 const BatchFits& fits, std::vector<std::unique_ptr<InferenceRequest>>& dead)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Checks and queues requests[0..n) under mu_; all or none.
-  absl::Status EnqueueLocked(std::unique_ptr<InferenceRequest>* requests, size_t n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues `requests[0..n)` or none; requests found dead to make room go to `dead`, to be
+  // completed by the caller outside the lock.
+  absl::Status EnqueueLocked(std::unique_ptr<InferenceRequest>* requests, size_t n,
+                             std::vector<std::unique_ptr<InferenceRequest>>& dead) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves every dead request (cancelled, or past its deadline at `now`) out of the buckets.
+  void TakeDeadLocked(absl::Time now, std::vector<std::unique_ptr<InferenceRequest>>& dead)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Removes and returns bucket.requests[index], keeping the bucket's totals right.
   std::unique_ptr<InferenceRequest> Take(Bucket& bucket, size_t index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

@@ -168,20 +168,22 @@ int64_t ModelExecutor::MostRowsPerBatch(int64_t length) const {
   return rows;
 }
 
+absl::Status ModelExecutor::RowTooLarge(int64_t sequence_length) {
+  {
+    MutexLock lock(&stats_mu_);
+    ++stats_.memory_refusals;
+  }
+  const int64_t length = signature_.has_sequence() ? sequence_length : 1;
+  return absl::ResourceExhaustedError(absl::StrFormat(
+      "one row%s needs about %.1f MiB of memory at its peak, more than this server's memory budget for batches "
+      "(%.1f MiB, from its memory limit); send shorter inputs or give the server more memory",
+      signature_.has_sequence() ? absl::StrCat(" of ", length, " tokens") : "", cost_.Predict(1, length) / 1048576.0,
+      gate_->budget() / 1048576.0));
+}
+
 absl::Status ModelExecutor::Submit(std::unique_ptr<InferenceRequest>& request) {
   const int64_t most = MostRowsPerBatch(request->sequence_length);
-  if (most < 1) {
-    {
-      MutexLock lock(&stats_mu_);
-      ++stats_.memory_refusals;
-    }
-    const int64_t length = signature_.has_sequence() ? request->sequence_length : 1;
-    return absl::ResourceExhaustedError(absl::StrFormat(
-        "one row%s needs about %.1f MiB of memory at its peak, more than this server's memory budget for batches "
-        "(%.1f MiB, from its memory limit); send shorter inputs or give the server more memory",
-        signature_.has_sequence() ? absl::StrCat(" of ", length, " tokens") : "", cost_.Predict(1, length) / 1048576.0,
-        gate_->budget() / 1048576.0));
-  }
+  if (most < 1) return RowTooLarge(request->sequence_length);
   if (request->rows <= most) return batcher_.Enqueue(request);
   RowChunks chunks = RowChunks::Split(request, most);
   const int64_t parts = static_cast<int64_t>(chunks.parts().size());
@@ -193,6 +195,18 @@ absl::Status ModelExecutor::Submit(std::unique_ptr<InferenceRequest>& request) {
   ++stats_.chunked_requests;
   stats_.row_chunks += parts;
   return absl::OkStatus();
+}
+
+absl::Status ModelExecutor::SubmitAll(std::vector<std::unique_ptr<InferenceRequest>>& requests) {
+  for (const std::unique_ptr<InferenceRequest>& request : requests) {
+    const int64_t most = MostRowsPerBatch(request->sequence_length);
+    if (most < 1) return RowTooLarge(request->sequence_length);
+    if (request->rows > most) {
+      return absl::InvalidArgumentError(absl::StrCat("a request of ", request->rows, " rows does not fit one batch (",
+                                                     most, " rows at most); Submit cuts it into row chunks"));
+    }
+  }
+  return batcher_.EnqueueAll(requests);
 }
 
 void ModelExecutor::Serve(BatchRunner& runner) {

@@ -87,6 +87,9 @@ class ModelExecutor {
   // one batch may hold (MostRowsPerBatch). See DynamicBatcher::Enqueue for ownership. Also
   // RESOURCE_EXHAUSTED when one row alone is predicted to exceed the memory budget.
   absl::Status Submit(std::unique_ptr<InferenceRequest>& request);
+  // Queues all of `requests` (validated, each fitting one batch: the text path's one-row
+  // requests) or, with Submit's errors, none; on OK the vector is left empty.
+  absl::Status SubmitAll(std::vector<std::unique_ptr<InferenceRequest>>& requests);
 
   // The most rows of sequence length `length` one batch may hold: max_batch_size, the token
   // budget and, with a gate and a measured cost model, the memory budget; 0 when not one row fits.
@@ -102,6 +105,8 @@ class ModelExecutor {
   ExecutionStats execution_stats() const;
 
  private:
+  // RESOURCE_EXHAUSTED: one row of `sequence_length` alone exceeds the memory budget (counted).
+  absl::Status RowTooLarge(int64_t sequence_length);
   void Serve(BatchRunner& runner);
   // Runs `batch` and completes its requests. When the runner fails on a batch of several
   // requests, the batch is split in two and each half is retried, down to single requests, so

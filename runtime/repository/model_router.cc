@@ -74,6 +74,20 @@ absl::Status ModelRouter::InferOn(std::unique_ptr<InferenceRequest>& request, in
   return InferOn(request, asked_version, table.get(), std::move(status), retries - 1);
 }
 
+absl::Status ModelRouter::InferAll(std::vector<std::unique_ptr<InferenceRequest>>& requests) const {
+  if (requests.empty()) return absl::OkStatus();
+  Published<RoutingTable>::Reader table(table_);
+  int64_t resolved = 0;
+  absl::StatusOr<const Route*> found = Find(*table, requests[0]->model_name, requests[0]->model_version, &resolved);
+  if (!found.ok()) return found.status();
+  ModelExecutor& executor = *(*found)->executor;
+  for (std::unique_ptr<InferenceRequest>& request : requests) {
+    request->model_version = resolved;
+    if (absl::Status valid = ValidateRequest(executor.signature(), *request); !valid.ok()) return valid;
+  }
+  return executor.SubmitAll(requests);
+}
+
 absl::StatusOr<int64_t> ModelRouter::ResolveVersion(const std::string& name, int64_t version) const {
   Published<RoutingTable>::Reader table(table_);
   int64_t resolved = 0;

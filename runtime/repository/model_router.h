@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -63,6 +64,10 @@ class ModelRouter {
   // it went to. On OK the request is owned by the runtime and `request->done` will be called
   // once. Otherwise (NOT_FOUND, UNAVAILABLE, INVALID_ARGUMENT, RESOURCE_EXHAUSTED) it is not.
   absl::Status Infer(std::unique_ptr<InferenceRequest>& request) const;
+  // Infer for requests of one model and version (the rows of a text request, all for the version
+  // ResolveText gave): all are validated and queued, or none (ModelExecutor::SubmitAll). Not
+  // retried after a swap: the version is pinned, so its tokenizer made the rows.
+  absl::Status InferAll(std::vector<std::unique_ptr<InferenceRequest>>& requests) const;
 
   // The version a request for (name, version) would run now; NOT_FOUND / UNAVAILABLE with the
   // reason otherwise.

@@ -183,12 +183,10 @@ void RequestPath::RunText(const CallInfo& call, RequestMetrics::Series& series, 
     done(response.ok() ? write(*response, *result) : response.status());
   };
   RowChunks rows = RowChunks::Join(std::move(whole), std::move(encoded->rows));
-  // A row refused here fails the request: the rows not yet queued are finished with that
-  // error too, and those queued are cancelled by the first error (Note [row chunks]).
-  absl::Status refused;
-  for (std::unique_ptr<InferenceRequest>& row : rows.parts()) {
-    if (refused.ok()) refused = repository_.router().Infer(row);
-    if (!refused.ok()) row->done(refused);
+  // All rows are queued or none: a refused request leaves nothing behind in the queue.
+  if (absl::Status queued = repository_.router().InferAll(rows.parts()); !queued.ok()) {
+    std::unique_ptr<InferenceRequest> refused = rows.Abandon();
+    refused->done(std::move(queued));
   }
 }
 

@@ -226,6 +226,11 @@ def test_bad_usage(checkpoints, repo):
                               "--max-batch-size", 0), "must be at least 1")
     assert_refused(run_packer("--hf", checkpoints["distilbert"], "--name", "m", "--repository", repo,
                               "--task", "classification", "--pooling", "cls"), "--pooling and --normalize")
+    assert_refused(run_packer("--hf", checkpoints["distilbert"], "--name", "m", "--repository", repo,
+                              "--task", "rerank", "--matryoshka-dimensions", "16"),
+                   "--matryoshka-dimensions applies to --task embedding")
+    assert_refused(run_packer("--hf", checkpoints["distilbert"], "--name", "m", "--repository", repo,
+                              "--matryoshka-dimensions", "16,half"), "give widths as integers")
     assert_refused(run_packer("--name", "m"), "required")
     assert snapshot(repo) == before
 
@@ -234,6 +239,21 @@ def test_classification_needs_a_trained_head(checkpoints, repo):
     before = snapshot(repo)
     r = run_packer("--hf", checkpoints["distilbert"], "--name", "c", "--repository", repo, "--task", "classification")
     assert_refused(r, "no trained sequence-classification head")
+    assert snapshot(repo) == before
+
+
+def test_rerank_needs_a_cross_encoder(tmp_path, repo):
+    """--task rerank packs a sequence-classification head with one label (a relevance logit)."""
+    import torch
+    t = _quiet_transformers()
+    torch.manual_seed(4)
+    hf = str(tmp_path / "two_labels")
+    t.BertForSequenceClassification(t.BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=1,
+                                                 num_attention_heads=2, intermediate_size=64,
+                                                 num_labels=2)).eval().save_pretrained(hf)
+    before = snapshot(repo)
+    r = run_packer("--hf", hf, "--name", "r", "--repository", repo, "--task", "rerank")
+    assert_refused(r, "has 2 labels; --task rerank needs a cross-encoder with one", "--task classification")
     assert snapshot(repo) == before
 
 

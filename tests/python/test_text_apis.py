@@ -93,7 +93,8 @@ def strict_server(start_server, text_repository, tmp_path_factory):
     """The classifier alone, with the default truncation rule and small limits, for the refusals."""
     repo = tmp_path_factory.mktemp("strict")
     os.symlink(text_repository["repo"] / "classifier", repo / "classifier")
-    s = start_server("--max-client-batch-size", "4", "--max-message-bytes", "65536", repository=str(repo))
+    s = start_server("--max-client-batch-size", "4", "--max-message-bytes", "65536", "--request-memory-bytes",
+                     "100000", repository=str(repo))
     s.wait_ready_http(timeout=300)
     yield s
     assert s.stop() == 0, s.read_log()
@@ -377,6 +378,10 @@ def test_bad_bytes_and_sizes_are_refused(strict_server):
     # The reliability issue's byte limit holds for text bodies: refused before they are read.
     r = rest_call(strict_server, "POST", "/predict", {"inputs": "x" * 70000})
     assert r.status == 413, r
+    # ... and so does the request memory: a body within the message limit whose parse does not fit.
+    r = rest_call(strict_server, "POST", "/predict", {"inputs": ["y" * 60000]})
+    assert r.status == 429, r
+    assert "request body, parsed, of 600" in r.json()["error"] and "--request-memory-bytes" in r.json()["error"], r
     r = rest_call(strict_server, "GET", "/v1/embeddings")
     assert r.status == 405 and r.headers["Allow"] == "POST", r
     # Truncation asked for by the request is honoured without --auto-truncate.

@@ -182,6 +182,44 @@ TEST(DynamicBatcherTest, FullQueueRejectsAndKeepsTheRequestWithTheCaller) {
   EXPECT_TRUE(b.Enqueue(extra).ok());
 }
 
+// Note [dead requests hold no places]: a full queue answers its cancelled and expired requests
+// and takes the new one in their place; live requests keep theirs.
+TEST(DynamicBatcherTest, AFullQueueMakesRoomByAnsweringItsDeadRequests) {
+  FakeClock clock;
+  BatcherOptions o = Options();
+  o.clock = &clock;
+  o.max_queue_size = 3;
+  DynamicBatcher b(o, true);
+  Outcome live, cancelled, expired, newcomer, second;
+  auto flag = std::make_shared<CancellationFlag>();
+  auto r1 = Request(10, 1, &cancelled);
+  r1->cancel = flag;
+  auto r2 = Request(10, 1, &live);
+  auto r3 = Request(200, 1, &expired);
+  r3->deadline = clock.Now() + absl::Milliseconds(1);
+  Enqueue(b, std::move(r1));
+  Enqueue(b, std::move(r2));
+  Enqueue(b, std::move(r3));
+  flag->Cancel();
+  clock.Advance(absl::Milliseconds(2));
+  std::vector<std::unique_ptr<InferenceRequest>> two;
+  two.push_back(Request(10, 1, &newcomer));
+  two.push_back(Request(10, 1, &second));
+  ASSERT_TRUE(b.EnqueueAll(two).ok());
+  EXPECT_TRUE(two.empty());
+  EXPECT_EQ(cancelled.status.code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(expired.status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_FALSE(live.called);
+  EXPECT_FALSE(newcomer.called);
+  EXPECT_EQ(b.stats().queued, 3);
+  EXPECT_EQ(b.stats().cancelled, 1);
+  EXPECT_EQ(b.stats().expired, 1);
+  // Full of live requests: refused as before.
+  std::unique_ptr<InferenceRequest> extra = Request(10);
+  EXPECT_EQ(b.Enqueue(extra).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(extra, nullptr);
+}
+
 // Time is a FakeClock's (runtime/base/clock.h): moved forward, never slept.
 TEST(DynamicBatcherTest, ExpiredAndCancelledRequestsNeverReachABatch) {
   FakeClock clock;
