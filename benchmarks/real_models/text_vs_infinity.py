@@ -9,8 +9,8 @@ the real all-MiniLM-L6-v2 and real sentences, in ONE run, variants alternating r
                                   (Infinity's OpenAI-compatible route); installed by this script in a
                                   virtual environment of its own (requirements-infinity.txt). Its ONNX
                                   engine loads an .onnx file from the model directory and exports none, so
-                                  the script adds onnx/model.onnx to a copy of the checkpoint with optimum's
-                                  exporter (what the model's Hub repository ships beside its weights).
+                                  the script adds onnx/model.onnx to a copy of the checkpoint (the
+                                  transformer's last hidden state, what the Hub repository ships).
 
 Both take the same OpenAI-style body {"model", "input": [texts]} and tokenize on the server. Load:
 wrk (Debian's `wrk`), closed loop, --concurrency connections, cycling through the texts; one text per
@@ -66,16 +66,31 @@ def infinity_venv(build):
     return venv, cli, dict(zip(("infinity_emb", "torch", "onnxruntime", "optimum"), version))
 
 
+# The transformer alone, input ids, mask and token types to its last hidden state, as the Hub's
+# all-MiniLM-L6-v2 carries onnx/model.onnx (Infinity pools it itself). torch's TorchScript-based
+# exporter: optimum 1.24's own exporter fails on torch 2.11's default (dynamo) one.
+EXPORT = """
+import sys, torch
+from transformers import AutoModel
+model = AutoModel.from_pretrained(sys.argv[1]).eval()
+ids = torch.ones(2, 16, dtype=torch.int64)
+axes = {0: "batch", 1: "sequence"}
+torch.onnx.export(model, (ids, ids, torch.zeros_like(ids)), sys.argv[2], dynamo=False, opset_version=17,
+                  input_names=["input_ids", "attention_mask", "token_type_ids"], output_names=["last_hidden_state"],
+                  dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes,
+                                "last_hidden_state": axes})
+"""
+
+
 def onnx_checkpoint(venv, checkpoint, out):
-    """A copy of `checkpoint` with onnx/model.onnx (the transformer's last hidden state, as the
-    Hub's all-MiniLM-L6-v2 carries it), exported by optimum in Infinity's environment."""
+    """A copy of `checkpoint` with onnx/model.onnx, exported in Infinity's environment."""
     target = os.path.join(out, "all-MiniLM-L6-v2-onnx")
-    if not os.path.exists(os.path.join(target, "onnx", "model.onnx")):
+    model = os.path.join(target, "onnx", "model.onnx")
+    if not os.path.exists(model):
         shutil.copytree(checkpoint, target, dirs_exist_ok=True)
-        subprocess.run([os.path.join(venv, "bin", "python"), "-c",
-                        "import sys; from optimum.exporters.onnx import main_export; "
-                        "main_export(sys.argv[1], sys.argv[2], task='feature-extraction')",
-                        target, os.path.join(target, "onnx")], check=True, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+        os.makedirs(os.path.dirname(model), exist_ok=True)
+        subprocess.run([os.path.join(venv, "bin", "python"), "-c", EXPORT, target, model], check=True,
+                       env=dict(os.environ, HF_HUB_OFFLINE="1"))
     return target
 
 
