@@ -389,6 +389,16 @@ void TextRest::Models(absl::string_view name, HttpReply reply) const {
   reply.Send(JsonOf(buffer));
 }
 
+absl::Status TextRest::TeiCall(const HttpRequest& request, rapidjson::Document& doc, TextCall& call) const {
+  if (absl::Status parsed = ParseBody(request, doc); !parsed.ok()) return parsed;
+  absl::StatusOr<std::string> named = OptionalString(doc, "model");
+  if (!named.ok()) return named.status();
+  absl::StatusOr<std::string> model = TeiModel(*named, *call.task);
+  if (!model.ok()) return model.status();
+  call.model_name = *std::move(model);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> TextRest::TeiModel(const std::string& named, TextTask task) const {
   if (!named.empty()) return named;
   std::vector<std::string> candidates;
@@ -412,12 +422,7 @@ void TextRest::Embed(const HttpRequest& request, HttpReply reply) {
   bool normalize = true;
   int64_t dimensions = 0;
   absl::Status status = [&]() -> absl::Status {
-    if (absl::Status parsed = ParseBody(request, doc); !parsed.ok()) return parsed;
-    absl::StatusOr<std::string> named = OptionalString(doc, "model");
-    if (!named.ok()) return named.status();
-    absl::StatusOr<std::string> model = TeiModel(*named, TextTask::kEmbedding);
-    if (!model.ok()) return model.status();
-    call.model_name = *model;
+    if (absl::Status read = TeiCall(request, doc, call); !read.ok()) return read;
     if (absl::Status read = ReadTexts(Member(doc, "inputs"), "inputs", call.input.texts); !read.ok()) return read;
     absl::StatusOr<bool> norm = OptionalBool(doc, "normalize", true);
     if (!norm.ok()) return norm.status();
@@ -466,12 +471,7 @@ void TextRest::Predict(const HttpRequest& request, HttpReply reply) {
   bool raw = false;
   bool batch = false;
   absl::Status status = [&]() -> absl::Status {
-    if (absl::Status parsed = ParseBody(request, doc); !parsed.ok()) return parsed;
-    absl::StatusOr<std::string> named = OptionalString(doc, "model");
-    if (!named.ok()) return named.status();
-    absl::StatusOr<std::string> model = TeiModel(*named, TextTask::kClassification);
-    if (!model.ok()) return model.status();
-    call.model_name = *model;
+    if (absl::Status read = TeiCall(request, doc, call); !read.ok()) return read;
     // TEI's inputs: "text"; ["text", "pair"] (one pair); [["text"] | ["text", "pair"], ...] (a batch).
     const Value* inputs = Member(doc, "inputs");
     if (inputs == nullptr) return Invalid("\"inputs\" is missing: send a string, a pair, or an array of them");
@@ -537,12 +537,7 @@ void TextRest::Rerank(const HttpRequest& request, HttpReply reply) {
   bool raw = false;
   bool return_text = false;
   absl::Status status = [&]() -> absl::Status {
-    if (absl::Status parsed = ParseBody(request, doc); !parsed.ok()) return parsed;
-    absl::StatusOr<std::string> named = OptionalString(doc, "model");
-    if (!named.ok()) return named.status();
-    absl::StatusOr<std::string> model = TeiModel(*named, TextTask::kRerank);
-    if (!model.ok()) return model.status();
-    call.model_name = *model;
+    if (absl::Status read = TeiCall(request, doc, call); !read.ok()) return read;
     const Value* query = Member(doc, "query");
     if (query == nullptr || !query->IsString()) return Invalid("\"query\" must be a string");
     const Value* texts = Member(doc, "texts");

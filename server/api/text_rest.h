@@ -21,6 +21,8 @@
 #ifndef SEQSERVE_SERVER_API_TEXT_REST_H_
 #define SEQSERVE_SERVER_API_TEXT_REST_H_
 
+#include <rapidjson/document.h>
+
 #include <functional>
 #include <string>
 
@@ -53,6 +55,9 @@ class TextRest {
   void Tokenize(const HttpRequest& request, HttpReply reply) const;
   void Info(HttpReply reply) const;
 
+  // Parses a TEI body into `doc` and sets `call.model_name`: the body's "model", else the one
+  // model of `call.task` (TeiModel).
+  absl::Status TeiCall(const HttpRequest& request, rapidjson::Document& doc, TextCall& call) const;
   // The model a TEI route serves: `named` (the body's "model"), else the one of `task`.
   absl::StatusOr<std::string> TeiModel(const std::string& named, TextTask task) const;
   // Runs `call` through the request path and answers with `answer`, or an error of `api`'s shape.

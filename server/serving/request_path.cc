@@ -17,6 +17,15 @@ int64_t TextBytes(const TextInput& input) {
   return bytes;
 }
 
+bool RequestPath::Refused(const Finish& done, const absl::Status& decoded) const {
+  if (state_.draining()) {
+    done(absl::UnavailableError("server is draining (shutting down); retry on another replica"));
+    return true;
+  }
+  if (!decoded.ok()) done(decoded);
+  return !decoded.ok();
+}
+
 RequestPath::Finish RequestPath::Counted(RequestMetrics::Series* series, Finish finish) {
   const absl::Time received = absl::Now();
   metrics_.inflight().fetch_add(1, std::memory_order_relaxed);
@@ -32,14 +41,7 @@ void RequestPath::Start(CallInfo call, absl::StatusOr<std::unique_ptr<InferenceR
                         std::function<void(absl::Status)> finish) {
   RequestMetrics::Series* series = &metrics_.SeriesFor(call.api, call.model_name);
   Finish done = Counted(series, std::move(finish));
-  if (state_.draining()) {
-    done(absl::UnavailableError("server is draining (shutting down); retry on another replica"));
-    return;
-  }
-  if (!decoded.ok()) {
-    done(decoded.status());
-    return;
-  }
+  if (Refused(done, decoded.status())) return;
   std::unique_ptr<InferenceRequest> request = std::move(*decoded);
   if (!request->texts.empty()) {  // KServe text inputs
     TextCall text;
@@ -94,14 +96,7 @@ void RequestPath::StartText(CallInfo call, absl::StatusOr<TextCall> decoded, Tex
                             std::function<void(absl::Status)> finish) {
   RequestMetrics::Series* series = &metrics_.SeriesFor(call.api, call.model_name);
   Finish done = Counted(series, std::move(finish));
-  if (state_.draining()) {
-    done(absl::UnavailableError("server is draining (shutting down); retry on another replica"));
-    return;
-  }
-  if (!decoded.ok()) {
-    done(decoded.status());
-    return;
-  }
+  if (Refused(done, decoded.status())) return;
   RunText(call, *series, *std::move(decoded), std::move(write), std::move(done));
 }
 

@@ -109,6 +109,8 @@ class RequestPath {
   using Finish = std::function<void(absl::Status)>;
   // `finish` wrapped to count the outcome and the latency in `series`; `inflight` is raised.
   Finish Counted(RequestMetrics::Series* series, Finish finish);
+  // Answers through `done` and returns true when the server drains or decoding failed.
+  bool Refused(const Finish& done, const absl::Status& decoded) const;
   // Texts to rows: resolve, check, tokenize, charge; then queue the rows, which report to one
   // request whose done writes through `write`. Errors answer through `done`.
   void RunText(const CallInfo& call, RequestMetrics::Series& series, TextCall text, TextResponseWriter write,
